@@ -1,0 +1,151 @@
+# SPDX-License-Identifier: Apache-2.0
+# podprof -- build, test, demo and bench entry points.
+#
+# Everything builds into $(OUT) (default build/). `make` builds both binaries,
+# the BPF objects and their skeletons; `make test` installs what is missing
+# (see `make deps`), then runs unit tests (plain and ASan+UBSan) and the
+# integration/e2e suite against real eBPF, a real kube-apiserver and a real
+# S3 server. Quiet unless V=1.
+
+OUT        ?= build
+ASAN_OUT   ?= $(OUT)/asan
+TOOLS_DIR  ?= $(HOME)/.cache/podprof
+CC         ?= gcc
+CLANG      ?= clang
+BPFTOOL    ?= bpftool
+PROTOC_C   ?= protoc-c
+ARCH       := $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/')
+
+ifeq ($(V),1)
+Q =
+msg =
+else
+Q = @
+msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
+endif
+
+CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g -O2 \
+	-fno-omit-frame-pointer -I$(OUT)/gen -Ilib -Ibpf -I.
+SAN_FLAGS   := -fsanitize=address,undefined -fno-sanitize-recover=undefined -O1
+LDLIBS      := -lbpf -lelf -ldw -lz -lcurl -ljson-c -lwebsockets -lcap -lprotobuf-c -lpthread -lm
+
+# Per-build-flavour settings: $(1)=output dir, $(2)=extra cflags
+LIB_SRCS      := $(wildcard lib/*.c)
+WORKER_SRCS   := $(filter-out worker/main.c,$(wildcard worker/*.c))
+OPERATOR_SRCS := $(filter-out operator/main.c,$(wildcard operator/*.c))
+UNIT_SRCS     := $(wildcard tests/unit/*.c)
+BPF_SRCS      := $(wildcard bpf/*.bpf.c)
+PROTOS        := $(wildcard lib/*.proto)
+PROTO_C       := $(patsubst lib/%.proto,$(OUT)/gen/%.pb-c.c,$(PROTOS))
+PROTO_H       := $(PROTO_C:.c=.h)
+SKELS         := $(patsubst bpf/%.bpf.c,$(OUT)/gen/%.skel.h,$(BPF_SRCS))
+GEN_HDRS      := $(PROTO_H) $(SKELS)
+
+.DELETE_ON_ERROR:
+.PHONY: all asan deps tools test unit unit-asan e2e demo bench clean format format-check vmlinux
+
+all: $(OUT)/podprof-worker $(OUT)/podprof-operator
+
+# ---- generated sources ---------------------------------------------------
+$(OUT)/gen/%.pb-c.c $(OUT)/gen/%.pb-c.h: lib/%.proto
+	$(call msg,PROTOC,$<)
+	$(Q)mkdir -p $(OUT)/gen
+	$(Q)$(PROTOC_C) --proto_path=lib --c_out=$(OUT)/gen $<
+
+$(OUT)/gen/%.bpf.o: bpf/%.bpf.c bpf/vmlinux.h $(wildcard bpf/*.h)
+	$(call msg,BPF,$@)
+	$(Q)mkdir -p $(OUT)/gen
+	$(Q)$(CLANG) -g -O2 -Wall -Werror -target bpf -D__TARGET_ARCH_$(ARCH) \
+		-Ibpf -c $< -o $@
+	$(Q)llvm-strip -g $@ 2>/dev/null || true
+
+$(OUT)/gen/%.skel.h: $(OUT)/gen/%.bpf.o
+	$(call msg,GEN-SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< > $@
+
+# vmlinux.h is checked in (CO-RE: any BTF dump compiles), so builds do not
+# depend on the build host's kernel. `make vmlinux` regenerates it.
+vmlinux:
+	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > bpf/vmlinux.h
+
+# ---- C objects, one rule per flavour ----------------------------------------
+define flavour
+$(1)/obj/%.o: %.c $(GEN_HDRS) $(wildcard lib/*.h worker/*.h operator/*.h bpf/*.h tests/unit/*.h)
+	$$(call msg,CC,$$@)
+	$$(Q)mkdir -p $$(dir $$@)
+	$$(Q)$$(CC) $$(CFLAGS_BASE) $(2) -c $$< -o $$@
+
+$(1)/obj/gen/%.o: $(OUT)/gen/%.c
+	$$(call msg,CC,$$@)
+	$$(Q)mkdir -p $$(dir $$@)
+	$$(Q)$$(CC) $$(CFLAGS_BASE) $(2) -Wno-unused-parameter -c $$< -o $$@
+
+$(1)/libcommon.a: $(patsubst %.c,$(1)/obj/%.o,$(LIB_SRCS)) $(patsubst $(OUT)/gen/%.c,$(1)/obj/gen/%.o,$(PROTO_C))
+	$$(call msg,AR,$$@)
+	$$(Q)rm -f $$@ && ar rcs $$@ $$^
+
+$(1)/libworker.a: $(patsubst %.c,$(1)/obj/%.o,$(WORKER_SRCS))
+	$$(call msg,AR,$$@)
+	$$(Q)rm -f $$@ && ar rcs $$@ $$^
+
+$(1)/liboperator.a: $(patsubst %.c,$(1)/obj/%.o,$(OPERATOR_SRCS))
+	$$(call msg,AR,$$@)
+	$$(Q)rm -f $$@ && ar rcs $$@ $$^
+
+$(1)/podprof-worker: $(1)/obj/worker/main.o $(1)/libworker.a $(1)/libcommon.a
+	$$(call msg,LINK,$$@)
+	$$(Q)$$(CC) $(2) -o $$@ $$^ $$(LDLIBS)
+
+$(1)/podprof-operator: $(1)/obj/operator/main.o $(1)/liboperator.a $(1)/libcommon.a
+	$$(call msg,LINK,$$@)
+	$$(Q)$$(CC) $(2) -o $$@ $$^ $$(LDLIBS)
+
+$(1)/unit-tests: $(patsubst %.c,$(1)/obj/%.o,$(UNIT_SRCS)) $(1)/liboperator.a $(1)/libworker.a $(1)/libcommon.a
+	$$(call msg,LINK,$$@)
+	$$(Q)$$(CC) $(2) -o $$@ $$^ $$(LDLIBS)
+endef
+
+$(eval $(call flavour,$(OUT),))
+$(eval $(call flavour,$(ASAN_OUT),$(SAN_FLAGS)))
+
+asan: $(ASAN_OUT)/podprof-worker $(ASAN_OUT)/podprof-operator $(ASAN_OUT)/unit-tests
+
+# ---- dependencies ------------------------------------------------------------
+# Installs missing Debian packages and builds the Go-based test tools
+# (kube-apiserver, kubectl, etcd, S3 server) into $(TOOLS_DIR), once.
+deps:
+	$(Q)scripts/deps.sh
+
+tools: deps
+	$(Q)TOOLS_DIR=$(TOOLS_DIR) e2e/tools/build.sh
+
+# ---- tests -------------------------------------------------------------------
+unit: $(OUT)/unit-tests
+	$(Q)$(OUT)/unit-tests
+
+unit-asan: $(ASAN_OUT)/unit-tests
+	$(Q)ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 $(ASAN_OUT)/unit-tests
+
+e2e: all asan
+	$(Q)TOOLS_DIR=$(TOOLS_DIR) PODPROF_BUILD=$(OUT) PODPROF_ASAN_BUILD=$(ASAN_OUT) \
+		python3 -m pytest -ra -v e2e
+
+test: tools
+	$(Q)$(MAKE) --no-print-directory format-check all asan
+	$(Q)$(MAKE) --no-print-directory unit unit-asan
+	$(Q)$(MAKE) --no-print-directory e2e
+
+demo: tools all
+	$(Q)TOOLS_DIR=$(TOOLS_DIR) PODPROF_BUILD=$(OUT) scripts/demo.sh $(DEMO_ARGS)
+
+bench: tools all
+	$(Q)TOOLS_DIR=$(TOOLS_DIR) PODPROF_BUILD=$(OUT) bench/run.sh
+
+format:
+	$(Q)clang-format -i $$(git ls-files '*.c' '*.h' | grep -v -e '^bpf/vmlinux.h$$')
+
+format-check:
+	$(Q)clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h' | grep -v -e '^bpf/vmlinux.h$$')
+
+clean:
+	rm -rf $(OUT)
