@@ -25,7 +25,7 @@ msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
 CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g -O2 \
-	-fno-omit-frame-pointer -I$(OUT)/gen -Ilib -Ibpf -I.
+	-fno-omit-frame-pointer -I$(OUT)/gen -Ilib -Ibpf -Ioperator -Iworker -I.
 SAN_FLAGS   := -fsanitize=address,undefined -fno-sanitize-recover=undefined -O1
 LDLIBS      := -lbpf -lelf -ldw -lz -lcurl -ljson-c -lwebsockets -lcap -lprotobuf-c -lpthread -lm
 

@@ -26,7 +26,7 @@ enum log_level log_get_level(void);
 int log_parse_level(const char *s, enum log_level *out);
 
 void log_msg(enum log_level lvl, const char *module, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 void log_vmsg(enum log_level lvl, const char *module, const char *fmt, va_list ap);
 
 #define log_error(mod, ...) log_msg(LOG_LVL_ERROR, mod, __VA_ARGS__)

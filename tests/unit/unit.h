@@ -32,7 +32,8 @@ void unit_register(struct unit_test *t);
 #define CHECK(cond)                                                                                \
 	do {                                                                                       \
 		if (!(cond)) {                                                                     \
-			fprintf(stderr, "    %s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #cond);    \
+			fprintf(stderr, "    %s:%d: CHECK(%s) failed\n", __FILE__, __LINE__,       \
+				#cond);                                                            \
 			(*unit_failed)++;                                                          \
 		}                                                                                  \
 	} while (0)
@@ -41,7 +42,7 @@ void unit_register(struct unit_test *t);
 	do {                                                                                       \
 		long long unit_a = (long long)(a), unit_b = (long long)(b);                        \
 		if (unit_a != unit_b) {                                                            \
-			fprintf(stderr, "    %s:%d: %s == %lld, expected %s == %lld\n", __FILE__,      \
+			fprintf(stderr, "    %s:%d: %s == %lld, expected %s == %lld\n", __FILE__,  \
 				__LINE__, #a, unit_a, #b, unit_b);                                 \
 			(*unit_failed)++;                                                          \
 		}                                                                                  \
@@ -51,7 +52,7 @@ void unit_register(struct unit_test *t);
 	do {                                                                                       \
 		const char *unit_a = (a), *unit_b = (b);                                           \
 		if (!unit_a || !unit_b || strcmp(unit_a, unit_b) != 0) {                           \
-			fprintf(stderr, "    %s:%d: %s == \"%s\", expected \"%s\"\n", __FILE__,        \
+			fprintf(stderr, "    %s:%d: %s == \"%s\", expected \"%s\"\n", __FILE__,    \
 				__LINE__, #a, unit_a ? unit_a : "(null)",                          \
 				unit_b ? unit_b : "(null)");                                       \
 			(*unit_failed)++;                                                          \
