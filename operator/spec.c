@@ -1,0 +1,174 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* spec.c -- ProfilingTarget spec parsing with the CRD's defaults and bounds. */
+#include "spec.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "selector.h"
+
+int spec_parse_duration(const char *s, int64_t *ms)
+{
+	int64_t total = 0;
+	const char *p = s;
+
+	if (!s || !*s || strlen(s) > 32)
+		return -EINVAL;
+	while (*p) {
+		int64_t n = 0, unit;
+
+		if (!isdigit((unsigned char)*p))
+			return -EINVAL;
+		while (isdigit((unsigned char)*p)) {
+			n = n * 10 + (*p - '0');
+			if (n > 100000000)
+				return -EINVAL;
+			p++;
+		}
+		if (strncmp(p, "ms", 2) == 0) {
+			unit = 1;
+			p += 2;
+		} else if (*p == 's') {
+			unit = 1000;
+			p++;
+		} else if (*p == 'm') {
+			unit = 60000;
+			p++;
+		} else if (*p == 'h') {
+			unit = 3600000;
+			p++;
+		} else {
+			return -EINVAL;
+		}
+		total += n * unit;
+		if (total > (int64_t)100 * 3600000)
+			return -EINVAL;
+	}
+	*ms = total;
+	return 0;
+}
+
+void target_spec_release(struct target_spec *s)
+{
+	if (!s)
+		return;
+	selector_free(s->selector);
+	for (size_t i = 0; i < s->ncontainers; i++)
+		free(s->containers[i]);
+	free(s->output_bucket);
+	free(s->output_prefix);
+	memset(s, 0, sizeof(*s));
+}
+
+static int dup_opt_string(struct json_object *o, const char *key, char **out)
+{
+	struct json_object *v;
+
+	if (!json_object_object_get_ex(o, key, &v) || !v)
+		return 0;
+	if (!json_object_is_type(v, json_type_string) || json_object_get_string_len(v) > 1024)
+		return -EINVAL;
+	*out = strdup(json_object_get_string(v));
+	return *out ? 0 : -ENOMEM;
+}
+
+int target_spec_parse(struct json_object *spec, struct target_spec *out, const char **msg)
+{
+	struct json_object *v;
+	int err = -EINVAL;
+
+	memset(out, 0, sizeof(*out));
+	out->duration_ms = 30000;
+	out->frequency_hz = 99;
+	out->kernel_stacks = true;
+
+	if (!spec || !json_object_is_type(spec, json_type_object)) {
+		*msg = "spec: must be an object";
+		goto cleanup;
+	}
+	if (!json_object_object_get_ex(spec, "selector", &v)) {
+		*msg = "spec.selector: required";
+		goto cleanup;
+	}
+	err = selector_parse(v, &out->selector, msg);
+	if (err)
+		goto cleanup;
+	err = -EINVAL;
+	if (json_object_object_get_ex(spec, "duration", &v) && v) {
+		if (!json_object_is_type(v, json_type_string) ||
+		    spec_parse_duration(json_object_get_string(v), &out->duration_ms) < 0 ||
+		    out->duration_ms < SPEC_MIN_DURATION_MS ||
+		    out->duration_ms > SPEC_MAX_DURATION_MS) {
+			*msg = "spec.duration: must be a duration between 1s and 1h";
+			goto cleanup;
+		}
+	}
+	if (json_object_object_get_ex(spec, "frequencyHz", &v) && v) {
+		int64_t hz = json_object_get_int64(v);
+
+		if (!json_object_is_type(v, json_type_int) || hz < 1 || hz > 1000) {
+			*msg = "spec.frequencyHz: must be an integer from 1 to 1000";
+			goto cleanup;
+		}
+		out->frequency_hz = (int)hz;
+	}
+	if (json_object_object_get_ex(spec, "kernelStacks", &v) && v) {
+		if (!json_object_is_type(v, json_type_boolean)) {
+			*msg = "spec.kernelStacks: must be a boolean";
+			goto cleanup;
+		}
+		out->kernel_stacks = json_object_get_boolean(v);
+	}
+	if (json_object_object_get_ex(spec, "containers", &v) && v) {
+		size_t n;
+
+		if (!json_object_is_type(v, json_type_array) ||
+		    json_object_array_length(v) > SPEC_MAX_CONTAINERS) {
+			*msg = "spec.containers: must be a list of at most 32 names";
+			goto cleanup;
+		}
+		n = json_object_array_length(v);
+		for (size_t i = 0; i < n; i++) {
+			struct json_object *c = json_object_array_get_idx(v, i);
+
+			if (!json_object_is_type(c, json_type_string) ||
+			    json_object_get_string_len(c) > 253) {
+				*msg = "spec.containers: entries must be container names";
+				goto cleanup;
+			}
+			out->containers[i] = strdup(json_object_get_string(c));
+			if (!out->containers[i]) {
+				err = -ENOMEM;
+				*msg = "out of memory";
+				goto cleanup;
+			}
+			out->ncontainers = i + 1;
+		}
+	}
+	if (json_object_object_get_ex(spec, "output", &v) && v) {
+		if (!json_object_is_type(v, json_type_object) ||
+		    dup_opt_string(v, "bucket", &out->output_bucket) < 0 ||
+		    dup_opt_string(v, "prefix", &out->output_prefix) < 0) {
+			*msg = "spec.output: bucket and prefix must be strings";
+			goto cleanup;
+		}
+	}
+	return 0;
+cleanup:
+	target_spec_release(out);
+	return err;
+}
+
+bool target_spec_wants_container(const struct target_spec *s, const char *name)
+{
+	if (s->ncontainers == 0)
+		return true;
+	for (size_t i = 0; i < s->ncontainers; i++)
+		if (name && strcmp(s->containers[i], name) == 0)
+			return true;
+	return false;
+}

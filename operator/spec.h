@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* spec.h -- the ProfilingTarget spec as the operator uses it.
+ *
+ * Parsed from the object's JSON once per generation. The CRD schema already
+ * enforces types, defaults and bounds; parsing re-checks them because the
+ * operator must survive objects written before a schema change.
+ *
+ * Return convention: 0 on success, negative errno on failure.
+ */
+#ifndef PODPROF_SPEC_H
+#define PODPROF_SPEC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct json_object;
+struct label_selector;
+
+#define SPEC_MAX_CONTAINERS  32
+#define SPEC_MIN_DURATION_MS 1000
+#define SPEC_MAX_DURATION_MS 3600000
+
+struct target_spec {
+	struct label_selector *selector;       /* owned */
+	char *containers[SPEC_MAX_CONTAINERS]; /* container-name filter; none = all */
+	size_t ncontainers;
+	int64_t duration_ms; /* window length */
+	int frequency_hz;    /* 1..1000 */
+	bool kernel_stacks;
+	char *output_bucket; /* optional override, owned */
+	char *output_prefix; /* optional override, owned */
+};
+
+/* Parse a Go-style duration ("30s", "2m", "1h", "1m30s", "1500ms") into
+ * milliseconds. Returns -EINVAL for anything else (no sign, no fractions). */
+int spec_parse_duration(const char *s, int64_t *ms);
+
+/* Parse obj.spec into *out (zeroed first). Defaults as the CRD: 30s, 99 Hz,
+ * kernel stacks on. On failure *msg names the bad field. Release with
+ * target_spec_release(). */
+int target_spec_parse(struct json_object *spec, struct target_spec *out, const char **msg);
+void target_spec_release(struct target_spec *s);
+
+/* True when the container-name filter admits `name` (no filter: all). */
+bool target_spec_wants_container(const struct target_spec *s, const char *name);
+
+#endif

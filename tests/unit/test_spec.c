@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* test_spec.c -- a target's spec is read with the CRD's defaults and bounds. */
+#include "unit.h"
+#include "spec.h"
+
+#include <json-c/json.h>
+
+static int parse(const char *js, struct target_spec *out)
+{
+	struct json_object *o = json_tokener_parse(js);
+	const char *msg = NULL;
+	int err = target_spec_parse(o, out, &msg);
+
+	json_object_put(o);
+	if (err && !msg)
+		return 1; /* a refusal must say which field */
+	return err;
+}
+
+UNIT_TEST(spec_durations)
+{
+	int64_t ms = 0;
+
+	CHECK_EQ_INT(spec_parse_duration("30s", &ms), 0);
+	CHECK_EQ_INT(ms, 30000);
+	CHECK_EQ_INT(spec_parse_duration("1m30s", &ms), 0);
+	CHECK_EQ_INT(ms, 90000);
+	CHECK_EQ_INT(spec_parse_duration("1500ms", &ms), 0);
+	CHECK_EQ_INT(ms, 1500);
+	CHECK_EQ_INT(spec_parse_duration("2h", &ms), 0);
+	CHECK_EQ_INT(ms, 7200000);
+	CHECK(spec_parse_duration("", &ms) < 0);
+	CHECK(spec_parse_duration("10", &ms) < 0);
+	CHECK(spec_parse_duration("-5s", &ms) < 0);
+	CHECK(spec_parse_duration("1.5s", &ms) < 0);
+	CHECK(spec_parse_duration("5x", &ms) < 0);
+	CHECK(spec_parse_duration("99999999999999s", &ms) < 0);
+}
+
+UNIT_TEST(spec_defaults_and_bounds)
+{
+	struct target_spec s;
+
+	CHECK_EQ_INT(parse("{\"selector\":{\"matchLabels\":{\"app\":\"a\"}}}", &s), 0);
+	CHECK_EQ_INT(s.duration_ms, 30000);
+	CHECK_EQ_INT(s.frequency_hz, 99);
+	CHECK(s.kernel_stacks);
+	CHECK(target_spec_wants_container(&s, "any"));
+	target_spec_release(&s);
+
+	CHECK_EQ_INT(parse("{\"selector\":{\"matchLabels\":{\"app\":\"a\"}},\"duration\":\"5s\","
+			   "\"frequencyHz\":999,\"kernelStacks\":false,\"containers\":[\"main\"],"
+			   "\"output\":{\"prefix\":\"p\"}}",
+			   &s),
+		     0);
+	CHECK_EQ_INT(s.duration_ms, 5000);
+	CHECK_EQ_INT(s.frequency_hz, 999);
+	CHECK(!s.kernel_stacks);
+	CHECK(target_spec_wants_container(&s, "main"));
+	CHECK(!target_spec_wants_container(&s, "sidecar"));
+	CHECK_EQ_STR(s.output_prefix, "p");
+	target_spec_release(&s);
+
+	CHECK(parse("{}", &s) < 0);
+	CHECK(parse("{\"selector\":{}}", &s) < 0);
+	CHECK(parse("{\"selector\":{\"matchLabels\":{\"a\":\"b\"}},\"frequencyHz\":0}", &s) < 0);
+	CHECK(parse("{\"selector\":{\"matchLabels\":{\"a\":\"b\"}},\"frequencyHz\":5000}", &s) < 0);
+	CHECK(parse("{\"selector\":{\"matchLabels\":{\"a\":\"b\"}},\"duration\":\"2h\"}", &s) < 0);
+	CHECK(parse("{\"selector\":{\"matchLabels\":{\"a\":\"b\"}},\"duration\":7}", &s) < 0);
+}
