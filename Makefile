@@ -42,6 +42,9 @@ SKELS         := $(patsubst bpf/%.bpf.c,$(OUT)/gen/%.skel.h,$(BPF_SRCS))
 GEN_HDRS      := $(PROTO_H) $(SKELS)
 
 .DELETE_ON_ERROR:
+# Generated sources are only named as pattern-rule prerequisites; without
+# this make treats them as intermediate, deletes them and rebuilds every run.
+.SECONDARY: $(PROTO_C) $(PROTO_H) $(SKELS) $(SKELS:.skel.h=.bpf.o)
 .PHONY: all asan deps tools test unit unit-asan e2e demo bench clean format format-check vmlinux
 
 all: $(OUT)/podprof-worker $(OUT)/podprof-operator
