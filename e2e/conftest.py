@@ -1,0 +1,81 @@
+# SPDX-License-Identifier: Apache-2.0
+"""conftest.py -- shared pytest fixtures for the e2e suites.
+
+Fixtures start real servers lazily: a test that asks for none of them pays
+nothing. All are session-scoped and torn down at the end of the session, also
+when tests fail (and by the kernel if pytest itself is killed).
+
+  stack      etcd + kube-apiserver (stack.Stack): .kubeconfig, .server, .token,
+             .ca_cert, .kubectl(*args), .apply(manifest), .request(method, path),
+             .sa_token(ns, name, audiences), .token_review(token), .ca.issue(...)
+  crd        the ProfilingTarget CRD applied to `stack` and Established
+  namespace  a fresh namespace name on `stack` for one test
+  s3         MinIO (stack.S3Server): .endpoint, .access_key, .secret_key,
+             .region, .bucket, .put/.get/.list
+  build_dir / asan_build_dir   folders holding the podprof binaries
+"""
+
+import os
+import secrets
+
+import pytest
+
+import stack as stack_mod
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CRD_PATH = os.path.join(REPO, "crds", "profilingtarget.yaml")
+CRD_NAME = "profilingtargets.podprof.dev"
+
+
+@pytest.fixture(scope="session")
+def build_dir():
+    """Folder with podprof-worker and podprof-operator (PODPROF_BUILD, default build/)."""
+    return os.path.abspath(os.environ.get("PODPROF_BUILD") or os.path.join(REPO, "build"))
+
+
+@pytest.fixture(scope="session")
+def asan_build_dir():
+    """Folder with the ASan+UBSan binaries (PODPROF_ASAN_BUILD, default build/asan)."""
+    return os.path.abspath(os.environ.get("PODPROF_ASAN_BUILD") or os.path.join(REPO, "build", "asan"))
+
+
+def _serve(svc):
+    # On a failed start keep the state folder: its *.log files say why.
+    try:
+        svc.start()
+    except Exception:
+        svc.stop(keep_dir=True)
+        raise
+    yield svc
+    svc.stop()
+
+
+@pytest.fixture(scope="session")
+def stack():
+    """A running etcd + kube-apiserver for the whole session."""
+    yield from _serve(stack_mod.Stack())
+
+
+@pytest.fixture(scope="session")
+def crd(stack):
+    """The ProfilingTarget CRD, applied with kubectl and Established."""
+    stack.kubectl("apply", "-f", CRD_PATH)
+    stack.kubectl("wait", "--for=condition=Established", f"crd/{CRD_NAME}", "--timeout=120s")
+    # Discovery lags Established a little; kubectl must resolve the short name.
+    stack_mod.wait_for(lambda: stack.kubectl("get", "pt", "-A", check=False).returncode == 0, 60,
+                       desc="ProfilingTarget in discovery")
+    return CRD_NAME
+
+
+@pytest.fixture
+def namespace(stack):
+    """A fresh namespace for one test (left behind: no namespace controller runs)."""
+    name = "t-" + secrets.token_hex(4)
+    stack.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+    return name
+
+
+@pytest.fixture(scope="session")
+def s3():
+    """A running MinIO with one bucket for the whole session."""
+    yield from _serve(stack_mod.S3Server())
