@@ -242,14 +242,15 @@ static int classify(CURLcode rc, long status, const char *errbuf, const struct m
 	return -EIO;
 }
 
-int s3_put(const struct storage_config *cfg, const char *key, const void *data, size_t len,
-	   const char *content_type, const volatile sig_atomic_t *abort_flag,
-	   struct storage_xfer *x)
+/* One signed request. `put` (may be NULL for GET) is the body to upload;
+ * the reply body is collected into `body` (capped by body->max). */
+static int s3_request(const struct storage_config *cfg, const char *key, const struct readbuf *put,
+		      const char *content_type, const volatile sig_atomic_t *abort_flag,
+		      struct membuf *body, struct storage_xfer *x)
 {
 	char errbuf[CURL_ERROR_SIZE] = "", hash[SHA256_HEX_LEN], hdr[128];
 	char *url = NULL, *userpwd = NULL, *sigv4 = NULL;
-	struct membuf body = {.max = STORAGE_MAX_ERROR_BODY};
-	struct readbuf rb = {.data = data, .len = len};
+	struct readbuf rb = put ? *put : (struct readbuf){.data = ""};
 	struct curl_slist *hdrs = NULL, *tmp;
 	CURL *h = NULL;
 	CURLcode rc;
@@ -265,82 +266,67 @@ int s3_put(const struct storage_config *cfg, const char *key, const void *data, 
 		err = -ENOMEM;
 		goto cleanup;
 	}
-	sha256_hex(data, len, hash);
+	/* S3 requires the payload hash header; for GET it is the empty hash. */
+	sha256_hex(rb.data, rb.len, hash);
 	snprintf(hdr, sizeof(hdr), "x-amz-content-sha256: %s", hash);
 	tmp = curl_slist_append(hdrs, hdr);
 	hdrs = tmp ? tmp : hdrs;
-	snprintf(hdr, sizeof(hdr), "Content-Type: %.100s", content_type);
-	tmp = tmp ? curl_slist_append(hdrs, hdr) : NULL;
-	hdrs = tmp ? tmp : hdrs;
-	/* No 100-continue round trip: bodies are small and some servers stall. */
-	tmp = tmp ? curl_slist_append(hdrs, "Expect:") : NULL;
+	if (tmp && put) {
+		snprintf(hdr, sizeof(hdr), "Content-Type: %.100s", content_type);
+		tmp = curl_slist_append(hdrs, hdr);
+		hdrs = tmp ? tmp : hdrs;
+		/* No 100-continue round trip: bodies are small and some servers stall. */
+		tmp = tmp ? curl_slist_append(hdrs, "Expect:") : NULL;
+		hdrs = tmp ? tmp : hdrs;
+	}
 	if (!tmp) {
 		err = -ENOMEM;
 		goto cleanup;
 	}
-	hdrs = tmp;
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
-	curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
-	curl_easy_setopt(h, CURLOPT_READFUNCTION, on_read);
-	curl_easy_setopt(h, CURLOPT_READDATA, &rb);
-	curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)len);
+	if (put) {
+		curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
+		curl_easy_setopt(h, CURLOPT_READFUNCTION, on_read);
+		curl_easy_setopt(h, CURLOPT_READDATA, &rb);
+		curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)rb.len);
+	}
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_write);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, &body);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, body);
 	curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
 	curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
 	curl_easy_setopt(h, CURLOPT_XFERINFODATA, (void *)abort_flag);
 	rc = curl_easy_perform(h);
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-	err = classify(rc, status, errbuf, &body, "PUT", url, x);
+	err = classify(rc, status, errbuf, body, put ? "PUT" : "GET", url, x);
 cleanup:
 	curl_slist_free_all(hdrs);
 	curl_easy_cleanup(h);
 	free_secret_str(userpwd);
 	free(sigv4);
-	free(body.data);
 	free(url);
+	return err;
+}
+
+int s3_put(const struct storage_config *cfg, const char *key, const void *data, size_t len,
+	   const char *content_type, const volatile sig_atomic_t *abort_flag,
+	   struct storage_xfer *x)
+{
+	struct membuf body = {.max = STORAGE_MAX_ERROR_BODY};
+	struct readbuf rb = {.data = data, .len = len};
+	int err = s3_request(cfg, key, &rb, content_type, abort_flag, &body, x);
+
+	free(body.data);
 	return err;
 }
 
 int s3_get(const struct storage_config *cfg, const char *key, size_t max, void **out,
 	   size_t *out_len, struct storage_xfer *x)
 {
-	char errbuf[CURL_ERROR_SIZE] = "";
-	char hdr[128];
-	char *url = NULL, *userpwd = NULL, *sigv4 = NULL;
 	struct membuf body = {.max = max};
-	struct curl_slist *hdrs = NULL;
-	CURL *h = NULL;
-	CURLcode rc;
-	long status = 0;
-	int err;
+	int err = s3_request(cfg, key, NULL, NULL, NULL, &body, x);
 
 	*out = NULL;
 	*out_len = 0;
-	memset(x, 0, sizeof(*x));
-	err = s3_object_url(cfg, key, &url);
-	if (err)
-		return err;
-	h = s3_handle(cfg, url, errbuf, &userpwd, &sigv4);
-	if (!h) {
-		err = -ENOMEM;
-		goto cleanup;
-	}
-	/* The empty body's hash: GET carries no payload. */
-	snprintf(hdr, sizeof(hdr),
-		 "x-amz-content-sha256: "
-		 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
-	hdrs = curl_slist_append(NULL, hdr);
-	if (!hdrs) {
-		err = -ENOMEM;
-		goto cleanup;
-	}
-	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_write);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, &body);
-	rc = curl_easy_perform(h);
-	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-	err = classify(rc, status, errbuf, &body, "GET", url, x);
 	if (!err) {
 		*out = body.data ? body.data : calloc(1, 1);
 		*out_len = body.len;
@@ -348,12 +334,6 @@ int s3_get(const struct storage_config *cfg, const char *key, size_t max, void *
 		if (!*out)
 			err = -ENOMEM;
 	}
-cleanup:
-	curl_slist_free_all(hdrs);
-	curl_easy_cleanup(h);
-	free_secret_str(userpwd);
-	free(sigv4);
 	free(body.data);
-	free(url);
 	return err;
 }
