@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* ratio.c -- test workload: one thread burning CPU in two named functions, 3:1.
+ *
+ * The split is by CPU time actually received (CLOCK_THREAD_CPUTIME_ID), not
+ * wall time, so a busy shared machine does not skew it: each round runs
+ * burn_major() for 3 ms of CPU, then burn_minor() for 1 ms. With an optional
+ * argument "syscalls", the functions also make cheap system calls so kernel
+ * stacks have something to show. Runs until killed.
+ * Build: cc -O1 -fno-omit-frame-pointer -o ratio ratio.c
+ */
+#include <stdint.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/syscall.h>
+
+static int with_syscalls;
+static volatile uint64_t sink;
+
+static int64_t cpu_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static inline __attribute__((always_inline)) void spin(uint64_t n)
+{
+	for (uint64_t i = 0; i < n; i++)
+		sink += i * 2654435761u;
+}
+
+__attribute__((noinline)) void burn_major(int64_t ns)
+{
+	int64_t end = cpu_ns() + ns;
+
+	while (cpu_ns() < end) {
+		spin(20000);
+		if (with_syscalls)
+			syscall(SYS_getppid);
+	}
+}
+
+__attribute__((noinline)) void burn_minor(int64_t ns)
+{
+	int64_t end = cpu_ns() + ns;
+
+	while (cpu_ns() < end) {
+		spin(20000);
+		if (with_syscalls)
+			syscall(SYS_getppid);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	with_syscalls = argc > 1 && strcmp(argv[1], "syscalls") == 0;
+	for (;;) {
+		burn_major(3000000);
+		burn_minor(1000000);
+	}
+}

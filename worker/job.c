@@ -1,0 +1,495 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* job.c -- job engine: slots on the sampler, drain into pprof windows, lazy BPF load. */
+#include "job.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "sampler.h"
+#include "symbolize.h"
+
+#define MOD "job"
+
+#define MAX_TARGETS_PER_JOB 1024 /* pods x containers on one node, generously */
+#define MAX_FRAMES	    (2 * PROFILE_MAX_STACK_DEPTH + 1)
+
+struct job_target {
+	enum profile_target_kind kind;
+	uint64_t id;
+	char *pod, *namespace, *container; /* owned, may be NULL */
+	uint64_t last_hits;		   /* hits counted into earlier windows */
+};
+
+struct job {
+	struct job_engine *engine;
+	char *id;
+	uint32_t slot;
+	unsigned int hz;
+	bool kernel_stacks;
+	struct job_target *targets;
+	size_t n_targets;
+	struct pprof_builder *window; /* current window */
+	int64_t window_start_ns;      /* CLOCK_MONOTONIC, for the duration */
+	uint64_t last_drops[PROFILE_DROP__MAX];
+};
+
+struct job_engine {
+	char *proc_root;
+	char *node_name;
+	bool per_thread;
+	struct sampler *sampler; /* NULL while idle */
+	struct symbolizer *sym;	 /* NULL while idle */
+	struct job *slots[PROFILE_MAX_SLOTS];
+	size_t running;
+	struct pprof_frame frames[MAX_FRAMES]; /* scratch for one sample */
+};
+
+static int64_t now_ns(clockid_t clk)
+{
+	struct timespec ts;
+
+	clock_gettime(clk, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static char *dup_or_null(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
+int job_engine_new(struct job_engine **out, const struct job_engine_config *cfg)
+{
+	struct job_engine *e;
+	int err;
+
+	*out = NULL;
+	e = calloc(1, sizeof(*e));
+	if (!e)
+		return -ENOMEM;
+	e->proc_root = strdup(cfg && cfg->proc_root ? cfg->proc_root : "/proc");
+	e->node_name = cfg ? dup_or_null(cfg->node_name) : NULL;
+	e->per_thread = cfg && cfg->per_thread;
+	if (!e->proc_root || (cfg && cfg->node_name && !e->node_name)) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
+	*out = e;
+	e = NULL;
+	err = 0;
+cleanup:
+	job_engine_free(e);
+	return err;
+}
+
+/* Load on first use; the sampler and symbolizer exist only while jobs run. */
+static int engine_wake(struct job_engine *e)
+{
+	struct sampler_config sc = {.per_thread = e->per_thread};
+	int err;
+
+	if (e->sampler)
+		return 0;
+	err = sampler_check_system();
+	if (err)
+		return err;
+	err = sampler_open(&e->sampler, &sc);
+	if (err)
+		goto cleanup;
+	err = sampler_load(e->sampler);
+	if (err)
+		goto cleanup;
+	err = symbolizer_new(&e->sym, e->proc_root);
+	if (err) {
+		log_error(MOD, "symbolizer: %s", strerror(-err));
+		goto cleanup;
+	}
+	log_info(MOD, "BPF sampler loaded");
+	return 0;
+cleanup:
+	sampler_close(e->sampler);
+	e->sampler = NULL;
+	return err;
+}
+
+static void engine_sleep(struct job_engine *e)
+{
+	if (!e->sampler)
+		return;
+	sampler_close(e->sampler);
+	e->sampler = NULL;
+	symbolizer_free(e->sym);
+	e->sym = NULL;
+	log_info(MOD, "no job running: BPF sampler unloaded");
+}
+
+void job_engine_free(struct job_engine *e)
+{
+	if (!e)
+		return;
+	for (size_t i = 0; i < PROFILE_MAX_SLOTS; i++)
+		job_stop(e->slots[i]);
+	engine_sleep(e);
+	free(e->proc_root);
+	free(e->node_name);
+	free(e);
+}
+
+size_t job_engine_running(const struct job_engine *e)
+{
+	return e ? e->running : 0;
+}
+
+static int new_window(struct job *j)
+{
+	int err = pprof_builder_new(&j->window, 1000000000LL / j->hz, now_ns(CLOCK_REALTIME));
+
+	j->window_start_ns = now_ns(CLOCK_MONOTONIC);
+	return err;
+}
+
+static void target_free(struct job_target *t)
+{
+	free(t->pod);
+	free(t->namespace);
+	free(t->container);
+	t->pod = t->namespace = t->container = NULL;
+}
+
+static void job_free(struct job *j)
+{
+	if (!j)
+		return;
+	for (size_t i = 0; i < j->n_targets; i++)
+		target_free(&j->targets[i]);
+	free(j->targets);
+	pprof_builder_free(j->window);
+	free(j->id);
+	free(j);
+}
+
+int job_start(struct job_engine *e, const struct job_params *p, struct job **out)
+{
+	struct job *j = NULL;
+	uint32_t slot = PROFILE_MAX_SLOTS;
+	int err;
+
+	*out = NULL;
+	if (!p || !p->id || p->hz < JOB_MIN_HZ || p->hz > JOB_MAX_HZ)
+		return -EINVAL;
+	for (uint32_t i = 0; i < PROFILE_MAX_SLOTS; i++) {
+		if (!e->slots[i]) {
+			slot = i;
+			break;
+		}
+	}
+	if (slot == PROFILE_MAX_SLOTS)
+		return -EBUSY;
+	j = calloc(1, sizeof(*j));
+	if (!j) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
+	j->engine = e;
+	j->slot = slot;
+	j->hz = p->hz;
+	j->kernel_stacks = p->kernel_stacks;
+	j->id = strdup(p->id);
+	if (!j->id) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
+	err = new_window(j);
+	if (err)
+		goto cleanup;
+	err = engine_wake(e);
+	if (err)
+		goto cleanup;
+	err = sampler_attach_slot(e->sampler, slot, p->hz, p->kernel_stacks);
+	if (err) {
+		if (e->running == 0)
+			engine_sleep(e);
+		goto cleanup;
+	}
+	e->slots[slot] = j;
+	e->running++;
+	log_info(MOD, "job %s started (slot %u, %u Hz%s)", j->id, slot, j->hz,
+		 j->kernel_stacks ? ", kernel stacks" : "");
+	*out = j;
+	j = NULL;
+	err = 0;
+cleanup:
+	job_free(j);
+	return err;
+}
+
+const char *job_id(const struct job *j)
+{
+	return j->id;
+}
+
+static struct job_target *find_target(struct job *j, enum profile_target_kind kind, uint64_t id)
+{
+	for (size_t i = 0; i < j->n_targets; i++) {
+		if (j->targets[i].kind == kind && j->targets[i].id == id)
+			return &j->targets[i];
+	}
+	return NULL;
+}
+
+static int add_target(struct job *j, enum profile_target_kind kind, uint64_t id,
+		      const struct job_labels *l)
+{
+	struct job_target *t = find_target(j, kind, id), nt = {.kind = kind, .id = id}, *grown;
+	int err;
+
+	if (l) {
+		nt.pod = dup_or_null(l->pod);
+		nt.namespace = dup_or_null(l->namespace);
+		nt.container = dup_or_null(l->container);
+		if ((l->pod && !nt.pod) || (l->namespace && !nt.namespace) ||
+		    (l->container && !nt.container)) {
+			err = -ENOMEM;
+			goto cleanup;
+		}
+	}
+	if (t) {
+		/* Relabel in place; the BPF entry and its hit count stay. */
+		nt.last_hits = t->last_hits;
+		target_free(t);
+		*t = nt;
+		return 0;
+	}
+	if (j->n_targets >= MAX_TARGETS_PER_JOB) {
+		err = -ENOSPC;
+		goto cleanup;
+	}
+	grown = realloc(j->targets, (j->n_targets + 1) * sizeof(*grown));
+	if (!grown) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
+	j->targets = grown;
+	err = sampler_target_add(j->engine->sampler, j->slot, kind, id);
+	if (err)
+		goto cleanup;
+	j->targets[j->n_targets++] = nt;
+	return 0;
+cleanup:
+	target_free(&nt);
+	return err;
+}
+
+int job_add_cgroup(struct job *j, uint64_t cgroup_id, const struct job_labels *labels)
+{
+	if (cgroup_id == 0)
+		return -EINVAL;
+	return add_target(j, PROFILE_TARGET_CGROUP, cgroup_id, labels);
+}
+
+int job_add_pid(struct job *j, pid_t pid)
+{
+	if (pid <= 0)
+		return -EINVAL;
+	return add_target(j, PROFILE_TARGET_TGID, (uint64_t)pid, NULL);
+}
+
+int job_remove_cgroup(struct job *j, uint64_t cgroup_id)
+{
+	struct job_target *t = find_target(j, PROFILE_TARGET_CGROUP, cgroup_id);
+	int err;
+
+	if (!t)
+		return -ENOENT;
+	/* Drain first so samples already counted keep their labels. */
+	err = job_poll(j);
+	if (err)
+		return err;
+	err = sampler_target_remove(j->engine->sampler, j->slot, PROFILE_TARGET_CGROUP, cgroup_id);
+	if (err)
+		return err;
+	target_free(t);
+	*t = j->targets[--j->n_targets];
+	return 0;
+}
+
+/* Stand-in frame for a stack the kernel could not record, so the sample still counts. */
+static void placeholder(struct pprof_frame *f, const char *what)
+{
+	memset(f, 0, sizeof(*f));
+	f->function = what;
+}
+
+static int add_sample(void *ctx, const struct sampler_sample *smp)
+{
+	struct job *j = ctx;
+	struct job_engine *e = j->engine;
+	struct pprof_label labels[7];
+	struct job_target *t;
+	size_t nf = 0, nl = 0;
+	int err;
+
+	/* First sight of a pid: snapshot its maps while it is (likely) alive. */
+	err = symbolizer_note_pid(e->sym, (pid_t)smp->pid);
+	if (err && err != -ESRCH && err != -ENOENT)
+		log_debug(MOD, "maps of pid %u: %s", smp->pid, strerror(-err));
+	if (smp->n_kern) {
+		err = symbolizer_kernel(e->sym, smp->kern_ips, smp->n_kern, e->frames);
+		if (err)
+			return err;
+		nf = smp->n_kern;
+	}
+	if (smp->n_user) {
+		err = symbolizer_user(e->sym, (pid_t)smp->pid, smp->user_ips, smp->n_user,
+				      e->frames + nf);
+		if (err)
+			return err;
+		nf += smp->n_user;
+	} else if (smp->user_err && smp->user_err != -EFAULT) {
+		/* -EFAULT is a task with no user context (kernel thread): no frame. */
+		placeholder(&e->frames[nf++], "[user stack lost]");
+	}
+	if (nf == 0)
+		placeholder(&e->frames[nf++], "[no stack]");
+
+	labels[nl++] = (struct pprof_label){.key = "pid", .num = smp->pid, .num_unit = "pid"};
+	labels[nl++] = (struct pprof_label){.key = "comm", .str = smp->comm};
+	if (e->per_thread)
+		labels[nl++] =
+		    (struct pprof_label){.key = "tid", .num = smp->tid, .num_unit = "tid"};
+	if (e->node_name)
+		labels[nl++] = (struct pprof_label){.key = "node", .str = e->node_name};
+	t = find_target(j, smp->target_kind, smp->target_id);
+	if (t && t->pod)
+		labels[nl++] = (struct pprof_label){.key = "pod", .str = t->pod};
+	if (t && t->namespace)
+		labels[nl++] = (struct pprof_label){.key = "namespace", .str = t->namespace};
+	if (t && t->container)
+		labels[nl++] = (struct pprof_label){.key = "container", .str = t->container};
+	return pprof_builder_add(j->window, e->frames, nf, (int64_t)smp->count, labels, nl);
+}
+
+int job_poll(struct job *j)
+{
+	return sampler_drain_slot(j->engine->sampler, j->slot, add_sample, j);
+}
+
+void job_stats_release(struct job_stats *st)
+{
+	if (!st)
+		return;
+	free(st->cgroups);
+	st->cgroups = NULL;
+	st->n_cgroups = 0;
+}
+
+static int fill_stats(struct job *j, struct job_stats *st)
+{
+	uint64_t drops[PROFILE_DROP__MAX];
+	size_t n = 0;
+	int err;
+
+	err = sampler_drops(j->engine->sampler, j->slot, drops);
+	if (err)
+		return err;
+	for (size_t k = 0; k < PROFILE_DROP__MAX; k++) {
+		if (st)
+			st->drops[k] = drops[k] - j->last_drops[k];
+		j->last_drops[k] = drops[k];
+	}
+	if (st) {
+		st->cgroups = calloc(j->n_targets ? j->n_targets : 1, sizeof(*st->cgroups));
+		if (!st->cgroups)
+			return -ENOMEM;
+	}
+	for (size_t i = 0; i < j->n_targets; i++) {
+		struct job_target *t = &j->targets[i];
+		uint64_t hits = 0;
+
+		err = sampler_target_hits(j->engine->sampler, j->slot, t->kind, t->id, &hits);
+		if (err)
+			hits = t->last_hits;
+		if (st && t->kind == PROFILE_TARGET_CGROUP) {
+			st->cgroups[n].cgroup_id = t->id;
+			st->cgroups[n].samples = hits - t->last_hits;
+			n++;
+		}
+		t->last_hits = hits;
+	}
+	if (st)
+		st->n_cgroups = n;
+	return 0;
+}
+
+int job_take_profile(struct job *j, struct pprof_builder **out, struct job_stats *st)
+{
+	struct pprof_builder *done;
+	int64_t dur;
+	int err;
+
+	*out = NULL;
+	if (st)
+		memset(st, 0, sizeof(*st));
+	err = job_poll(j);
+	if (err)
+		return err;
+	err = fill_stats(j, st);
+	if (err)
+		goto cleanup;
+	dur = now_ns(CLOCK_MONOTONIC) - j->window_start_ns;
+	pprof_builder_set_duration(j->window, dur);
+	done = j->window;
+	j->window = NULL;
+	err = new_window(j);
+	if (err) {
+		j->window = done; /* keep the data; the caller may retry */
+		goto cleanup;
+	}
+	if (st) {
+		st->samples = pprof_builder_total(done);
+		st->duration_ns = dur;
+	}
+	*out = done;
+	return 0;
+cleanup:
+	job_stats_release(st);
+	return err;
+}
+
+int job_collect(struct job *j, void **data, size_t *len, struct job_stats *st)
+{
+	struct pprof_builder *b = NULL;
+	int err;
+
+	*data = NULL;
+	*len = 0;
+	err = job_take_profile(j, &b, st);
+	if (err)
+		return err;
+	err = pprof_builder_encode(b, true, data, len);
+	if (err)
+		job_stats_release(st);
+	pprof_builder_free(b);
+	return err;
+}
+
+void job_stop(struct job *j)
+{
+	struct job_engine *e;
+
+	if (!j)
+		return;
+	e = j->engine;
+	sampler_detach_slot(e->sampler, j->slot);
+	e->slots[j->slot] = NULL;
+	e->running--;
+	log_info(MOD, "job %s stopped", j->id);
+	if (e->running == 0)
+		engine_sleep(e); /* unloading drops the slot's maps too */
+	else
+		sampler_clear_slot(e->sampler, j->slot);
+	job_free(j);
+}

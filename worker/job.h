@@ -1,0 +1,116 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* job.h -- profiling jobs: sample a set of cgroups/processes and turn it into pprof.
+ *
+ * A job engine owns the BPF sampler and the symbolizer and runs up to
+ * PROFILE_MAX_SLOTS jobs at once, each with its own frequency, kernel-stack
+ * flag and targets; samples of different jobs never mix. The BPF object is
+ * loaded when the first job starts and unloaded when the last one stops, so
+ * an idle worker holds no BPF program, map or perf event.
+ *
+ * Typical use (the `record` command and the agent do exactly this):
+ *   job_engine_new(&e, NULL);
+ *   job_start(e, &(struct job_params){.id = "t1", .hz = 99}, &j);
+ *   job_add_cgroup(j, cgroup_id, &labels);     // any time while running
+ *   every ~1 s: job_poll(j);                   // drain kernel maps, note new pids
+ *   job_collect(j, &gz, &len, &stats);         // the window so far, as gzip pprof
+ *   job_stop(j); job_engine_free(e);
+ *
+ * Builds on worker/sampler.h (libbpf), worker/symbolize.h and lib/pprof.h.
+ * Not thread-safe: call everything from one thread.
+ * Return convention: 0 on success, negative errno on failure.
+ */
+#ifndef PODPROF_JOB_H
+#define PODPROF_JOB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "pprof.h"
+#include "profile.h"
+
+#define JOB_MIN_HZ 1
+#define JOB_MAX_HZ 1000
+
+struct job_engine;
+struct job;
+
+struct job_engine_config {
+	const char *proc_root; /* where /proc is; NULL = "/proc" */
+	const char *node_name; /* "node" label on every sample; NULL = none */
+	bool per_thread;       /* add a "tid" label (more distinct keys) */
+};
+
+/* Labels attached to every sample of one cgroup target; any may be NULL. */
+struct job_labels {
+	const char *pod;
+	const char *namespace;
+	const char *container;
+};
+
+struct job_params {
+	const char *id;	    /* caller's name for the job (copied), e.g. target UID */
+	unsigned int hz;    /* JOB_MIN_HZ..JOB_MAX_HZ */
+	bool kernel_stacks; /* also record kernel stacks */
+};
+
+struct job_cgroup_stat {
+	uint64_t cgroup_id;
+	uint64_t samples; /* samples that matched this cgroup in the window */
+};
+
+/* Per-window numbers, filled by job_collect()/job_take_profile(). */
+struct job_stats {
+	int64_t samples;		   /* samples in the profile */
+	uint64_t drops[PROFILE_DROP__MAX]; /* see enum profile_drop_kind; [COUNTS_FULL] were lost */
+	struct job_cgroup_stat *cgroups;   /* one per cgroup target; owned, job_stats_release() */
+	size_t n_cgroups;
+	int64_t duration_ns; /* window length */
+};
+
+/* New idle engine (nothing loaded). cfg may be NULL. Free with job_engine_free(). */
+int job_engine_new(struct job_engine **out, const struct job_engine_config *cfg);
+
+/* Stop every job still running, unload, free. Accepts NULL. */
+void job_engine_free(struct job_engine *e);
+
+/* Jobs running now; 0 means nothing is loaded or attached. */
+size_t job_engine_running(const struct job_engine *e);
+
+/* Start sampling: loads BPF if this is the first job, attaches perf events on
+ * every online CPU. The job has no targets yet (it samples nothing until
+ * job_add_cgroup/job_add_pid). -EBUSY when all slots are in use, -EPERM
+ * without CAP_BPF/CAP_PERFMON. *out is released by job_stop(). */
+int job_start(struct job_engine *e, const struct job_params *p, struct job **out);
+
+/* Add a cgroup v2 ID (its descendants count too) with optional labels
+ * (copied), or remove one. Adding an existing cgroup updates its labels. */
+int job_add_cgroup(struct job *j, uint64_t cgroup_id, const struct job_labels *labels);
+int job_remove_cgroup(struct job *j, uint64_t cgroup_id);
+
+/* Add a process (all its threads) as a target. */
+int job_add_pid(struct job *j, pid_t pid);
+
+/* Move samples out of the kernel into the job's current window, snapshotting
+ * the memory maps of pids seen for the first time. Call about once a second
+ * so that maps of short-lived processes are caught. */
+int job_poll(struct job *j);
+
+/* End the current window: poll, then hand over its profile (*out, free with
+ * pprof_builder_free) and stats (st may be NULL; else job_stats_release()).
+ * A new window starts at once; the job keeps running. */
+int job_take_profile(struct job *j, struct pprof_builder **out, struct job_stats *st);
+
+/* Same as job_take_profile, encoded as gzip pprof (*data malloc'd, caller frees). */
+int job_collect(struct job *j, void **data, size_t *len, struct job_stats *st);
+
+void job_stats_release(struct job_stats *st);
+
+const char *job_id(const struct job *j);
+
+/* Detach and forget the job (samples not collected are discarded); unloads
+ * BPF when it was the last job. Accepts NULL. */
+void job_stop(struct job *j);
+
+#endif

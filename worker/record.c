@@ -1,0 +1,456 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* record.c -- `podprof-worker record`: sample a pid or cgroup, print top functions, write pprof.
+ *
+ * The quickest way to see the worker work and the basis of its tests: it
+ * runs the same job engine as the agent, with one job and no cluster.
+ */
+#include "record.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+
+#include <linux/magic.h>
+
+#include "caps.h"
+#include "cgroup.h"
+#include "job.h"
+#include "log.h"
+#include "pprof.h"
+#include "sampler.h"
+
+#define MOD "record"
+
+#define MIN_DURATION_NS (100LL * 1000000)	   /* 100ms */
+#define MAX_DURATION_NS (24LL * 3600 * 1000000000) /* a day */
+#define POLL_NS		1000000000LL		   /* drain once a second */
+
+static const char usage[] =
+    "Usage: podprof-worker record (--pid PID | --cgroup PATH) [options]\n"
+    "\n"
+    "Sample on-CPU stacks of one process (all its threads) or one cgroup v2\n"
+    "(with its descendants) on this machine, print the hottest functions and\n"
+    "write a gzip pprof profile. Needs root (CAP_BPF, CAP_PERFMON) and kernel BTF.\n"
+    "\n"
+    "  -p, --pid PID           profile this process\n"
+    "  -c, --cgroup PATH       profile this cgroup: absolute path, or relative to the\n"
+    "                          cgroup v2 root\n"
+    "  -d, --duration TIME     how long to sample, e.g. 500ms, 10s, 2m (default 10s);\n"
+    "                          Ctrl-C ends early and still writes the profile\n"
+    "  -F, --frequency HZ      samples per second per CPU, 1..1000 (default 99)\n"
+    "  -k, --kernel-stacks     record kernel stacks too\n"
+    "  -o, --output FILE       where to write the profile (default profile.pb.gz)\n"
+    "  -n, --top N             rows in the top-functions table, 0..1000 (default 20)\n"
+    "      --cgroup-root DIR   cgroup v2 mount (default /sys/fs/cgroup/unified if it is\n"
+    "                          cgroup2, else /sys/fs/cgroup)\n"
+    "  -v, --verbose           debug logs, including libbpf's\n"
+    "  -h, --help              this text\n"
+    "\n"
+    "Examples:\n"
+    "  podprof-worker record --pid 1234 --duration 5s\n"
+    "  podprof-worker record --cgroup /sys/fs/cgroup/unified/app --kernel-stacks -o app.pb.gz\n"
+    "  go tool pprof -top profile.pb.gz\n";
+
+struct record_args {
+	pid_t pid;
+	const char *cgroup;
+	const char *cgroup_root;
+	int64_t duration_ns;
+	unsigned int hz;
+	bool kernel_stacks;
+	const char *output;
+	size_t top;
+	bool verbose;
+};
+
+static volatile sig_atomic_t stop_flag;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop_flag = 1;
+}
+
+static int parse_long(const char *s, long min, long max, long *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || end == s || *end || v < min || v > max)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+/* "10s", "500ms", "2m", "1h", or a bare number of seconds. */
+static int parse_duration(const char *s, int64_t *out)
+{
+	char *end;
+	long long v;
+	int64_t mult;
+
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno || end == s || v <= 0 || v > 24LL * 3600 * 1000)
+		return -EINVAL;
+	if (*end == '\0' || strcmp(end, "s") == 0)
+		mult = 1000000000LL;
+	else if (strcmp(end, "ms") == 0)
+		mult = 1000000LL;
+	else if (strcmp(end, "m") == 0)
+		mult = 60LL * 1000000000LL;
+	else if (strcmp(end, "h") == 0)
+		mult = 3600LL * 1000000000LL;
+	else
+		return -EINVAL;
+	if (v > MAX_DURATION_NS / mult)
+		return -EINVAL;
+	*out = v * mult;
+	if (*out < MIN_DURATION_NS || *out > MAX_DURATION_NS)
+		return -EINVAL;
+	return 0;
+}
+
+static int parse_args(int argc, char **argv, struct record_args *a)
+{
+	enum { OPT_CGROUP_ROOT = 256 };
+	static const struct option opts[] = {
+	    {"pid", required_argument, NULL, 'p'},
+	    {"cgroup", required_argument, NULL, 'c'},
+	    {"duration", required_argument, NULL, 'd'},
+	    {"frequency", required_argument, NULL, 'F'},
+	    {"kernel-stacks", no_argument, NULL, 'k'},
+	    {"output", required_argument, NULL, 'o'},
+	    {"top", required_argument, NULL, 'n'},
+	    {"cgroup-root", required_argument, NULL, OPT_CGROUP_ROOT},
+	    {"verbose", no_argument, NULL, 'v'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	long v;
+	int c;
+
+	optind = 1;
+	while (1) {
+		c = getopt_long(argc, argv, "p:c:d:F:ko:n:vh", opts, NULL);
+		if (c == -1)
+			break;
+		switch (c) {
+		case 'p':
+			if (parse_long(optarg, 1, INT_MAX, &v)) {
+				fprintf(stderr, "record: invalid --pid '%s'\n", optarg);
+				return 2;
+			}
+			a->pid = (pid_t)v;
+			break;
+		case 'c':
+			a->cgroup = optarg;
+			break;
+		case 'd':
+			if (parse_duration(optarg, &a->duration_ns)) {
+				fprintf(stderr,
+					"record: invalid --duration '%s' (e.g. 500ms, 10s, 2m; "
+					"100ms..24h)\n",
+					optarg);
+				return 2;
+			}
+			break;
+		case 'F':
+			if (parse_long(optarg, JOB_MIN_HZ, JOB_MAX_HZ, &v)) {
+				fprintf(stderr, "record: invalid --frequency '%s' (%d..%d)\n",
+					optarg, JOB_MIN_HZ, JOB_MAX_HZ);
+				return 2;
+			}
+			a->hz = (unsigned int)v;
+			break;
+		case 'k':
+			a->kernel_stacks = true;
+			break;
+		case 'o':
+			a->output = optarg;
+			break;
+		case 'n':
+			if (parse_long(optarg, 0, 1000, &v)) {
+				fprintf(stderr, "record: invalid --top '%s' (0..1000)\n", optarg);
+				return 2;
+			}
+			a->top = (size_t)v;
+			break;
+		case OPT_CGROUP_ROOT:
+			a->cgroup_root = optarg;
+			break;
+		case 'v':
+			a->verbose = true;
+			break;
+		case 'h':
+			fputs(usage, stdout);
+			return 1; /* caller exits 0 */
+		default:
+			fputs(usage, stderr);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "record: unexpected argument '%s'\n", argv[optind]);
+		return 2;
+	}
+	if ((a->pid != 0) == (a->cgroup != NULL)) {
+		fprintf(stderr, "record: give exactly one of --pid or --cgroup\n%s", usage);
+		return 2;
+	}
+	return 0;
+}
+
+/* Resolve --cgroup to an absolute cgroup v2 directory and its ID. */
+static int resolve_cgroup(const struct record_args *a, char *path, uint64_t *id)
+{
+	char root[PATH_MAX];
+	struct statfs sfs;
+	int err;
+
+	if (a->cgroup_root) {
+		snprintf(root, sizeof(root), "%s", a->cgroup_root);
+	} else {
+		err = cgroup_default_root(root, sizeof(root));
+		if (err) {
+			log_error(MOD, "no cgroup v2 mount found at /sys/fs/cgroup/unified or "
+				       "/sys/fs/cgroup");
+			return err;
+		}
+	}
+	if (a->cgroup[0] == '/')
+		err = snprintf(path, PATH_MAX, "%s", a->cgroup) >= PATH_MAX ? -ENAMETOOLONG : 0;
+	else
+		err = snprintf(path, PATH_MAX, "%s/%s", root, a->cgroup) >= PATH_MAX ? -ENAMETOOLONG
+										     : 0;
+	if (!err)
+		err = cgroup_id_of_path(path, id);
+	if (err) {
+		log_error(MOD, "cgroup %s: %s", path, strerror(-err));
+		return err;
+	}
+	if (statfs(path, &sfs) != 0 || sfs.f_type != CGROUP2_SUPER_MAGIC) {
+		log_error(MOD, "%s is not in a cgroup v2 hierarchy", path);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static void sleep_ns(int64_t ns)
+{
+	struct timespec ts = {.tv_sec = ns / 1000000000LL, .tv_nsec = ns % 1000000000LL};
+
+	/* EINTR (Ctrl-C) just ends the nap; the loop checks stop_flag. */
+	nanosleep(&ts, NULL);
+}
+
+static int64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static int write_file(const char *path, const void *data, size_t len)
+{
+	const char *p = data;
+	int fd, err = 0;
+
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -errno;
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			err = -errno;
+			break;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	if (close(fd) != 0 && !err)
+		err = -errno;
+	return err;
+}
+
+static void print_top(struct pprof_builder *b, const struct job_stats *st, size_t top)
+{
+	struct pprof_top_entry *e = NULL;
+	int64_t total = pprof_builder_total(b);
+	size_t n = 0;
+
+	printf("samples: %lld over %.1fs; stack errors: user %llu, kernel %llu, map full %llu; "
+	       "lost samples: %llu\n",
+	       (long long)total, (double)st->duration_ns / 1e9,
+	       (unsigned long long)st->drops[PROFILE_DROP_USER_STACK],
+	       (unsigned long long)st->drops[PROFILE_DROP_KERN_STACK],
+	       (unsigned long long)st->drops[PROFILE_DROP_STACK_FULL],
+	       (unsigned long long)st->drops[PROFILE_DROP_COUNTS_FULL]);
+	if (top == 0 || total == 0)
+		return;
+	if (pprof_builder_top(b, top, &e, &n) != 0)
+		return;
+	printf("%7s %7s %9s  %s\n", "self%", "total%", "samples", "function");
+	for (size_t i = 0; i < n; i++)
+		printf("%6.2f%% %6.2f%% %9lld  %s\n", 100.0 * (double)e[i].self / (double)total,
+		       100.0 * (double)e[i].total / (double)total, (long long)e[i].self,
+		       e[i].function);
+	pprof_top_free(e, n);
+}
+
+/* Sample until the duration is over or a signal arrives, draining each second. */
+static int run_window(struct job *j, int64_t duration_ns)
+{
+	int64_t end = mono_ns() + duration_ns;
+	int err;
+
+	while (!stop_flag) {
+		int64_t left = end - mono_ns();
+
+		if (left <= 0)
+			break;
+		sleep_ns(left < POLL_NS ? left : POLL_NS);
+		err = job_poll(j);
+		if (err) {
+			log_error(MOD, "draining samples: %s", strerror(-err));
+			return err;
+		}
+	}
+	if (stop_flag)
+		log_info(MOD, "interrupted: writing what was sampled so far");
+	return 0;
+}
+
+int record_main(int argc, char **argv)
+{
+	struct record_args a = {
+	    .duration_ns = 10000000000LL, .hz = 99, .output = "profile.pb.gz", .top = 20};
+	struct job_params jp = {.id = "record"};
+	struct job_stats st = {0};
+	struct job_engine *e = NULL;
+	struct pprof_builder *b = NULL;
+	struct sigaction sa;
+	struct job *j = NULL;
+	char cg_path[PATH_MAX], capstr[256];
+	uint64_t cg_id = 0;
+	void *data = NULL;
+	size_t len = 0;
+	int rc, err;
+
+	rc = parse_args(argc, argv, &a);
+	if (rc == 1)
+		return 0; /* --help */
+	if (rc)
+		return rc;
+	rc = 1;
+	if (a.verbose)
+		log_set_level(LOG_LVL_DEBUG);
+	sampler_set_libbpf_debug(a.verbose);
+
+	if (a.cgroup) {
+		err = resolve_cgroup(&a, cg_path, &cg_id);
+		if (err)
+			goto cleanup;
+	} else {
+		char procdir[64];
+
+		snprintf(procdir, sizeof(procdir), "/proc/%d", (int)a.pid);
+		if (access(procdir, F_OK) != 0) {
+			log_error(MOD, "no process with pid %d", (int)a.pid);
+			goto cleanup;
+		}
+	}
+	err = sampler_check_system();
+	if (!err)
+		err = caps_check_sampling();
+	if (err)
+		goto cleanup;
+	/* Start-up is done: from here on only the sampling set is held. */
+	err = caps_drop_to_worker_set();
+	if (err) {
+		log_error(MOD, "dropping capabilities: %s", strerror(-err));
+		goto cleanup;
+	}
+	if (caps_describe(capstr, sizeof(capstr)) == 0)
+		log_debug(MOD, "capabilities now %s", capstr);
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal; /* no SA_RESTART: the nap ends on Ctrl-C */
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+
+	err = job_engine_new(&e, NULL);
+	if (err)
+		goto cleanup;
+	jp.hz = a.hz;
+	jp.kernel_stacks = a.kernel_stacks;
+	err = job_start(e, &jp, &j);
+	if (err) {
+		log_error(MOD, "cannot start sampling: %s", strerror(-err));
+		goto cleanup;
+	}
+	if (a.cgroup)
+		err = job_add_cgroup(j, cg_id, NULL);
+	else
+		err = job_add_pid(j, a.pid);
+	if (err) {
+		log_error(MOD, "cannot add the target: %s", strerror(-err));
+		goto cleanup;
+	}
+	if (a.cgroup)
+		log_info(MOD, "sampling cgroup %s (id %llu) at %u Hz for %.1fs", cg_path,
+			 (unsigned long long)cg_id, a.hz, (double)a.duration_ns / 1e9);
+	else
+		log_info(MOD, "sampling pid %d at %u Hz for %.1fs", (int)a.pid, a.hz,
+			 (double)a.duration_ns / 1e9);
+
+	err = run_window(j, a.duration_ns);
+	if (err)
+		goto cleanup;
+	err = job_take_profile(j, &b, &st);
+	if (err) {
+		log_error(MOD, "collecting the profile: %s", strerror(-err));
+		goto cleanup;
+	}
+	job_stop(j); /* unload before the slow part: nothing stays attached */
+	j = NULL;
+
+	err = pprof_builder_encode(b, true, &data, &len);
+	if (err) {
+		log_error(MOD, "encoding pprof: %s", strerror(-err));
+		goto cleanup;
+	}
+	err = write_file(a.output, data, len);
+	if (err) {
+		log_error(MOD, "writing %s: %s", a.output, strerror(-err));
+		goto cleanup;
+	}
+	print_top(b, &st, a.top);
+	if (st.samples == 0)
+		log_warn(MOD, "no samples: was the target running on a CPU?");
+	log_info(MOD, "wrote %s (%zu bytes)", a.output, len);
+	rc = 0;
+cleanup:
+	free(data);
+	pprof_builder_free(b);
+	job_stats_release(&st);
+	job_stop(j);
+	job_engine_free(e);
+	return rc;
+}

@@ -1,0 +1,566 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* sampler.c -- libbpf wrapper for profile.bpf.c: phases, per-slot perf events, drain. */
+#include "sampler.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/syscall.h>
+
+#include <linux/perf_event.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "log.h"
+#include "profile.skel.h"
+
+#define MOD "sampler"
+
+#define DEFAULT_STACK_ENTRIES  16384
+#define DEFAULT_COUNT_ENTRIES  65536
+#define DEFAULT_TARGET_ENTRIES 4096
+#define MAX_CPUS	       4096 /* cap on what we parse from sysfs */
+#define BTF_PATH	       "/sys/kernel/btf/vmlinux"
+
+struct slot {
+	struct bpf_link **links; /* one per online CPU; each owns its perf event fd */
+	size_t n_links;
+	bool attached;
+};
+
+struct sampler {
+	struct profile_bpf *skel;
+	bool loaded;
+	uint32_t count_entries;
+	struct slot slots[PROFILE_MAX_SLOTS];
+	int ncpus_possible;
+	uint64_t *stack_buf; /* PROFILE_MAX_STACK_DEPTH ips, reused per lookup */
+	uint64_t *stack_buf2;
+};
+
+static bool libbpf_debug;
+
+static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	char line[1024];
+	size_t n;
+
+	if (level == LIBBPF_DEBUG && !libbpf_debug)
+		return 0;
+	vsnprintf(line, sizeof(line), fmt, ap);
+	n = strlen(line);
+	while (n > 0 && line[n - 1] == '\n')
+		line[--n] = '\0';
+	log_msg(level == LIBBPF_WARN ? LOG_LVL_WARN : LOG_LVL_DEBUG, "libbpf", "%s", line);
+	return 0;
+}
+
+void sampler_set_libbpf_debug(bool debug)
+{
+	libbpf_debug = debug;
+	libbpf_set_print(libbpf_print);
+}
+
+int sampler_check_system(void)
+{
+	if (access(BTF_PATH, R_OK) != 0) {
+		int err = -errno;
+
+		log_error(MOD,
+			  "kernel BTF not readable at %s (%s): podprof needs a kernel built "
+			  "with CONFIG_DEBUG_INFO_BTF=y",
+			  BTF_PATH, strerror(-err));
+		return err;
+	}
+	return 0;
+}
+
+int sampler_open(struct sampler **out, const struct sampler_config *cfg)
+{
+	struct sampler_config def = {0};
+	struct sampler *s = NULL;
+	int err;
+
+	*out = NULL;
+	if (!cfg)
+		cfg = &def;
+	libbpf_set_print(libbpf_print);
+	s = calloc(1, sizeof(*s));
+	if (!s) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
+	s->ncpus_possible = libbpf_num_possible_cpus();
+	if (s->ncpus_possible <= 0) {
+		err = s->ncpus_possible < 0 ? s->ncpus_possible : -EINVAL;
+		goto cleanup;
+	}
+	s->stack_buf = calloc(PROFILE_MAX_STACK_DEPTH, sizeof(uint64_t));
+	s->stack_buf2 = calloc(PROFILE_MAX_STACK_DEPTH, sizeof(uint64_t));
+	if (!s->stack_buf || !s->stack_buf2) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
+	s->skel = profile_bpf__open();
+	if (!s->skel) {
+		err = errno ? -errno : -EINVAL;
+		log_error(MOD, "cannot open the BPF object: %s", strerror(-err));
+		goto cleanup;
+	}
+	s->skel->rodata->per_thread = cfg->per_thread;
+	s->count_entries = cfg->count_entries ? cfg->count_entries : DEFAULT_COUNT_ENTRIES;
+	err = bpf_map__set_max_entries(
+	    s->skel->maps.stacks, cfg->stack_entries ? cfg->stack_entries : DEFAULT_STACK_ENTRIES);
+	if (!err)
+		err = bpf_map__set_max_entries(s->skel->maps.counts, s->count_entries);
+	if (!err)
+		err = bpf_map__set_max_entries(s->skel->maps.targets, cfg->target_entries
+									  ? cfg->target_entries
+									  : DEFAULT_TARGET_ENTRIES);
+	if (err)
+		goto cleanup;
+	*out = s;
+	s = NULL;
+	err = 0;
+cleanup:
+	sampler_close(s);
+	return err;
+}
+
+int sampler_load(struct sampler *s)
+{
+	int err;
+
+	if (s->loaded)
+		return 0;
+	err = profile_bpf__load(s->skel);
+	if (err) {
+		if (err == -EPERM || err == -EACCES)
+			log_error(MOD,
+				  "loading BPF was refused (%s): the worker needs CAP_BPF and "
+				  "CAP_PERFMON (or root)",
+				  strerror(-err));
+		else
+			log_error(MOD, "loading BPF failed: %s (run with -v for the verifier log)",
+				  strerror(-err));
+		return err;
+	}
+	s->loaded = true;
+	return 0;
+}
+
+/* Parse /sys/devices/system/cpu/online ("0-3,5") into a 0/1 array of MAX_CPUS. */
+static int online_cpus(bool *online, int *max_cpu)
+{
+	char buf[4096], *p, *end;
+	FILE *f;
+	size_t n;
+	int err = 0;
+
+	*max_cpu = -1;
+	f = fopen("/sys/devices/system/cpu/online", "re");
+	if (!f)
+		return -errno;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	p = buf;
+	while (*p && *p != '\n') {
+		long a, b;
+
+		errno = 0;
+		a = strtol(p, &end, 10);
+		if (errno || end == p || a < 0 || a >= MAX_CPUS) {
+			err = -EINVAL;
+			break;
+		}
+		b = a;
+		p = end;
+		if (*p == '-') {
+			p++;
+			b = strtol(p, &end, 10);
+			if (errno || end == p || b < a || b >= MAX_CPUS) {
+				err = -EINVAL;
+				break;
+			}
+			p = end;
+		}
+		for (long c = a; c <= b; c++)
+			online[c] = true;
+		if (b > *max_cpu)
+			*max_cpu = (int)b;
+		if (*p == ',')
+			p++;
+	}
+	return err;
+}
+
+static int perf_open_cpu(int cpu, unsigned int hz)
+{
+	struct perf_event_attr attr;
+	long fd;
+
+	memset(&attr, 0, sizeof(attr));
+	attr.size = sizeof(attr);
+	attr.type = PERF_TYPE_SOFTWARE;
+	attr.config = PERF_COUNT_SW_CPU_CLOCK;
+	attr.freq = 1;
+	attr.sample_freq = hz;
+	fd = syscall(__NR_perf_event_open, &attr, -1, cpu, -1, PERF_FLAG_FD_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	return (int)fd;
+}
+
+int sampler_attach_slot(struct sampler *s, uint32_t slot, unsigned int hz, bool kernel_stacks)
+{
+	bool *online = NULL;
+	struct slot *sl;
+	int max_cpu, err;
+
+	if (!s->loaded || slot >= PROFILE_MAX_SLOTS || hz == 0)
+		return -EINVAL;
+	sl = &s->slots[slot];
+	if (sl->attached)
+		return -EBUSY;
+	online = calloc(MAX_CPUS, sizeof(bool));
+	if (!online) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
+	err = online_cpus(online, &max_cpu);
+	if (err) {
+		log_error(MOD, "cannot read online CPUs: %s", strerror(-err));
+		goto cleanup;
+	}
+	err = sampler_clear_slot(s, slot);
+	if (err)
+		goto cleanup;
+	sl->links = calloc((size_t)max_cpu + 1, sizeof(*sl->links));
+	if (!sl->links) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
+	sl->attached = true;
+	for (int cpu = 0; cpu <= max_cpu; cpu++) {
+		LIBBPF_OPTS(bpf_perf_event_opts, opts);
+		struct bpf_link *link;
+		int fd;
+
+		if (!online[cpu])
+			continue;
+		fd = perf_open_cpu(cpu, hz);
+		if (fd == -ENODEV)
+			continue; /* went offline meanwhile */
+		if (fd < 0) {
+			err = fd;
+			if (err == -EACCES || err == -EPERM)
+				log_error(MOD,
+					  "perf_event_open refused (%s): the worker needs "
+					  "CAP_PERFMON (or root)",
+					  strerror(-err));
+			else if (err == -ENOENT || err == -EOPNOTSUPP)
+				log_error(MOD,
+					  "cpu-clock perf events are not available on this "
+					  "kernel (%s)",
+					  strerror(-err));
+			else
+				log_error(MOD, "perf_event_open on CPU %d: %s", cpu,
+					  strerror(-err));
+			goto cleanup;
+		}
+		opts.bpf_cookie = slot | (kernel_stacks ? PROFILE_COOKIE_KSTACKS : 0);
+		link =
+		    bpf_program__attach_perf_event_opts(s->skel->progs.profile_sample, fd, &opts);
+		if (!link) {
+			err = errno ? -errno : -EINVAL;
+			close(fd); /* the link did not take it over */
+			log_error(MOD, "attaching to the perf event on CPU %d: %s", cpu,
+				  strerror(-err));
+			goto cleanup;
+		}
+		sl->links[sl->n_links++] = link;
+	}
+	if (sl->n_links == 0) {
+		err = -ENODEV;
+		log_error(MOD, "no online CPU to sample");
+		goto cleanup;
+	}
+	log_debug(MOD, "slot %u: %zu perf events at %u Hz%s", slot, sl->n_links, hz,
+		  kernel_stacks ? ", kernel stacks" : "");
+	err = 0;
+cleanup:
+	if (err && slot < PROFILE_MAX_SLOTS)
+		sampler_detach_slot(s, slot);
+	free(online);
+	return err;
+}
+
+void sampler_detach_slot(struct sampler *s, uint32_t slot)
+{
+	struct slot *sl;
+
+	if (!s || slot >= PROFILE_MAX_SLOTS)
+		return;
+	sl = &s->slots[slot];
+	for (size_t i = 0; i < sl->n_links; i++)
+		bpf_link__destroy(sl->links[i]);
+	free(sl->links);
+	sl->links = NULL;
+	sl->n_links = 0;
+	sl->attached = false;
+}
+
+size_t sampler_slot_events(const struct sampler *s, uint32_t slot)
+{
+	if (!s || slot >= PROFILE_MAX_SLOTS)
+		return 0;
+	return s->slots[slot].n_links;
+}
+
+static void target_key(struct profile_target_key *k, uint32_t slot, enum profile_target_kind kind,
+		       uint64_t id)
+{
+	memset(k, 0, sizeof(*k));
+	k->slot = slot;
+	k->kind = kind;
+	k->id = id;
+}
+
+int sampler_target_add(struct sampler *s, uint32_t slot, enum profile_target_kind kind, uint64_t id)
+{
+	struct profile_target_key k;
+	uint64_t zero = 0;
+	int err;
+
+	if (!s->loaded || slot >= PROFILE_MAX_SLOTS)
+		return -EINVAL;
+	target_key(&k, slot, kind, id);
+	/* NOEXIST keeps the hit count of a target that is added twice. */
+	err = bpf_map_update_elem(bpf_map__fd(s->skel->maps.targets), &k, &zero, BPF_NOEXIST);
+	if (err == -EEXIST)
+		return 0;
+	if (err == -E2BIG || err == -ENOMEM)
+		return -ENOSPC;
+	return err;
+}
+
+int sampler_target_remove(struct sampler *s, uint32_t slot, enum profile_target_kind kind,
+			  uint64_t id)
+{
+	struct profile_target_key k;
+	int err;
+
+	if (!s->loaded || slot >= PROFILE_MAX_SLOTS)
+		return -EINVAL;
+	target_key(&k, slot, kind, id);
+	err = bpf_map_delete_elem(bpf_map__fd(s->skel->maps.targets), &k);
+	return err == -ENOENT ? 0 : err;
+}
+
+int sampler_target_hits(struct sampler *s, uint32_t slot, enum profile_target_kind kind,
+			uint64_t id, uint64_t *hits)
+{
+	struct profile_target_key k;
+
+	*hits = 0;
+	if (!s->loaded || slot >= PROFILE_MAX_SLOTS)
+		return -EINVAL;
+	target_key(&k, slot, kind, id);
+	return bpf_map_lookup_elem(bpf_map__fd(s->skel->maps.targets), &k, hits);
+}
+
+/* Read a stack into buf; returns the number of frames (the map zero-fills
+ * past the end) or a negative errno. */
+static int read_stack(struct sampler *s, int32_t id, uint64_t *buf)
+{
+	int n = 0, err;
+
+	if (id < 0)
+		return id;
+	err = bpf_map_lookup_elem(bpf_map__fd(s->skel->maps.stacks), &id, buf);
+	if (err)
+		return err;
+	while (n < PROFILE_MAX_STACK_DEPTH && buf[n])
+		n++;
+	return n;
+}
+
+int sampler_drain_slot(struct sampler *s, uint32_t slot, sampler_sample_fn fn, void *ctx)
+{
+	struct profile_count_key *keys = NULL, cur, next;
+	int counts_fd, err = 0;
+	size_t nkeys = 0;
+	bool have_cur = false;
+
+	if (!s->loaded || slot >= PROFILE_MAX_SLOTS)
+		return -EINVAL;
+	counts_fd = bpf_map__fd(s->skel->maps.counts);
+	/* Collect first: deleting while walking with get_next_key can restart
+	 * the walk. Bounded by the map size. */
+	keys = calloc(s->count_entries, sizeof(*keys));
+	if (!keys) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
+	while (nkeys < s->count_entries) {
+		err = bpf_map_get_next_key(counts_fd, have_cur ? &cur : NULL, &next);
+		if (err == -ENOENT) {
+			err = 0;
+			break;
+		}
+		if (err)
+			goto cleanup;
+		cur = next;
+		have_cur = true;
+		if (next.slot == slot)
+			keys[nkeys++] = next;
+	}
+	for (size_t i = 0; i < nkeys; i++) {
+		struct sampler_sample smp;
+		uint64_t count = 0;
+		int nu, nk;
+
+		err = bpf_map_lookup_and_delete_elem(counts_fd, &keys[i], &count);
+		if (err == -ENOENT) {
+			err = 0;
+			continue;
+		}
+		if (err)
+			goto cleanup;
+		keys[i].comm[PROFILE_COMM_LEN - 1] = '\0';
+		nu = read_stack(s, keys[i].user_stack_id, s->stack_buf);
+		nk = read_stack(s, keys[i].kern_stack_id, s->stack_buf2);
+		memset(&smp, 0, sizeof(smp));
+		smp.pid = keys[i].pid;
+		smp.tid = keys[i].tid;
+		smp.target_kind = keys[i].target_kind;
+		smp.target_id = keys[i].target_id;
+		smp.comm = keys[i].comm;
+		smp.user_ips = s->stack_buf;
+		smp.n_user = nu > 0 ? (size_t)nu : 0;
+		smp.user_err = nu < 0 ? nu : 0;
+		smp.kern_ips = s->stack_buf2;
+		smp.n_kern = nk > 0 ? (size_t)nk : 0;
+		smp.kern_err = nk < 0 ? nk : 0;
+		smp.count = count;
+		err = fn(ctx, &smp);
+		if (err)
+			goto cleanup;
+	}
+	err = 0;
+cleanup:
+	free(keys);
+	return err;
+}
+
+int sampler_drops(struct sampler *s, uint32_t slot, uint64_t *out)
+{
+	uint64_t *vals = NULL;
+	int err = 0;
+
+	memset(out, 0, PROFILE_DROP__MAX * sizeof(*out));
+	if (!s->loaded || slot >= PROFILE_MAX_SLOTS)
+		return -EINVAL;
+	vals = calloc((size_t)s->ncpus_possible, sizeof(*vals));
+	if (!vals)
+		return -ENOMEM;
+	for (uint32_t k = 0; k < PROFILE_DROP__MAX; k++) {
+		uint32_t idx = slot * PROFILE_DROP__MAX + k;
+
+		err = bpf_map_lookup_elem(bpf_map__fd(s->skel->maps.drops), &idx, vals);
+		if (err)
+			goto cleanup;
+		for (int c = 0; c < s->ncpus_possible; c++)
+			out[k] += vals[c];
+	}
+cleanup:
+	free(vals);
+	return err;
+}
+
+/* Delete every key of `slot` from a hash map whose keys start with a __u32 slot. */
+static int clear_hash_slot(int fd, size_t key_size, uint32_t cap, uint32_t slot)
+{
+	char *keys = NULL, *cur = NULL, *next = NULL;
+	size_t n = 0;
+	int err = 0;
+
+	keys = calloc(cap, key_size);
+	cur = calloc(1, key_size);
+	next = calloc(1, key_size);
+	if (!keys || !cur || !next) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
+	for (bool first = true; n < cap; first = false) {
+		uint32_t kslot;
+
+		err = bpf_map_get_next_key(fd, first ? NULL : cur, next);
+		if (err == -ENOENT) {
+			err = 0;
+			break;
+		}
+		if (err)
+			goto cleanup;
+		memcpy(cur, next, key_size);
+		memcpy(&kslot, next, sizeof(kslot));
+		if (kslot == slot)
+			memcpy(keys + n++ * key_size, next, key_size);
+	}
+	for (size_t i = 0; i < n; i++)
+		bpf_map_delete_elem(fd, keys + i * key_size);
+cleanup:
+	free(keys);
+	free(cur);
+	free(next);
+	return err;
+}
+
+int sampler_clear_slot(struct sampler *s, uint32_t slot)
+{
+	uint64_t *zeros = NULL;
+	int err;
+
+	if (!s->loaded || slot >= PROFILE_MAX_SLOTS || s->slots[slot].attached)
+		return -EINVAL;
+	err = clear_hash_slot(bpf_map__fd(s->skel->maps.targets), sizeof(struct profile_target_key),
+			      bpf_map__max_entries(s->skel->maps.targets), slot);
+	if (err)
+		goto cleanup;
+	err = clear_hash_slot(bpf_map__fd(s->skel->maps.counts), sizeof(struct profile_count_key),
+			      s->count_entries, slot);
+	if (err)
+		goto cleanup;
+	zeros = calloc((size_t)s->ncpus_possible, sizeof(*zeros));
+	if (!zeros) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
+	for (uint32_t k = 0; k < PROFILE_DROP__MAX; k++) {
+		uint32_t idx = slot * PROFILE_DROP__MAX + k;
+
+		err = bpf_map_update_elem(bpf_map__fd(s->skel->maps.drops), &idx, zeros, BPF_ANY);
+		if (err)
+			goto cleanup;
+	}
+cleanup:
+	free(zeros);
+	return err;
+}
+
+void sampler_close(struct sampler *s)
+{
+	if (!s)
+		return;
+	for (uint32_t i = 0; i < PROFILE_MAX_SLOTS; i++)
+		sampler_detach_slot(s, i);
+	profile_bpf__destroy(s->skel);
+	s->skel = NULL;
+	free(s->stack_buf);
+	free(s->stack_buf2);
+	free(s);
+}
