@@ -1072,3 +1072,15 @@ cleanup:
 	k8s_config_free(cfg);
 	return err;
 }
+
+int kubeconfig_load_auto(const char *explicit_path, struct k8s_config **out, char *errbuf,
+			 size_t errlen)
+{
+	const char *host = getenv("KUBERNETES_SERVICE_HOST");
+
+	if (explicit_path && explicit_path[0])
+		return kubeconfig_load_file(explicit_path, NULL, out, errbuf, errlen);
+	if (host && host[0])
+		return kubeconfig_in_cluster(NULL, out, errbuf, errlen);
+	return kubeconfig_load_default(NULL, NULL, out, errbuf, errlen);
+}

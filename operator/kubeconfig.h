@@ -79,6 +79,11 @@ int kubeconfig_load_file(const char *path, const char *context, struct k8s_confi
 int kubeconfig_load_default(const char *explicit_path, const char *context, struct k8s_config **out,
 			    char *errbuf, size_t errlen);
 
+/* The operator's rule: explicit_path if given; else the in-cluster service
+ * account when KUBERNETES_SERVICE_HOST is set; else kubeconfig_load_default(). */
+int kubeconfig_load_auto(const char *explicit_path, struct k8s_config **out, char *errbuf,
+			 size_t errlen);
+
 /* In-cluster config from KUBERNETES_SERVICE_HOST/KUBERNETES_SERVICE_PORT and
  * the service-account directory sa_dir (NULL: K8S_SA_DIR). The token is
  * referenced by path (token_file), so the client re-reads it on rotation.
