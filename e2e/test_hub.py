@@ -1,0 +1,337 @@
+# SPDX-License-Identifier: Apache-2.0
+"""test_hub.py -- the operator's worker hub refuses wrong tokens and malformed,
+unknown or oversized frames without crashing, and keeps serving good workers.
+
+Runs `podprof-operator debug-hub` (the hub alone) and talks to it with a raw
+WebSocket client written here on the standard library (no pip dependencies),
+so that the test can send exactly the bytes a hostile peer would send.
+"""
+import base64
+import gzip
+import json
+import os
+import socket
+import struct
+import subprocess
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+BUILD = os.environ.get("PODPROF_BUILD", "build")
+ASAN_BUILD = os.environ.get("PODPROF_ASAN_BUILD", os.path.join(BUILD, "asan"))
+# The hub runs under ASan+UBSan when that build exists: "no crash" then also
+# means no memory error on any of the hostile inputs below.
+OPERATOR = next((p for p in (os.path.join(ASAN_BUILD, "podprof-operator"),
+                             os.path.join(BUILD, "podprof-operator")) if os.access(p, os.X_OK)),
+                os.path.join(BUILD, "podprof-operator"))
+WORKER = os.path.join(BUILD, "podprof-worker")
+TOKEN = "e2e-secret-7f3a9c"
+WAIT = 30  # seconds to wait for an expected event (a wait, not a timing assertion)
+PROFILE_CAP = 1024 * 1024
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class Hub:
+    """A debug-hub process whose stdout events are collected."""
+
+    def __init__(self, tmp_path, extra=()):
+        self.port = free_port()
+        self.token_file = tmp_path / "token"
+        self.token_file.write_text(TOKEN + "\n")
+        self.token_file.chmod(0o600)
+        self.log_path = tmp_path / "hub.log"
+        self.log = open(self.log_path, "w")
+        self.proc = subprocess.Popen(
+            [OPERATOR, "debug-hub", "--port", str(self.port), "--token-file",
+             str(self.token_file), "--max-profile-bytes", str(PROFILE_CAP),
+             "--heartbeat-ms", "1000", *extra],
+            stdout=self.log, stderr=subprocess.STDOUT)
+        self.wait_for("event listening")
+
+    def text(self):
+        with open(self.log_path) as f:
+            return f.read()
+
+    def wait_for(self, needle, count=1):
+        deadline = time.monotonic() + WAIT
+        while time.monotonic() < deadline:
+            if self.text().count(needle) >= count:
+                return
+            assert self.proc.poll() is None, "hub exited:\n" + self.text()
+            time.sleep(0.05)
+        raise AssertionError(f"no {needle!r} in hub log:\n" + self.text())
+
+    def http_get(self, path):
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=WAIT) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode()
+
+    def metric(self, name):
+        _, body = self.http_get("/metrics")
+        for line in body.splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[-1])
+        raise AssertionError(f"metric {name} missing:\n{body}")
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=WAIT)
+        self.log.close()
+
+
+class WS:
+    """Minimal RFC 6455 client: masked frames out, unmasked frames in."""
+
+    def __init__(self, port, token=TOKEN, subprotocol="podprof.v1"):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=WAIT)
+        key = base64.b64encode(os.urandom(16)).decode()
+        req = (f"GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+               f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+               "Sec-WebSocket-Version: 13\r\n")
+        if subprotocol:
+            req += f"Sec-WebSocket-Protocol: {subprotocol}\r\n"
+        if token:
+            req += f"Authorization: Bearer {token}\r\n"
+        self.sock.sendall((req + "\r\n").encode())
+        self.buf = b""
+        while b"\r\n\r\n" not in self.buf:
+            chunk = self.sock.recv(4096)
+            if not chunk:
+                break
+            self.buf += chunk
+        head, _, self.buf = self.buf.partition(b"\r\n\r\n")
+        line = head.split(b"\r\n")[0].decode() if head else ""
+        self.status = int(line.split()[1]) if line.startswith("HTTP/") else 0
+
+    def send_frame(self, opcode, payload, fin=True, announce=None):
+        """announce: length to put in the header (lets a test lie about size)."""
+        n = len(payload) if announce is None else announce
+        hdr = bytes([(0x80 if fin else 0) | opcode])
+        if n < 126:
+            hdr += bytes([0x80 | n])
+        elif n < 65536:
+            hdr += bytes([0x80 | 126]) + struct.pack("!H", n)
+        else:
+            hdr += bytes([0x80 | 127]) + struct.pack("!Q", n)
+        mask = os.urandom(4)
+        body = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+        try:
+            self.sock.sendall(hdr + mask + body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    def send_json(self, obj):
+        self.send_frame(0x1, json.dumps(obj).encode())
+
+    def _read(self, n):
+        while len(self.buf) < n:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise EOFError
+            self.buf += chunk
+        out, self.buf = self.buf[:n], self.buf[n:]
+        return out
+
+    def recv(self):
+        """Next message as (opcode, payload); close frames as (8, code)."""
+        b0, b1 = self._read(2)
+        n = b1 & 0x7F
+        if n == 126:
+            n = struct.unpack("!H", self._read(2))[0]
+        elif n == 127:
+            n = struct.unpack("!Q", self._read(8))[0]
+        payload = self._read(n)
+        op = b0 & 0x0F
+        if op == 0x8:
+            return 8, struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else 1005
+        return op, payload
+
+    def recv_json(self):
+        op, payload = self.recv()
+        assert op == 1, f"expected text, got opcode {op} {payload!r}"
+        return json.loads(payload)
+
+    def expect_close(self):
+        """The hub closes: a close frame (its code) or an EOF/reset (None)."""
+        try:
+            while True:
+                op, payload = self.recv()
+                if op == 8:
+                    return payload
+        except (EOFError, ConnectionResetError):
+            return None
+
+    def hello(self, node, token=None):
+        msg = {"v": 1, "type": "hello", "node": node, "version": "e2e",
+               "capabilities": ["kernel-stacks"]}
+        if token:
+            msg["token"] = token
+        self.send_json(msg)
+        return self.recv_json()
+
+    def close(self):
+        self.sock.close()
+
+
+@pytest.fixture
+def hub(tmp_path):
+    if not os.access(OPERATOR, os.X_OK):
+        pytest.fail(f"{OPERATOR} not built (run make)")
+    h = Hub(tmp_path)
+    yield h
+    h.stop()
+
+
+def assert_alive_and_serving(hub, node):
+    """The hub process survived and a fresh good worker still registers."""
+    assert hub.proc.poll() is None, hub.text()
+    ws = WS(hub.port)
+    assert ws.status == 101
+    welcome = ws.hello(node)
+    assert welcome["type"] == "welcome"
+    ws.close()
+
+
+def test_wrong_token_refused(hub):
+    """A worker with a wrong token is refused (HTTP 401 or a policy close)."""
+    bad_header = WS(hub.port, token="not-the-secret")
+    assert bad_header.status == 401
+    bad_header.close()
+    # Token in hello instead of the header: also checked.
+    ws = WS(hub.port, token=None)
+    assert ws.status == 101
+    ws.send_json({"v": 1, "type": "hello", "node": "intruder", "version": "x", "token": "wrong"})
+    assert ws.expect_close() == 1008
+    # No token at all.
+    ws = WS(hub.port, token=None)
+    ws.send_json({"v": 1, "type": "hello", "node": "intruder", "version": "x"})
+    assert ws.expect_close() == 1008
+    assert hub.metric("podprof_hub_auth_failures_total") >= 2
+    assert "intruder" not in hub.text().split("connected node=")[-1]
+    assert TOKEN not in hub.text(), "the secret leaked into the log"
+    # Right token in hello (no header) works.
+    ws = WS(hub.port, token=None)
+    assert ws.hello("node-hello-token", token=TOKEN)["type"] == "welcome"
+    ws.close()
+    assert_alive_and_serving(hub, "node-ok")
+
+
+@pytest.mark.parametrize("name,frame", [
+    ("bad_json", b'{"v":1,"type":"hello","node":'),
+    ("bad_version", b'{"v":9,"type":"heartbeat"}'),
+    ("unknown_type", b'{"v":1,"type":"exec","cmd":"id"}'),
+    ("wrong_type", b'{"v":1,"type":"progress","jobId":"j","samples":"many"}'),
+    ("bad_string", b'{"v":1,"type":"progress","jobId":"' + b"j" * 500 + b'","samples":1}'),
+    ("not_utf8", b'{"v":1,"type":"heartbeat","x":"\xff\xfe"}'),
+])
+def test_malformed_frames_refused(hub, name, frame):
+    """Malformed control frames drop the connection with 1008 (or 1007 for bad UTF-8)."""
+    ws = WS(hub.port)
+    assert ws.hello("node-" + name.replace("_", "-"))["type"] == "welcome"
+    ws.send_frame(0x1, frame)
+    code = ws.expect_close()
+    assert code in ((1007,) if name == "not_utf8" else (1008,)), code
+    if name != "not_utf8":
+        hub.wait_for("invalid message: " + name.replace("bad_string", "bad_string"))
+    assert_alive_and_serving(hub, "node-after-" + name.replace("_", "-"))
+
+
+def test_order_and_direction_enforced(hub):
+    """Messages before hello, and operator-only messages from a worker, are refused."""
+    ws = WS(hub.port)
+    ws.send_json({"v": 1, "type": "progress", "jobId": "j", "samples": 1})
+    assert ws.expect_close() == 1008
+    ws = WS(hub.port)
+    ws.hello("node-dir")
+    ws.send_json({"v": 1, "type": "attach", "jobId": "j", "frequencyHz": 99, "windowMs": 10,
+                  "pods": []})
+    assert ws.expect_close() == 1008
+    ws = WS(hub.port)
+    ws.send_frame(0x2, b"PPRF\x01\x00\x00\x01j" + b"x" * 10)
+    assert ws.expect_close() == 1008
+    ws = WS(hub.port, subprotocol=None)
+    assert ws.status != 101
+    assert_alive_and_serving(hub, "node-dir2")
+
+
+def test_oversized_frames_refused(hub):
+    """Frames over the caps get 1009 as soon as the header announces them."""
+    # Text frame announcing 1 MiB (text cap is 64 KiB): refused before the body.
+    ws = WS(hub.port)
+    ws.hello("node-big1")
+    ws.send_frame(0x1, b'{"v":1', announce=1 << 20)
+    assert ws.expect_close() == 1009
+    # Binary profile announcing more than --max-profile-bytes.
+    ws = WS(hub.port)
+    ws.hello("node-big2")
+    ws.send_frame(0x2, b"PPRF", announce=PROFILE_CAP + 4096)
+    assert ws.expect_close() == 1009
+    # Many small fragments that together exceed the text cap.
+    ws = WS(hub.port)
+    ws.hello("node-big3")
+    ws.send_frame(0x1, b" " * 30000, fin=False)
+    ws.send_frame(0x0, b" " * 30000, fin=False)
+    ws.send_frame(0x0, b" " * 30000, fin=True)
+    assert ws.expect_close() == 1009
+    # A 64-bit length near 2^63: must not overflow the cap check.
+    ws = WS(hub.port)
+    ws.hello("node-big4")
+    ws.send_frame(0x2, b"PPRF", announce=(1 << 63) - 1)
+    assert ws.expect_close() in (1009, 1002, None)
+    assert hub.metric('podprof_hub_refused_messages_total{reason="too_big"}') >= 3
+    assert_alive_and_serving(hub, "node-big-ok")
+
+
+def test_good_worker_session(hub):
+    """A good worker registers, heartbeats, reports progress and sends a fragmented profile."""
+    ws = WS(hub.port)
+    welcome = ws.hello("node-good")
+    assert welcome["type"] == "welcome" and welcome["v"] == 1
+    assert welcome["maxProfileBytes"] == PROFILE_CAP
+    hub.wait_for("event connected node=node-good identity=token-file")
+    assert hub.metric("podprof_hub_connected_workers") == 1
+    ws.send_json({"v": 1, "type": "heartbeat", "seq": 7})
+    assert ws.recv_json() == {"v": 1, "type": "heartbeat", "seq": 7}
+    ws.send_json({"v": 1, "type": "progress", "jobId": "t1/1", "samples": 10, "drops": 0,
+                  "cgroups": 1, "errors": 0, "final": False,
+                  "pods": [{"uid": "u1", "samples": 10}]})
+    hub.wait_for("event progress node=node-good job=t1/1 samples=10")
+    payload = gzip.compress(os.urandom(200000))
+    msg = b"PPRF\x01\x01\x00\x04t1/1" + payload
+    parts = [msg[i:i + 50000] for i in range(0, len(msg), 50000)]
+    for i, p in enumerate(parts):
+        ws.send_frame(0x2 if i == 0 else 0x0, p, fin=(i == len(parts) - 1))
+    hub.wait_for(f"event profile node=node-good job=t1/1 bytes={len(payload)} final=1")
+    # A second connection for the same node replaces the first.
+    ws2 = WS(hub.port)
+    assert ws2.hello("node-good")["type"] == "welcome"
+    assert ws.expect_close() == 1008
+    assert hub.metric("podprof_hub_connected_workers") == 1
+    ws2.close()
+    hub.wait_for("event disconnected node=node-good", count=2)
+    status, body = hub.http_get("/healthz")
+    assert status == 200
+    status, _ = hub.http_get("/readyz")
+    assert status == 200
+    status, _ = hub.http_get("/nope")
+    assert status == 404
+
+
+def test_idle_worker_dropped(hub):
+    """A connection that never says hello is closed by the hub (no slot held forever)."""
+    ws = WS(hub.port)
+    assert ws.status == 101
+    assert ws.expect_close() in (None, 1000, 1001, 1006, 1008)
+    assert hub.proc.poll() is None

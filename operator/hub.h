@@ -1,0 +1,167 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* hub.h -- the operator's WebSocket hub: workers dial in, the operator talks.
+ *
+ * The only operator module that touches libwebsockets. One lws context on one
+ * port serves both the "podprof.v1" WebSocket subprotocol (docs/protocol.md)
+ * and plain HTTP GET /healthz, /readyz and /metrics. Optional TLS (cert + key
+ * PEM files) covers both.
+ *
+ * Event-loop model: the hub owns an lws context driven by the default lws
+ * poll() loop (no foreign loop). The operator's main thread calls
+ * hub_service() in a loop; it blocks in poll() until socket activity, an lws
+ * timer, a signal (EINTR) or hub_wake(). Other threads (Kubernetes informers)
+ * must not call hub_send_* directly: they queue their work, call hub_wake(),
+ * and the main thread runs the wakeup callback (hub_set_wakeup_cb) from inside
+ * hub_service(), where hub_send_* is allowed. All callbacks below run on the
+ * thread that calls hub_service(), never concurrently.
+ *
+ * Authentication: every WebSocket connection presents a bearer token, in the
+ * upgrade request's "Authorization: Bearer <token>" header (preferred, checked
+ * before the upgrade is accepted: a bad token gets HTTP 401) or, when the
+ * header is absent, in the hello message. The hub calls the configured
+ * authenticator; hub_token_file_auth() is the local-mode one (shared secret
+ * file, constant-time compare). A worker becomes "connected" after a valid
+ * hello naming its node; a second hello for the same node replaces the older
+ * connection.
+ *
+ * Abuse handling: malformed, oversized, unknown or out-of-order messages close
+ * the connection with 1008 (policy) or 1009 (too big) and a logged reason;
+ * counters per reason are in the /metrics text.
+ *
+ * Return convention: 0 on success, negative errno on failure.
+ */
+#ifndef PODPROF_HUB_H
+#define PODPROF_HUB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proto.h"
+
+struct hub;
+
+/* Checks a bearer token. On success returns 0 and writes a printable identity
+ * (e.g. the TokenReview username) into identity (idlen bytes, NUL-terminated);
+ * returns -EACCES for a refused token, other negative errno when the check
+ * itself failed (both refuse the connection). Called on the hub thread, once
+ * per connection; it may block (TokenReview is a short HTTPS call). */
+typedef int (*hub_auth_fn)(void *ctx, const char *token, char *identity, size_t idlen);
+
+struct hub_config {
+	const char *iface;	    /* bind address or interface; NULL = all */
+	int port;		    /* TCP port, 1..65535 */
+	const char *tls_cert;	    /* PEM certificate chain; NULL = plain ws/http */
+	const char *tls_key;	    /* PEM private key, required with tls_cert */
+	uint64_t max_profile_bytes; /* binary message cap; 0 = PROTO_PROFILE_MAX_DEFAULT */
+	uint32_t heartbeat_ms;	    /* told to workers in welcome; 0 = 5000 */
+	unsigned max_workers;	    /* WebSocket sessions at once; 0 = 4096 */
+	const char *version;	    /* operator version sent in welcome; NULL = "dev" */
+	hub_auth_fn auth;	    /* required: no anonymous workers */
+	void *auth_ctx;
+};
+
+/* Event callbacks; any may be NULL. node is the worker's node name. Pointers
+ * passed in are valid only during the call. */
+struct hub_callbacks {
+	void *ctx;
+	void (*on_worker_connected)(void *ctx, const char *node, const char *identity);
+	void (*on_worker_disconnected)(void *ctx, const char *node);
+	void (*on_progress)(void *ctx, const char *node, const struct proto_progress *msg);
+	/* data is the gzip pprof payload (header stripped); final = last of the job. */
+	void (*on_profile)(void *ctx, const char *node, const char *job_id, bool final,
+			   const uint8_t *data, size_t len);
+	void (*on_error)(void *ctx, const char *node, const struct proto_error_msg *msg);
+};
+
+/* One connected worker, as seen by hub_foreach_worker. */
+struct hub_worker_info {
+	const char *node;
+	const char *identity; /* from the authenticator */
+	const char *version;  /* worker software version from hello */
+	uint64_t connected_at_ms;
+	uint64_t last_seen_ms; /* CLOCK_MONOTONIC, ms */
+};
+
+/* ---- lifetime ------------------------------------------------------------- */
+
+/* Create the hub and start listening. cfg and cbs are copied (strings in cfg
+ * must outlive the hub). On success *out owns the hub (free with hub_free).
+ * Fails with -EINVAL (bad config), -EADDRINUSE/-EIO (cannot listen), -ENOMEM. */
+int hub_new(const struct hub_config *cfg, const struct hub_callbacks *cbs, struct hub **out);
+
+/* Close every connection and free the hub. Accepts NULL. No callbacks run. */
+void hub_free(struct hub *hub);
+
+/* ---- event loop ----------------------------------------------------------- */
+
+/* Serve until something happens (socket activity, timer, signal, hub_wake),
+ * then return 0; negative errno if the lws context failed. Loop on it. */
+int hub_service(struct hub *hub);
+
+/* Thread-safe (and safe from a signal handler): make hub_service() return soon
+ * and run the wakeup callback on the hub thread. */
+void hub_wake(struct hub *hub);
+
+/* Register the function run on the hub thread after hub_wake(); replaces any
+ * earlier one. NULL disables. Spurious calls are possible: treat it as "check
+ * your queues". */
+void hub_set_wakeup_cb(struct hub *hub, void (*cb)(void *ctx), void *ctx);
+
+/* ---- HTTP endpoints ------------------------------------------------------- */
+
+/* Function that appends Prometheus text to buf (cap bytes) and returns the
+ * number of bytes written (< cap), or negative errno. Served after the hub's own
+ * podprof_hub_* metrics on GET /metrics. */
+void hub_set_metrics_cb(struct hub *hub, int (*cb)(void *ctx, char *buf, size_t cap), void *ctx);
+
+/* Function deciding GET /readyz: true -> 200, false -> 503. Without one,
+ * /readyz is 200 once the hub listens. /healthz is 200 while hub_service runs. */
+void hub_set_ready_cb(struct hub *hub, bool (*cb)(void *ctx), void *ctx);
+
+/* Write the hub's own metrics (Prometheus text) into buf. Returns bytes
+ * written, or -ENOSPC if cap is too small. */
+int hub_metrics_write(struct hub *hub, char *buf, size_t cap);
+
+/* ---- talking to workers (hub thread only) ---------------------------------- */
+
+/* Queue an attach for node's worker; sent when the socket is writeable.
+ * Returns 0, -ENOTCONN (no such worker), -EINVAL (msg invalid), -ENOBUFS
+ * (worker's queue full: it is being disconnected), -ENOMEM. */
+int hub_send_attach(struct hub *hub, const char *node, const struct proto_attach *msg);
+
+/* Queue a detach of job_id for node's worker. Same returns as hub_send_attach. */
+int hub_send_detach(struct hub *hub, const char *node, const char *job_id);
+
+/* Queue an error message (code, message; job_id may be NULL) for node. */
+int hub_send_error(struct hub *hub, const char *node, const char *job_id, const char *code,
+		   const char *message);
+
+/* Whether node has an authenticated worker that completed hello. */
+bool hub_worker_connected(struct hub *hub, const char *node);
+
+/* Call fn for each connected worker (in connection order); returns how many.
+ * fn must not call hub_free; it may call hub_send_*. */
+int hub_foreach_worker(struct hub *hub, void (*fn)(void *ctx, const struct hub_worker_info *w),
+		       void *ctx);
+
+/* Number of connected workers (hello done). */
+unsigned hub_worker_count(struct hub *hub);
+
+/* ---- local-mode authentication ------------------------------------------ */
+
+/* Shared secret for local runs: the trimmed first line of a file. */
+struct hub_token_file;
+
+/* Read path (at most 4 KiB, non-empty, mode should not be world-readable:
+ * a warning is logged if it is). Returns 0 and *out, or negative errno. */
+int hub_token_file_load(const char *path, struct hub_token_file **out);
+
+/* Wipe and free; accepts NULL. */
+void hub_token_file_free(struct hub_token_file *tf);
+
+/* hub_auth_fn for a struct hub_token_file ctx: constant-time comparison,
+ * identity "token-file". */
+int hub_token_file_auth(void *ctx, const char *token, char *identity, size_t idlen);
+
+#endif

@@ -1,0 +1,262 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* hub_http.c -- the hub's HTTP side: upgrade vetting (bearer token -> 401),
+ * GET /healthz, /readyz and /metrics on the same port as the worker link.
+ */
+#include "hub_int.h"
+#include "log.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define MOD "hub"
+
+/* ---- metrics ------------------------------------------------------------------ */
+
+struct wbuf {
+	char *p;
+	size_t cap, len;
+	bool full;
+};
+
+static void wb_printf(struct wbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void wb_printf(struct wbuf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (b->full)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= b->cap - b->len) {
+		b->full = true;
+		return;
+	}
+	b->len += (size_t)n;
+}
+
+int hub_metrics_write(struct hub *hub, char *buf, size_t cap)
+{
+	struct wbuf b = {buf, cap, 0, false};
+	const struct hub_counters *c = &hub->c;
+
+	if (!cap)
+		return -ENOSPC;
+	buf[0] = '\0';
+	wb_printf(&b,
+		  "# HELP podprof_hub_connected_workers Workers connected and registered.\n"
+		  "# TYPE podprof_hub_connected_workers gauge\n"
+		  "podprof_hub_connected_workers %u\n",
+		  hub_worker_count(hub));
+	wb_printf(&b,
+		  "# HELP podprof_hub_sessions WebSocket sessions open (incl. before hello).\n"
+		  "# TYPE podprof_hub_sessions gauge\n"
+		  "podprof_hub_sessions %u\n",
+		  hub->n_sessions);
+	wb_printf(&b,
+		  "# HELP podprof_hub_connections_total WebSocket upgrades accepted.\n"
+		  "# TYPE podprof_hub_connections_total counter\n"
+		  "podprof_hub_connections_total %llu\n",
+		  (unsigned long long)c->connections);
+	wb_printf(&b,
+		  "# HELP podprof_hub_hellos_total Workers that completed hello.\n"
+		  "# TYPE podprof_hub_hellos_total counter\n"
+		  "podprof_hub_hellos_total %llu\n",
+		  (unsigned long long)c->hellos);
+	wb_printf(&b,
+		  "# HELP podprof_hub_auth_failures_total Bearer tokens refused.\n"
+		  "# TYPE podprof_hub_auth_failures_total counter\n"
+		  "podprof_hub_auth_failures_total %llu\n",
+		  (unsigned long long)c->auth_failures);
+	wb_printf(&b, "# HELP podprof_hub_refused_messages_total Inbound messages refused, "
+		      "by reason (the connection is dropped).\n"
+		      "# TYPE podprof_hub_refused_messages_total counter\n");
+	for (int s = PROTO_E_TOO_BIG; s <= PROTO_E_BAD_HEADER; s++)
+		wb_printf(&b, "podprof_hub_refused_messages_total{reason=\"%s\"} %llu\n",
+			  proto_status_str((enum proto_status)s),
+			  (unsigned long long)c->refused[s]);
+	wb_printf(&b, "podprof_hub_refused_messages_total{reason=\"policy\"} %llu\n",
+		  (unsigned long long)c->refused_other);
+	wb_printf(&b, "# HELP podprof_hub_messages_received_total Valid control messages.\n"
+		      "# TYPE podprof_hub_messages_received_total counter\n");
+	for (int t = PROTO_HELLO; t <= PROTO_HEARTBEAT; t++)
+		wb_printf(&b, "podprof_hub_messages_received_total{type=\"%s\"} %llu\n",
+			  proto_type_str((enum proto_type)t),
+			  (unsigned long long)c->rx_messages[t]);
+	wb_printf(&b,
+		  "# HELP podprof_hub_messages_sent_total Messages written to workers.\n"
+		  "# TYPE podprof_hub_messages_sent_total counter\n"
+		  "podprof_hub_messages_sent_total %llu\n",
+		  (unsigned long long)c->tx_messages);
+	wb_printf(&b,
+		  "# HELP podprof_hub_profiles_received_total Binary profile messages.\n"
+		  "# TYPE podprof_hub_profiles_received_total counter\n"
+		  "podprof_hub_profiles_received_total %llu\n"
+		  "# HELP podprof_hub_profile_bytes_total Profile payload bytes received.\n"
+		  "# TYPE podprof_hub_profile_bytes_total counter\n"
+		  "podprof_hub_profile_bytes_total %llu\n",
+		  (unsigned long long)c->profiles, (unsigned long long)c->profile_bytes);
+	return b.full ? -ENOSPC : (int)b.len;
+}
+
+/* ---- responses ------------------------------------------------------------------ */
+
+/* Send headers now and queue body (taken over, LWS_PRE headroom) for WRITEABLE. */
+static int http_reply(struct lws *wsi, struct hub_http_pss *pss, unsigned status, const char *ctype,
+		      unsigned char *body, size_t len)
+{
+	unsigned char hdr[LWS_PRE + 512], *start = hdr + LWS_PRE, *p = start;
+	unsigned char *end = hdr + sizeof(hdr) - 1;
+
+	free(pss->body);
+	pss->body = body;
+	pss->len = len;
+	if (lws_add_http_common_headers(wsi, status, ctype, len, &p, end) ||
+	    lws_finalize_write_http_header(wsi, start, &p, end))
+		return 1;
+	lws_callback_on_writable(wsi);
+	return 0;
+}
+
+static int reply_text(struct lws *wsi, struct hub_http_pss *pss, unsigned status, const char *txt)
+{
+	size_t len = strlen(txt);
+	unsigned char *body = malloc(LWS_PRE + len);
+
+	if (!body)
+		return 1;
+	memcpy(body + LWS_PRE, txt, len);
+	return http_reply(wsi, pss, status, "text/plain; charset=utf-8", body, len);
+}
+
+static int reply_metrics(struct lws *wsi, struct hub_http_pss *pss, struct hub *hub)
+{
+	unsigned char *body = malloc(LWS_PRE + HUB_METRICS_MAX);
+	char *txt;
+	int n, m = 0;
+
+	if (!body)
+		return 1;
+	txt = (char *)body + LWS_PRE;
+	n = hub_metrics_write(hub, txt, HUB_METRICS_MAX);
+	if (n >= 0 && hub->metrics_cb)
+		m = hub->metrics_cb(hub->metrics_ctx, txt + n, HUB_METRICS_MAX - (size_t)n);
+	if (n < 0 || m < 0 || (size_t)n + (size_t)m >= HUB_METRICS_MAX) {
+		free(body);
+		log_error(MOD, "metrics text over %d bytes", HUB_METRICS_MAX);
+		return reply_text(wsi, pss, HTTP_STATUS_INTERNAL_SERVER_ERROR,
+				  "metrics too large\n");
+	}
+	return http_reply(wsi, pss, HTTP_STATUS_OK, "text/plain; version=0.0.4; charset=utf-8",
+			  body, (size_t)n + (size_t)m);
+}
+
+static int serve_get(struct lws *wsi, struct hub_http_pss *pss, struct hub *hub, const char *path)
+{
+	if (lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) <= 0)
+		return reply_text(wsi, pss, HTTP_STATUS_METHOD_NOT_ALLOWED, "GET only\n");
+	if (strcmp(path, "/healthz") == 0)
+		return reply_text(wsi, pss, HTTP_STATUS_OK, "ok\n");
+	if (strcmp(path, "/readyz") == 0) {
+		bool ready = !hub->ready_cb || hub->ready_cb(hub->ready_ctx);
+
+		return reply_text(wsi, pss,
+				  ready ? HTTP_STATUS_OK : HTTP_STATUS_SERVICE_UNAVAILABLE,
+				  ready ? "ready\n" : "not ready\n");
+	}
+	if (strcmp(path, "/metrics") == 0)
+		return reply_metrics(wsi, pss, hub);
+	return reply_text(wsi, pss, HTTP_STATUS_NOT_FOUND, "not found\n");
+}
+
+/* ---- upgrade vetting ---------------------------------------------------------- */
+
+/* Returns 0 to let the upgrade proceed, >0 after sending a refusal. */
+static int confirm_upgrade(struct lws *wsi, struct hub *hub)
+{
+	char proto[128], peer[64];
+	char *hdr = NULL;
+	int hl, rc = 0;
+
+	hub->pending_wsi = NULL;
+	if (lws_hdr_copy(wsi, proto, sizeof(proto), WSI_TOKEN_PROTOCOL) <= 0 ||
+	    !strstr(proto, PROTO_SUBPROTOCOL)) {
+		log_warn(MOD, "upgrade from %s without subprotocol %s refused",
+			 lws_get_peer_simple(wsi, peer, sizeof(peer)), PROTO_SUBPROTOCOL);
+		hub->c.refused_other++;
+		lws_return_http_status(wsi, HTTP_STATUS_BAD_REQUEST, "subprotocol required");
+		return 1;
+	}
+	hl = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
+	if (hl <= 0)
+		return 0; /* token must then come in hello */
+	if (hl > PROTO_MAX_TOKEN_LEN + 16) {
+		rc = -EACCES;
+		goto cleanup;
+	}
+	hdr = malloc((size_t)hl + 1);
+	if (!hdr || lws_hdr_copy(wsi, hdr, hl + 1, WSI_TOKEN_HTTP_AUTHORIZATION) != hl ||
+	    strncasecmp(hdr, "Bearer ", 7) != 0 || !hdr[7]) {
+		rc = -EACCES;
+		hub->c.auth_failures++;
+		goto cleanup;
+	}
+	rc = hub_check_token(hub, hdr + 7, hub->pending_identity, sizeof(hub->pending_identity));
+	if (!rc)
+		hub->pending_wsi = wsi;
+cleanup:
+	if (hdr) {
+		explicit_bzero(hdr, (size_t)hl);
+		free(hdr);
+	}
+	if (!rc)
+		return 0;
+	log_warn(MOD, "worker connection from %s refused: bearer token %s",
+		 lws_get_peer_simple(wsi, peer, sizeof(peer)),
+		 rc == -EACCES ? "refused" : "could not be checked");
+	lws_return_http_status(wsi, HTTP_STATUS_UNAUTHORIZED, "bearer token refused");
+	return 1;
+}
+
+int hub_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+		      size_t len)
+{
+	struct hub *hub = lws_context_user(lws_get_context(wsi));
+	struct hub_http_pss *pss = user;
+	int n;
+
+	switch (reason) {
+	case LWS_CALLBACK_HTTP:
+		return serve_get(wsi, pss, hub, in ? (const char *)in : "");
+	case LWS_CALLBACK_HTTP_WRITEABLE:
+		if (!pss || !pss->body)
+			break;
+		n = lws_write(wsi, pss->body + LWS_PRE, pss->len, LWS_WRITE_HTTP_FINAL);
+		free(pss->body);
+		pss->body = NULL;
+		if (n < 0)
+			return -1;
+		return lws_http_transaction_completed(wsi) ? -1 : 0;
+	case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
+		return confirm_upgrade(wsi, hub);
+	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+		/* A WebSocket that did not name podprof.v1 lands here: refuse. */
+		return -1;
+	case LWS_CALLBACK_CLOSED_HTTP:
+	case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+		if (pss) {
+			free(pss->body);
+			pss->body = NULL;
+		}
+		break;
+	default:
+		break;
+	}
+	return lws_callback_http_dummy(wsi, reason, user, in, len);
+}
