@@ -1,0 +1,1207 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* reconcile.c -- ProfilingTarget reconciliation: pods -> nodes -> jobs -> status. */
+#include "reconcile.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "flamegraph.h"
+#include "hub.h"
+#include "informer.h"
+#include "k8s_status.h"
+#include "log.h"
+#include "pprof.h"
+#include "selector.h"
+#include "spec.h"
+#include "storage.h"
+#include "waker.h"
+
+#define MOD		  "reconcile"
+#define PT_PREFIX	  "/apis/podprof.dev/v1alpha1"
+#define MAX_PROFILE_BYTES (256u << 20) /* decompressed, per node profile */
+
+enum tphase { PH_PENDING, PH_RUNNING, PH_COLLECTING, PH_SUCCEEDED, PH_FAILED };
+
+static const char *const phase_names[] = {"Pending", "Running", "Running", "Succeeded", "Failed"};
+
+enum nstate { NS_WAITING, NS_ATTACHED, NS_DONE, NS_LOST };
+
+static const char *const nstate_names[] = {"WaitingForWorker", "Attached", "Done", "Lost"};
+
+struct rnode {
+	char *name;
+	enum nstate state;
+	uint64_t samples;
+	uint64_t drops;
+	bool ever_lost; /* disconnected at least once mid-window */
+	char message[160];
+};
+
+struct rpod {
+	char uid[PROTO_MAX_UID_LEN + 1];
+	char *name;
+	char *node;
+	uint64_t samples;
+};
+
+struct upload {
+	struct reconciler *r;
+	char uid[PROTO_MAX_UID_LEN + 1];
+	bool svg;
+	struct upload *next;
+};
+
+struct rtarget {
+	char ns[PROTO_MAX_NS_LEN + 1];
+	char *name;
+	char uid[PROTO_MAX_UID_LEN + 1];
+	int64_t generation;
+	char job_id[PROTO_MAX_JOB_ID_LEN + 1];
+	struct target_spec spec;
+	bool spec_ok;
+	enum tphase phase;
+	char start_time[32];
+	char completion_time[32];
+	int64_t start_unix_ms;
+	uint64_t end_ms; /* monotonic: window end */
+	struct rnode *nodes;
+	size_t nnodes;
+	struct rpod *pods;
+	size_t npods;
+	struct pprof_builder *merged;
+	int64_t profile_samples; /* from merged profiles */
+	json_object *top;	 /* topFunctions array, owned */
+	char *url, *svg_url;
+	size_t size_bytes;
+	char upload_state[24]; /* "", Uploading, Uploaded, Spooled, Failed */
+	char upload_msg[256];
+	char message[256];
+	char fail_reason[48];
+	struct rtarget *next;
+};
+
+struct reconciler {
+	struct reconciler_config cfg;
+	struct rtarget *targets;
+	struct upload *uploads;
+	uint64_t samples_received;
+	uint64_t profiles_received;
+	uint64_t api_errors;
+	uint64_t attaches_sent;
+};
+
+/* ---- small helpers ------------------------------------------------------- */
+
+static const char *jstr(json_object *o, const char *k1, const char *k2)
+{
+	json_object *v;
+
+	if (!o || !json_object_object_get_ex(o, k1, &v))
+		return NULL;
+	if (k2 && !json_object_object_get_ex(v, k2, &v))
+		return NULL;
+	return json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
+}
+
+static int64_t jint(json_object *o, const char *k1, const char *k2)
+{
+	json_object *v;
+
+	if (!o || !json_object_object_get_ex(o, k1, &v))
+		return 0;
+	if (k2 && !json_object_object_get_ex(v, k2, &v))
+		return 0;
+	return json_object_get_int64(v);
+}
+
+static json_object *jget(json_object *o, const char *k1, const char *k2)
+{
+	json_object *v;
+
+	if (!o || !json_object_object_get_ex(o, k1, &v))
+		return NULL;
+	if (k2 && !json_object_object_get_ex(v, k2, &v))
+		return NULL;
+	return v;
+}
+
+static void copy_str(char *dst, size_t cap, const char *src)
+{
+	snprintf(dst, cap, "%s", src ? src : "");
+}
+
+static int64_t unix_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static struct rtarget *find_target(struct reconciler *r, const char *uid)
+{
+	for (struct rtarget *t = r->targets; t; t = t->next)
+		if (strcmp(t->uid, uid) == 0)
+			return t;
+	return NULL;
+}
+
+static struct rtarget *find_job(struct reconciler *r, const char *job_id)
+{
+	for (struct rtarget *t = r->targets; t; t = t->next)
+		if (strcmp(t->job_id, job_id) == 0)
+			return t;
+	return NULL;
+}
+
+static struct rnode *find_node(struct rtarget *t, const char *node)
+{
+	for (size_t i = 0; i < t->nnodes; i++)
+		if (strcmp(t->nodes[i].name, node) == 0)
+			return &t->nodes[i];
+	return NULL;
+}
+
+static struct rnode *add_node(struct rtarget *t, const char *node)
+{
+	struct rnode *n = find_node(t, node), *nn;
+
+	if (n)
+		return n;
+	nn = realloc(t->nodes, (t->nnodes + 1) * sizeof(*nn));
+	if (!nn)
+		return NULL;
+	t->nodes = nn;
+	n = &t->nodes[t->nnodes];
+	memset(n, 0, sizeof(*n));
+	n->name = strdup(node);
+	if (!n->name)
+		return NULL;
+	t->nnodes++;
+	return n;
+}
+
+static struct rpod *find_pod(struct rtarget *t, const char *uid)
+{
+	for (size_t i = 0; i < t->npods; i++)
+		if (strcmp(t->pods[i].uid, uid) == 0)
+			return &t->pods[i];
+	return NULL;
+}
+
+static bool is_active(const struct rtarget *t)
+{
+	return t->phase == PH_RUNNING || t->phase == PH_COLLECTING;
+}
+
+static void ref_of(const struct rtarget *t, struct k8s_object_ref *ref)
+{
+	*ref = (struct k8s_object_ref){.api_prefix = PT_PREFIX,
+				       .plural = "profilingtargets",
+				       .api_version = "podprof.dev/v1alpha1",
+				       .kind = "ProfilingTarget",
+				       .ns = t->ns,
+				       .name = t->name,
+				       .uid = t->uid};
+}
+
+static void emit_event(struct reconciler *r, struct rtarget *t, const char *type,
+		       const char *reason, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+static void emit_event(struct reconciler *r, struct rtarget *t, const char *type,
+		       const char *reason, const char *fmt, ...)
+{
+	struct k8s_object_ref ref;
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	ref_of(t, &ref);
+	if (k8s_event_emit(r->cfg.k8s, &ref, type, reason, msg, "podprof-operator") < 0)
+		r->api_errors++;
+}
+
+/* ---- status ----------------------------------------------------------------- */
+
+static json_object *condition(const char *type, bool status, const char *reason, const char *msg,
+			      int64_t gen, const char *now)
+{
+	json_object *c = json_object_new_object();
+
+	json_object_object_add(c, "type", json_object_new_string(type));
+	json_object_object_add(c, "status", json_object_new_string(status ? "True" : "False"));
+	json_object_object_add(c, "observedGeneration", json_object_new_int64(gen));
+	json_object_object_add(c, "lastTransitionTime", json_object_new_string(now));
+	json_object_object_add(c, "reason", json_object_new_string(reason));
+	json_object_object_add(c, "message", json_object_new_string(msg));
+	return c;
+}
+
+static uint64_t total_samples(const struct rtarget *t)
+{
+	uint64_t s = 0;
+
+	if (t->profile_samples > 0)
+		return (uint64_t)t->profile_samples;
+	for (size_t i = 0; i < t->nnodes; i++)
+		s += t->nodes[i].samples;
+	return s;
+}
+
+static bool partial(const struct rtarget *t, char *why, size_t cap)
+{
+	size_t off = 0;
+	bool p = false;
+
+	why[0] = '\0';
+	for (size_t i = 0; i < t->nnodes; i++) {
+		const struct rnode *n = &t->nodes[i];
+
+		if (n->state == NS_DONE && !n->ever_lost)
+			continue;
+		p = true;
+		off += (size_t)snprintf(why + off, off < cap ? cap - off : 0, "%s%s: %s",
+					off ? "; " : "", n->name,
+					n->message[0] ? n->message : nstate_names[n->state]);
+		if (off >= cap)
+			break;
+	}
+	return p;
+}
+
+static json_object *build_status(const struct rtarget *t)
+{
+	json_object *st = json_object_new_object(), *arr, *conds;
+	char now[40], why[512];
+	bool done = t->phase == PH_SUCCEEDED || t->phase == PH_FAILED;
+
+	k8s_time_now(now, sizeof(now));
+	json_object_object_add(st, "phase", json_object_new_string(phase_names[t->phase]));
+	json_object_object_add(st, "observedGeneration", json_object_new_int64(t->generation));
+	if (t->start_time[0])
+		json_object_object_add(st, "startTime", json_object_new_string(t->start_time));
+	if (t->completion_time[0])
+		json_object_object_add(st, "completionTime",
+				       json_object_new_string(t->completion_time));
+	json_object_object_add(st, "matchedPods", json_object_new_int64((int64_t)t->npods));
+	arr = json_object_new_array();
+	for (size_t i = 0; i < t->npods; i++) {
+		json_object *p = json_object_new_object();
+
+		json_object_object_add(p, "name", json_object_new_string(t->pods[i].name));
+		json_object_object_add(p, "node", json_object_new_string(t->pods[i].node));
+		json_object_object_add(p, "uid", json_object_new_string(t->pods[i].uid));
+		json_object_object_add(p, "samples",
+				       json_object_new_int64((int64_t)t->pods[i].samples));
+		json_object_array_add(arr, p);
+	}
+	json_object_object_add(st, "pods", arr);
+	arr = json_object_new_array();
+	for (size_t i = 0; i < t->nnodes; i++) {
+		json_object *n = json_object_new_object();
+
+		json_object_object_add(n, "name", json_object_new_string(t->nodes[i].name));
+		json_object_object_add(n, "state",
+				       json_object_new_string(nstate_names[t->nodes[i].state]));
+		json_object_object_add(n, "samples",
+				       json_object_new_int64((int64_t)t->nodes[i].samples));
+		if (t->nodes[i].message[0])
+			json_object_object_add(n, "message",
+					       json_object_new_string(t->nodes[i].message));
+		json_object_array_add(arr, n);
+	}
+	json_object_object_add(st, "nodes", arr);
+	json_object_object_add(st, "samples", json_object_new_int64((int64_t)total_samples(t)));
+	if (t->url) {
+		json_object *p = json_object_new_object();
+
+		json_object_object_add(p, "url", json_object_new_string(t->url));
+		json_object_object_add(p, "format", json_object_new_string("pprof+gzip"));
+		json_object_object_add(p, "sizeBytes",
+				       json_object_new_int64((int64_t)t->size_bytes));
+		if (t->svg_url)
+			json_object_object_add(p, "svgURL", json_object_new_string(t->svg_url));
+		if (t->upload_state[0])
+			json_object_object_add(p, "state", json_object_new_string(t->upload_state));
+		json_object_object_add(st, "profile", p);
+	}
+	if (t->top)
+		json_object_object_add(st, "topFunctions", json_object_get(t->top));
+	if (t->message[0])
+		json_object_object_add(st, "message", json_object_new_string(t->message));
+
+	conds = json_object_new_array();
+	if (!t->spec_ok) {
+		json_object_array_add(conds, condition("Ready", false, "InvalidSpec", t->message,
+						       t->generation, now));
+	} else if (t->phase == PH_FAILED) {
+		json_object_array_add(
+		    conds, condition("Ready", false, t->fail_reason[0] ? t->fail_reason : "Failed",
+				     t->message, t->generation, now));
+	} else if (done) {
+		json_object_array_add(conds,
+				      condition("Ready", true, "Completed",
+						"profiling window completed", t->generation, now));
+	} else {
+		json_object_array_add(conds, condition("Ready", false, "Profiling",
+						       "profiling window in progress",
+						       t->generation, now));
+	}
+	if (t->spec_ok && t->npods > 0 && partial(t, why, sizeof(why)))
+		json_object_array_add(conds, condition("PartialResult", true, "NodesMissing", why,
+						       t->generation, now));
+	if (t->upload_state[0]) {
+		bool ok = strcmp(t->upload_state, "Uploaded") == 0;
+
+		json_object_array_add(conds,
+				      condition("Uploaded", ok, ok ? "Uploaded" : t->upload_state,
+						t->upload_msg[0] ? t->upload_msg : t->upload_state,
+						t->generation, now));
+	}
+	json_object_object_add(st, "conditions", conds);
+	return st;
+}
+
+/* Keep lastTransitionTime of conditions whose status did not change. */
+static void keep_transition_times(json_object *old_st, json_object *new_st)
+{
+	json_object *oc = jget(old_st, "conditions", NULL), *nc = jget(new_st, "conditions", NULL);
+
+	if (!oc || !nc || !json_object_is_type(oc, json_type_array))
+		return;
+	for (size_t i = 0; i < json_object_array_length(nc); i++) {
+		json_object *n = json_object_array_get_idx(nc, i);
+
+		for (size_t j = 0; j < json_object_array_length(oc); j++) {
+			json_object *o = json_object_array_get_idx(oc, j);
+			const char *ot = jstr(o, "type", NULL), *os = jstr(o, "status", NULL);
+			const char *ol = jstr(o, "lastTransitionTime", NULL);
+
+			if (ot && os && ol && strcmp(ot, jstr(n, "type", NULL)) == 0 &&
+			    strcmp(os, jstr(n, "status", NULL)) == 0)
+				json_object_object_add(n, "lastTransitionTime",
+						       json_object_new_string(ol));
+		}
+	}
+}
+
+static int status_mutate(void *arg, json_object *obj, int attempt)
+{
+	json_object *st = arg, *copy = NULL;
+
+	(void)attempt;
+	if (json_object_deep_copy(st, &copy, NULL) < 0)
+		return -ENOMEM;
+	keep_transition_times(jget(obj, "status", NULL), copy);
+	json_object_object_add(obj, "status", copy);
+	return 0;
+}
+
+static void write_status(struct reconciler *r, struct rtarget *t)
+{
+	struct k8s_object_ref ref;
+	json_object *st = build_status(t);
+	int err;
+
+	ref_of(t, &ref);
+	err = k8s_update_status(r->cfg.k8s, &ref, NULL, status_mutate, st, 5, NULL, NULL);
+	if (err < 0 && err != -ENOENT) {
+		r->api_errors++;
+		log_warn(MOD, "%s/%s: status write failed: %s", t->ns, t->name, strerror(-err));
+	}
+	json_object_put(st);
+}
+
+/* ---- pods ------------------------------------------------------------------- */
+
+static bool pod_running(json_object *pod)
+{
+	const char *phase = jstr(pod, "status", "phase");
+	const char *node = jstr(pod, "spec", "nodeName");
+
+	return phase && strcmp(phase, "Running") == 0 && node && *node &&
+	       !jget(pod, "metadata", "deletionTimestamp");
+}
+
+/* Fill a proto_pod from a Pod object with the containers the spec wants.
+ * Returns 0, or -EAGAIN when no wanted container has an ID yet. */
+static int pod_to_proto(const struct rtarget *t, json_object *pod, struct proto_pod *pp)
+{
+	json_object *cs = jget(pod, "status", "containerStatuses");
+	size_t n =
+	    cs && json_object_is_type(cs, json_type_array) ? json_object_array_length(cs) : 0;
+
+	memset(pp, 0, sizeof(*pp));
+	copy_str(pp->uid, sizeof(pp->uid), jstr(pod, "metadata", "uid"));
+	copy_str(pp->ns, sizeof(pp->ns), jstr(pod, "metadata", "namespace"));
+	copy_str(pp->name, sizeof(pp->name), jstr(pod, "metadata", "name"));
+	if (n > PROTO_MAX_CONTAINERS)
+		n = PROTO_MAX_CONTAINERS;
+	pp->containers = calloc(n ? n : 1, sizeof(*pp->containers));
+	if (!pp->containers)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		json_object *c = json_object_array_get_idx(cs, i);
+		const char *name = jstr(c, "name", NULL), *id = jstr(c, "containerID", NULL);
+
+		if (!name || !id || !*id || !target_spec_wants_container(&t->spec, name))
+			continue;
+		copy_str(pp->containers[pp->n_containers].name, PROTO_MAX_NAME_LEN + 1, name);
+		copy_str(pp->containers[pp->n_containers].id, PROTO_MAX_CTR_ID_LEN + 1, id);
+		pp->n_containers++;
+	}
+	if (pp->n_containers == 0) {
+		free(pp->containers);
+		pp->containers = NULL;
+		return -EAGAIN;
+	}
+	return 0;
+}
+
+static uint64_t remaining_ms(const struct rtarget *t)
+{
+	uint64_t now = waker_now_ms();
+
+	return t->end_ms > now ? t->end_ms - now : 0;
+}
+
+/* Send node's worker an attach holding every matched pod of t on node. */
+static void attach_node(struct reconciler *r, struct rtarget *t, struct rnode *n)
+{
+	struct proto_attach a;
+	uint64_t left = remaining_ms(t);
+	int err;
+
+	if (t->phase != PH_RUNNING || left < 200)
+		return;
+	if (!hub_worker_connected(r->cfg.hub, n->name)) {
+		if (n->state != NS_LOST) {
+			n->state = NS_WAITING;
+			copy_str(n->message, sizeof(n->message),
+				 "no worker connected for this node");
+		}
+		return;
+	}
+	memset(&a, 0, sizeof(a));
+	copy_str(a.job_id, sizeof(a.job_id), t->job_id);
+	a.frequency_hz = (uint32_t)t->spec.frequency_hz;
+	a.kernel_stacks = t->spec.kernel_stacks;
+	a.window_ms = left;
+	a.pods = calloc(t->npods ? t->npods : 1, sizeof(*a.pods));
+	if (!a.pods)
+		return;
+	for (size_t i = 0; i < t->npods; i++) {
+		json_object *pod;
+		const char *pns = t->ns;
+
+		if (strcmp(t->pods[i].node, n->name) != 0)
+			continue;
+		pod = informer_get(r->cfg.pods, pns, t->pods[i].name);
+		if (!pod || pod_to_proto(t, pod, &a.pods[a.n_pods]) < 0)
+			continue;
+		a.n_pods++;
+	}
+	if (a.n_pods) {
+		err = hub_send_attach(r->cfg.hub, n->name, &a);
+		if (err < 0) {
+			log_warn(MOD, "%s/%s: attach to node %s failed: %s", t->ns, t->name,
+				 n->name, strerror(-err));
+		} else {
+			r->attaches_sent++;
+			n->state = NS_ATTACHED;
+			n->message[0] = '\0';
+			log_info(MOD, "%s/%s: attached %zu pod(s) on node %s (%" PRIu64 " ms left)",
+				 t->ns, t->name, a.n_pods, n->name, left);
+		}
+	}
+	proto_attach_free(&a);
+}
+
+/* Add pod to t if it matches; returns true when t changed. */
+static bool consider_pod(struct reconciler *r, struct rtarget *t, json_object *pod)
+{
+	const char *uid = jstr(pod, "metadata", "uid"), *ns = jstr(pod, "metadata", "namespace");
+	const char *node = jstr(pod, "spec", "nodeName"), *name = jstr(pod, "metadata", "name");
+	struct proto_pod probe;
+	struct rpod *np;
+	struct rnode *n;
+
+	if (!is_active(t) || !t->spec_ok || !uid || !ns || !name || strcmp(ns, t->ns) != 0)
+		return false;
+	if (strlen(uid) > PROTO_MAX_UID_LEN || find_pod(t, uid) || !pod_running(pod))
+		return false;
+	if (!selector_matches(t->spec.selector, jget(pod, "metadata", "labels")))
+		return false;
+	if (pod_to_proto(t, pod, &probe) < 0)
+		return false; /* no wanted container started yet: an update will come */
+	free(probe.containers);
+	np = realloc(t->pods, (t->npods + 1) * sizeof(*np));
+	if (!np)
+		return false;
+	t->pods = np;
+	np = &t->pods[t->npods];
+	memset(np, 0, sizeof(*np));
+	copy_str(np->uid, sizeof(np->uid), uid);
+	np->name = strdup(name);
+	np->node = strdup(node);
+	n = add_node(t, node);
+	if (!np->name || !np->node || !n) {
+		free(np->name);
+		free(np->node);
+		return false;
+	}
+	t->npods++;
+	(void)r;
+	return true;
+}
+
+struct scan_ctx {
+	struct reconciler *r;
+	struct rtarget *t;
+};
+
+static int scan_pod(void *arg, json_object *pod)
+{
+	struct scan_ctx *c = arg;
+
+	consider_pod(c->r, c->t, pod);
+	return 0;
+}
+
+/* ---- target lifecycle ---------------------------------------------------- */
+
+static void target_clear_run(struct rtarget *t)
+{
+	for (size_t i = 0; i < t->nnodes; i++)
+		free(t->nodes[i].name);
+	free(t->nodes);
+	t->nodes = NULL;
+	t->nnodes = 0;
+	for (size_t i = 0; i < t->npods; i++) {
+		free(t->pods[i].name);
+		free(t->pods[i].node);
+	}
+	free(t->pods);
+	t->pods = NULL;
+	t->npods = 0;
+	pprof_builder_free(t->merged);
+	t->merged = NULL;
+	json_object_put(t->top);
+	t->top = NULL;
+	free(t->url);
+	free(t->svg_url);
+	t->url = t->svg_url = NULL;
+	t->profile_samples = 0;
+	t->size_bytes = 0;
+	t->upload_state[0] = t->upload_msg[0] = t->message[0] = t->fail_reason[0] = '\0';
+	t->start_time[0] = t->completion_time[0] = '\0';
+}
+
+static void target_free(struct rtarget *t)
+{
+	if (!t)
+		return;
+	target_clear_run(t);
+	target_spec_release(&t->spec);
+	free(t->name);
+	free(t);
+}
+
+static void detach_all(struct reconciler *r, struct rtarget *t)
+{
+	for (size_t i = 0; i < t->nnodes; i++) {
+		if (t->nodes[i].state == NS_ATTACHED &&
+		    hub_worker_connected(r->cfg.hub, t->nodes[i].name))
+			hub_send_detach(r->cfg.hub, t->nodes[i].name, t->job_id);
+	}
+}
+
+static void fail_target(struct reconciler *r, struct rtarget *t, const char *reason,
+			const char *msg)
+{
+	t->phase = PH_FAILED;
+	k8s_time_now(t->completion_time, sizeof(t->completion_time));
+	copy_str(t->fail_reason, sizeof(t->fail_reason), reason);
+	copy_str(t->message, sizeof(t->message), msg);
+	log_warn(MOD, "%s/%s: failed: %s: %s", t->ns, t->name, reason, msg);
+	emit_event(r, t, "Warning", "Failed", "%s: %s", reason, msg);
+	write_status(r, t);
+}
+
+/* Start (or resume after an operator restart) the window of t. */
+static void start_target(struct reconciler *r, struct rtarget *t, uint64_t window_ms,
+			 const char *start_time)
+{
+	struct scan_ctx c = {r, t};
+
+	t->phase = PH_RUNNING;
+	if (start_time)
+		copy_str(t->start_time, sizeof(t->start_time), start_time);
+	else
+		k8s_time_now(t->start_time, sizeof(t->start_time));
+	t->start_unix_ms = unix_ms();
+	t->end_ms = waker_now_ms() + window_ms;
+	if (pprof_builder_new(&t->merged, 1000000000LL / t->spec.frequency_hz,
+			      t->start_unix_ms * 1000000LL) < 0) {
+		fail_target(r, t, "InternalError", "out of memory");
+		return;
+	}
+	informer_foreach(r->cfg.pods, scan_pod, &c);
+	for (size_t i = 0; i < t->nnodes; i++)
+		attach_node(r, t, &t->nodes[i]);
+	log_info(MOD, "%s/%s: window of %" PRIu64 " ms started: %zu pod(s) on %zu node(s)", t->ns,
+		 t->name, window_ms, t->npods, t->nnodes);
+	emit_event(r, t, "Normal", "Started",
+		   "Profiling %zu pod(s) on %zu node(s) at %d Hz for %" PRIu64 " ms", t->npods,
+		   t->nnodes, t->spec.frequency_hz, window_ms);
+	write_status(r, t);
+}
+
+static void upload_done(const struct storage_event *ev, void *arg);
+
+static struct upload *new_upload(struct reconciler *r, const struct rtarget *t, bool svg)
+{
+	struct upload *u = calloc(1, sizeof(*u));
+
+	if (!u)
+		return NULL;
+	u->r = r;
+	u->svg = svg;
+	copy_str(u->uid, sizeof(u->uid), t->uid);
+	u->next = r->uploads;
+	r->uploads = u;
+	return u;
+}
+
+static void store_profile(struct reconciler *r, struct rtarget *t, const void *pb, size_t len)
+{
+	char *key = NULL, *svg_key = NULL, *svg = NULL;
+	char title[256];
+	size_t svg_len = 0;
+	struct upload *u;
+	int err;
+
+	if (!r->cfg.store)
+		return;
+	err = storage_key(t->spec.output_prefix ? t->spec.output_prefix : r->cfg.prefix, t->ns,
+			  t->name, t->uid, t->start_unix_ms / 1000, "pb.gz", &key);
+	if (!err)
+		err = storage_key(t->spec.output_prefix ? t->spec.output_prefix : r->cfg.prefix,
+				  t->ns, t->name, t->uid, t->start_unix_ms / 1000, "svg", &svg_key);
+	if (err) {
+		snprintf(t->upload_msg, sizeof(t->upload_msg), "cannot build object key: %s",
+			 strerror(-err));
+		copy_str(t->upload_state, sizeof(t->upload_state), "Failed");
+		goto cleanup;
+	}
+	u = new_upload(r, t, false);
+	err = u ? storage_put_async(r->cfg.store, key, pb, len, "application/octet-stream",
+				    upload_done, u)
+		: -ENOMEM;
+	if (err) {
+		snprintf(t->upload_msg, sizeof(t->upload_msg), "upload not queued: %s",
+			 strerror(-err));
+		copy_str(t->upload_state, sizeof(t->upload_state), "Failed");
+		goto cleanup;
+	}
+	copy_str(t->upload_state, sizeof(t->upload_state), "Uploading");
+	copy_str(t->upload_msg, sizeof(t->upload_msg), "upload queued");
+	free(t->url);
+	t->url = strdup(key); /* replaced by the object URL once uploaded */
+	t->size_bytes = len;
+	snprintf(title, sizeof(title), "%s/%s", t->ns, t->name);
+	if (flamegraph_svg(pb, len, title, &svg, &svg_len) == 0) {
+		u = new_upload(r, t, true);
+		if (u && storage_put_async(r->cfg.store, svg_key, svg, svg_len, "image/svg+xml",
+					   upload_done, u) == 0) {
+			free(t->svg_url);
+			t->svg_url = strdup(svg_key);
+		}
+	}
+cleanup:
+	free(svg);
+	free(key);
+	free(svg_key);
+}
+
+static json_object *top_json(struct pprof_builder *b, unsigned n)
+{
+	struct pprof_top_entry *e = NULL;
+	size_t ne = 0;
+	int64_t total = pprof_builder_total(b);
+	json_object *arr;
+
+	if (total <= 0 || pprof_builder_top(b, n, &e, &ne) < 0)
+		return NULL;
+	arr = json_object_new_array();
+	for (size_t i = 0; i < ne; i++) {
+		json_object *o = json_object_new_object();
+		double self = 100.0 * (double)e[i].self / (double)total;
+		double tot = 100.0 * (double)e[i].total / (double)total;
+
+		json_object_object_add(o, "function", json_object_new_string(e[i].function));
+		/* Two decimals: enough for shares, and stable in kubectl output. */
+		json_object_object_add(
+		    o, "selfPercent",
+		    json_object_new_double((double)(int64_t)(self * 100 + 0.5) / 100));
+		json_object_object_add(
+		    o, "totalPercent",
+		    json_object_new_double((double)(int64_t)(tot * 100 + 0.5) / 100));
+		json_object_object_add(o, "samples", json_object_new_int64(e[i].self));
+		json_object_array_add(arr, o);
+	}
+	pprof_top_free(e, ne);
+	return arr;
+}
+
+/* All nodes reported (or the grace period ran out): merge, publish, finish. */
+static void finalize_target(struct reconciler *r, struct rtarget *t)
+{
+	void *pb = NULL;
+	size_t len = 0;
+	char why[512];
+
+	for (size_t i = 0; i < t->nnodes; i++) {
+		struct rnode *n = &t->nodes[i];
+
+		if (n->state == NS_ATTACHED || n->state == NS_WAITING) {
+			if (n->state == NS_ATTACHED)
+				copy_str(n->message, sizeof(n->message),
+					 "no profile received before the deadline");
+			n->state = NS_LOST;
+		}
+	}
+	detach_all(r, t);
+	k8s_time_now(t->completion_time, sizeof(t->completion_time));
+	if (t->npods == 0) {
+		fail_target(r, t, "NoPodsMatched",
+			    "the selector matched no running pod during the window");
+		return;
+	}
+	t->profile_samples = pprof_builder_total(t->merged);
+	if (t->profile_samples <= 0) {
+		fail_target(r, t, "NoSamples",
+			    partial(t, why, sizeof(why))
+				? why
+				: "no samples were collected (pods idle during the window?)");
+		return;
+	}
+	pprof_builder_set_duration(t->merged, (unix_ms() - t->start_unix_ms) * 1000000LL);
+	t->top = top_json(t->merged, r->cfg.top_n);
+	if (pprof_builder_encode(t->merged, true, &pb, &len) == 0)
+		store_profile(r, t, pb, len);
+	t->phase = PH_SUCCEEDED;
+	if (partial(t, why, sizeof(why)))
+		snprintf(t->message, sizeof(t->message), "partial result: %.230s", why);
+	else
+		snprintf(t->message, sizeof(t->message), "profiled %zu pod(s) on %zu node(s)",
+			 t->npods, t->nnodes);
+	log_info(MOD, "%s/%s: succeeded: %" PRId64 " samples, %s", t->ns, t->name,
+		 t->profile_samples, t->message);
+	emit_event(r, t, "Normal", "Completed", "%" PRId64 " samples; top: %s; %s",
+		   t->profile_samples,
+		   t->top && json_object_array_length(t->top)
+		       ? jstr(json_object_array_get_idx(t->top, 0), "function", NULL)
+		       : "-",
+		   t->message);
+	write_status(r, t);
+	free(pb);
+	/* The merged profile is in storage now; keep memory flat. */
+	pprof_builder_free(t->merged);
+	t->merged = NULL;
+}
+
+static void maybe_finalize(struct reconciler *r, struct rtarget *t)
+{
+	if (!is_active(t))
+		return;
+	if (waker_now_ms() < t->end_ms)
+		return;
+	for (size_t i = 0; i < t->nnodes; i++)
+		if (t->nodes[i].state == NS_ATTACHED)
+			return; /* still waiting for its profile (until the grace deadline) */
+	finalize_target(r, t);
+}
+
+static void upload_done(const struct storage_event *ev, void *arg)
+{
+	struct upload *u = arg, **pp;
+	struct reconciler *r = u->r;
+	struct rtarget *t = find_target(r, u->uid);
+	bool terminal = ev->state == STORAGE_UPLOADED || ev->state == STORAGE_FAILED;
+
+	if (t) {
+		if (u->svg) {
+			if (ev->state == STORAGE_UPLOADED) {
+				free(t->svg_url);
+				t->svg_url = strdup(ev->url);
+			}
+		} else {
+			static const char *const names[] = {"Uploaded", "Spooled", "Failed",
+							    "Retrying"};
+
+			copy_str(t->upload_state, sizeof(t->upload_state), names[ev->state]);
+			if (ev->state == STORAGE_UPLOADED) {
+				free(t->url);
+				t->url = strdup(ev->url);
+				snprintf(t->upload_msg, sizeof(t->upload_msg),
+					 "uploaded after %u attempt(s)", ev->attempts);
+				emit_event(r, t, "Normal", "Uploaded", "profile stored at %s",
+					   ev->url);
+			} else {
+				snprintf(t->upload_msg, sizeof(t->upload_msg), "%s",
+					 ev->message && *ev->message ? ev->message : "store error");
+				emit_event(r, t, "Warning", "UploadDelayed", "%s: %s",
+					   names[ev->state], t->upload_msg);
+			}
+			log_info(MOD, "%s/%s: profile %s (%s)", t->ns, t->name, t->upload_state,
+				 t->upload_msg);
+		}
+		write_status(r, t);
+	}
+	if (!terminal)
+		return;
+	for (pp = &r->uploads; *pp; pp = &(*pp)->next) {
+		if (*pp == u) {
+			*pp = u->next;
+			break;
+		}
+	}
+	free(u);
+}
+
+/* ---- informer handlers ---------------------------------------------------- */
+
+void reconciler_target_upsert(struct reconciler *r, json_object *obj)
+{
+	const char *uid = jstr(obj, "metadata", "uid"), *name = jstr(obj, "metadata", "name");
+	const char *ns = jstr(obj, "metadata", "namespace");
+	const char *phase = jstr(obj, "status", "phase"), *msg = NULL;
+	int64_t gen = jint(obj, "metadata", "generation");
+	int64_t observed = jint(obj, "status", "observedGeneration");
+	struct rtarget *t;
+	int err;
+
+	if (!uid || !name || !ns || strlen(uid) > PROTO_MAX_UID_LEN ||
+	    strlen(ns) > PROTO_MAX_NS_LEN)
+		return;
+	if (jget(obj, "metadata", "deletionTimestamp"))
+		return;
+	t = find_target(r, uid);
+	if (t && t->generation == gen)
+		return; /* our own status write, or a label/annotation change */
+	if (t) {
+		log_info(MOD,
+			 "%s/%s: spec changed (generation %" PRId64 " -> %" PRId64
+			 "): restarting the window",
+			 ns, name, t->generation, gen);
+		if (is_active(t))
+			detach_all(r, t);
+		target_clear_run(t);
+		target_spec_release(&t->spec);
+	} else {
+		t = calloc(1, sizeof(*t));
+		if (!t)
+			return;
+		copy_str(t->uid, sizeof(t->uid), uid);
+		copy_str(t->ns, sizeof(t->ns), ns);
+		t->name = strdup(name);
+		if (!t->name) {
+			free(t);
+			return;
+		}
+		t->next = r->targets;
+		r->targets = t;
+	}
+	t->generation = gen;
+	snprintf(t->job_id, sizeof(t->job_id), "%s.%" PRId64, uid, gen);
+	err = target_spec_parse(jget(obj, "spec", NULL), &t->spec, &msg);
+	t->spec_ok = err == 0;
+	if (!t->spec_ok) {
+		fail_target(r, t, "InvalidSpec", msg ? msg : "invalid spec");
+		return;
+	}
+	/* Finished before (e.g. this operator restarted): leave the result alone. */
+	if (observed == gen && phase &&
+	    (strcmp(phase, "Succeeded") == 0 || strcmp(phase, "Failed") == 0)) {
+		t->phase = strcmp(phase, "Succeeded") == 0 ? PH_SUCCEEDED : PH_FAILED;
+		return;
+	}
+	/* Running when a previous operator stopped: resume the same window. The
+	 * workers keep sampling under the same job id meanwhile. */
+	if (observed == gen && phase && strcmp(phase, "Running") == 0) {
+		const char *st = jstr(obj, "status", "startTime");
+		struct tm tm;
+		int64_t started_ms = 0, left;
+
+		memset(&tm, 0, sizeof(tm));
+		if (st && strptime(st, "%Y-%m-%dT%H:%M:%SZ", &tm))
+			started_ms = (int64_t)timegm(&tm) * 1000;
+		left = started_ms ? started_ms + t->spec.duration_ms - unix_ms() : 0;
+		if (left < 1000)
+			left = 1000;
+		log_info(MOD, "%s/%s: resuming a window started at %s (%" PRId64 " ms left)", ns,
+			 name, st ? st : "?", left);
+		start_target(r, t, (uint64_t)left, st);
+		return;
+	}
+	start_target(r, t, (uint64_t)t->spec.duration_ms, NULL);
+}
+
+void reconciler_target_delete(struct reconciler *r, json_object *obj)
+{
+	const char *uid = jstr(obj, "metadata", "uid");
+	struct rtarget **pp;
+
+	if (!uid)
+		return;
+	for (pp = &r->targets; *pp; pp = &(*pp)->next) {
+		struct rtarget *t = *pp;
+
+		if (strcmp(t->uid, uid) != 0)
+			continue;
+		if (is_active(t)) {
+			log_info(MOD, "%s/%s: deleted mid-window: detaching everywhere", t->ns,
+				 t->name);
+			detach_all(r, t);
+		}
+		*pp = t->next;
+		target_free(t);
+		return;
+	}
+}
+
+void reconciler_pod_upsert(struct reconciler *r, json_object *obj)
+{
+	for (struct rtarget *t = r->targets; t; t = t->next) {
+		const char *node;
+
+		if (!consider_pod(r, t, obj))
+			continue;
+		node = jstr(obj, "spec", "nodeName");
+		log_info(MOD, "%s/%s: pod %s appeared on node %s during the window", t->ns, t->name,
+			 jstr(obj, "metadata", "name"), node);
+		attach_node(r, t, find_node(t, node));
+		write_status(r, t);
+	}
+}
+
+void reconciler_pod_delete(struct reconciler *r, json_object *obj)
+{
+	/* Samples of a deleted pod stay in its target's profile; its cgroup is
+	 * gone, so the worker stops seeing it without being told. */
+	(void)r;
+	(void)obj;
+}
+
+/* ---- hub callbacks ---------------------------------------------------------- */
+
+void reconciler_worker_connected(struct reconciler *r, const char *node)
+{
+	for (struct rtarget *t = r->targets; t; t = t->next) {
+		struct rnode *n;
+
+		if (t->phase != PH_RUNNING)
+			continue;
+		n = find_node(t, node);
+		if (n && (n->state == NS_WAITING || n->state == NS_LOST)) {
+			attach_node(r, t, n);
+			write_status(r, t);
+		}
+	}
+}
+
+void reconciler_worker_disconnected(struct reconciler *r, const char *node)
+{
+	for (struct rtarget *t = r->targets; t; t = t->next) {
+		struct rnode *n;
+
+		if (!is_active(t))
+			continue;
+		n = find_node(t, node);
+		if (!n || n->state != NS_ATTACHED)
+			continue;
+		n->state = NS_LOST;
+		n->ever_lost = true;
+		copy_str(n->message, sizeof(n->message), "worker disconnected mid-window");
+		log_warn(MOD, "%s/%s: worker of node %s disconnected mid-window", t->ns, t->name,
+			 node);
+		emit_event(r, t, "Warning", "WorkerLost",
+			   "worker of node %s disconnected mid-window; its samples may be missing",
+			   node);
+		write_status(r, t);
+		maybe_finalize(r, t);
+	}
+}
+
+void reconciler_progress(struct reconciler *r, const char *node, const struct proto_progress *p)
+{
+	struct rtarget *t = find_job(r, p->job_id);
+	struct rnode *n;
+
+	if (!t || !(n = find_node(t, node)))
+		return;
+	n->samples = p->samples;
+	n->drops = p->drops;
+	for (size_t i = 0; i < p->n_pods; i++) {
+		struct rpod *pod = find_pod(t, p->pods[i].uid);
+
+		if (pod)
+			pod->samples = p->pods[i].samples;
+	}
+	if (p->final) {
+		if (n->state == NS_ATTACHED)
+			n->state = NS_DONE;
+		write_status(r, t);
+		maybe_finalize(r, t);
+	}
+}
+
+void reconciler_profile(struct reconciler *r, const char *node, const char *job_id, bool final,
+			const uint8_t *data, size_t len)
+{
+	struct rtarget *t = find_job(r, job_id);
+	struct rnode *n;
+	int err;
+
+	if (!t || !t->merged || !(n = find_node(t, node))) {
+		log_info(MOD, "profile for unknown or finished job %s from node %s dropped", job_id,
+			 node);
+		return;
+	}
+	r->profiles_received++;
+	err = pprof_builder_merge(t->merged, data, len, MAX_PROFILE_BYTES);
+	if (err < 0) {
+		log_warn(MOD, "%s/%s: profile from node %s refused: %s", t->ns, t->name, node,
+			 strerror(-err));
+		copy_str(n->message, sizeof(n->message), "profile could not be decoded");
+		n->state = NS_LOST;
+	} else if (final) {
+		n->state = NS_DONE;
+	}
+	r->samples_received = 0;
+	for (struct rtarget *x = r->targets; x; x = x->next)
+		r->samples_received += total_samples(x);
+	maybe_finalize(r, t);
+}
+
+void reconciler_worker_error(struct reconciler *r, const char *node,
+			     const struct proto_error_msg *e)
+{
+	struct rtarget *t = e->job_id[0] ? find_job(r, e->job_id) : NULL;
+	struct rnode *n;
+
+	log_warn(MOD, "worker %s reports %s: %s", node, e->code, e->message);
+	if (!t || !(n = find_node(t, node)))
+		return;
+	snprintf(n->message, sizeof(n->message), "%.48s: %.100s", e->code, e->message);
+	emit_event(r, t, "Warning", "WorkerError", "node %s: %s: %s", node, e->code, e->message);
+	write_status(r, t);
+}
+
+/* ---- timers, metrics, lifetime -------------------------------------------- */
+
+uint64_t reconciler_tick(struct reconciler *r, uint64_t now_ms)
+{
+	uint64_t next = 0;
+
+	for (struct rtarget *t = r->targets; t; t = t->next) {
+		uint64_t due;
+
+		if (!is_active(t))
+			continue;
+		if (now_ms >= t->end_ms + r->cfg.grace_ms) {
+			finalize_target(r, t);
+			continue;
+		}
+		if (now_ms >= t->end_ms) {
+			t->phase = PH_COLLECTING;
+			maybe_finalize(r, t);
+			if (!is_active(t))
+				continue;
+			due = t->end_ms + r->cfg.grace_ms;
+		} else {
+			due = t->end_ms;
+		}
+		if (!next || due < next)
+			next = due;
+	}
+	return next;
+}
+
+int reconciler_metrics(struct reconciler *r, char *buf, size_t cap)
+{
+	size_t counts[5] = {0};
+	int n;
+
+	for (struct rtarget *t = r->targets; t; t = t->next)
+		counts[t->phase]++;
+	n = snprintf(buf, cap,
+		     "# HELP podprof_targets ProfilingTargets known to the operator by phase.\n"
+		     "# TYPE podprof_targets gauge\n"
+		     "podprof_targets{phase=\"Pending\"} %zu\n"
+		     "podprof_targets{phase=\"Running\"} %zu\n"
+		     "podprof_targets{phase=\"Succeeded\"} %zu\n"
+		     "podprof_targets{phase=\"Failed\"} %zu\n"
+		     "# HELP podprof_samples_received Samples held in targets' profiles.\n"
+		     "# TYPE podprof_samples_received gauge\n"
+		     "podprof_samples_received %" PRIu64 "\n"
+		     "# HELP podprof_profiles_received_total Profile frames merged.\n"
+		     "# TYPE podprof_profiles_received_total counter\n"
+		     "podprof_profiles_received_total %" PRIu64 "\n"
+		     "# HELP podprof_attaches_sent_total Attach messages sent to workers.\n"
+		     "# TYPE podprof_attaches_sent_total counter\n"
+		     "podprof_attaches_sent_total %" PRIu64 "\n"
+		     "# HELP podprof_api_errors_total Failed Kubernetes API writes.\n"
+		     "# TYPE podprof_api_errors_total counter\n"
+		     "podprof_api_errors_total %" PRIu64 "\n",
+		     counts[PH_PENDING], counts[PH_RUNNING] + counts[PH_COLLECTING],
+		     counts[PH_SUCCEEDED], counts[PH_FAILED], r->samples_received,
+		     r->profiles_received, r->attaches_sent, r->api_errors);
+	if (n < 0 || (size_t)n >= cap)
+		return -ENOSPC;
+	return n;
+}
+
+int reconciler_new(const struct reconciler_config *cfg, struct reconciler **out)
+{
+	struct reconciler *r = calloc(1, sizeof(*r));
+
+	if (!r)
+		return -ENOMEM;
+	r->cfg = *cfg;
+	if (!r->cfg.prefix)
+		r->cfg.prefix = "";
+	if (!r->cfg.grace_ms)
+		r->cfg.grace_ms = 5000;
+	if (!r->cfg.top_n)
+		r->cfg.top_n = 10;
+	*out = r;
+	return 0;
+}
+
+void reconciler_free(struct reconciler *r)
+{
+	if (!r)
+		return;
+	while (r->targets) {
+		struct rtarget *t = r->targets;
+
+		r->targets = t->next;
+		target_free(t);
+	}
+	while (r->uploads) {
+		struct upload *u = r->uploads;
+
+		r->uploads = u->next;
+		free(u);
+	}
+	free(r);
+}

@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* reconcile.h -- the ProfilingTarget reconciler.
+ *
+ * Owns all per-target state: which pods a target's selector matches, which
+ * node workers run its job, what they reported, the merged profile and the
+ * status written back. It is driven by events only: informer handlers
+ * (targets, pods), hub callbacks (workers, progress, profiles), storage
+ * completions and deadlines (window end + grace) — never by polling.
+ *
+ * Life of a target: Pending -> Running (attach on every node with matching
+ * pods; pods that appear later are attached as they do) -> window ends on
+ * every worker, each sends its profile -> merged, top functions computed,
+ * pprof + SVG handed to storage -> Succeeded (or Failed: invalid spec, no pod
+ * ever matched, no samples). A node whose worker is missing or disconnects
+ * gives a partial result with condition PartialResult=True.
+ *
+ * Threading: main thread only (the hub's loop). Return convention: 0 on
+ * success, negative errno on failure.
+ */
+#ifndef PODPROF_RECONCILE_H
+#define PODPROF_RECONCILE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <json-c/json.h>
+
+#include "proto.h"
+
+struct hub;
+struct informer;
+struct k8s_client;
+struct storage;
+
+struct reconciler_config {
+	struct k8s_client *k8s; /* status writes, Events */
+	struct hub *hub;	/* attach/detach to workers */
+	struct storage *store;	/* profile uploads; NULL keeps profiles in status only */
+	struct informer *pods;	/* pod cache, for selector resolution */
+	const char *prefix;	/* object key prefix; NULL = "" */
+	uint32_t grace_ms;	/* wait after window end for late profiles (0 = 5000) */
+	unsigned top_n;		/* topFunctions length (0 = 10) */
+};
+
+struct reconciler;
+
+int reconciler_new(const struct reconciler_config *cfg, struct reconciler **out);
+void reconciler_free(struct reconciler *r);
+
+/* Informer handlers (borrowed objects). */
+void reconciler_target_upsert(struct reconciler *r, json_object *obj);
+void reconciler_target_delete(struct reconciler *r, json_object *obj);
+void reconciler_pod_upsert(struct reconciler *r, json_object *obj);
+void reconciler_pod_delete(struct reconciler *r, json_object *obj);
+
+/* Hub callbacks. */
+void reconciler_worker_connected(struct reconciler *r, const char *node);
+void reconciler_worker_disconnected(struct reconciler *r, const char *node);
+void reconciler_progress(struct reconciler *r, const char *node, const struct proto_progress *p);
+void reconciler_profile(struct reconciler *r, const char *node, const char *job_id, bool final,
+			const uint8_t *data, size_t len);
+void reconciler_worker_error(struct reconciler *r, const char *node,
+			     const struct proto_error_msg *e);
+
+/* Run what is due at CLOCK_MONOTONIC now_ms; returns the next deadline
+ * (0 = none). */
+uint64_t reconciler_tick(struct reconciler *r, uint64_t now_ms);
+
+/* Prometheus text for /metrics; returns bytes written or negative errno. */
+int reconciler_metrics(struct reconciler *r, char *buf, size_t cap);
+
+#endif
