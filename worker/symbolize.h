@@ -8,9 +8,21 @@
  * is seen (symbolizer_note_pid) so that it can still be symbolized after it
  * exits. What cannot be symbolized keeps its mapping and offset.
  *
- * Return convention: 0 on success, negative errno on failure.
+ * Binaries are opened as the process sees them: /proc/PID/map_files, else
+ * /proc/PID/root/<path> (containers), else <path>, checked by inode. ELF
+ * files are loaded when the pid is noted, so a process that exits before
+ * its samples are drained is still symbolized. Stripped or malformed
+ * binaries, JIT code ("[anon]") and [vdso] give frames with function NULL
+ * that keep the mapping, so the offset is known.
+ *
+ * Not thread-safe: use one symbolizer from one thread.
+ *
+ * Return convention: 0 on success, negative errno on failure. A process or
+ * binary that cannot be read is not a failure (frames stay unsymbolized);
+ * only -ENOMEM (and -EINVAL for a bad pid) are returned.
  * Strings returned through pprof_frame/pprof_mapping_info stay valid until
- * symbolizer_free().
+ * symbolizer_free(), except that mappings of a pid are freed by
+ * symbolizer_forget_pid() of that pid.
  */
 #ifndef PODPROF_SYMBOLIZE_H
 #define PODPROF_SYMBOLIZE_H
@@ -32,14 +44,22 @@ void symbolizer_free(struct symbolizer *s);
  * first seen so that short-lived processes stay symbolizable. */
 int symbolizer_note_pid(struct symbolizer *s, pid_t pid);
 
-/* Forget a pid's maps snapshot (e.g. at the end of a job). */
+/* Forget a pid's maps snapshot (e.g. at the end of a job). Frees the
+ * pprof_mapping_info structs handed out for it; binaries stay cached. */
 void symbolizer_forget_pid(struct symbolizer *s, pid_t pid);
 
-/* Fill frames[i] for each of n user-space addresses of process pid. */
+/* Fill frames[i] for each of n user-space addresses of process pid, leaf
+ * first: ips[0] is where the CPU was, ips[i > 0] are return addresses (looked
+ * up as ip - 1 so that a call at the very end of a function resolves to
+ * it; frames[i].addr keeps ips[i]). Notes the pid if not yet noted, and
+ * re-reads its maps (a few times at most) for addresses the snapshot does
+ * not cover (dlopen, exec). */
 int symbolizer_user(struct symbolizer *s, pid_t pid, const uint64_t *ips, size_t n,
 		    struct pprof_frame *frames);
 
-/* Fill frames[i] for each of n kernel addresses. */
+/* Fill frames[i] for each of n kernel addresses (leaf first, as above).
+ * /proc/kallsyms is read on first use; module functions get the module's
+ * mapping ("[mod]"), the rest "[kernel.kallsyms]". */
 int symbolizer_kernel(struct symbolizer *s, const uint64_t *ips, size_t n,
 		      struct pprof_frame *frames);
 

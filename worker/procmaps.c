@@ -1,0 +1,214 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* procmaps.c -- /proc/PID/maps parser with caps on size, lines and entries. */
+#include "procmaps.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+static const char *parse_hex(const char *p, const char *end, uint64_t *v)
+{
+	const char *s = p;
+	uint64_t x = 0;
+
+	while (p < end) {
+		int d;
+
+		if (*p >= '0' && *p <= '9')
+			d = *p - '0';
+		else if (*p >= 'a' && *p <= 'f')
+			d = *p - 'a' + 10;
+		else if (*p >= 'A' && *p <= 'F')
+			d = *p - 'A' + 10;
+		else
+			break;
+		if (x >> 60)
+			return NULL; /* more than 64 bits */
+		x = x << 4 | (uint64_t)d;
+		p++;
+	}
+	*v = x;
+	return p == s ? NULL : p;
+}
+
+static const char *parse_dec(const char *p, const char *end, uint64_t *v)
+{
+	const char *s = p;
+	uint64_t x = 0;
+
+	while (p < end && *p >= '0' && *p <= '9') {
+		if (x > (UINT64_MAX - 9) / 10)
+			return NULL;
+		x = x * 10 + (uint64_t)(*p - '0');
+		p++;
+	}
+	*v = x;
+	return p == s ? NULL : p;
+}
+
+static const char *expect(const char *p, const char *end, char c)
+{
+	return p && p < end && *p == c ? p + 1 : NULL;
+}
+
+static const char *skip_spaces(const char *p, const char *end)
+{
+	while (p && p < end && *p == ' ')
+		p++;
+	return p;
+}
+
+/* "start-end perms offset major:minor inode [path]". Returns 0, or -EINVAL
+ * when the line does not have that shape. */
+static int parse_line(const char *p, const char *end, struct procmaps_entry *e)
+{
+	static const char deleted[] = " (deleted)";
+	const size_t dlen = sizeof(deleted) - 1;
+	uint64_t major, minor;
+	size_t plen;
+
+	memset(e, 0, sizeof(*e));
+	p = parse_hex(p, end, &e->start);
+	p = expect(p, end, '-');
+	if (p)
+		p = parse_hex(p, end, &e->end);
+	p = expect(p, end, ' ');
+	if (!p || end - p < 5 || p[4] != ' ')
+		return -EINVAL;
+	memcpy(e->perms, p, 4);
+	p = parse_hex(p + 5, end, &e->offset);
+	p = expect(p, end, ' ');
+	if (p)
+		p = parse_hex(p, end, &major);
+	p = expect(p, end, ':');
+	if (p)
+		p = parse_hex(p, end, &minor);
+	p = expect(p, end, ' ');
+	if (p)
+		p = parse_dec(p, end, &e->inode);
+	if (!p || e->end <= e->start || major > 0xfffff || minor > 0xfffff)
+		return -EINVAL;
+	if (p < end && *p != ' ')
+		return -EINVAL;
+	e->dev = makedev((unsigned int)major, (unsigned int)minor);
+	/* The path is everything after the padding, spaces included. */
+	p = skip_spaces(p, end);
+	plen = (size_t)(end - p);
+	if (plen >= dlen && memcmp(end - dlen, deleted, dlen) == 0) {
+		e->deleted = true;
+		plen -= dlen;
+	}
+	e->path = strndup(p, plen);
+	return e->path ? 0 : -ENOMEM;
+}
+
+int procmaps_parse(const char *buf, size_t len, size_t max_entries, struct procmaps *out)
+{
+	const char *p = buf, *end = buf + len;
+	size_t cap = 0;
+	int err = 0;
+
+	memset(out, 0, sizeof(*out));
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		const char *le = nl ? nl : end;
+		struct procmaps_entry ent;
+
+		if ((size_t)(le - p) > PROCMAPS_MAX_LINE || out->n >= max_entries) {
+			out->skipped++;
+		} else if (le > p) {
+			err = parse_line(p, le, &ent);
+			if (err == -ENOMEM)
+				goto cleanup;
+			if (err) {
+				out->skipped++;
+				err = 0;
+			} else {
+				if (out->n == cap) {
+					size_t ncap = cap ? cap * 2 : 64;
+					struct procmaps_entry *ne =
+					    realloc(out->e, ncap * sizeof(*ne));
+
+					if (!ne) {
+						free(ent.path);
+						err = -ENOMEM;
+						goto cleanup;
+					}
+					out->e = ne;
+					cap = ncap;
+				}
+				out->e[out->n++] = ent;
+			}
+		}
+		p = nl ? nl + 1 : end;
+	}
+cleanup:
+	if (err)
+		procmaps_release(out);
+	return err;
+}
+
+int procmaps_read(const char *path, size_t max_entries, struct procmaps *out)
+{
+	size_t cap = 64 * 1024, n = 0;
+	char *buf = NULL;
+	int fd, err = 0;
+
+	memset(out, 0, sizeof(*out));
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? -ESRCH : -errno;
+	buf = malloc(cap);
+	if (!buf) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
+	for (;;) {
+		ssize_t r;
+
+		if (n == cap) {
+			char *nb;
+
+			if (cap >= PROCMAPS_MAX_BYTES) {
+				err = -E2BIG;
+				goto cleanup;
+			}
+			cap *= 2;
+			nb = realloc(buf, cap);
+			if (!nb) {
+				err = -ENOMEM;
+				goto cleanup;
+			}
+			buf = nb;
+		}
+		r = read(fd, buf + n, cap - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			/* A process exiting mid-read gives ESRCH; say so plainly. */
+			err = errno == ESRCH || errno == ENOENT ? -ESRCH : -errno;
+			goto cleanup;
+		}
+		if (r == 0)
+			break;
+		n += (size_t)r;
+	}
+	err = procmaps_parse(buf, n, max_entries, out);
+cleanup:
+	free(buf);
+	close(fd);
+	return err;
+}
+
+void procmaps_release(struct procmaps *m)
+{
+	if (!m)
+		return;
+	for (size_t i = 0; i < m->n; i++)
+		free(m->e[i].path);
+	free(m->e);
+	memset(m, 0, sizeof(*m));
+}

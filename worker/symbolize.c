@@ -1,0 +1,470 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* symbolize.c -- ties /proc/PID/maps snapshots (procmaps), per-binary ELF
+ * symbol tables (elfsym) and the kernel table (kallsyms) into frames.
+ *
+ * Binaries are loaded when a pid is first noted, not when its samples are
+ * drained, so a process that exits in between is still symbolized from its
+ * snapshot. Each binary is read once per (dev, inode), whichever process
+ * maps it.
+ */
+#include "symbolize.h"
+#include "elfsym.h"
+#include "htab.h"
+#include "kallsyms.h"
+#include "log.h"
+#include "procmaps.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MOD		"symbolize"
+#define MAX_REFRESH	8     /* maps re-reads per pid when an address is not covered */
+#define MAX_MAP_ENTRIES 65536 /* executable mappings kept per process */
+
+struct bin {
+	uint64_t dev, inode;
+	struct elfsym *sym; /* NULL when the file is not a usable ELF */
+};
+
+struct snap_ent {
+	uint64_t start, end, offset;
+	struct bin *bin;		 /* NULL: anonymous, pseudo or unreadable */
+	struct pprof_mapping_info *info; /* owned; handed out in frames */
+};
+
+struct snap_gen {
+	struct snap_ent *e;
+	size_t n;
+	struct snap_gen *older; /* replaced generations, freed on forget */
+};
+
+struct snap {
+	pid_t pid;
+	struct snap_gen *gen; /* NULL after forget (slot kept for the hash index) */
+	unsigned int refreshes;
+};
+
+struct symbolizer {
+	char *proc_root;
+
+	struct bin **bins;
+	size_t n_bins, cap_bins;
+	struct htab bin_h;
+
+	struct snap **snaps;
+	size_t n_snaps, cap_snaps;
+	struct htab snap_h;
+
+	struct kallsyms *ksyms;
+	int kerr;			  /* 0 untried, 1 loaded, < 0 load error */
+	struct pprof_mapping_info *kmaps; /* one per kallsyms module */
+	size_t n_kmaps;
+	struct pprof_mapping_info kfallback; /* when kallsyms is unreadable */
+};
+
+static int grow(void **arr, size_t *cap, size_t need, size_t elem)
+{
+	size_t ncap;
+	void *p;
+
+	if (need <= *cap)
+		return 0;
+	ncap = *cap ? *cap * 2 : 16;
+	while (ncap < need)
+		ncap *= 2;
+	p = realloc(*arr, ncap * elem);
+	if (!p)
+		return -ENOMEM;
+	*arr = p;
+	*cap = ncap;
+	return 0;
+}
+
+int symbolizer_new(struct symbolizer **out, const char *proc_root)
+{
+	struct symbolizer *s;
+
+	*out = NULL;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->proc_root = strdup(proc_root ? proc_root : "/proc");
+	if (!s->proc_root) {
+		free(s);
+		return -ENOMEM;
+	}
+	s->kfallback.filename = "[kernel.kallsyms]";
+	*out = s;
+	return 0;
+}
+
+static void gen_free(struct snap_gen *g)
+{
+	while (g) {
+		struct snap_gen *older = g->older;
+
+		for (size_t i = 0; i < g->n; i++) {
+			if (g->e[i].info)
+				free((char *)g->e[i].info->filename);
+			free(g->e[i].info);
+		}
+		free(g->e);
+		free(g);
+		g = older;
+	}
+}
+
+void symbolizer_free(struct symbolizer *s)
+{
+	if (!s)
+		return;
+	for (size_t i = 0; i < s->n_bins; i++) {
+		elfsym_free(s->bins[i]->sym);
+		free(s->bins[i]);
+	}
+	free(s->bins);
+	htab_release(&s->bin_h);
+	for (size_t i = 0; i < s->n_snaps; i++) {
+		gen_free(s->snaps[i]->gen);
+		free(s->snaps[i]);
+	}
+	free(s->snaps);
+	htab_release(&s->snap_h);
+	kallsyms_free(s->ksyms);
+	free(s->kmaps);
+	free(s->proc_root);
+	free(s);
+}
+
+/* ---- binaries ---------------------------------------------------------------- */
+
+static bool bin_eq(const void *ctx, uint32_t pos, const void *key)
+{
+	const struct symbolizer *s = ctx;
+	const uint64_t *k = key;
+
+	return s->bins[pos]->dev == k[0] && s->bins[pos]->inode == k[1];
+}
+
+/* Open the file behind one mapping. Preference: the exact mapped file
+ * (map_files, works for deleted files; needs CAP_SYS_ADMIN), the path inside
+ * the process's root (containers) and the path as is, each only when its
+ * inode matches; last, the path inside the process's root regardless, as
+ * overlay filesystems may report other inode numbers there. */
+static int open_mapped(const struct symbolizer *s, pid_t pid, const struct procmaps_entry *me)
+{
+	char cand[3][PATH_MAX + 64];
+	int fallback = -1;
+
+	snprintf(cand[0], sizeof(cand[0]), "%s/%d/map_files/%" PRIx64 "-%" PRIx64, s->proc_root,
+		 (int)pid, me->start, me->end);
+	snprintf(cand[1], sizeof(cand[1]), "%s/%d/root%s", s->proc_root, (int)pid, me->path);
+	snprintf(cand[2], sizeof(cand[2]), "%s", me->path);
+	for (int i = 0; i < 3; i++) {
+		struct stat st;
+		int fd = open(cand[i], O_RDONLY | O_CLOEXEC);
+
+		if (fd < 0)
+			continue;
+		if (fstat(fd, &st) == 0 && (uint64_t)st.st_ino == me->inode) {
+			if (fallback >= 0)
+				close(fallback);
+			return fd;
+		}
+		if (i == 1 && fallback < 0)
+			fallback = fd;
+		else
+			close(fd);
+	}
+	return fallback >= 0 ? fallback : -ENOENT;
+}
+
+/* The cached binary of a file mapping, loading it on first sight. NULL
+ * (with *err 0) when it cannot be opened now; a file that opens but does
+ * not parse is cached as such so that it is not re-read. */
+static struct bin *get_bin(struct symbolizer *s, pid_t pid, const struct procmaps_entry *me,
+			   int *err)
+{
+	uint64_t key[2] = {me->dev, me->inode};
+	uint64_t h = htab_hash_u64(htab_hash_u64(HTAB_SEED, me->dev), me->inode);
+	struct bin *b;
+	uint32_t pos;
+	int fd, lerr;
+
+	*err = 0;
+	if (htab_find(&s->bin_h, h, bin_eq, s, key, &pos))
+		return s->bins[pos];
+	fd = open_mapped(s, pid, me);
+	if (fd < 0) {
+		log_debug(MOD, "pid %d: cannot open %s: %s", (int)pid, me->path, strerror(-fd));
+		return NULL;
+	}
+	b = calloc(1, sizeof(*b));
+	*err = b ? grow((void **)&s->bins, &s->cap_bins, s->n_bins + 1, sizeof(*s->bins)) : -ENOMEM;
+	if (!*err)
+		*err = htab_insert(&s->bin_h, h, (uint32_t)s->n_bins);
+	if (*err) {
+		close(fd);
+		free(b);
+		return NULL;
+	}
+	b->dev = me->dev;
+	b->inode = me->inode;
+	lerr = elfsym_load_fd(fd, &b->sym);
+	close(fd);
+	if (lerr == -ENOMEM) {
+		/* Not cached as unusable: a later note may have memory again. */
+		*err = lerr;
+	} else if (lerr) {
+		log_debug(MOD, "%s: not a usable ELF (%s); frames keep mapping+offset", me->path,
+			  strerror(-lerr));
+	}
+	s->bins[s->n_bins++] = b;
+	return b;
+}
+
+/* ---- process snapshots --------------------------------------------------- */
+
+static bool snap_eq(const void *ctx, uint32_t pos, const void *key)
+{
+	const struct symbolizer *s = ctx;
+
+	return s->snaps[pos]->pid == *(const pid_t *)key;
+}
+
+static struct snap *find_snap(const struct symbolizer *s, pid_t pid)
+{
+	uint32_t pos;
+
+	if (htab_find(&s->snap_h, htab_hash_u64(HTAB_SEED, (uint64_t)pid), snap_eq, s, &pid, &pos))
+		return s->snaps[pos];
+	return NULL;
+}
+
+static int fill_entry(struct symbolizer *s, pid_t pid, const struct procmaps_entry *me,
+		      struct snap_ent *se)
+{
+	struct pprof_mapping_info *mi;
+	int err = 0;
+
+	se->start = me->start;
+	se->end = me->end;
+	se->offset = me->offset;
+	if (me->inode && me->path[0] == '/') {
+		se->bin = get_bin(s, pid, me, &err);
+		if (err)
+			return err;
+	}
+	mi = calloc(1, sizeof(*mi));
+	if (!mi)
+		return -ENOMEM;
+	se->info = mi;
+	mi->start = me->start;
+	mi->limit = me->end;
+	mi->file_offset = me->offset;
+	/* Anonymous executable memory is JIT code; name it like perf does. */
+	mi->filename = strdup(me->path[0] ? me->path : "[anon]");
+	if (!mi->filename)
+		return -ENOMEM;
+	if (se->bin && se->bin->sym)
+		mi->build_id = elfsym_build_id(se->bin->sym);
+	return 0;
+}
+
+/* Read pid's maps into a new generation of its snapshot. */
+static int read_snapshot(struct symbolizer *s, struct snap *sn)
+{
+	char path[PATH_MAX];
+	struct procmaps pm;
+	struct snap_gen *g;
+	int err;
+
+	snprintf(path, sizeof(path), "%s/%d/maps", s->proc_root, (int)sn->pid);
+	err = procmaps_read(path, PROCMAPS_MAX_ENTRIES, &pm);
+	if (err)
+		return err;
+	g = calloc(1, sizeof(*g));
+	if (!g) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
+	g->e = calloc(pm.n ? pm.n : 1, sizeof(*g->e));
+	if (!g->e) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
+	for (size_t i = 0; i < pm.n && g->n < MAX_MAP_ENTRIES; i++) {
+		if (!procmaps_is_exec(&pm.e[i]))
+			continue;
+		err = fill_entry(s, sn->pid, &pm.e[i], &g->e[g->n]);
+		g->n++; /* also on error, so that gen_free frees the partial entry */
+		if (err)
+			goto cleanup;
+	}
+	g->older = sn->gen;
+	sn->gen = g;
+	g = NULL;
+cleanup:
+	gen_free(g);
+	procmaps_release(&pm);
+	return err;
+}
+
+int symbolizer_note_pid(struct symbolizer *s, pid_t pid)
+{
+	struct snap *sn = find_snap(s, pid);
+	uint64_t h = htab_hash_u64(HTAB_SEED, (uint64_t)pid);
+	int err;
+
+	if (pid <= 0)
+		return -EINVAL;
+	if (sn && sn->gen)
+		return 0;
+	if (!sn) {
+		err = grow((void **)&s->snaps, &s->cap_snaps, s->n_snaps + 1, sizeof(*s->snaps));
+		if (err)
+			return err;
+		sn = calloc(1, sizeof(*sn));
+		if (!sn)
+			return -ENOMEM;
+		err = htab_insert(&s->snap_h, h, (uint32_t)s->n_snaps);
+		if (err) {
+			free(sn);
+			return err;
+		}
+		sn->pid = pid;
+		s->snaps[s->n_snaps++] = sn;
+	}
+	return read_snapshot(s, sn);
+}
+
+void symbolizer_forget_pid(struct symbolizer *s, pid_t pid)
+{
+	struct snap *sn = find_snap(s, pid);
+
+	if (!sn)
+		return;
+	gen_free(sn->gen);
+	sn->gen = NULL;
+	sn->refreshes = 0;
+}
+
+static const struct snap_ent *find_entry(const struct snap_gen *g, uint64_t addr)
+{
+	size_t lo = 0, hi = g ? g->n : 0;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (addr < g->e[mid].start)
+			hi = mid;
+		else if (addr >= g->e[mid].end)
+			lo = mid + 1;
+		else
+			return &g->e[mid];
+	}
+	return NULL;
+}
+
+int symbolizer_user(struct symbolizer *s, pid_t pid, const uint64_t *ips, size_t n,
+		    struct pprof_frame *frames)
+{
+	struct snap *sn;
+	int err;
+
+	err = symbolizer_note_pid(s, pid);
+	if (err == -ENOMEM)
+		return err;
+	sn = find_snap(s, pid);
+	for (size_t i = 0; i < n; i++) {
+		struct pprof_frame *f = &frames[i];
+		/* Callers' frames hold return addresses; the call is just before. */
+		uint64_t a = i > 0 && ips[i] ? ips[i] - 1 : ips[i];
+		const struct snap_ent *e = find_entry(sn ? sn->gen : NULL, a);
+		uint64_t vaddr;
+
+		memset(f, 0, sizeof(*f));
+		f->addr = ips[i];
+		if (!e && sn && sn->gen && sn->refreshes < MAX_REFRESH) {
+			/* dlopen or exec since the snapshot: re-read while alive. */
+			sn->refreshes++;
+			err = read_snapshot(s, sn);
+			if (err == -ENOMEM)
+				return err;
+			e = find_entry(sn->gen, a);
+		}
+		if (!e)
+			continue;
+		f->mapping = e->info;
+		if (e->bin && e->bin->sym &&
+		    elfsym_file_to_vaddr(e->bin->sym, a - e->start + e->offset, &vaddr) == 0)
+			f->function = elfsym_lookup(e->bin->sym, vaddr, NULL);
+	}
+	return 0;
+}
+
+/* ---- kernel ------------------------------------------------------------------ */
+
+static int load_kernel(struct symbolizer *s)
+{
+	char path[PATH_MAX];
+	uint64_t lo, hi;
+	const char *name;
+	size_t n = 0;
+	int err;
+
+	snprintf(path, sizeof(path), "%s/kallsyms", s->proc_root);
+	err = kallsyms_load(path, &s->ksyms);
+	if (err) {
+		log_warn(MOD, "%s: %s; kernel frames stay unsymbolized", path, strerror(-err));
+		return err;
+	}
+	while (kallsyms_module(s->ksyms, (unsigned int)n, NULL, NULL))
+		n++;
+	s->kmaps = calloc(n ? n : 1, sizeof(*s->kmaps));
+	if (!s->kmaps)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		name = kallsyms_module(s->ksyms, (unsigned int)i, &lo, &hi);
+		s->kmaps[i].filename = name;
+		s->kmaps[i].start = lo <= hi ? lo : 0;
+		s->kmaps[i].limit = lo <= hi ? hi + 1 : 0;
+	}
+	s->n_kmaps = n;
+	return 0;
+}
+
+int symbolizer_kernel(struct symbolizer *s, const uint64_t *ips, size_t n,
+		      struct pprof_frame *frames)
+{
+	if (s->kerr == 0) {
+		int err = load_kernel(s);
+
+		if (err == -ENOMEM)
+			return err;
+		s->kerr = err ? err : 1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct pprof_frame *f = &frames[i];
+		uint64_t a = i > 0 && ips[i] ? ips[i] - 1 : ips[i];
+		unsigned int mod = 0;
+
+		memset(f, 0, sizeof(*f));
+		f->addr = ips[i];
+		f->mapping = &s->kfallback;
+		if (s->kerr != 1)
+			continue;
+		f->function = kallsyms_lookup(s->ksyms, a, NULL, &mod);
+		if (mod < s->n_kmaps)
+			f->mapping = &s->kmaps[mod];
+	}
+	return 0;
+}
