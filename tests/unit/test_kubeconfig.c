@@ -1,0 +1,315 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* test_kubeconfig.c -- kubeconfig/in-cluster loading and the YAML-subset parser. */
+#include "kubeconfig.h"
+#include "unit.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+static char *read_data(const char *name, size_t *len)
+{
+	char path[512];
+	FILE *f;
+	char *buf;
+	long n;
+
+	snprintf(path, sizeof(path), "%s/k8s/%s", unit_data_dir(), name);
+	f = fopen(path, "rb");
+	if (!f)
+		return NULL;
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	buf = malloc((size_t)n + 1);
+	if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
+		free(buf);
+		buf = NULL;
+	}
+	if (buf)
+		buf[n] = '\0';
+	fclose(f);
+	*len = (size_t)n;
+	return buf;
+}
+
+/* A kubectl-written kubeconfig with a token user yields server, CA path and token. */
+UNIT_TEST(kubeconfig_token_yaml)
+{
+	size_t len = 0;
+	char *buf = read_data("kubeconfig-token.yaml", &len), err[256] = "";
+	struct k8s_config *cfg = NULL;
+
+	CHECK(buf != NULL);
+	if (!buf)
+		return;
+	CHECK_EQ_INT(kubeconfig_parse(buf, len, "/etc/kube", NULL, &cfg, err, sizeof(err)), 0);
+	if (cfg) {
+		CHECK_EQ_STR(cfg->server, "https://127.0.0.1:6443");
+		CHECK_EQ_STR(cfg->ca_file, "/etc/kube/pki/ca.crt");
+		CHECK_EQ_STR(cfg->token, "abc.defA");
+		CHECK_EQ_STR(cfg->namespace, "team-a");
+		CHECK_EQ_STR(cfg->context, "dev-alice");
+		CHECK(!cfg->insecure);
+		CHECK(cfg->cert_data == NULL && cfg->key_file == NULL);
+	}
+	k8s_config_free(cfg);
+	cfg = NULL;
+	/* An explicit context overrides current-context. */
+	CHECK_EQ_INT(kubeconfig_parse(buf, len, NULL, "other-bob", &cfg, err, sizeof(err)), 0);
+	if (cfg) {
+		CHECK_EQ_STR(cfg->server, "https://10.0.0.1:443");
+		CHECK(cfg->insecure);
+		CHECK(cfg->token == NULL);
+		CHECK_EQ_STR(cfg->token_file, "/var/run/bob-token");
+		CHECK_EQ_STR(cfg->namespace, "default");
+	}
+	k8s_config_free(cfg);
+	cfg = NULL;
+	CHECK_EQ_INT(kubeconfig_parse(buf, len, NULL, "nope", &cfg, err, sizeof(err)), -ENOENT);
+	CHECK(strstr(err, "\"nope\"") != NULL);
+	CHECK(cfg == NULL);
+	free(buf);
+}
+
+/* Client certificate, key and CA given inline (base64 *-data) are decoded to PEM. */
+UNIT_TEST(kubeconfig_cert_data)
+{
+	size_t len = 0;
+	char *buf = read_data("kubeconfig-certdata.yaml", &len), err[256] = "";
+	struct k8s_config *cfg = NULL;
+
+	CHECK(buf != NULL);
+	if (!buf)
+		return;
+	CHECK_EQ_INT(kubeconfig_parse(buf, len, NULL, NULL, &cfg, err, sizeof(err)), 0);
+	if (cfg) {
+		CHECK_EQ_STR(cfg->server, "https://[::1]:39211");
+		CHECK_EQ_STR(cfg->ca_data,
+			     "-----BEGIN CERTIFICATE-----\nTESTCA\n-----END CERTIFICATE-----\n");
+		CHECK_EQ_INT(cfg->ca_data_len, strlen(cfg->ca_data));
+		CHECK(strstr(cfg->cert_data, "CLIENTCERT") != NULL);
+		CHECK(strstr(cfg->key_data, "CLIENTKEY") != NULL);
+		CHECK(cfg->token == NULL && cfg->ca_file == NULL);
+	}
+	k8s_config_free(cfg);
+	free(buf);
+}
+
+/* A kubeconfig without current-context fails with a message naming the fix. */
+UNIT_TEST(kubeconfig_missing_current_context)
+{
+	size_t len = 0;
+	char *buf = read_data("kubeconfig-nocontext.yaml", &len), err[256] = "";
+	struct k8s_config *cfg = NULL;
+
+	CHECK(buf != NULL);
+	if (!buf)
+		return;
+	CHECK_EQ_INT(kubeconfig_parse(buf, len, NULL, NULL, &cfg, err, sizeof(err)), -ENOENT);
+	CHECK(cfg == NULL);
+	CHECK(strstr(err, "current-context") != NULL);
+	free(buf);
+}
+
+/* JSON kubeconfigs (as the e2e stack writes) load like YAML ones. */
+UNIT_TEST(kubeconfig_json)
+{
+	char path[512], err[256] = "";
+	struct k8s_config *cfg = NULL;
+
+	snprintf(path, sizeof(path), "%s/k8s/kubeconfig.json", unit_data_dir());
+	CHECK_EQ_INT(kubeconfig_load_file(path, NULL, &cfg, err, sizeof(err)), 0);
+	if (cfg) {
+		CHECK_EQ_STR(cfg->server, "https://127.0.0.1:36427");
+		CHECK_EQ_STR(cfg->token, "0123456789abcdef");
+		CHECK_EQ_STR(cfg->ca_file, "/tmp/ca.crt");
+	}
+	k8s_config_free(cfg);
+}
+
+/* Exec plugins and half a client certificate are refused with a reason, not ignored. */
+UNIT_TEST(kubeconfig_refuses_unsupported_users)
+{
+	static const char exec_cfg[] =
+	    "clusters:\n- name: c\n  cluster:\n    server: https://h\n"
+	    "contexts:\n- name: x\n  context:\n    cluster: c\n    user: u\n"
+	    "current-context: x\n"
+	    "users:\n- name: u\n  user:\n    exec:\n      command: aws\n";
+	static const char half_cert[] =
+	    "clusters:\n- name: c\n  cluster:\n    server: https://h\n"
+	    "contexts:\n- name: x\n  context:\n    cluster: c\n    user: u\n"
+	    "current-context: x\n"
+	    "users:\n- name: u\n  user:\n    client-certificate: /a.crt\n";
+	static const char no_server[] = "clusters:\n- name: c\n  cluster:\n    server: ftp://h\n"
+					"contexts:\n- name: x\n  context:\n    cluster: c\n"
+					"current-context: x\n";
+	struct k8s_config *cfg = NULL;
+	char err[256] = "";
+
+	CHECK_EQ_INT(
+	    kubeconfig_parse(exec_cfg, sizeof(exec_cfg) - 1, NULL, NULL, &cfg, err, sizeof(err)),
+	    -ENOTSUP);
+	CHECK(strstr(err, "exec") != NULL);
+	CHECK_EQ_INT(
+	    kubeconfig_parse(half_cert, sizeof(half_cert) - 1, NULL, NULL, &cfg, err, sizeof(err)),
+	    -EINVAL);
+	CHECK_EQ_INT(
+	    kubeconfig_parse(no_server, sizeof(no_server) - 1, NULL, NULL, &cfg, err, sizeof(err)),
+	    -EINVAL);
+	CHECK(cfg == NULL);
+}
+
+static json_object *yparse(const char *s, int *rc)
+{
+	json_object *o = NULL;
+	char err[256];
+
+	*rc = kubeconfig_yaml_parse(s, strlen(s), &o, err, sizeof(err));
+	return o;
+}
+
+/* The YAML subset: nesting, sequences at the key's indent, quoting, scalars, comments. */
+UNIT_TEST(kubeconfig_yaml_subset)
+{
+	int rc;
+	json_object *o = yparse("---\n"
+				"a:\n"
+				"  b: 'it''s'   # comment\n"
+				"  c: \"x\\ty\\u00e9\"\n"
+				"  empty:\n"
+				"  t: true\n"
+				"  n: ~\n"
+				"list:\n"
+				"- one\n"
+				"- k: v\n"
+				"  k2: v2\n"
+				"- - nested\n"
+				"-\n"
+				"  deep: 1\n"
+				"url: http://h:1/p#frag\n"
+				"\"quoted key\": q\n"
+				"obj: {}\n"
+				"...\n"
+				"ignored: after end\n",
+				&rc);
+
+	CHECK_EQ_INT(rc, 0);
+	if (!o)
+		return;
+	CHECK_EQ_STR(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+							   JSON_C_TO_STRING_NOSLASHESCAPE),
+		     "{\"a\":{\"b\":\"it's\",\"c\":\"x\\ty\xc3\xa9\",\"empty\":null,\"t\":true,"
+		     "\"n\":null},\"list\":[\"one\",{\"k\":\"v\",\"k2\":\"v2\"},[\"nested\"],"
+		     "{\"deep\":\"1\"}],\"url\":\"http://h:1/p#frag\",\"quoted key\":\"q\","
+		     "\"obj\":{}}");
+	json_object_put(o);
+}
+
+/* Unsupported YAML is refused with a line number instead of being misread. */
+UNIT_TEST(kubeconfig_yaml_refuses_unsupported)
+{
+	static const char *const bad[] = {
+	    "a:\n\tb: 1\n",		  /* tab indent */
+	    "a: &anchor x\nb: *anchor\n", /* anchors/aliases */
+	    "a: |\n  text\n",		  /* block scalar */
+	    "a: [1, 2]\n",		  /* non-empty flow sequence */
+	    "a: \"open\n  close\"\n",	  /* multi-line quoted */
+	    "a: x\n  b: y\n",		  /* bad indentation */
+	    "a: x\n---\nb: y\n",	  /* second document */
+	    "a: \"bad \\q escape\"\n",	  /* unknown escape */
+	    "- a\nb: c\n",		  /* sequence then mapping at one level */
+	};
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		json_object *o = NULL;
+		char err[256] = "";
+		int rc = kubeconfig_yaml_parse(bad[i], strlen(bad[i]), &o, err, sizeof(err));
+
+		CHECK_EQ_INT(rc, -EINVAL);
+		CHECK(o == NULL);
+		CHECK(strstr(err, "line ") != NULL);
+		json_object_put(o);
+	}
+}
+
+/* Every truncation of a real kubeconfig parses or fails cleanly (no crash, no leak). */
+UNIT_TEST(kubeconfig_truncations_never_crash)
+{
+	size_t len = 0;
+	char *buf = read_data("kubeconfig-token.yaml", &len);
+
+	CHECK(buf != NULL);
+	for (size_t n = 0; buf && n <= len; n++) {
+		char *copy = malloc(n ? n : 1);
+		struct k8s_config *cfg = NULL;
+		int rc;
+
+		memcpy(copy, buf, n);
+		rc = kubeconfig_parse(copy, n, NULL, NULL, &cfg, NULL, 0);
+		CHECK(rc <= 0);
+		CHECK((rc == 0) == (cfg != NULL));
+		k8s_config_free(cfg);
+		free(copy);
+	}
+	free(buf);
+}
+
+/* base64 decoding accepts wrapped/unpadded input and rejects foreign characters. */
+UNIT_TEST(kubeconfig_base64)
+{
+	char *out = NULL;
+	size_t n = 0;
+
+	CHECK_EQ_INT(kubeconfig_base64_decode("aGVs\nbG8", 8, &out, &n), 0);
+	CHECK_EQ_STR(out, "hello");
+	CHECK_EQ_INT(n, 5);
+	free(out);
+	CHECK_EQ_INT(kubeconfig_base64_decode("aGVsbG8=", 8, &out, &n), 0);
+	CHECK_EQ_STR(out, "hello");
+	free(out);
+	CHECK_EQ_INT(kubeconfig_base64_decode("aGV$bG8=", 8, &out, &n), -EINVAL);
+	CHECK_EQ_INT(kubeconfig_base64_decode("aG=Vs", 5, &out, &n), -EINVAL);
+}
+
+/* In a pod, the service-account files and KUBERNETES_SERVICE_* make the config. */
+UNIT_TEST(kubeconfig_in_cluster)
+{
+	char dir[] = "/tmp/podprof-sa-XXXXXX", path[600], err[256] = "";
+	struct k8s_config *cfg = NULL;
+	FILE *f;
+
+	CHECK(mkdtemp(dir) != NULL);
+	unsetenv("KUBERNETES_SERVICE_HOST");
+	CHECK_EQ_INT(kubeconfig_in_cluster(dir, &cfg, err, sizeof(err)), -ENOENT);
+	setenv("KUBERNETES_SERVICE_HOST", "fd00::1", 1);
+	setenv("KUBERNETES_SERVICE_PORT", "443", 1);
+	/* No token file yet: not usable. */
+	CHECK(kubeconfig_in_cluster(dir, &cfg, err, sizeof(err)) < 0);
+	snprintf(path, sizeof(path), "%s/token", dir);
+	f = fopen(path, "w");
+	fputs("tok\n", f);
+	fclose(f);
+	snprintf(path, sizeof(path), "%s/namespace", dir);
+	f = fopen(path, "w");
+	fputs("podprof\n", f);
+	fclose(f);
+	CHECK_EQ_INT(kubeconfig_in_cluster(dir, &cfg, err, sizeof(err)), 0);
+	if (cfg) {
+		snprintf(path, sizeof(path), "%s/token", dir);
+		CHECK_EQ_STR(cfg->server, "https://[fd00::1]:443");
+		CHECK_EQ_STR(cfg->token_file, path);
+		CHECK(cfg->token == NULL);
+		CHECK(cfg->ca_file == NULL); /* no ca.crt in this folder */
+		CHECK_EQ_STR(cfg->namespace, "podprof");
+	}
+	k8s_config_free(cfg);
+	unsetenv("KUBERNETES_SERVICE_HOST");
+	unsetenv("KUBERNETES_SERVICE_PORT");
+	snprintf(path, sizeof(path), "%s/token", dir);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/namespace", dir);
+	unlink(path);
+	rmdir(dir);
+}
