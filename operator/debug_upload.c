@@ -11,6 +11,7 @@
  */
 #include "debug_upload.h"
 
+#include "flamegraph.h"
 #include "log.h"
 #include "storage.h"
 
@@ -137,6 +138,27 @@ static int do_get(struct storage *s, const char *key, const char *out_path)
 	return err ? 1 : 0;
 }
 
+/* Render the pprof's flame graph and queue it next to the profile. */
+static int put_svg(struct storage *s, const char *key, const void *data, size_t len)
+{
+	size_t klen = strlen(key), svg_len = 0;
+	char *svg = NULL, *svg_key = NULL;
+	int err;
+
+	if (klen > 6 && !strcmp(key + klen - 6, ".pb.gz"))
+		klen -= 6;
+	if (asprintf(&svg_key, "%.*s.svg", (int)klen, key) < 0)
+		return -ENOMEM;
+	err = flamegraph_svg(data, len, key, &svg, &svg_len);
+	if (err)
+		fprintf(stderr, "cannot render a flame graph of %s: %s\n", key, strerror(-err));
+	else
+		err = storage_put_async(s, svg_key, svg, svg_len, "image/svg+xml", NULL, NULL);
+	free(svg);
+	free(svg_key);
+	return err;
+}
+
 int debug_upload_main(int argc, char **argv)
 {
 	struct storage_config cfg;
@@ -144,7 +166,7 @@ int debug_upload_main(int argc, char **argv)
 	struct run r = {0};
 	const char *ctype = "application/octet-stream", *get_key = NULL, *out_path = NULL;
 	const char *pos[2] = {NULL, NULL};
-	bool wait_upload = false, drain = false;
+	bool wait_upload = false, drain = false, with_svg = false;
 	long timeout_s = 120;
 	void *data = NULL;
 	size_t len = 0, npos = 0;
@@ -162,6 +184,8 @@ int debug_upload_main(int argc, char **argv)
 
 		if (!strcmp(a, "--wait")) {
 			wait_upload = true;
+		} else if (!strcmp(a, "--with-svg")) {
+			with_svg = true;
 		} else if (!strcmp(a, "--drain")) {
 			drain = true;
 		} else if (!strcmp(a, "--content-type") && has_next) {
@@ -225,6 +249,8 @@ int debug_upload_main(int argc, char **argv)
 			fprintf(stderr, "cannot queue %s: %s\n", pos[1], strerror(-err));
 			goto cleanup;
 		}
+		if (with_svg && put_svg(s, pos[1], data, len))
+			goto cleanup;
 	}
 	deadline = time(NULL) + timeout_s;
 	for (;;) {

@@ -275,9 +275,8 @@ static int s3_request(const struct storage_config *cfg, const char *key, const s
 		snprintf(hdr, sizeof(hdr), "Content-Type: %.100s", content_type);
 		tmp = curl_slist_append(hdrs, hdr);
 		hdrs = tmp ? tmp : hdrs;
-		/* No 100-continue round trip: bodies are small and some servers stall. */
-		tmp = tmp ? curl_slist_append(hdrs, "Expect:") : NULL;
-		hdrs = tmp ? tmp : hdrs;
+		/* No "Expect:" override here: libcurl 7.88 signs a removed header
+		 * as an empty one and the server then rejects the signature. */
 	}
 	if (!tmp) {
 		err = -ENOMEM;

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "agent.h"
 #include "record.h"
 
 struct subcommand {
@@ -14,6 +15,7 @@ struct subcommand {
 /* One line per subcommand. */
 static const struct subcommand subcommands[] = {
     {"record", record_main, "profile a process or cgroup on this machine, no cluster"},
+    {"agent", agent_main, "node daemon: connect to the operator and profile what it asks"},
 };
 
 static void usage(FILE *f)

@@ -1,0 +1,580 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* flamegraph.c -- pprof -> merged call tree -> self-contained SVG.
+ *
+ * The input is validated and normalised by lib/pprof (merge into a fresh
+ * builder, encode plain), then read with protobuf-c. Frames are interned by
+ * name and tree nodes by (parent, name) through lib/htab, so building the
+ * tree is linear in the number of frames.
+ */
+#include "flamegraph.h"
+
+#include "htab.h"
+#include "pprof.h"
+#include "profile.pb-c.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define FG_WIDTH	1200.0 /* SVG width in px */
+#define FG_PAD		10.0   /* left/right margin */
+#define FG_FRAME_H	16     /* one frame's height */
+#define FG_TOP		56     /* room for the title lines */
+#define FG_MAX_DEPTH	1024   /* deeper stacks are cut (counted at the cut) */
+#define FG_MAX_NODES	(4u << 20)
+#define FG_MIN_PERMILLE 1   /* frames under 0.1% of the total are dropped */
+#define FG_CHAR_W	7.2 /* approx. advance of 12px monospace */
+
+struct fg_node {
+	uint32_t name;	    /* index into names[] */
+	uint32_t parent;    /* node index; root is its own parent */
+	uint32_t first_kid; /* node index + 1, 0 = none */
+	uint32_t next;	    /* next sibling, node index + 1, 0 = none */
+	uint64_t value;	    /* samples on paths through this node */
+	uint64_t self;	    /* samples ending here */
+};
+
+struct fg {
+	const Perftools__Profiles__Profile *p;
+	char **names; /* interned frame names (owned) */
+	size_t n_names, cap_names;
+	struct htab name_h;
+	struct fg_node *nodes; /* nodes[0] is the root "all" */
+	size_t n_nodes, cap_nodes;
+	struct htab node_h;
+	/* id -> object lookups, sorted by id */
+	Perftools__Profiles__Location **locs;
+	Perftools__Profiles__Function **funcs;
+	Perftools__Profiles__Mapping **maps;
+	unsigned max_depth; /* deepest drawn frame */
+	FILE *out;
+};
+
+static uint64_t fnv(const void *data, size_t len, uint64_t h)
+{
+	const unsigned char *p = data;
+
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ p[i]) * 0x100000001b3ull;
+	return h;
+}
+
+static bool name_eq(const void *ctx, uint32_t pos, const void *key)
+{
+	const struct fg *g = ctx;
+
+	return strcmp(g->names[pos], key) == 0;
+}
+
+/* Intern a frame name; returns its index or a negative errno. */
+static int64_t intern(struct fg *g, const char *s)
+{
+	uint64_t h = fnv(s, strlen(s), 0xcbf29ce484222325ull);
+	uint32_t pos;
+
+	if (htab_find(&g->name_h, h, name_eq, g, s, &pos))
+		return pos;
+	if (g->n_names == g->cap_names) {
+		size_t nc = g->cap_names ? g->cap_names * 2 : 256;
+		char **nn = realloc(g->names, nc * sizeof(*nn));
+
+		if (!nn)
+			return -ENOMEM;
+		g->names = nn;
+		g->cap_names = nc;
+	}
+	g->names[g->n_names] = strdup(s);
+	if (!g->names[g->n_names])
+		return -ENOMEM;
+	if (htab_insert(&g->name_h, h, (uint32_t)g->n_names)) {
+		free(g->names[g->n_names]);
+		return -ENOMEM;
+	}
+	return (int64_t)g->n_names++;
+}
+
+struct node_key {
+	uint32_t parent, name;
+};
+
+static bool node_eq(const void *ctx, uint32_t pos, const void *key)
+{
+	const struct fg *g = ctx;
+	const struct node_key *k = key;
+
+	return g->nodes[pos].parent == k->parent && g->nodes[pos].name == k->name;
+}
+
+/* The child of `parent` named `name`, created on first use. */
+static int64_t child(struct fg *g, uint32_t parent, uint32_t name)
+{
+	struct node_key k = {parent, name};
+	uint64_t h = fnv(&k, sizeof(k), 0xcbf29ce484222325ull);
+	struct fg_node *n;
+	uint32_t pos;
+
+	if (htab_find(&g->node_h, h, node_eq, g, &k, &pos))
+		return pos;
+	if (g->n_nodes >= FG_MAX_NODES)
+		return -E2BIG;
+	if (g->n_nodes == g->cap_nodes) {
+		size_t nc = g->cap_nodes * 2;
+		struct fg_node *nn = realloc(g->nodes, nc * sizeof(*nn));
+
+		if (!nn)
+			return -ENOMEM;
+		g->nodes = nn;
+		g->cap_nodes = nc;
+	}
+	if (htab_insert(&g->node_h, h, (uint32_t)g->n_nodes))
+		return -ENOMEM;
+	n = &g->nodes[g->n_nodes];
+	memset(n, 0, sizeof(*n));
+	n->name = name;
+	n->parent = parent;
+	n->next = g->nodes[parent].first_kid;
+	g->nodes[parent].first_kid = (uint32_t)g->n_nodes + 1;
+	return (int64_t)g->n_nodes++;
+}
+
+/* ---- id lookups (ids are arbitrary non-zero numbers in pprof) ---- */
+
+static int cmp_loc(const void *a, const void *b)
+{
+	uint64_t x = (*(Perftools__Profiles__Location *const *)a)->id;
+	uint64_t y = (*(Perftools__Profiles__Location *const *)b)->id;
+
+	return x < y ? -1 : x > y;
+}
+
+static int cmp_func(const void *a, const void *b)
+{
+	uint64_t x = (*(Perftools__Profiles__Function *const *)a)->id;
+	uint64_t y = (*(Perftools__Profiles__Function *const *)b)->id;
+
+	return x < y ? -1 : x > y;
+}
+
+static int cmp_map(const void *a, const void *b)
+{
+	uint64_t x = (*(Perftools__Profiles__Mapping *const *)a)->id;
+	uint64_t y = (*(Perftools__Profiles__Mapping *const *)b)->id;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Binary search by id in one of the sorted pointer arrays above. */
+#define FIND_BY_ID(type, arr, n, want)                                                             \
+	({                                                                                         \
+		type *found_ = NULL;                                                               \
+		size_t lo_ = 0, hi_ = (n);                                                         \
+		while (lo_ < hi_) {                                                                \
+			size_t mid_ = lo_ + (hi_ - lo_) / 2;                                       \
+			if ((arr)[mid_]->id < (want))                                              \
+				lo_ = mid_ + 1;                                                    \
+			else                                                                       \
+				hi_ = mid_;                                                        \
+		}                                                                                  \
+		if (lo_ < (n) && (arr)[lo_]->id == (want))                                         \
+			found_ = (arr)[lo_];                                                       \
+		found_;                                                                            \
+	})
+
+static const char *str_at(const struct fg *g, int64_t i)
+{
+	return i >= 0 && (size_t)i < g->p->n_string_table ? g->p->string_table[i] : "";
+}
+
+/* Name of an unsymbolized location, grouped like pprof_builder_top does:
+ * "<mapping basename>+0x<file offset>" or "0x<addr>". */
+static void raw_name(const struct fg *g, const Perftools__Profiles__Location *l, char *buf,
+		     size_t len)
+{
+	const Perftools__Profiles__Mapping *m =
+	    l->mapping_id
+		? FIND_BY_ID(Perftools__Profiles__Mapping, g->maps, g->p->n_mapping, l->mapping_id)
+		: NULL;
+	const char *file = m ? str_at(g, m->filename) : "";
+	const char *base = strrchr(file, '/');
+
+	base = base ? base + 1 : file;
+	if (m && *base && l->address >= m->memory_start)
+		snprintf(buf, len, "%s+0x%" PRIx64, base,
+			 l->address - m->memory_start + m->file_offset);
+	else
+		snprintf(buf, len, "0x%" PRIx64, l->address);
+}
+
+/* Append one sample's stack (leaf-first in pprof) root-first to the tree. */
+static int add_sample(struct fg *g, const Perftools__Profiles__Sample *s, uint64_t v)
+{
+	uint32_t node = 0;
+	unsigned depth = 0;
+
+	g->nodes[0].value += v;
+	for (size_t i = s->n_location_id; i-- > 0 && depth < FG_MAX_DEPTH;) {
+		const Perftools__Profiles__Location *l = FIND_BY_ID(
+		    Perftools__Profiles__Location, g->locs, g->p->n_location, s->location_id[i]);
+		char raw[96];
+
+		if (!l)
+			return -EINVAL;
+		/* line[0] is the innermost inlined function: walk outermost first. */
+		for (size_t j = l->n_line ? l->n_line : 1; j-- > 0 && depth < FG_MAX_DEPTH;) {
+			const char *name;
+			int64_t ni, ci;
+
+			if (l->n_line) {
+				const Perftools__Profiles__Function *f =
+				    FIND_BY_ID(Perftools__Profiles__Function, g->funcs,
+					       g->p->n_function, l->line[j]->function_id);
+
+				name = f ? str_at(g, f->name) : "";
+				if (!*name)
+					name = "[unknown]";
+			} else {
+				raw_name(g, l, raw, sizeof(raw));
+				name = raw;
+			}
+			ni = intern(g, name);
+			if (ni < 0)
+				return (int)ni;
+			ci = child(g, node, (uint32_t)ni);
+			if (ci < 0)
+				return (int)ci;
+			node = (uint32_t)ci;
+			g->nodes[node].value += v;
+			depth++;
+		}
+	}
+	g->nodes[node].self += v;
+	return 0;
+}
+
+static int build_tree(struct fg *g)
+{
+	const Perftools__Profiles__Profile *p = g->p;
+	int err;
+
+	g->cap_nodes = 1024;
+	g->nodes = calloc(g->cap_nodes, sizeof(*g->nodes));
+	g->locs = calloc(p->n_location + 1, sizeof(*g->locs));
+	g->funcs = calloc(p->n_function + 1, sizeof(*g->funcs));
+	g->maps = calloc(p->n_mapping + 1, sizeof(*g->maps));
+	if (!g->nodes || !g->locs || !g->funcs || !g->maps)
+		return -ENOMEM;
+	if (p->n_location)
+		memcpy(g->locs, p->location, p->n_location * sizeof(*g->locs));
+	if (p->n_function)
+		memcpy(g->funcs, p->function, p->n_function * sizeof(*g->funcs));
+	if (p->n_mapping)
+		memcpy(g->maps, p->mapping, p->n_mapping * sizeof(*g->maps));
+	qsort(g->locs, p->n_location, sizeof(*g->locs), cmp_loc);
+	qsort(g->funcs, p->n_function, sizeof(*g->funcs), cmp_func);
+	qsort(g->maps, p->n_mapping, sizeof(*g->maps), cmp_map);
+
+	err = (int)intern(g, "all");
+	if (err < 0)
+		return err;
+	g->n_nodes = 1; /* root: name 0 ("all"), its own parent */
+	for (size_t i = 0; i < p->n_sample; i++) {
+		const Perftools__Profiles__Sample *s = p->sample[i];
+
+		if (!s->n_value || s->value[0] <= 0)
+			continue;
+		err = add_sample(g, s, (uint64_t)s->value[0]);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+/* ---- SVG ---- */
+
+/* Length of the valid UTF-8 sequence at s, or 0 if invalid. */
+static size_t utf8_len(const unsigned char *s)
+{
+	size_t n;
+
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		n = 2;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		n = 3;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		n = 4;
+	else
+		return 0;
+	for (size_t i = 1; i < n; i++)
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+	/* Overlong 3/4-byte forms, surrogates and > U+10FFFF. */
+	if ((s[0] == 0xe0 && s[1] < 0xa0) || (s[0] == 0xed && s[1] >= 0xa0) ||
+	    (s[0] == 0xf0 && s[1] < 0x90) || (s[0] == 0xf4 && s[1] >= 0x90))
+		return 0;
+	return n;
+}
+
+/* Write at most max_chars characters of s as XML character data, valid
+ * whatever the bytes: markup characters become entities, control
+ * characters and invalid UTF-8 become '?'. Returns characters written. */
+static size_t put_escaped(FILE *f, const char *s, size_t max_chars)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t chars = 0;
+
+	while (*p && chars < max_chars) {
+		size_t n = utf8_len(p);
+
+		if (n == 0 || (n == 1 && *p < 0x20 && *p != '\t')) {
+			fputc('?', f);
+			n = 1;
+		} else if (*p == '&') {
+			fputs("&amp;", f);
+		} else if (*p == '<') {
+			fputs("&lt;", f);
+		} else if (*p == '>') {
+			fputs("&gt;", f);
+		} else if (*p == '"') {
+			fputs("&quot;", f);
+		} else if (*p == '\'') {
+			fputs("&apos;", f);
+		} else {
+			fwrite(p, 1, n, f);
+		}
+		p += n;
+		chars++;
+	}
+	return chars;
+}
+
+static size_t char_count(const char *s)
+{
+	size_t n = 0;
+
+	for (const unsigned char *p = (const unsigned char *)s; *p; n++) {
+		size_t l = utf8_len(p);
+
+		p += l ? l : 1;
+	}
+	return n;
+}
+
+/* Warm colours like classic flame graphs; stable per name so the same
+ * function has the same colour in every profile. */
+static void colour(const char *name, unsigned *r, unsigned *gg, unsigned *b)
+{
+	uint64_t h = fnv(name, strlen(name), 0xcbf29ce484222325ull);
+
+	*r = 205 + (unsigned)(h % 50);
+	*gg = (unsigned)((h >> 8) % 190);
+	*b = (unsigned)((h >> 16) % 55);
+}
+
+static bool visible(const struct fg *g, const struct fg_node *n)
+{
+	return n->value * 1000 >= g->nodes[0].value * FG_MIN_PERMILLE;
+}
+
+static int cmp_kid(const void *a, const void *b, void *ctx)
+{
+	const struct fg *g = ctx;
+	const struct fg_node *x = &g->nodes[*(const uint32_t *)a];
+	const struct fg_node *y = &g->nodes[*(const uint32_t *)b];
+
+	return strcmp(g->names[x->name], g->names[y->name]);
+}
+
+/* Visible children of node n sorted by name; *out is malloc'd. */
+static int sorted_kids(struct fg *g, uint32_t n, uint32_t **out, size_t *cnt)
+{
+	size_t k = 0, cap = 0;
+	uint32_t *v = NULL;
+
+	for (uint32_t c = g->nodes[n].first_kid; c; c = g->nodes[c - 1].next) {
+		if (!visible(g, &g->nodes[c - 1]))
+			continue;
+		if (k == cap) {
+			size_t nc = cap ? cap * 2 : 8;
+			uint32_t *nv = realloc(v, nc * sizeof(*nv));
+
+			if (!nv) {
+				free(v);
+				return -ENOMEM;
+			}
+			v = nv;
+			cap = nc;
+		}
+		v[k++] = c - 1;
+	}
+	if (k > 1)
+		qsort_r(v, k, sizeof(*v), cmp_kid, g);
+	*out = v;
+	*cnt = k;
+	return 0;
+}
+
+static void measure(struct fg *g, uint32_t n, unsigned depth)
+{
+	if (depth > g->max_depth)
+		g->max_depth = depth;
+	for (uint32_t c = g->nodes[n].first_kid; c; c = g->nodes[c - 1].next)
+		if (visible(g, &g->nodes[c - 1]))
+			measure(g, c - 1, depth + 1);
+}
+
+static int draw(struct fg *g, uint32_t n, unsigned depth, double x)
+{
+	const struct fg_node *node = &g->nodes[n];
+	const char *name = g->names[node->name];
+	double total = (double)g->nodes[0].value;
+	double w = (double)node->value / total * (FG_WIDTH - 2 * FG_PAD);
+	double y = FG_TOP + (double)(g->max_depth - depth) * FG_FRAME_H;
+	size_t fit = w > 6 ? (size_t)((w - 6) / FG_CHAR_W) : 0, nc = char_count(name);
+	unsigned r, gr, b;
+	uint32_t *kids = NULL;
+	size_t nk = 0;
+	int err;
+
+	colour(name, &r, &gr, &b);
+	fputs("<g><title>", g->out);
+	put_escaped(g->out, name, SIZE_MAX);
+	fprintf(g->out,
+		" (%" PRIu64 " samples, %.2f%%, self %" PRIu64 ")</title>"
+		"<rect x=\"%.2f\" y=\"%.0f\" width=\"%.2f\" height=\"%d\" fill=\"rgb(%u,%u,%u)\"/>",
+		node->value, 100.0 * (double)node->value / total, node->self, x, y, w,
+		FG_FRAME_H - 1, r, gr, b);
+	if (fit >= 3) {
+		fprintf(g->out, "<text x=\"%.2f\" y=\"%.0f\">", x + 3, y + FG_FRAME_H - 4);
+		if (nc <= fit) {
+			put_escaped(g->out, name, SIZE_MAX);
+		} else {
+			put_escaped(g->out, name, fit - 2);
+			fputs("..", g->out);
+		}
+		fputs("</text>", g->out);
+	}
+	fputs("</g>\n", g->out);
+
+	err = sorted_kids(g, n, &kids, &nk);
+	if (err)
+		return err;
+	for (size_t i = 0; i < nk && !err; i++) {
+		err = draw(g, kids[i], depth + 1, x);
+		x += (double)g->nodes[kids[i]].value / total * (FG_WIDTH - 2 * FG_PAD);
+	}
+	free(kids);
+	return err;
+}
+
+static int render(struct fg *g, const char *title)
+{
+	uint64_t total = g->nodes[0].value;
+	double height;
+	int err = 0;
+
+	if (total)
+		measure(g, 0, 0);
+	height = FG_TOP + (double)(g->max_depth + 1) * FG_FRAME_H + 10;
+	fprintf(
+	    g->out,
+	    "<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"no\"?>\n"
+	    "<svg version=\"1.1\" xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" "
+	    "height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\">\n"
+	    "<style>text{font-family:monospace;font-size:12px;fill:#000;pointer-events:none}"
+	    ".t{font-size:17px;text-anchor:middle}.s{fill:#555}"
+	    "rect{stroke:#fff;stroke-width:0.5}g:hover rect{stroke:#000;stroke-width:1}</style>\n"
+	    "<rect x=\"0\" y=\"0\" width=\"100%%\" height=\"100%%\" fill=\"#fbfbf7\" "
+	    "style=\"stroke:none\"/>\n"
+	    "<text class=\"t\" x=\"%.0f\" y=\"24\">",
+	    FG_WIDTH, height, FG_WIDTH, height, FG_WIDTH / 2);
+	put_escaped(g->out, title && *title ? title : "Flame graph", 200);
+	fprintf(g->out, "</text>\n<text class=\"s\" x=\"%.0f\" y=\"44\">", FG_PAD);
+	if (total)
+		fprintf(g->out,
+			"%" PRIu64 " samples; width = share of samples; hover a frame for details; "
+			"frames under 0.1%% hidden",
+			total);
+	else
+		fputs("no samples in this profile", g->out);
+	fputs("</text>\n", g->out);
+	if (total)
+		err = draw(g, 0, 0, FG_PAD);
+	fputs("</svg>\n", g->out);
+	return err;
+}
+
+static void fg_release(struct fg *g)
+{
+	for (size_t i = 0; i < g->n_names; i++)
+		free(g->names[i]);
+	free(g->names);
+	htab_release(&g->name_h);
+	htab_release(&g->node_h);
+	free(g->nodes);
+	free(g->locs);
+	free(g->funcs);
+	free(g->maps);
+}
+
+int flamegraph_svg(const void *pprof, size_t len, const char *title, char **svg_out,
+		   size_t *svg_len)
+{
+	struct pprof_builder *b = NULL;
+	Perftools__Profiles__Profile *p = NULL;
+	struct fg g = {0};
+	void *plain = NULL;
+	size_t plain_len = 0;
+	char *buf = NULL;
+	size_t buf_len = 0;
+	int err;
+
+	*svg_out = NULL;
+	*svg_len = 0;
+	if (!pprof && len)
+		return -EINVAL;
+	/* Merging into a fresh builder validates every id and index and caps
+	 * the decompressed size; re-encoding gives protobuf we can trust. */
+	err = pprof_builder_new(&b, 1, 0);
+	if (!err)
+		err = pprof_builder_merge(b, pprof, len, FLAMEGRAPH_MAX_PROFILE);
+	if (!err)
+		err = pprof_builder_encode(b, false, &plain, &plain_len);
+	if (err)
+		goto cleanup;
+	p = perftools__profiles__profile__unpack(NULL, plain_len, plain);
+	if (!p) {
+		err = -EINVAL;
+		goto cleanup;
+	}
+	g.p = p;
+	err = build_tree(&g);
+	if (err)
+		goto cleanup;
+	g.out = open_memstream(&buf, &buf_len);
+	if (!g.out) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
+	err = render(&g, title);
+	if (fclose(g.out) && !err)
+		err = -ENOMEM;
+	g.out = NULL;
+	if (err)
+		goto cleanup;
+	*svg_out = buf;
+	*svg_len = buf_len;
+	buf = NULL;
+cleanup:
+	free(buf);
+	fg_release(&g);
+	if (p)
+		perftools__profiles__profile__free_unpacked(p, NULL);
+	free(plain);
+	pprof_builder_free(b);
+	return err;
+}

@@ -1,0 +1,154 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* test_flamegraph.c -- flame graph widths follow sample shares; names are escaped. */
+#include "unit.h"
+
+#include "flamegraph.h"
+#include "pprof.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void add(struct pprof_builder *b, int64_t count, const char *leaf, const char *mid,
+		const char *root)
+{
+	struct pprof_frame f[3] = {{0}};
+	size_t n = 0;
+
+	/* pprof stacks are leaf-first. */
+	for (const char *names[3] = {leaf, mid, root}, **p = names; p < names + 3; p++) {
+		if (!*p)
+			continue;
+		f[n].addr = 0x1000 + n;
+		f[n].function = *p;
+		n++;
+	}
+	pprof_builder_add(b, f, n, count, NULL, 0);
+}
+
+/* Rect geometry of the frame whose tooltip starts with `title` + " (". */
+static int frame(const char *svg, const char *title, double *x, double *w, double *y)
+{
+	char want[256];
+	const char *t, *r;
+
+	snprintf(want, sizeof(want), "<title>%s (", title);
+	t = strstr(svg, want);
+	if (!t || strstr(t + 1, want))
+		return -1; /* missing or ambiguous */
+	r = strstr(t, "<rect ");
+	if (!r || sscanf(r, "<rect x=\"%lf\" y=\"%lf\" width=\"%lf\"", x, y, w) != 3)
+		return -1;
+	return 0;
+}
+
+static char *render(struct pprof_builder *b, const char *title, size_t *len)
+{
+	void *pb = NULL;
+	size_t pb_len = 0;
+	char *svg = NULL;
+
+	if (pprof_builder_encode(b, true, &pb, &pb_len))
+		return NULL;
+	if (flamegraph_svg(pb, pb_len, title, &svg, len))
+		svg = NULL;
+	free(pb);
+	return svg;
+}
+
+/* Each frame's width is its share of samples; callers sit below callees. */
+UNIT_TEST(flamegraph_widths_follow_shares)
+{
+	struct pprof_builder *b = NULL;
+	double x, w, y, ya, yb, ymain;
+	size_t len = 0;
+	char *svg;
+
+	CHECK_EQ_INT(pprof_builder_new(&b, 10101010, 0), 0);
+	add(b, 1000, "b", "a", "main");
+	add(b, 500, "c", "main", NULL);
+	add(b, 200, "a", "main", NULL);
+	add(b, 299, "operator<<(std::ostream&, \"x\")", "main", NULL);
+	add(b, 1, "tiny", "main", NULL); /* 1 of 2000 = 0.05%: hidden */
+	svg = render(b, "web & <api>", &len);
+	CHECK(svg != NULL);
+	if (!svg)
+		goto cleanup;
+	CHECK_EQ_INT(strlen(svg), len);
+	/* 1180 px drawable (1200 - 2 * 10 margin). */
+	CHECK_EQ_INT(frame(svg, "all", &x, &w, &y), 0);
+	CHECK(x == 10.0 && w == 1180.0);
+	CHECK_EQ_INT(frame(svg, "main", &x, &w, &ymain), 0);
+	CHECK(w == 1180.0);
+	CHECK_EQ_INT(frame(svg, "a", &x, &w, &ya), 0);
+	CHECK(x == 10.0 && w == 708.0); /* 1200 of 2000 */
+	CHECK_EQ_INT(frame(svg, "b", &x, &w, &yb), 0);
+	CHECK(x == 10.0 && w == 590.0); /* 1000 of 2000 */
+	CHECK_EQ_INT(frame(svg, "c", &x, &w, &y), 0);
+	CHECK(x == 718.0 && w == 295.0); /* after a, 500 of 2000 */
+	CHECK(y == ya);
+	CHECK_EQ_INT(frame(svg, "operator&lt;&lt;(std::ostream&amp;, &quot;x&quot;)", &x, &w, &y),
+		     0);
+	CHECK(x == 1013.0 && w == 176.41); /* 299 of 2000 */
+	CHECK(ymain > ya && ya > yb);	   /* root at the bottom */
+	CHECK(strstr(svg, "tiny") == NULL);
+	CHECK(strstr(svg, "<title>a (1200 samples, 60.00%, self 200)</title>") != NULL);
+	CHECK(strstr(svg, ">web &amp; &lt;api&gt;</text>") != NULL);
+	CHECK(strstr(svg, "operator<<") == NULL);
+	CHECK(strstr(svg, "<script") == NULL);
+	CHECK(strstr(svg, "href") == NULL);
+cleanup:
+	free(svg);
+	pprof_builder_free(b);
+}
+
+/* Control characters, invalid UTF-8 and unsymbolized frames still give valid text. */
+UNIT_TEST(flamegraph_hostile_names)
+{
+	struct pprof_builder *b = NULL;
+	struct pprof_mapping_info m = {.start = 0x400000,
+				       .limit = 0x500000,
+				       .file_offset = 0x1000,
+				       .filename = "/usr/lib/libx.so"};
+	struct pprof_frame f[2] = {{.addr = 0x401234, .mapping = &m}, {.addr = 1, .function = "r"}};
+	double x, w, y;
+	size_t len = 0;
+	char *svg;
+
+	CHECK_EQ_INT(pprof_builder_new(&b, 10101010, 0), 0);
+	pprof_builder_add(b, f, 2, 10, NULL, 0);
+	add(b, 10, "bad\x01\xff\xc3 name]]>", "r", NULL);
+	add(b, 10, "caf\xc3\xa9", "r", NULL);
+	svg = render(b, NULL, &len);
+	CHECK(svg != NULL);
+	if (!svg)
+		goto cleanup;
+	CHECK_EQ_INT(frame(svg, "libx.so+0x2234", &x, &w, &y), 0);
+	CHECK_EQ_INT(frame(svg, "bad??? name]]&gt;", &x, &w, &y), 0);
+	CHECK_EQ_INT(frame(svg, "caf\xc3\xa9", &x, &w, &y), 0);
+	for (const char *p = svg; *p; p++)
+		CHECK((unsigned char)*p >= 0x20 || *p == '\n');
+cleanup:
+	free(svg);
+	pprof_builder_free(b);
+}
+
+/* An empty profile renders a valid page saying so; garbage is refused. */
+UNIT_TEST(flamegraph_empty_and_garbage)
+{
+	struct pprof_builder *b = NULL;
+	size_t len = 0;
+	char *svg;
+
+	CHECK_EQ_INT(pprof_builder_new(&b, 10101010, 0), 0);
+	svg = render(b, "empty", &len);
+	CHECK(svg != NULL);
+	CHECK(svg && strstr(svg, "no samples in this profile") != NULL);
+	CHECK(svg && strstr(svg, "<rect x=\"10") == NULL);
+	free(svg);
+	pprof_builder_free(b);
+	CHECK(flamegraph_svg("\x1f\x8bjunkjunk", 10, NULL, &svg, &len) < 0);
+	CHECK(svg == NULL);
+	CHECK(flamegraph_svg("\x0a\xff\xff\xff\x0f", 5, NULL, &svg, &len) < 0);
+	CHECK(svg == NULL);
+}
