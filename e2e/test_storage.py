@@ -63,6 +63,24 @@ def new_key(prefix="e2e"):
     return f"{prefix}/ns/target/{secrets.token_hex(4)}/20261127T101500Z.pb.gz"
 
 
+def upload_across_outage(srv, binary, args, check_while_down=lambda: True):
+    """Start `debug-upload --wait` while srv is down, read its first event line, assert
+    check_while_down(), bring srv back and wait for the upload. -> (first line, rc, rest of stdout, stderr)."""
+    srv.down()
+    proc = subprocess.Popen([binary, "debug-upload", "--wait", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=clean_env())
+    try:
+        first = proc.stdout.readline()
+        assert check_while_down(), first
+        srv.up()
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return first, proc.returncode, out, err
+
+
 class Restartable(stack_mod.S3Server):
     """MinIO that can be stopped and started again on the same port and data."""
 
@@ -146,21 +164,11 @@ def test_store_down_spools_then_uploads_when_back(restartable_s3, build_dir, asa
     src.write_bytes(data)
     spool = tmp_path / "spool"
     key = new_key()
-    srv.down()
-    proc = subprocess.Popen([binary, "debug-upload", *s3_flags(srv, str(spool)), "--wait", str(src), key],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=clean_env())
-    try:
-        line = proc.stdout.readline()
-        assert line.startswith(f"spooled {key} PUT {srv.endpoint}/"), line + proc.stderr.read()
-        assert "Couldn't connect" in line or "Connection refused" in line
-        assert len(spool_entries(spool)) == 1
-        srv.up()
-        out, err = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == 0, out + err
+    first, rc, out, err = upload_across_outage(srv, binary, [*s3_flags(srv, str(spool)), str(src), key],
+                                               lambda: len(spool_entries(spool)) == 1)
+    assert first.startswith(f"spooled {key} PUT {srv.endpoint}/"), first + err
+    assert "Couldn't connect" in first or "Connection refused" in first
+    assert rc == 0, out + err
     assert out.split()[:2] == ["uploaded", key]
     assert srv.get(key) == data
     assert spool_entries(spool) == []
@@ -230,22 +238,11 @@ def test_full_spool_keeps_retrying_in_memory(restartable_s3, build_dir, tmp_path
     src = tmp_path / "in"
     src.write_bytes(data)
     key = new_key()
-    srv.down()
-    proc = subprocess.Popen([binary, "debug-upload", *s3_flags(srv, str(full_dir / "spool"),
-                                                                   tmp=str(tmp_path / "keys")),
-                             "--wait", str(src), key],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=clean_env())
-    try:
-        line = proc.stdout.readline()
-        assert line.startswith(f"retrying {key} "), line + proc.stderr.read()
-        assert "No space left on device" in line and "held in memory only" in line
-        srv.up()
-        out, err = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == 0, out + err
+    flags = s3_flags(srv, str(full_dir / "spool"), tmp=str(tmp_path / "keys"))
+    first, rc, out, err = upload_across_outage(srv, binary, [*flags, str(src), key])
+    assert first.startswith(f"retrying {key} "), first + err
+    assert "No space left on device" in first and "held in memory only" in first
+    assert rc == 0, out + err
     assert out.startswith(f"uploaded {key} ")
     assert srv.get(key) == data
     assert spool_entries(full_dir / "spool") == []
