@@ -202,14 +202,19 @@ int job_start(struct job_engine *e, const struct job_params *p, struct job **out
 		err = -ENOMEM;
 		goto cleanup;
 	}
-	err = new_window(j);
-	if (err)
-		goto cleanup;
 	err = engine_wake(e);
 	if (err)
 		goto cleanup;
 	err = sampler_attach_slot(e->sampler, slot, p->hz, p->kernel_stacks);
 	if (err) {
+		if (e->running == 0)
+			engine_sleep(e);
+		goto cleanup;
+	}
+	/* The window starts once sampling does (loading can take a while). */
+	err = new_window(j);
+	if (err) {
+		sampler_detach_slot(e->sampler, slot);
 		if (e->running == 0)
 			engine_sleep(e);
 		goto cleanup;
