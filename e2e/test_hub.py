@@ -43,8 +43,8 @@ def free_port():
 class Hub:
     """A debug-hub process whose stdout events are collected."""
 
-    def __init__(self, tmp_path, extra=()):
-        self.port = free_port()
+    def __init__(self, tmp_path, extra=(), port=None):
+        self.port = port or free_port()
         self.token_file = tmp_path / "token"
         self.token_file.write_text(TOKEN + "\n")
         self.token_file.chmod(0o600)
@@ -85,10 +85,12 @@ class Hub:
         raise AssertionError(f"metric {name} missing:\n{body}")
 
     def stop(self):
+        """Stop the hub; a clean exit means no sanitizer report and no leak."""
         if self.proc.poll() is None:
             self.proc.terminate()
             self.proc.wait(timeout=WAIT)
         self.log.close()
+        assert self.proc.returncode == 0, f"hub exit {self.proc.returncode}:\n" + self.text()
 
 
 class WS:
@@ -335,3 +337,110 @@ def test_idle_worker_dropped(hub):
     assert ws.status == 101
     assert ws.expect_close() in (None, 1000, 1001, 1006, 1008)
     assert hub.proc.poll() is None
+
+
+CGROUP_ROOT = "/sys/fs/cgroup/unified"
+
+
+@pytest.fixture
+def busy_pod(tmp_path):
+    """A real process spinning in a kubelet-style (cgroupfs driver) pod cgroup."""
+    if os.geteuid() != 0 or not os.path.exists(os.path.join(CGROUP_ROOT, "cgroup.procs")):
+        pytest.fail("needs root and a cgroup v2 mount at " + CGROUP_ROOT)
+    uid = "e2e0hub0-" + os.urandom(4).hex() + "-4000-8000-000000000001"
+    path = os.path.join(CGROUP_ROOT, "kubepods", "pod" + uid)
+    os.makedirs(path)
+    proc = subprocess.Popen(
+        ["sh", "-c", f"echo $$ > {path}/cgroup.procs && exec sh -c 'while :; do :; done'"])
+    yield uid
+    proc.kill()
+    proc.wait()
+    for _ in range(100):
+        try:
+            os.rmdir(path)
+            break
+        except OSError:
+            time.sleep(0.05)
+
+
+def start_agent(hub, node, tmp_path, token=TOKEN):
+    tok = tmp_path / f"agent-token-{node}"
+    tok.write_text(token + "\n")
+    tok.chmod(0o600)
+    log = open(tmp_path / f"agent-{node}.log", "w")
+    worker = next((p for p in (os.path.join(ASAN_BUILD, "podprof-worker"), WORKER)
+                   if os.access(p, os.X_OK)), WORKER)
+    proc = subprocess.Popen(
+        [worker, "agent", "--operator", f"ws://127.0.0.1:{hub.port}", "--node", node,
+         "--token-file", str(tok), "--cgroup-root", CGROUP_ROOT],
+        stdout=log, stderr=subprocess.STDOUT)
+    return proc, tmp_path / f"agent-{node}.log"
+
+
+def stop(proc, log=None):
+    """Stop an agent; it must exit cleanly (0) on SIGTERM."""
+    if proc.poll() is None:
+        proc.terminate()
+        proc.wait(timeout=WAIT)
+    assert proc.returncode == 0, (open(log).read() if log else proc.returncode)
+
+
+def test_real_agent_profiles_attached_pod(tmp_path, busy_pod):
+    """A real worker agent registers with the right token, samples the pod the
+    operator names in attach, and sends back the profile and a final progress."""
+    attach = {"v": 1, "type": "attach", "jobId": "e2e-target/1", "frequencyHz": 99,
+              "kernelStacks": False, "windowMs": 3000,
+              "pods": [{"uid": busy_pod, "namespace": "default", "name": "busy",
+                        "containers": []}]}
+    (tmp_path / "attach.json").write_text(json.dumps(attach))
+    (tmp_path / "prof").mkdir()
+    hub = Hub(tmp_path, ["--attach-file", str(tmp_path / "attach.json"),
+                         "--profile-dir", str(tmp_path / "prof")])
+    agent, agent_log = start_agent(hub, "node-e2e", tmp_path)
+    try:
+        hub.wait_for("event connected node=node-e2e identity=token-file")
+        assert hub.metric("podprof_hub_connected_workers") == 1
+        hub.wait_for("event profile node=node-e2e job=e2e-target/1")
+        hub.wait_for("event progress node=node-e2e job=e2e-target/1")
+        final = [l for l in hub.text().splitlines()
+                 if l.startswith("event progress ") and "final=1" in l]
+        assert final, hub.text()
+        samples = int(final[0].split("samples=")[1].split()[0])
+        assert samples > 0, final[0]
+        assert f"progress-pod node=node-e2e job=e2e-target/1 uid={busy_pod} samples=" in hub.text()
+        saved = hub.text().split("event profile-saved path=")[1].split()[0]
+        raw = gzip.decompress(open(saved, "rb").read())
+        assert b"node-e2e" in raw and b"busy" in raw  # node and pod labels
+        assert agent.poll() is None, open(agent_log).read()
+    finally:
+        stop(agent, agent_log)
+        hub.stop()
+
+
+def test_real_agent_wrong_token_and_reconnect(tmp_path):
+    """A worker with a wrong token never registers (and keeps the hub healthy);
+    a good worker reconnects by itself after the operator restarts."""
+    hub = Hub(tmp_path)
+    bad, bad_log = start_agent(hub, "node-bad", tmp_path, token="wrong-token")
+    good, good_log = start_agent(hub, "node-good", tmp_path)
+    try:
+        hub.wait_for("event connected node=node-good")
+        deadline = time.monotonic() + WAIT
+        while hub.metric("podprof_hub_auth_failures_total") < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert hub.metric("podprof_hub_auth_failures_total") >= 2  # it retried, refused each time
+        assert "node=node-bad" not in hub.text()
+        assert bad.poll() is None and hub.proc.poll() is None
+        # Operator restart on the same port: the agent dials again with backoff.
+        port = hub.port
+        hub.stop()
+        (tmp_path / "h2").mkdir()
+        hub2 = Hub(tmp_path / "h2", port=port)
+        try:
+            hub2.wait_for("event connected node=node-good")
+        finally:
+            hub2.stop()
+        assert TOKEN not in open(good_log).read() and TOKEN not in hub2.text()
+    finally:
+        stop(bad, bad_log)
+        stop(good, good_log)
