@@ -218,7 +218,12 @@ UNIT_TEST(informer_relist_diffs_cache)
 		CHECK_EQ_STR(informer_resource_version(inf), "999");
 		json_object_put(empty);
 	}
-	CHECK_EQ_INT(informer_apply_list(inf, json_object_new_object()) == -EBADMSG, 1);
+	{
+		json_object *not_list = json_object_new_object();
+
+		CHECK_EQ_INT(informer_apply_list(inf, not_list), -EBADMSG);
+		json_object_put(not_list);
+	}
 	informer_free(inf);
 	k8s_client_free(c);
 }
