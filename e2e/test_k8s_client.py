@@ -150,6 +150,7 @@ def test_watch_survives_apiserver_restart(stack, namespace, operator_bin):
         # The informer did notice the outage (a failed watch or a relist).
         assert any("watch failed" in l or "relisting" in l or "list failed" in l for l in w.stderr), \
             "".join(w.stderr)
+        print("".join(l for l in w.stderr if "informer" in l))
     finally:
         assert w.stop() == 0, "".join(w.stderr)
 

@@ -78,8 +78,10 @@ int informer_new(struct k8s_client *c, const struct informer_spec *spec,
 /* Start the list+watch thread. -EALREADY if running. */
 int informer_start(struct informer *inf);
 
-/* Stop the thread and wait for it (returns within about a second); safe to
- * call when not started, and twice. Queued events stay queued. */
+/* Stop the thread and wait for it: a watch is abandoned within about a
+ * second, a list request in flight finishes first (at most the 30 s request
+ * timeout). Safe to call when not started, and twice. Queued events stay
+ * queued. */
 void informer_stop(struct informer *inf);
 
 /* Stop if needed, release the cache and the queue; NULL is fine. */
