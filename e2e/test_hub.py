@@ -11,6 +11,7 @@ import gzip
 import json
 import os
 import socket
+import ssl
 import struct
 import subprocess
 import time
@@ -96,8 +97,11 @@ class Hub:
 class WS:
     """Minimal RFC 6455 client: masked frames out, unmasked frames in."""
 
-    def __init__(self, port, token=TOKEN, subprotocol="podprof.v1"):
+    def __init__(self, port, token=TOKEN, subprotocol="podprof.v1", tls_ca=None):
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=WAIT)
+        if tls_ca:
+            ctx = ssl.create_default_context(cafile=tls_ca)
+            self.sock = ctx.wrap_socket(self.sock, server_hostname="localhost")
         key = base64.b64encode(os.urandom(16)).decode()
         req = (f"GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
                f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
@@ -363,7 +367,7 @@ def busy_pod(tmp_path):
             time.sleep(0.05)
 
 
-def start_agent(hub, node, tmp_path, token=TOKEN):
+def start_agent(hub, node, tmp_path, token=TOKEN, extra=(), scheme="ws"):
     tok = tmp_path / f"agent-token-{node}"
     tok.write_text(token + "\n")
     tok.chmod(0o600)
@@ -371,8 +375,8 @@ def start_agent(hub, node, tmp_path, token=TOKEN):
     worker = next((p for p in (os.path.join(ASAN_BUILD, "podprof-worker"), WORKER)
                    if os.access(p, os.X_OK)), WORKER)
     proc = subprocess.Popen(
-        [worker, "agent", "--operator", f"ws://127.0.0.1:{hub.port}", "--node", node,
-         "--token-file", str(tok), "--cgroup-root", CGROUP_ROOT],
+        [worker, "agent", "--operator", f"{scheme}://127.0.0.1:{hub.port}", "--node", node,
+         "--token-file", str(tok), "--cgroup-root", CGROUP_ROOT, *extra],
         stdout=log, stderr=subprocess.STDOUT)
     return proc, tmp_path / f"agent-{node}.log"
 
@@ -444,3 +448,45 @@ def test_real_agent_wrong_token_and_reconnect(tmp_path):
     finally:
         stop(bad, bad_log)
         stop(good, good_log)
+
+
+def test_tls_hub(tmp_path):
+    """With a certificate the hub speaks only TLS: workers that trust its CA
+    register over wss://, others do not, and tokens are still checked."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", str(key), "-out",
+                    str(cert), "-days", "1", "-subj", "/CN=podprof-operator", "-addext",
+                    "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+                   check=True, capture_output=True)
+    hub = Hub(tmp_path, ["--tls-cert", str(cert), "--tls-key", str(key)])
+    trusting, t_log = start_agent(hub, "node-tls", tmp_path, scheme="wss",
+                                  extra=["--ca-file", str(cert)])
+    untrusting, u_log = start_agent(hub, "node-untrusted", tmp_path, scheme="wss")
+    plain, p_log = start_agent(hub, "node-plain", tmp_path, scheme="ws")
+    try:
+        hub.wait_for("event connected node=node-tls identity=token-file")
+        ws = WS(hub.port, token="wrong", tls_ca=str(cert))
+        assert ws.status == 401
+        ws = WS(hub.port, tls_ca=str(cert))
+        assert ws.hello("node-raw-tls")["type"] == "welcome"
+        ws.close()
+        ctx = ssl.create_default_context(cafile=str(cert))
+        with urllib.request.urlopen(f"https://localhost:{hub.port}/healthz", context=ctx,
+                                    timeout=WAIT) as r:
+            assert r.status == 200
+        # Give the other two agents several dial attempts (a wait, not a timing check).
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert "node=node-untrusted" not in hub.text()
+        assert "node=node-plain" not in hub.text()
+        # Both did try, and failed at the TLS/HTTP layer.
+        assert "cannot reach the operator" in open(u_log).read()
+        assert "cannot reach the operator" in open(p_log).read()
+        assert hub.proc.poll() is None
+    finally:
+        stop(trusting, t_log)
+        stop(untrusting, u_log)
+        stop(plain, p_log)
+        hub.stop()
