@@ -1,0 +1,196 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* test_job.c -- job engine on real eBPF: two concurrent jobs keep their samples apart.
+ *
+ * Needs root and kernel BTF (the test machines have both); elsewhere it says
+ * so and checks nothing. Children of this binary spin in two named functions
+ * inside two test-made cgroups.
+ */
+#include "unit.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "cgroup.h"
+#include "job.h"
+#include "pprof.h"
+
+static volatile uint64_t job_test_sink;
+
+__attribute__((noinline)) void job_test_spin_a(void)
+{
+	for (uint64_t i = 0;; i++)
+		job_test_sink += i;
+}
+
+__attribute__((noinline)) void job_test_spin_b(void)
+{
+	for (uint64_t i = 0;; i++)
+		job_test_sink += i * 3;
+}
+
+static pid_t spawn_in(const char *cg, void (*fn)(void))
+{
+	char procs[PATH_MAX];
+	pid_t pid = fork();
+	FILE *f;
+
+	if (pid == 0) {
+		fn();
+		_exit(0);
+	}
+	snprintf(procs, sizeof(procs), "%s/cgroup.procs", cg);
+	f = fopen(procs, "w");
+	if (f) {
+		fprintf(f, "%d\n", (int)pid);
+		fclose(f);
+	}
+	return pid;
+}
+
+static void nap_ms(long ms)
+{
+	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000};
+
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+/* Top functions of a taken window: is `fn` among them with self samples? */
+static int has_function(struct pprof_builder *b, const char *fn)
+{
+	struct pprof_top_entry *e = NULL;
+	size_t n = 0;
+	int found = 0;
+
+	if (pprof_builder_top(b, 50, &e, &n) != 0)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(e[i].function, fn) == 0 && e[i].self > 0)
+			found = 1;
+	}
+	pprof_top_free(e, n);
+	return found;
+}
+
+static uint64_t cgroup_samples(const struct job_stats *st, uint64_t id)
+{
+	for (size_t i = 0; i < st->n_cgroups; i++) {
+		if (st->cgroups[i].cgroup_id == id)
+			return st->cgroups[i].samples;
+	}
+	return UINT64_MAX; /* not listed */
+}
+
+/* Two jobs on one engine: each sees only its cgroups; cgroups can be added and
+ * removed while running; the BPF object lives exactly as long as some job. */
+UNIT_TEST(job_two_jobs_kept_apart)
+{
+	char root[PATH_MAX / 2], base[PATH_MAX / 2 + 64], cga[PATH_MAX], cgb[PATH_MAX];
+	struct job_params pa = {.id = "a", .hz = 99}, pb = {.id = "b", .hz = 49};
+	struct job_labels la = {.pod = "pod-a", .namespace = "ns", .container = "c-a"};
+	struct job_engine *e = NULL;
+	struct job *ja = NULL, *jb = NULL;
+	struct pprof_builder *b = NULL;
+	struct job_stats st = {0};
+	uint64_t ida = 0, idb = 0;
+	pid_t ka = -1, kb = -1;
+
+	if (geteuid() != 0 || access("/sys/kernel/btf/vmlinux", R_OK) != 0 ||
+	    cgroup_default_root(root, sizeof(root)) != 0) {
+		printf("     (skipped: needs root, BTF and cgroup v2)\n");
+		return;
+	}
+	snprintf(base, sizeof(base), "%s/podprof-unit-%d", root, (int)getpid());
+	snprintf(cga, sizeof(cga), "%s/a", base);
+	snprintf(cgb, sizeof(cgb), "%s/b", base);
+	CHECK_EQ_INT(mkdir(base, 0755), 0);
+	CHECK_EQ_INT(mkdir(cga, 0755), 0);
+	CHECK_EQ_INT(mkdir(cgb, 0755), 0);
+	CHECK_EQ_INT(cgroup_id_of_path(cga, &ida), 0);
+	CHECK_EQ_INT(cgroup_id_of_path(cgb, &idb), 0);
+	ka = spawn_in(cga, job_test_spin_a);
+	kb = spawn_in(cgb, job_test_spin_b);
+
+	CHECK_EQ_INT(job_engine_new(&e, NULL), 0);
+	CHECK_EQ_INT(job_engine_running(e), 0);
+	CHECK_EQ_INT(job_start(e, &pa, &ja), 0);
+	pb.kernel_stacks = true;
+	CHECK_EQ_INT(job_start(e, &pb, &jb), 0);
+	if (!ja || !jb)
+		goto cleanup;
+	CHECK_EQ_INT(job_engine_running(e), 2);
+	CHECK_EQ_INT(job_add_cgroup(ja, ida, &la), 0);
+	CHECK_EQ_INT(job_add_cgroup(jb, idb, NULL), 0);
+	nap_ms(1500);
+
+	CHECK_EQ_INT(job_take_profile(ja, &b, &st), 0);
+	CHECK(st.samples > 0);
+	CHECK_EQ_INT(st.n_cgroups, 1);
+	CHECK(cgroup_samples(&st, ida) > 0);
+	CHECK_EQ_INT(st.drops[PROFILE_DROP_COUNTS_FULL], 0);
+	CHECK_EQ_INT(has_function(b, "job_test_spin_a"), 1);
+	CHECK_EQ_INT(has_function(b, "job_test_spin_b"), 0);
+	pprof_builder_free(b);
+	b = NULL;
+	job_stats_release(&st);
+
+	CHECK_EQ_INT(job_take_profile(jb, &b, &st), 0);
+	CHECK(st.samples > 0);
+	CHECK_EQ_INT(has_function(b, "job_test_spin_b"), 1);
+	CHECK_EQ_INT(has_function(b, "job_test_spin_a"), 0);
+	pprof_builder_free(b);
+	b = NULL;
+	job_stats_release(&st);
+
+	/* Job a now also covers b's cgroup, then lets it go again. */
+	CHECK_EQ_INT(job_add_cgroup(ja, idb, NULL), 0);
+	nap_ms(1500);
+	CHECK_EQ_INT(job_take_profile(ja, &b, &st), 0);
+	CHECK_EQ_INT(st.n_cgroups, 2);
+	CHECK(cgroup_samples(&st, idb) > 0 && cgroup_samples(&st, idb) != UINT64_MAX);
+	CHECK_EQ_INT(has_function(b, "job_test_spin_b"), 1);
+	pprof_builder_free(b);
+	b = NULL;
+	job_stats_release(&st);
+	CHECK_EQ_INT(job_remove_cgroup(ja, idb), 0);
+	CHECK_EQ_INT(job_remove_cgroup(ja, idb), -ENOENT);
+	nap_ms(500);
+	CHECK_EQ_INT(job_take_profile(ja, &b, &st), 0);
+	CHECK_EQ_INT(st.n_cgroups, 1);
+	CHECK_EQ_INT(has_function(b, "job_test_spin_b"), 0);
+
+	job_stop(ja);
+	ja = NULL;
+	CHECK_EQ_INT(job_engine_running(e), 1);
+	job_stop(jb);
+	jb = NULL;
+	CHECK_EQ_INT(job_engine_running(e), 0);
+cleanup:
+	pprof_builder_free(b);
+	job_stats_release(&st);
+	job_stop(ja);
+	job_stop(jb);
+	job_engine_free(e);
+	if (ka > 0) {
+		kill(ka, SIGKILL);
+		waitpid(ka, NULL, 0);
+	}
+	if (kb > 0) {
+		kill(kb, SIGKILL);
+		waitpid(kb, NULL, 0);
+	}
+	/* Killed tasks leave their cgroups asynchronously. */
+	for (int i = 0; i < 50 && (rmdir(cga) != 0 || rmdir(cgb) != 0) && errno != ENOENT; i++)
+		nap_ms(100);
+	rmdir(cgb);
+	rmdir(base);
+}
