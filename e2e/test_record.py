@@ -368,3 +368,20 @@ def test_clear_errors(worker, tmp_path):
                             "1s", "-o", str(tmp_path / "x.pb.gz")],
                            capture_output=True, text=True, timeout=60)
         assert r.returncode == 1 and "CAP_BPF" in r.stderr, r.stderr
+
+
+def test_ctrl_c_ends_early_with_profile(worker, workloads, cgroups, tmp_path):
+    """Ctrl-C during a long recording stops it cleanly and still writes a readable profile."""
+    cg = cgroups.child("sigint")
+    cgroups.spawn([workloads["ratio"], "plain"], cg)
+    out = str(tmp_path / "int.pb.gz")
+
+    def interrupt(pid):
+        time.sleep(1.5)
+        os.kill(pid, signal.SIGINT)
+
+    r = record(worker, ["--cgroup", cg, "--duration", "10m"], out, during=interrupt)
+    assert r.rc == 0, r.stderr
+    assert "interrupted" in r.stderr
+    rows, total = pprof_top(out)
+    assert total > 0 and "burn_major" in rows, sorted(rows)
