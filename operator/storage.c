@@ -56,6 +56,7 @@ struct storage {
 	struct job *pending;		       /* thread-owned list of jobs waiting to retry */
 	struct event_node *ev_head, **ev_tail; /* thread -> main loop */
 	size_t n_objects, n_bytes;	       /* storage_pending() counters */
+	size_t n_mem_bytes;		       /* bytes held in memory (not spooled) */
 	int efd;			       /* eventfd signalling ev_head != NULL */
 	volatile sig_atomic_t stop;	       /* set by storage_close; also aborts transfers */
 	storage_done_fn default_cb;
@@ -145,13 +146,19 @@ static void emit(struct storage *s, const struct job *j, enum storage_state st, 
 		log_warn("storage", "eventfd write: %s", strerror(errno));
 }
 
-/* The job leaves the module (uploaded or given up): drop it from counters. */
-static void job_done(struct storage *s, struct job *j)
+/* The job leaves the module (uploaded or given up). Counters drop before the
+ * event is queued, so a callback that asks storage_pending() never counts
+ * the object it is being told about. */
+static void job_done(struct storage *s, struct job *j, enum storage_state st, int err,
+		     const char *message)
 {
 	pthread_mutex_lock(&s->mu);
 	s->n_objects--;
 	s->n_bytes -= j->size;
+	if (j->data)
+		s->n_mem_bytes -= j->size;
 	pthread_mutex_unlock(&s->mu);
+	emit(s, j, st, err, message);
 	job_free(j);
 }
 
@@ -187,6 +194,9 @@ static int spool_job(struct storage *s, struct job *j, char *why, size_t why_len
 	}
 	free(j->data);
 	j->data = NULL;
+	pthread_mutex_lock(&s->mu);
+	s->n_mem_bytes -= j->size;
+	pthread_mutex_unlock(&s->mu);
 	return 0;
 }
 
@@ -207,8 +217,7 @@ static bool attempt(struct storage *s, struct job *j)
 			snprintf(why, sizeof(why), "spooled copy %s/%s.data is unreadable: %s",
 				 s->cfg.spool_dir, j->spool_id, strerror(-err));
 			log_error("storage", "giving up on %s: %s", j->key, why);
-			emit(s, j, STORAGE_FAILED, err, why);
-			job_done(s, j);
+			job_done(s, j, STORAGE_FAILED, err, why);
 			return true;
 		}
 	}
@@ -227,8 +236,7 @@ static bool attempt(struct storage *s, struct job *j)
 		j->spool_id = NULL;
 		log_info("storage", "uploaded %s (%zu bytes, attempt %u)", j->key, j->size,
 			 j->attempts);
-		emit(s, j, STORAGE_UPLOADED, 0, "");
-		job_done(s, j);
+		job_done(s, j, STORAGE_UPLOADED, 0, "");
 		return true;
 	}
 	snprintf(why, sizeof(why), "%s", x.message);
@@ -241,8 +249,7 @@ static bool attempt(struct storage *s, struct job *j)
 			snprintf(why + strlen(why), sizeof(why) - strlen(why),
 				 "; kept in spool %s for the next start", s->cfg.spool_dir);
 		log_error("storage", "upload of %s failed: %s", j->key, why);
-		emit(s, j, STORAGE_FAILED, err, why);
-		job_done(s, j);
+		job_done(s, j, STORAGE_FAILED, err, why);
 		return true;
 	}
 	if (!j->spool_id && j->attempts >= s->cfg.quick_retries) {
@@ -562,13 +569,28 @@ int storage_put_async(struct storage *s, const char *key, const void *data, size
 	j->done = done;
 	j->arg = arg;
 	pthread_mutex_lock(&s->mu);
+	if (s->n_mem_bytes + len > STORAGE_MAX_MEMORY) {
+		/* The store and the spool are both failing: refuse rather than
+		 * grow without bound; the caller reports it. */
+		pthread_mutex_unlock(&s->mu);
+		log_error("storage", "refusing %s: %zu bytes already wait in memory", key,
+			  s->n_mem_bytes);
+		job_free(j);
+		return -ENOBUFS;
+	}
 	*s->in_tail = j;
 	s->in_tail = &j->next;
 	s->n_objects++;
 	s->n_bytes += len;
+	s->n_mem_bytes += len;
 	pthread_cond_signal(&s->cv);
 	pthread_mutex_unlock(&s->mu);
 	return 0;
+}
+
+const char *storage_prefix(const struct storage *s)
+{
+	return s->cfg.prefix ? s->cfg.prefix : "";
 }
 
 int storage_event_fd(const struct storage *s)

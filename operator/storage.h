@@ -164,14 +164,19 @@ int storage_open(struct storage **out, const struct storage_config *cfg, storage
  * callbacks are not run. Accepts NULL. */
 void storage_close(struct storage *s);
 
-/* Queue an upload of len bytes under key with the given content type. The
+/* Queue an upload of len bytes under key (used verbatim: build it with
+ * storage_key(storage_prefix(s), ...)) with the given content type. The
  * data is copied; the caller keeps ownership of its buffer. done(ev, arg)
  * reports progress later (see storage_poll_completions); NULL uses the
  * default callback. Fails at once only on bad arguments (-EINVAL: malformed
- * key, see storage_key rules) or memory (-ENOMEM), or -E2BIG past the
- * 512 MiB object cap. */
+ * key, see storage_key rules), memory (-ENOMEM), -E2BIG past the 512 MiB
+ * object cap, or -ENOBUFS when 1 GiB of objects that could be neither
+ * uploaded nor spooled already waits in memory. */
 int storage_put_async(struct storage *s, const char *key, const void *data, size_t len,
 		      const char *content_type, storage_done_fn done, void *arg);
+
+/* The configured key prefix ("" if none), for storage_key(). Owned by s. */
+const char *storage_prefix(const struct storage *s);
 
 /* eventfd that is readable while events wait for storage_poll_completions().
  * Owned by s; do not close. */

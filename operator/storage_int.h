@@ -13,10 +13,11 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define STORAGE_MAX_KEY	       1024	    /* S3's key length limit */
-#define STORAGE_MAX_OBJECT     (512u << 20) /* refuse larger puts */
-#define STORAGE_MAX_SIDECAR    4096	    /* spool sidecar file cap */
-#define STORAGE_MAX_ERROR_BODY (64u << 10)  /* S3 error reply cap */
+#define STORAGE_MAX_KEY	       1024	     /* S3's key length limit */
+#define STORAGE_MAX_OBJECT     (512u << 20)  /* refuse larger puts */
+#define STORAGE_MAX_MEMORY     (1024u << 20) /* unspooled bytes held at once */
+#define STORAGE_MAX_SIDECAR    4096	     /* spool sidecar file cap */
+#define STORAGE_MAX_ERROR_BODY (64u << 10)   /* S3 error reply cap */
 
 /* ---- config (storage_config.c) ---- */
 

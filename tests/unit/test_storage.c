@@ -382,6 +382,7 @@ UNIT_TEST(storage_dir_backend)
 	CHECK(strstr(seen.url, "/store/ns/t/u/x.pb.gz") != NULL);
 	storage_pending(st, &n, NULL);
 	CHECK_EQ_INT(n, 0);
+	CHECK_EQ_STR(storage_prefix(st), "");
 	CHECK_EQ_INT(storage_get(st, "ns/t/u/x.pb.gz", 1024, &back, &len, &msg), 0);
 	CHECK_EQ_INT(len, 7);
 	CHECK(back && !memcmp(back, "\x1f\x8b\0data", 7));
