@@ -534,6 +534,9 @@ int hub_new(const struct hub_config *cfg, const struct hub_callbacks *cbs, struc
 		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
 		info.ssl_cert_filepath = cfg->tls_cert;
 		info.ssl_private_key_filepath = cfg->tls_key;
+		/* HTTP/1.1 only: every WebSocket then goes through the upgrade
+		 * vetting in hub_http.c (no WebSocket-over-h2 path). */
+		info.alpn = "http/1.1";
 	}
 	hub->ctx = lws_create_context(&info);
 	if (!hub->ctx) {
@@ -570,6 +573,10 @@ int hub_service(struct hub *hub)
 {
 	int n = lws_service(hub->ctx, 0);
 
+	/* An upgrade is vetted and established within one service pass; never
+	 * let a vetted identity outlive it (a later wsi could reuse the address). */
+	hub->pending_wsi = NULL;
+	explicit_bzero(hub->pending_identity, sizeof(hub->pending_identity));
 	return n < 0 ? -EIO : 0;
 }
 
