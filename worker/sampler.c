@@ -389,36 +389,73 @@ static int read_stack(struct sampler *s, int32_t id, uint64_t *buf)
 	return n;
 }
 
-int sampler_drain_slot(struct sampler *s, uint32_t slot, sampler_sample_fn fn, void *ctx)
+/* Collect the keys of `slot` from a hash map whose keys start with a __u32
+ * slot, at most cap of them. Collected first because deleting while walking
+ * with get_next_key can restart the walk. *keys is malloc'd (caller frees). */
+static int collect_slot_keys(int fd, size_t key_size, uint32_t cap, uint32_t slot, void **keys,
+			     size_t *n)
 {
-	struct profile_count_key *keys = NULL, cur, next;
-	int counts_fd, err = 0;
-	size_t nkeys = 0;
-	bool have_cur = false;
+	char *cur = NULL, *next = NULL, *arr = NULL, *grown;
+	size_t len = 0, alloc = 0;
+	int err = 0;
 
-	if (!s->loaded || slot >= PROFILE_MAX_SLOTS)
-		return -EINVAL;
-	counts_fd = bpf_map__fd(s->skel->maps.counts);
-	/* Collect first: deleting while walking with get_next_key can restart
-	 * the walk. Bounded by the map size. */
-	keys = calloc(s->count_entries, sizeof(*keys));
-	if (!keys) {
+	*keys = NULL;
+	*n = 0;
+	cur = calloc(1, key_size);
+	next = calloc(1, key_size);
+	if (!cur || !next) {
 		err = -ENOMEM;
 		goto cleanup;
 	}
-	while (nkeys < s->count_entries) {
-		err = bpf_map_get_next_key(counts_fd, have_cur ? &cur : NULL, &next);
+	for (bool first = true; len < cap; first = false) {
+		uint32_t kslot;
+
+		err = bpf_map_get_next_key(fd, first ? NULL : cur, next);
 		if (err == -ENOENT) {
 			err = 0;
 			break;
 		}
 		if (err)
 			goto cleanup;
-		cur = next;
-		have_cur = true;
-		if (next.slot == slot)
-			keys[nkeys++] = next;
+		memcpy(cur, next, key_size);
+		memcpy(&kslot, next, sizeof(kslot));
+		if (kslot != slot)
+			continue;
+		if (len == alloc) {
+			alloc = alloc ? alloc * 2 : 256;
+			grown = realloc(arr, alloc * key_size);
+			if (!grown) {
+				err = -ENOMEM;
+				goto cleanup;
+			}
+			arr = grown;
+		}
+		memcpy(arr + len++ * key_size, next, key_size);
 	}
+	*keys = arr;
+	*n = len;
+	arr = NULL;
+cleanup:
+	free(arr);
+	free(cur);
+	free(next);
+	return err;
+}
+
+int sampler_drain_slot(struct sampler *s, uint32_t slot, sampler_sample_fn fn, void *ctx)
+{
+	struct profile_count_key *keys = NULL;
+	void *raw = NULL;
+	size_t nkeys = 0;
+	int counts_fd, err;
+
+	if (!s->loaded || slot >= PROFILE_MAX_SLOTS)
+		return -EINVAL;
+	counts_fd = bpf_map__fd(s->skel->maps.counts);
+	err = collect_slot_keys(counts_fd, sizeof(*keys), s->count_entries, slot, &raw, &nkeys);
+	keys = raw;
+	if (err)
+		goto cleanup;
 	for (size_t i = 0; i < nkeys; i++) {
 		struct sampler_sample smp;
 		uint64_t count = 0;
@@ -485,38 +522,14 @@ cleanup:
 /* Delete every key of `slot` from a hash map whose keys start with a __u32 slot. */
 static int clear_hash_slot(int fd, size_t key_size, uint32_t cap, uint32_t slot)
 {
-	char *keys = NULL, *cur = NULL, *next = NULL;
+	void *keys = NULL;
 	size_t n = 0;
-	int err = 0;
+	int err;
 
-	keys = calloc(cap, key_size);
-	cur = calloc(1, key_size);
-	next = calloc(1, key_size);
-	if (!keys || !cur || !next) {
-		err = -ENOMEM;
-		goto cleanup;
-	}
-	for (bool first = true; n < cap; first = false) {
-		uint32_t kslot;
-
-		err = bpf_map_get_next_key(fd, first ? NULL : cur, next);
-		if (err == -ENOENT) {
-			err = 0;
-			break;
-		}
-		if (err)
-			goto cleanup;
-		memcpy(cur, next, key_size);
-		memcpy(&kslot, next, sizeof(kslot));
-		if (kslot == slot)
-			memcpy(keys + n++ * key_size, next, key_size);
-	}
-	for (size_t i = 0; i < n; i++)
-		bpf_map_delete_elem(fd, keys + i * key_size);
-cleanup:
+	err = collect_slot_keys(fd, key_size, cap, slot, &keys, &n);
+	for (size_t i = 0; !err && i < n; i++)
+		bpf_map_delete_elem(fd, (char *)keys + i * key_size);
 	free(keys);
-	free(cur);
-	free(next);
 	return err;
 }
 
