@@ -22,7 +22,8 @@
  * authenticator; hub_token_file_auth() is the local-mode one (shared secret
  * file, constant-time compare). A worker becomes "connected" after a valid
  * hello naming its node; a second hello for the same node replaces the older
- * connection.
+ * connection (callbacks: on_worker_disconnected(node), then
+ * on_worker_connected(node); the old session then closes silently).
  *
  * Abuse handling: malformed, oversized, unknown or out-of-order messages close
  * the connection with 1008 (policy) or 1009 (too big) and a logged reason;
