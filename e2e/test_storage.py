@@ -9,7 +9,10 @@ pass means the bytes really are in the bucket.
 
 import os
 import secrets
+import shutil
+import ssl
 import subprocess
+import urllib.request
 
 import pytest
 
@@ -108,6 +111,57 @@ def restartable_s3():
         raise
     yield srv
     srv.stop()
+
+
+class TlsS3(Restartable):
+    """MinIO serving https with a certificate from a throwaway CA."""
+
+    def start_tls(self):
+        self.start()
+        os.makedirs(os.path.join(self.dir, "pki"), exist_ok=True)
+        ca = stack_mod.CA(os.path.join(self.dir, "pki"))
+        crt, key = ca.issue("minio", "127.0.0.1", sans=["IP:127.0.0.1"], server=True)
+        certs = os.path.join(self.dir, "certs")
+        os.makedirs(certs, exist_ok=True)
+        shutil.copy(crt, os.path.join(certs, "public.crt"))
+        shutil.copy(key, os.path.join(certs, "private.key"))
+        self.ca_cert = ca.cert
+        self.down()
+        self._args = [*self._args, "--certs-dir", certs]
+        self.endpoint = self.endpoint.replace("http://", "https://")
+        self.up()
+        return self
+
+    def _ready(self):
+        ctx = ssl.create_default_context(cafile=getattr(self, "ca_cert", None)) \
+            if self.endpoint.startswith("https") else None
+        with urllib.request.urlopen(self.endpoint + "/minio/health/ready", timeout=5, context=ctx) as r:
+            return r.status == 200
+
+
+def test_https_endpoint_trusts_only_the_given_ca(build_dir, tmp_path):
+    """An https endpoint is verified against --s3-ca-file; an unknown CA is a clear, permanent error."""
+    binary = operator_bin(build_dir, None, "plain")
+    srv = TlsS3(bucket="podprof")
+    try:
+        srv.start_tls()
+        data = os.urandom(5000)
+        src = tmp_path / "in"
+        src.write_bytes(data)
+        flags = s3_flags(srv, str(tmp_path / "spool"), tmp=str(tmp_path / "keys"))
+        key = new_key("tls")
+        r = run(binary, *flags, str(src), key)
+        assert r.returncode == 1, r.stdout + r.stderr
+        assert r.stdout.startswith(f"failed {key} PUT https://") and "certificate" in r.stdout
+        r = run(binary, *flags, f"--s3-ca-file={srv.ca_cert}", "--drain")
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert r.stdout.startswith(f"uploaded {key} https://")
+        back = tmp_path / "back"
+        r = run(binary, *flags, "--s3-insecure", "--get", key, "-o", str(back))
+        assert r.returncode == 0, r.stderr
+        assert back.read_bytes() == data
+    finally:
+        srv.stop()
 
 
 @pytest.mark.parametrize("flavour", FLAVOURS)
