@@ -442,6 +442,9 @@ static int pod_to_proto(const struct rtarget *t, json_object *pod, struct proto_
 	copy_str(pp->uid, sizeof(pp->uid), jstr(pod, "metadata", "uid"));
 	copy_str(pp->ns, sizeof(pp->ns), jstr(pod, "metadata", "namespace"));
 	copy_str(pp->name, sizeof(pp->name), jstr(pod, "metadata", "name"));
+	/* No container filter: the whole pod's cgroup (containers: []). */
+	if (t->spec.ncontainers == 0)
+		return 0;
 	if (n > PROTO_MAX_CONTAINERS)
 		n = PROTO_MAX_CONTAINERS;
 	pp->containers = calloc(n ? n : 1, sizeof(*pp->containers));

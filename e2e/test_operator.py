@@ -1,0 +1,163 @@
+# SPDX-License-Identifier: Apache-2.0
+"""test_operator.py -- the operator drives real workers on simulated nodes.
+
+Real kube-apiserver + etcd, real podprof-operator and podprof-worker
+processes, real eBPF sampling of real processes in kubelet-style cgroups.
+"""
+
+import os
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+import nodesim
+import podprof
+import stack as stack_mod
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="eBPF needs root")
+
+
+@pytest.fixture(scope="module")
+def demoapp():
+    d = tempfile.mkdtemp(prefix="podprof-wl-")
+    return podprof.compile_workload("demoapp", d)
+
+
+@pytest.fixture(scope="module")
+def cluster(stack, crd):
+    c = nodesim.Cluster(stack, ["node-a", "node-b"])
+    yield c
+    c.stop()
+
+
+@pytest.fixture(scope="module")
+def operator(stack, crd):
+    op = podprof.Operator(stack)
+    op.start()
+    yield op
+    op.stop()
+
+
+@pytest.fixture(scope="module")
+def workers(operator, cluster):
+    ws = {n: podprof.Worker(operator, node).start() for n, node in cluster.nodes.items()}
+    yield ws
+    for w in ws.values():
+        w.stop()
+
+
+def _status(stack, ns, name):
+    return podprof.get_target(stack, ns, name).get("status", {})
+
+
+def test_two_nodes_succeed_with_top_functions(stack, namespace, cluster, workers, demoapp, operator):
+    """A target over pods on two nodes attaches on both, succeeds, and names the hot function."""
+    a = cluster.nodes["node-a"].run_pod(namespace, "web-a", {"app": "web"}, [("main", [demoapp, "checkout"])])
+    b = cluster.nodes["node-b"].run_pod(namespace, "web-b", {"app": "web"}, [("main", [demoapp, "checkout"])])
+    try:
+        podprof.apply_target(stack, namespace, "web", {"matchLabels": {"app": "web"}}, duration="4s")
+        obj = podprof.wait_phase(stack, namespace, "web", timeout=60)
+        st = obj["status"]
+        assert st["phase"] == "Succeeded", st
+        assert st["matchedPods"] == 2
+        assert {n["name"]: n["state"] for n in st["nodes"]} == {"node-a": "Done", "node-b": "Done"}
+        assert st["samples"] > 0
+        assert all(p["samples"] > 0 for p in st["pods"]), st["pods"]
+        top = [f["function"] for f in st["topFunctions"]]
+        assert top[0] == "checkout_compute_tax", top
+        assert "checkout_render_receipt" in top
+        assert st["observedGeneration"] == obj["metadata"]["generation"]
+        assert any(c["type"] == "Ready" and c["status"] == "True" for c in st["conditions"])
+        events = stack.kubectl("get", "events", "-n", namespace, "-o", "custom-columns=R:.reason").stdout
+        assert "Started" in events and "Completed" in events
+    finally:
+        cluster.nodes["node-a"].delete_pod(a)
+        cluster.nodes["node-b"].delete_pod(b)
+
+
+def test_pod_started_mid_window_is_sampled_and_others_are_not(stack, namespace, cluster, workers, demoapp):
+    """Pods that appear during the window are attached; non-matching pods never are."""
+    na, nb = cluster.nodes["node-a"], cluster.nodes["node-b"]
+    other = nb.run_pod(namespace, "search-1", {"app": "search"}, [("main", [demoapp, "search"])])
+    first = na.run_pod(namespace, "shop-1", {"app": "shop"}, [("main", [demoapp, "checkout"])])
+    late = None
+    try:
+        podprof.apply_target(stack, namespace, "shop", {"matchLabels": {"app": "shop"}}, duration="6s")
+        stack_mod.wait_for(lambda: _status(stack, namespace, "shop").get("phase") == "Running", 30,
+                           desc="Running")
+        time.sleep(1.0)
+        late = nb.run_pod(namespace, "shop-2", {"app": "shop"}, [("main", [demoapp, "checkout"])])
+        st = podprof.wait_phase(stack, namespace, "shop", timeout=60)["status"]
+        assert st["phase"] == "Succeeded", st
+        pods = {p["name"]: p for p in st["pods"]}
+        assert set(pods) == {"shop-1", "shop-2"}, pods
+        assert pods["shop-2"]["samples"] > 0, "the late pod was not sampled"
+        top = [f["function"] for f in st["topFunctions"]]
+        assert not any(f.startswith("search_") for f in top), top
+    finally:
+        for p, n in ((other, nb), (first, na), (late, nb)):
+            if p:
+                n.delete_pod(p)
+
+
+def _bpf_progs():
+    out = subprocess.run(["bpftool", "prog", "show"], capture_output=True, text=True).stdout
+    return [line for line in out.splitlines() if "perf_event" in line and "podprof" in line.lower()
+            or "profile" in line and "perf_event" in line]
+
+
+def test_delete_mid_window_detaches_everywhere(stack, namespace, cluster, workers, demoapp, operator):
+    """Deleting a target mid-window stops sampling on every node (no BPF program left)."""
+    na, nb = cluster.nodes["node-a"], cluster.nodes["node-b"]
+    pa = na.run_pod(namespace, "del-a", {"app": "del"}, [("main", [demoapp, "checkout"])])
+    pb = nb.run_pod(namespace, "del-b", {"app": "del"}, [("main", [demoapp, "checkout"])])
+    try:
+        podprof.apply_target(stack, namespace, "del", {"matchLabels": {"app": "del"}}, duration="60s")
+        stack_mod.wait_for(lambda: all(n.get("state") == "Attached" for n in
+                                       _status(stack, namespace, "del").get("nodes", [{}])), 30,
+                           desc="attached on both nodes")
+        stack_mod.wait_for(lambda: _bpf_progs(), 20, desc="sampler program loaded")
+        stack.kubectl("delete", "pt", "del", "-n", namespace)
+        stack_mod.wait_for(lambda: not _bpf_progs(), 30, desc="sampler programs gone after delete")
+        for w in workers.values():
+            assert "detach" in w.log().lower()
+    finally:
+        na.delete_pod(pa)
+        nb.delete_pod(pb)
+
+
+def test_killed_worker_gives_partial_result(stack, namespace, cluster, operator, demoapp):
+    """A worker killed mid-window yields Succeeded with PartialResult naming its node."""
+    nodes = nodesim.Cluster(stack, ["node-x", "node-y"])
+    wx = podprof.Worker(operator, nodes.nodes["node-x"]).start()
+    wy = podprof.Worker(operator, nodes.nodes["node-y"]).start()
+    try:
+        nodes.nodes["node-x"].run_pod(namespace, "px", {"app": "kx"}, [("main", [demoapp, "checkout"])])
+        nodes.nodes["node-y"].run_pod(namespace, "py", {"app": "kx"}, [("main", [demoapp, "checkout"])])
+        podprof.apply_target(stack, namespace, "kx", {"matchLabels": {"app": "kx"}}, duration="5s")
+        stack_mod.wait_for(lambda: all(n.get("state") == "Attached" for n in
+                                       _status(stack, namespace, "kx").get("nodes", [{}])), 30,
+                           desc="attached on both nodes")
+        wy.kill()
+        st = podprof.wait_phase(stack, namespace, "kx", timeout=60)["status"]
+        assert st["phase"] == "Succeeded", st
+        conds = {c["type"]: c for c in st["conditions"]}
+        assert conds["PartialResult"]["status"] == "True"
+        assert "node-y" in conds["PartialResult"]["message"]
+        states = {n["name"]: n["state"] for n in st["nodes"]}
+        assert states == {"node-x": "Done", "node-y": "Lost"}, states
+    finally:
+        wx.stop()
+        wy.stop()
+        nodes.stop()
+
+
+def test_no_matching_pod_fails_clearly(stack, namespace, operator):
+    """A selector that matches nothing ends Failed with reason NoPodsMatched, not a hang."""
+    podprof.apply_target(stack, namespace, "nothing", {"matchLabels": {"app": "does-not-exist"}},
+                         duration="2s")
+    st = podprof.wait_phase(stack, namespace, "nothing", timeout=60)["status"]
+    assert st["phase"] == "Failed"
+    assert any(c["reason"] == "NoPodsMatched" for c in st["conditions"]), st["conditions"]
