@@ -129,7 +129,7 @@ unit: $(OUT)/unit-tests
 unit-asan: $(ASAN_OUT)/unit-tests
 	$(Q)ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 $(ASAN_OUT)/unit-tests
 
-e2e: all asan
+e2e: all asan $(OUT)/unit-tests
 	$(Q)TOOLS_DIR=$(TOOLS_DIR) PODPROF_BUILD=$(OUT) PODPROF_ASAN_BUILD=$(ASAN_OUT) \
 		python3 -m pytest -ra -v e2e
 

@@ -452,3 +452,62 @@ out:
 	rm_tree(root);
 	tmp_root[0] = '\0';
 }
+
+/* Symbolized frames go into a profile that an independent reader can use:
+ * writes to $PODPROF_SYMBOLIZED_OUT (read by e2e/test_pprof_reader.py) a
+ * stack of a kernel function, this binary's function and libc's getpid. */
+UNIT_TEST(symbolize_write_symbolized_profile)
+{
+	const char *out = getenv("PODPROF_SYMBOLIZED_OUT");
+	struct symbolizer *s = NULL;
+	struct pprof_builder *b = NULL;
+	struct pprof_frame f[3];
+	uint64_t kip = 0, uips[2] = {target_addr(), (uint64_t)(uintptr_t)&getpid + 1};
+	struct pprof_top_entry *top = NULL;
+	size_t ntop = 0, len = 0;
+	void *gz = NULL;
+	char line[600];
+	FILE *k = fopen("/proc/kallsyms", "re");
+
+	while (k && fgets(line, sizeof(line), k)) {
+		unsigned long long a;
+		char t, name[512];
+
+		if (sscanf(line, "%llx %c %511s", &a, &t, name) == 3 &&
+		    strcmp(name, "schedule") == 0) {
+			kip = a + 4;
+			break;
+		}
+	}
+	if (k)
+		fclose(k);
+	CHECK(kip != 0);
+	CHECK_EQ_INT(symbolizer_new(&s, "/proc"), 0);
+	CHECK_EQ_INT(pprof_builder_new(&b, 10000000, 0), 0);
+	CHECK_EQ_INT(symbolizer_kernel(s, &kip, 1, &f[0]), 0);
+	CHECK_EQ_INT(symbolizer_user(s, getpid(), uips, 2, &f[1]), 0);
+	CHECK_EQ_INT(pprof_builder_add(b, f, 3, 5, NULL, 0), 0);
+	CHECK_EQ_INT(pprof_builder_add(b, &f[1], 2, 3, NULL, 0), 0);
+	CHECK_EQ_INT(pprof_builder_top(b, 10, &top, &ntop), 0);
+	CHECK(ntop == 3);
+	if (ntop == 3) {
+		CHECK_EQ_STR(top[0].function, "schedule");
+		CHECK_EQ_STR(top[1].function, "symbolize_target_fn");
+		CHECK_EQ_INT(top[1].self, 3);
+		CHECK_EQ_INT(top[1].total, 8);
+	}
+	pprof_top_free(top, ntop);
+	CHECK_EQ_INT(pprof_builder_encode(b, true, &gz, &len), 0);
+	if (out && gz) {
+		FILE *o = fopen(out, "wb");
+
+		CHECK(o != NULL);
+		if (o) {
+			CHECK_EQ_INT(fwrite(gz, 1, len, o), len);
+			CHECK_EQ_INT(fclose(o), 0);
+		}
+	}
+	free(gz);
+	pprof_builder_free(b);
+	symbolizer_free(s);
+}
