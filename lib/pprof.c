@@ -4,6 +4,7 @@
  *
  * Decoding and merging live in pprof_merge.c; both share pprof_int.h.
  */
+#include "arr.h"
 #include "pprof_int.h"
 #include "profile.pb-c.h"
 
@@ -16,22 +17,7 @@
 
 int pp_grow(void **arr, size_t *cap, size_t need, size_t elem)
 {
-	size_t ncap;
-	void *p;
-
-	if (need <= *cap)
-		return 0;
-	if (need > PP_MAX_ENTRIES)
-		return -E2BIG;
-	ncap = *cap ? *cap : 16;
-	while (ncap < need)
-		ncap *= 2;
-	p = realloc(*arr, ncap * elem);
-	if (!p)
-		return -ENOMEM;
-	*arr = p;
-	*cap = ncap;
-	return 0;
+	return arr_grow(arr, cap, need, elem, PP_MAX_ENTRIES);
 }
 
 static bool str_eq(const void *ctx, uint32_t pos, const void *key)

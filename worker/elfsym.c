@@ -6,6 +6,7 @@
  * we read it yields an error rather than SIGBUS.
  */
 #include "elfsym.h"
+#include "arr.h"
 #include "log.h"
 
 #include <errno.h>
@@ -36,8 +37,7 @@ struct seg {
 struct elfsym {
 	struct sym *syms; /* sorted by addr, one per address */
 	size_t n, cap;
-	char *names; /* NUL-separated symbol names */
-	size_t names_len, names_cap;
+	struct strpool names; /* symbol names */
 	struct seg *segs;
 	size_t nsegs;
 	char build_id[2 * ELFSYM_MAX_BUILD_ID + 1]; /* "" when none */
@@ -53,31 +53,6 @@ struct loader {
 static bool in_file(const struct loader *l, uint64_t off, uint64_t size)
 {
 	return off <= l->file_size && size <= l->file_size - off;
-}
-
-static int add_name(struct elfsym *e, const char *name, uint32_t *off)
-{
-	size_t len = strnlen(name, 4096);
-
-	if (e->names_len + len + 1 > e->names_cap) {
-		size_t ncap = e->names_cap ? e->names_cap * 2 : 4096;
-		char *p;
-
-		while (ncap < e->names_len + len + 1)
-			ncap *= 2;
-		if (ncap > UINT32_MAX)
-			return -E2BIG;
-		p = realloc(e->names, ncap);
-		if (!p)
-			return -ENOMEM;
-		e->names = p;
-		e->names_cap = ncap;
-	}
-	memcpy(e->names + e->names_len, name, len);
-	e->names[e->names_len + len] = '\0';
-	*off = (uint32_t)e->names_len;
-	e->names_len += len + 1;
-	return 0;
 }
 
 static uint32_t sym_rank(const GElf_Sym *s, const char *name)
@@ -128,20 +103,13 @@ static int load_symbols(struct loader *l, Elf_Scn *scn, const GElf_Shdr *sh)
 		name = elf_strptr(l->elf, sh->sh_link, s.st_name);
 		if (!name || !name[0])
 			continue;
-		if (e->n >= ELFSYM_MAX_SYMBOLS)
-			return -E2BIG;
-		if (e->n == e->cap) {
-			size_t ncap = e->cap ? e->cap * 2 : 256;
-			struct sym *p = realloc(e->syms, ncap * sizeof(*p));
-
-			if (!p)
-				return -ENOMEM;
-			e->syms = p;
-			e->cap = ncap;
-		}
+		err = arr_grow((void **)&e->syms, &e->cap, e->n + 1, sizeof(*e->syms),
+			       ELFSYM_MAX_SYMBOLS);
+		if (err)
+			return err;
 		e->syms[e->n] =
 		    (struct sym){.addr = s.st_value, .size = s.st_size, .rank = sym_rank(&s, name)};
-		err = add_name(e, name, &e->syms[e->n].name);
+		err = strpool_add(&e->names, name, strnlen(name, 4096), &e->syms[e->n].name);
 		if (!err)
 			e->n++;
 	}
@@ -243,7 +211,7 @@ static int load_sections(struct loader *l)
 		err = load_symbols(l, symtab, &sym_sh);
 	if ((err || l->e->n == 0) && dynsym) {
 		l->e->n = 0;
-		l->e->names_len = 0;
+		l->e->names.len = 0;
 		err = load_symbols(l, dynsym, &dyn_sh);
 	}
 	return err;
@@ -337,7 +305,7 @@ void elfsym_free(struct elfsym *e)
 	if (!e)
 		return;
 	free(e->syms);
-	free(e->names);
+	strpool_release(&e->names);
 	free(e->segs);
 	free(e);
 }
@@ -390,7 +358,7 @@ const char *elfsym_lookup(const struct elfsym *e, uint64_t vaddr, uint64_t *star
 		if (vaddr - s->addr < s->size) {
 			if (start)
 				*start = s->addr;
-			return e->names + s->name;
+			return e->names.buf + s->name;
 		}
 	}
 	return NULL;

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* kallsyms.c -- parse /proc/kallsyms into a sorted array with module info. */
 #include "kallsyms.h"
+#include "arr.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -28,32 +29,8 @@ struct kallsyms {
 	size_t n, cap, ntext;
 	struct kmod *mods;
 	size_t nmods, cap_mods;
-	char *names;
-	size_t names_len, names_cap;
+	struct strpool names; /* symbol and module names */
 };
-
-static int add_name(struct kallsyms *k, const char *s, size_t len, uint32_t *off)
-{
-	if (k->names_len + len + 1 > k->names_cap) {
-		size_t ncap = k->names_cap ? k->names_cap * 2 : 1u << 20;
-		char *p;
-
-		while (ncap < k->names_len + len + 1)
-			ncap *= 2;
-		if (ncap > UINT32_MAX)
-			return -E2BIG;
-		p = realloc(k->names, ncap);
-		if (!p)
-			return -ENOMEM;
-		k->names = p;
-		k->names_cap = ncap;
-	}
-	memcpy(k->names + k->names_len, s, len);
-	k->names[k->names_len + len] = '\0';
-	*off = (uint32_t)k->names_len;
-	k->names_len += len + 1;
-	return 0;
-}
 
 /* Index of module `name` ("[name]"), added when new. Linear search over the
  * last one first: kallsyms lists a module's symbols together. */
@@ -62,25 +39,17 @@ static int module_index(struct kallsyms *k, const char *name, size_t len, uint16
 	int err;
 
 	for (size_t i = k->nmods; i > 0; i--) {
-		const char *m = k->names + k->mods[i - 1].name;
+		const char *m = k->names.buf + k->mods[i - 1].name;
 
 		if (strlen(m) == len && memcmp(m, name, len) == 0) {
 			*idx = (uint16_t)(i - 1);
 			return 0;
 		}
 	}
-	if (k->nmods >= KALLSYMS_MAX_MODULES)
-		return -E2BIG;
-	if (k->nmods == k->cap_mods) {
-		size_t ncap = k->cap_mods ? k->cap_mods * 2 : 16;
-		struct kmod *p = realloc(k->mods, ncap * sizeof(*p));
-
-		if (!p)
-			return -ENOMEM;
-		k->mods = p;
-		k->cap_mods = ncap;
-	}
-	err = add_name(k, name, len, &k->mods[k->nmods].name);
+	err = arr_grow((void **)&k->mods, &k->cap_mods, k->nmods + 1, sizeof(*k->mods),
+		       KALLSYMS_MAX_MODULES);
+	if (!err)
+		err = strpool_add(&k->names, name, len, &k->mods[k->nmods].name);
 	if (err)
 		return err;
 	k->mods[k->nmods].lo = UINT64_MAX;
@@ -120,18 +89,10 @@ static int parse_line(struct kallsyms *k, char *line)
 	s.module = midx;
 	s.text = type == 't' || type == 'T' || type == 'w' || type == 'W';
 	s.rank = (uint8_t)((name[0] == '_') * 2 + (type != 'T'));
-	if (k->n >= KALLSYMS_MAX_SYMBOLS)
-		return -E2BIG;
-	if (k->n == k->cap) {
-		size_t ncap = k->cap ? k->cap * 2 : 4096;
-		struct ksym *ns = realloc(k->syms, ncap * sizeof(*ns));
-
-		if (!ns)
-			return -ENOMEM;
-		k->syms = ns;
-		k->cap = ncap;
-	}
-	err = add_name(k, name, strlen(name), &s.name);
+	err =
+	    arr_grow((void **)&k->syms, &k->cap, k->n + 1, sizeof(*k->syms), KALLSYMS_MAX_SYMBOLS);
+	if (!err)
+		err = strpool_add(&k->names, name, strlen(name), &s.name);
 	if (err)
 		return err;
 	k->syms[k->n++] = s;
@@ -223,7 +184,7 @@ void kallsyms_free(struct kallsyms *k)
 		return;
 	free(k->syms);
 	free(k->mods);
-	free(k->names);
+	strpool_release(&k->names);
 	free(k);
 }
 
@@ -259,7 +220,7 @@ const char *kallsyms_lookup(const struct kallsyms *k, uint64_t addr, uint64_t *s
 		*start = s->addr;
 	if (module)
 		*module = s->module;
-	return k->names + s->name;
+	return k->names.buf + s->name;
 }
 
 const char *kallsyms_module(const struct kallsyms *k, unsigned int idx, uint64_t *lo, uint64_t *hi)
@@ -270,5 +231,5 @@ const char *kallsyms_module(const struct kallsyms *k, unsigned int idx, uint64_t
 		*lo = k->mods[idx].lo;
 	if (hi)
 		*hi = k->mods[idx].hi;
-	return k->names + k->mods[idx].name;
+	return k->names.buf + k->mods[idx].name;
 }

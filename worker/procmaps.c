@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* procmaps.c -- /proc/PID/maps parser with caps on size, lines and entries. */
 #include "procmaps.h"
+#include "arr.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -127,18 +128,11 @@ int procmaps_parse(const char *buf, size_t len, size_t max_entries, struct procm
 				out->skipped++;
 				err = 0;
 			} else {
-				if (out->n == cap) {
-					size_t ncap = cap ? cap * 2 : 64;
-					struct procmaps_entry *ne =
-					    realloc(out->e, ncap * sizeof(*ne));
-
-					if (!ne) {
-						free(ent.path);
-						err = -ENOMEM;
-						goto cleanup;
-					}
-					out->e = ne;
-					cap = ncap;
+				err = arr_grow((void **)&out->e, &cap, out->n + 1, sizeof(*out->e),
+					       max_entries);
+				if (err) {
+					free(ent.path);
+					goto cleanup;
 				}
 				out->e[out->n++] = ent;
 			}

@@ -8,6 +8,7 @@
  * maps it.
  */
 #include "symbolize.h"
+#include "arr.h"
 #include "elfsym.h"
 #include "htab.h"
 #include "kallsyms.h"
@@ -72,20 +73,8 @@ struct symbolizer {
 
 static int grow(void **arr, size_t *cap, size_t need, size_t elem)
 {
-	size_t ncap;
-	void *p;
-
-	if (need <= *cap)
-		return 0;
-	ncap = *cap ? *cap * 2 : 16;
-	while (ncap < need)
-		ncap *= 2;
-	p = realloc(*arr, ncap * elem);
-	if (!p)
-		return -ENOMEM;
-	*arr = p;
-	*cap = ncap;
-	return 0;
+	/* Positions live in 32-bit hash slots. */
+	return arr_grow(arr, cap, need, elem, UINT32_MAX - 1);
 }
 
 int symbolizer_new(struct symbolizer **out, const char *proc_root)
