@@ -161,3 +161,29 @@ def test_no_matching_pod_fails_clearly(stack, namespace, operator):
     st = podprof.wait_phase(stack, namespace, "nothing", timeout=60)["status"]
     assert st["phase"] == "Failed"
     assert any(c["reason"] == "NoPodsMatched" for c in st["conditions"]), st["conditions"]
+
+
+def test_leader_election_one_reconciles_and_standby_takes_over(stack, namespace, crd):
+    """With two replicas only the Lease holder reconciles; when it stops, the standby takes over."""
+    lease = ["--leader-elect", "--leader-namespace", "default", "--leader-lease", "pt-" + namespace,
+             "--leader-lease-seconds", "5", "--no-storage"]
+    a = podprof.Operator(stack, extra=lease)
+    b = podprof.Operator(stack, extra=lease)
+    try:
+        a.start()  # the first one takes the Lease and becomes ready
+        b.port = stack_mod.free_port()
+        b._start_proc("operator", b.args())
+        stack_mod.wait_for(lambda: "waiting for Lease" in b.log(), 30, desc="standby waiting")
+        time.sleep(2)
+        assert not b.ready(), "a standby must not report ready:\n" + b.log() + "\nA:\n" + a.log()
+        assert "leading: starting to reconcile" in a.log()
+        assert "leading: starting to reconcile" not in b.log()
+        a.stop()  # SIGTERM: releases the Lease
+        stack_mod.wait_for(b.ready, 60, desc="standby took over")
+        podprof.apply_target(stack, namespace, "ha", {"matchLabels": {"app": "none"}}, duration="1s")
+        st = podprof.wait_phase(stack, namespace, "ha", timeout=60)["status"]
+        assert st["phase"] == "Failed"  # reconciled by b: nothing matches
+        assert "ha" in b.log()
+    finally:
+        a.stop()
+        b.stop()

@@ -12,6 +12,9 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <unistd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +25,7 @@
 #include "k8s_client.h"
 #include "k8s_status.h"
 #include "kubeconfig.h"
+#include "leader.h"
 #include "log.h"
 #include "reconcile.h"
 #include "storage.h"
@@ -35,11 +39,14 @@
 
 static volatile sig_atomic_t stop_flag;
 static struct hub *signal_hub;
+static atomic_int *signal_lstop;
 
 static void on_signal(int sig)
 {
 	(void)sig;
 	stop_flag = 1;
+	if (signal_lstop)
+		atomic_store(signal_lstop, 1);
 	if (signal_hub)
 		hub_wake(signal_hub);
 }
@@ -54,6 +61,13 @@ struct op {
 	struct waker *waker;
 	const char *worker_sa; /* "ns:name" allowed for TokenReview auth, or NULL */
 	const char *audience;
+	struct leader *leader; /* NULL without --leader-elect */
+	pthread_t lthread;     /* blocks in leader_acquire() */
+	bool lthread_started;
+	atomic_int lstop;   /* ends leader_acquire() */
+	atomic_int leading; /* set by the leader thread once the Lease is ours */
+	bool started;	    /* informers started (only while leading) */
+	bool lost;	    /* leadership lost: exit non-zero so a standby takes over */
 };
 
 /* ---- informer and hub callbacks into the reconciler ------------------------- */
@@ -172,21 +186,68 @@ static bool ready_cb(void *ctx)
 {
 	struct op *op = ctx;
 
+	if (op->leader && !op->started)
+		return false; /* a standby: route no worker here */
 	return informer_has_synced(op->targets) && informer_has_synced(op->pods);
 }
 
 /* Main thread, after hub_wake(): drain every queue, then re-arm the timer. */
+/* Standby replicas wait here; the hub keeps answering /healthz meanwhile,
+ * and /readyz stays false (informers not synced) so no worker is routed to a
+ * standby. */
+static void *leader_thread(void *arg)
+{
+	struct op *op = arg;
+	int err = leader_acquire(op->leader, &op->lstop);
+
+	if (!err) {
+		atomic_store(&op->leading, 1);
+	} else if (err != -ECANCELED) {
+		log_error(MOD, "leader election failed: %s", strerror(-err));
+		stop_flag = 1;
+	}
+	hub_wake(op->hub);
+	return NULL;
+}
+
+/* Start the informers once leading; renew the Lease when due. Returns the
+ * next renewal deadline (0 when not electing). */
+static uint64_t leader_step(struct op *op)
+{
+	if (!op->leader || !atomic_load(&op->leading))
+		return 0;
+	if (!op->started) {
+		log_info(MOD, "leading: starting to reconcile");
+		if (informer_start(op->pods) < 0 || informer_start(op->targets) < 0) {
+			log_error(MOD, "cannot start watch threads");
+			stop_flag = 1;
+			return 0;
+		}
+		op->started = true;
+	}
+	if (waker_now_ms() >= leader_renew_due_ms(op->leader) && leader_renew(op->leader) < 0) {
+		log_error(MOD, "leadership lost: exiting so a standby takes over");
+		op->lost = true;
+		stop_flag = 1;
+		return 0;
+	}
+	return leader_renew_due_ms(op->leader);
+}
+
 static void on_wakeup(void *ctx)
 {
 	struct op *op = ctx;
-	uint64_t next;
+	uint64_t next, renew;
 
 	/* Pods first, so a new target sees the freshest pod cache. */
 	informer_dispatch(op->pods);
 	informer_dispatch(op->targets);
 	if (op->store)
 		storage_poll_completions(op->store);
+	renew = leader_step(op);
 	next = reconciler_tick(op->rec, waker_now_ms());
+	if (renew && (!next || renew < next))
+		next = renew;
 	waker_set_deadline(op->waker, next);
 	waker_drained(op->waker);
 }
@@ -219,6 +280,11 @@ static const char usage_head[] =
     "  --grace-ms N               wait for late profiles after the window (default 5000)\n"
     "  --top N                    topFunctions entries in status (default 10)\n"
     "  --no-storage               keep results in status only\n"
+    "High availability:\n"
+    "  --leader-elect             reconcile only while holding a coordination.k8s.io Lease\n"
+    "  --leader-lease NAME        Lease name (default podprof-operator-leader)\n"
+    "  --leader-namespace NS      Lease namespace (default $POD_NAMESPACE or the client's)\n"
+    "  --leader-lease-seconds N   lease duration, 5..300 (default 15)\n"
     "Object storage:\n";
 
 static void usage(FILE *f)
@@ -270,6 +336,10 @@ int operator_run(int argc, char **argv)
 	    {"grace-ms", required_argument, NULL, 'g'},
 	    {"top", required_argument, NULL, 'T'},
 	    {"no-storage", no_argument, NULL, 'N'},
+	    {"leader-elect", no_argument, NULL, 'L'},
+	    {"leader-lease", required_argument, NULL, 'E'},
+	    {"leader-namespace", required_argument, NULL, 'M'},
+	    {"leader-lease-seconds", required_argument, NULL, 'D'},
 	    {"log-level", required_argument, NULL, 'l'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
@@ -283,7 +353,10 @@ int operator_run(int argc, char **argv)
 	struct reconciler_config rcfg = {0};
 	struct informer_handlers th = {0}, ph = {0};
 	const char *kubeconfig = NULL, *ns = NULL, *token_file = NULL;
-	bool token_review = false, no_storage = false;
+	bool token_review = false, no_storage = false, leader_elect = false;
+	const char *lease_name = "podprof-operator-leader", *lease_ns = NULL;
+	unsigned long lease_s = 15;
+	char ident[256] = "";
 	unsigned long v;
 	char errbuf[512];
 	struct sigaction sa;
@@ -344,6 +417,19 @@ int operator_run(int argc, char **argv)
 		case 'N':
 			no_storage = true;
 			break;
+		case 'L':
+			leader_elect = true;
+			break;
+		case 'E':
+			lease_name = optarg;
+			break;
+		case 'M':
+			lease_ns = optarg;
+			break;
+		case 'D':
+			if (parse_uint(optarg, "--leader-lease-seconds", 5, 300, &lease_s))
+				goto cleanup;
+			break;
 		case 'l':
 			if (log_parse_level(optarg, &lvl) < 0) {
 				fprintf(stderr, "podprof-operator: bad --log-level '%s'\n", optarg);
@@ -385,6 +471,33 @@ int operator_run(int argc, char **argv)
 	if (err < 0) {
 		log_error(MOD, "cannot create the API client: %s", strerror(-err));
 		goto cleanup;
+	}
+	if (leader_elect) {
+		const char *pod = getenv("POD_NAME");
+
+		if (!lease_ns)
+			lease_ns = getenv("POD_NAMESPACE");
+		if (!lease_ns)
+			lease_ns = k8s_client_namespace(op.k8s);
+		/* Identities must differ between replicas: a pod name does, a
+		 * hostname alone may not (same host, or hostNetwork). */
+		if (pod && *pod) {
+			snprintf(ident, sizeof(ident), "%s", pod);
+		} else {
+			char host[200] = "podprof-operator";
+
+			if (gethostname(host, sizeof(host)) < 0)
+				snprintf(host, sizeof(host), "podprof-operator");
+			host[sizeof(host) - 1] = '\0';
+			snprintf(ident, sizeof(ident), "%s_%d", host, (int)getpid());
+		}
+		ident[sizeof(ident) - 1] = '\0';
+		err = leader_new(op.k8s, lease_ns, lease_name, ident, (unsigned)lease_s * 1000u,
+				 &op.leader);
+		if (err < 0) {
+			log_error(MOD, "cannot set up leader election: %s", strerror(-err));
+			goto cleanup;
+		}
 	}
 	if (token_file) {
 		err = hub_token_file_load(token_file, &tf);
@@ -465,8 +578,20 @@ int operator_run(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	if (informer_start(op.pods) < 0 || informer_start(op.targets) < 0 ||
-	    waker_start(op.waker) < 0) {
+	signal_lstop = &op.lstop;
+	if (waker_start(op.waker) < 0) {
+		log_error(MOD, "cannot start the waker thread");
+		goto cleanup;
+	}
+	if (op.leader) {
+		if (pthread_create(&op.lthread, NULL, leader_thread, &op) != 0) {
+			log_error(MOD, "cannot start the leader-election thread");
+			goto cleanup;
+		}
+		op.lthread_started = true;
+		log_info(MOD, "leader election: waiting for Lease %s/%s as %s", lease_ns,
+			 lease_name, ident);
+	} else if (informer_start(op.pods) < 0 || informer_start(op.targets) < 0) {
 		log_error(MOD, "cannot start watch threads");
 		goto cleanup;
 	}
@@ -480,10 +605,20 @@ int operator_run(int argc, char **argv)
 			goto cleanup;
 		}
 	}
+	if (op.lost) {
+		rc = 1;
+		goto cleanup;
+	}
 	log_info(MOD, "signal received: shutting down");
 	rc = 0;
 cleanup:
 	signal_hub = NULL;
+	signal_lstop = NULL;
+	atomic_store(&op.lstop, 1);
+	if (op.lthread_started)
+		pthread_join(op.lthread, NULL);
+	if (op.leader && !op.lost)
+		leader_release(op.leader);
 	waker_free(op.waker);
 	informer_free(op.targets);
 	informer_free(op.pods);
@@ -491,6 +626,7 @@ cleanup:
 	hub_free(op.hub);
 	storage_close(op.store);
 	hub_token_file_free(tf);
+	leader_free(op.leader);
 	k8s_client_free(op.k8s);
 	k8s_config_free(kcfg);
 	storage_config_release(&scfg);
