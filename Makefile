@@ -45,7 +45,7 @@ GEN_HDRS      := $(PROTO_H) $(SKELS)
 # Generated sources are only named as pattern-rule prerequisites; without
 # this make treats them as intermediate, deletes them and rebuilds every run.
 .SECONDARY: $(PROTO_C) $(PROTO_H) $(SKELS) $(SKELS:.skel.h=.bpf.o)
-.PHONY: all asan deps tools test unit unit-asan e2e demo bench clean format format-check vmlinux
+.PHONY: all asan deps tools test unit unit-asan e2e image-check demo bench clean format format-check vmlinux
 
 all: $(OUT)/podprof-worker $(OUT)/podprof-operator
 
@@ -133,9 +133,15 @@ e2e: all asan $(OUT)/unit-tests
 	$(Q)TOOLS_DIR=$(TOOLS_DIR) PODPROF_BUILD=$(OUT) PODPROF_ASAN_BUILD=$(ASAN_OUT) \
 		python3 -m pytest -ra -v e2e
 
+# The container image cannot be built without a container engine; this runs
+# the Dockerfile's build steps on the host so the recipe cannot rot.
+image-check:
+	$(Q)scripts/build-image.sh --check
+
 test: tools
 	$(Q)$(MAKE) --no-print-directory format-check all asan
 	$(Q)$(MAKE) --no-print-directory unit unit-asan
+	$(Q)$(MAKE) --no-print-directory image-check
 	$(Q)$(MAKE) --no-print-directory e2e
 
 demo: tools all
