@@ -289,8 +289,15 @@ class Stack(_Service):
     ca (the CA object; ca.issue(...) makes more certificates).
     """
 
-    def __init__(self, state_dir=None, detach=False):
+    def __init__(self, state_dir=None, detach=False, host="127.0.0.1", real_node=False, extra_args=()):
+        """host: the address the API server binds and advertises (a real node's
+        pods need one they can reach). real_node: a kubelet will join, so keep
+        the ServiceAccount admission plugin and authorize kubelets with the
+        Node authorizer; extra_args go to kube-apiserver last."""
         super().__init__(state_dir, detach, prefix="podprof-stack-")
+        self.host = host
+        self.real_node = real_node
+        self.extra_args = list(extra_args)
         self.pki = os.path.join(self.dir, "pki")
         self.kubeconfig = os.path.join(self.dir, "kubeconfig")
         self.server = None
@@ -304,7 +311,7 @@ class Stack(_Service):
         self.ca_cert = self.ca.cert
         self.serving_cert, self.serving_key = self.ca.issue(
             "apiserver", "kube-apiserver", server=True,
-            sans=("IP:127.0.0.1", "IP:10.0.0.1", "DNS:localhost", "DNS:kubernetes", "DNS:kubernetes.default",
+            sans=(*dict.fromkeys(("IP:127.0.0.1", f"IP:{self.host}")), "IP:10.0.0.1", "DNS:localhost", "DNS:kubernetes", "DNS:kubernetes.default",
                   "DNS:kubernetes.default.svc", "DNS:kubernetes.default.svc.cluster.local"))
         self.admin_cert, self.admin_key = self.ca.issue("admin", ADMIN_USER, orgs=("system:masters",), client=True)
         self.sa_key = os.path.join(self.pki, "sa.key")
@@ -350,30 +357,45 @@ class Stack(_Service):
         wait_for(lambda: self._check_running("etcd") and self._etcd_healthy(), timeout, desc="etcd /health")
 
         self.port = free_port()
-        self.server = f"https://127.0.0.1:{self.port}"
+        self.server = f"https://{self.host}:{self.port}"
         self._start_proc("kube-apiserver", [
             apiserver,
             "--etcd-servers", self.etcd_url,
-            "--bind-address", "127.0.0.1", "--advertise-address", "127.0.0.1",
+            "--bind-address", self.host, "--advertise-address", self.host,
             "--secure-port", str(self.port),
             "--tls-cert-file", self.serving_cert, "--tls-private-key-file", self.serving_key,
             "--client-ca-file", self.ca_cert,
             "--token-auth-file", self.token_file,
-            "--authorization-mode", "RBAC",
+            "--authorization-mode", "Node,RBAC" if self.real_node else "RBAC",
             "--service-account-issuer", SA_ISSUER,
             "--service-account-key-file", self.sa_pub,
             "--service-account-signing-key-file", self.sa_key,
             "--api-audiences", SA_ISSUER,
             "--service-cluster-ip-range", SERVICE_CIDR,
             "--allow-privileged=true",
-            # No controller-manager creates "default" ServiceAccounts here.
-            "--disable-admission-plugins", "ServiceAccount",
+            # Without a real node no controller-manager creates "default"
+            # ServiceAccounts, so Pods would be refused by this plugin.
+            *(("--enable-admission-plugins", "NodeRestriction") if self.real_node
+              else ("--disable-admission-plugins", "ServiceAccount")),
             "--profiling=false", "--v=1",
+            *self.extra_args,
         ])
         self._write_kubeconfig()
         wait_for(lambda: self._check_running("kube-apiserver") and self._readyz(), timeout,
                  desc="kube-apiserver /readyz")
         return self
+
+    def restart_apiserver(self, timeout=180.0):
+        """Kill kube-apiserver and start it again with the same command line and port
+        (etcd keeps the data); returns once /readyz answers ok again."""
+        proc = self.procs["kube-apiserver"]
+        with open(f"/proc/{proc.pid}/cmdline", "rb") as f:
+            args = f.read().rstrip(b"\0").decode().split("\0")
+        _kill_group(proc.pid)
+        proc.wait(timeout=60)
+        self._start_proc("kube-apiserver", args)
+        wait_for(lambda: self._check_running("kube-apiserver") and self._readyz(), timeout,
+                 desc="kube-apiserver /readyz after restart")
 
     def _etcd_healthy(self):
         with urllib.request.urlopen(self.etcd_url + "/health", timeout=5) as r:
@@ -507,8 +529,10 @@ class S3Server(_Service):
     region, bucket, data_dir.
     """
 
-    def __init__(self, state_dir=None, detach=False, bucket="podprof"):
+    def __init__(self, state_dir=None, detach=False, bucket="podprof", host="127.0.0.1"):
+        """host: the address MinIO listens on (pods on a real node need a non-loopback one)."""
         super().__init__(state_dir, detach, prefix="podprof-s3-")
+        self.host = host
         self.bucket = bucket
         self.region = S3_REGION
         self.access_key = "podprof" + secrets.token_hex(4)
@@ -516,11 +540,7 @@ class S3Server(_Service):
         self.data_dir = os.path.join(self.dir, "data")
         self.endpoint = None
 
-    def start(self, timeout=120.0):
-        minio = tool("minio")
-        os.makedirs(self.data_dir, exist_ok=True)
-        self.port = free_port()
-        self.endpoint = f"http://127.0.0.1:{self.port}"
+    def _env(self):
         env = dict(os.environ)
         env.update({
             "MINIO_ROOT_USER": self.access_key,
@@ -532,8 +552,16 @@ class S3Server(_Service):
             "MINIO_CI_CD": "on",
             "HOME": self.dir,  # MinIO writes ~/.minio; keep it in the state folder
         })
+        return env
+
+    def start(self, timeout=120.0):
+        minio = tool("minio")
+        os.makedirs(self.data_dir, exist_ok=True)
+        self.port = free_port()
+        self.endpoint = f"http://{self.host}:{self.port}"
+        env = self._env()
         self._start_proc("minio", [minio, "server", self.data_dir, "--quiet", "--address",
-                                   f"127.0.0.1:{self.port}", "--console-address", f"127.0.0.1:{free_port()}"],
+                                   f"{self.host}:{self.port}", "--console-address", f"127.0.0.1:{free_port()}"],
                          env=env)
         wait_for(lambda: self._check_running("minio") and self._ready(), timeout, desc="MinIO /minio/health/ready")
         wait_for(lambda: self.create_bucket(self.bucket) or True, 30, desc=f"bucket {self.bucket}")
@@ -542,6 +570,16 @@ class S3Server(_Service):
     def _ready(self):
         with urllib.request.urlopen(self.endpoint + "/minio/health/ready", timeout=5) as r:
             return r.status == 200
+
+    def pause(self):
+        """Stop the server (an outage); resume() starts it again on the same port and data."""
+        self._paused_args = self.procs["minio"].args
+        _kill_group(self.procs.pop("minio").pid)
+
+    def resume(self, timeout=120.0):
+        self._start_proc("minio", self._paused_args, env=self._env())
+        wait_for(lambda: self._check_running("minio") and self._ready(), timeout,
+                 desc="MinIO ready after restart")
 
     def url(self, bucket, key=""):
         return f"{self.endpoint}/{bucket}/{urllib.parse.quote(key, safe='/-_.~')}"
