@@ -23,8 +23,8 @@ struct pprof_builder;
 
 /* A binary mapped into a process; fields may be 0/NULL when unknown. */
 struct pprof_mapping_info {
-	uint64_t start;       /* first address of the mapping */
-	uint64_t limit;       /* one past the last address */
+	uint64_t start;	      /* first address of the mapping */
+	uint64_t limit;	      /* one past the last address */
 	uint64_t file_offset; /* offset in the file of `start` */
 	const char *filename; /* path as seen by the process, or "[kernel.kallsyms]" */
 	const char *build_id; /* lowercase hex GNU build ID, or NULL */
@@ -33,9 +33,9 @@ struct pprof_mapping_info {
 /* One stack frame. `function` NULL means unsymbolized: the location keeps
  * the address (and the mapping, if any) so a later tool can symbolize. */
 struct pprof_frame {
-	uint64_t addr;                         /* instruction address (runtime) */
-	const char *function;                  /* symbol name, or NULL */
-	const char *filename;                  /* source/binary file, or NULL */
+	uint64_t addr;				  /* instruction address (runtime) */
+	const char *function;			  /* symbol name, or NULL */
+	const char *filename;			  /* source/binary file, or NULL */
 	const struct pprof_mapping_info *mapping; /* or NULL */
 };
 
@@ -72,8 +72,8 @@ int64_t pprof_builder_total(const struct pprof_builder *b);
 
 struct pprof_top_entry {
 	char *function; /* owned; freed by pprof_top_free */
-	int64_t self;   /* samples with this function as leaf */
-	int64_t total;  /* samples with this function anywhere on the stack */
+	int64_t self;	/* samples with this function as leaf */
+	int64_t total;	/* samples with this function anywhere on the stack */
 };
 
 /* Top n functions by self samples, descending (ties by name). Unsymbolized
