@@ -1,0 +1,279 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
+"""report.py -- turn the benchmark result files into docs/benchmarks.md (and print it).
+
+Reads local.json, tta.json, scale.json, sym.json from a results folder; a
+missing or failed part becomes a line saying so. Every table states its
+method and, where the project set a target, whether it was met.
+"""
+
+import json
+import os
+import sys
+
+import benchlib as bl
+from benchlib import fmt, median, percentile
+
+MIB = 1024.0
+
+
+def load(d, name):
+    try:
+        with open(os.path.join(d, name)) as f:
+            return json.load(f)
+    except (OSError, ValueError) as e:
+        return {"error": f"no result ({e.__class__.__name__})"}
+
+
+def yes(ok):
+    return "n/a" if ok is None else ("met" if ok else "**MISSED**")
+
+
+def overhead_section(loc, out):
+    out.append("## 1. Workload slowdown under each profiler\n")
+    if "overhead" not in loc:
+        out.append(f"Not measured: {loc.get('error', 'no data')}\n")
+        return {}
+    out.append(f"Method: `bench/workloads/cpuwork.c`, {loc['threads']} threads (one per CPU), "
+               f"{loc['rounds']} fixed rounds each (~{loc['target_s']:.0f} s alone), started after the "
+               "profiler is attached to its pid. Each round runs the workload alone and under every "
+               "profiler in rotated order; slowdown = wall time profiled / wall time alone in the same "
+               "round, median over rounds. podprof: `podprof-worker record --pid P --kernel-stacks`; "
+               "perf: `perf record -F HZ -g -p P`; BCC: `profile-bpfcc -F HZ -p P -f`; bpftrace: "
+               "`profile:hz:HZ /pid == P/ { @[ustack, kstack] = count(); }`.\n")
+    runs = loc["overhead"]
+    tools = ["podprof", "perf", "bcc", "bpftrace"]
+    names = {"podprof": "podprof worker", "perf": "perf record -g", "bcc": "BCC profile", "bpftrace": "bpftrace"}
+    med = {}
+    out.append("| profiler | 19 Hz | 99 Hz | 999 Hz | rounds |")
+    out.append("|---|---|---|---|---|")
+    for tool in tools:
+        err = loc.get("errors", {}).get(tool)
+        cells, nr = [], 0
+        for hz in (19, 99, 999):
+            base = {r["round"]: r["wall_s"] for r in runs if r["tool"] is None and r["hz"] == hz}
+            ratios = [r["wall_s"] / base[r["round"]] for r in runs
+                      if r["tool"] == tool and r["hz"] == hz and r["round"] in base]
+            nr = max(nr, len(ratios))
+            m = median(ratios)
+            med[(tool, hz)] = m
+            cells.append("n/a" if m is None else f"{(m - 1) * 100:+.1f} %")
+        if err and nr == 0:
+            out.append(f"| {names[tool]} | cannot run here: `{err}` | | | 0 |")
+        else:
+            out.append(f"| {names[tool]} | {' | '.join(cells)} | {nr} |")
+    p, peers = med.get(("podprof", 999)), [med.get((t, 999)) for t in ("perf", "bpftrace")]
+    peers = [x for x in peers if x is not None]
+    ok = None if p is None or not peers else p <= min(peers)
+    out.append(f"\nTarget: slowdown at 999 Hz no worse than bpftrace and perf in the same run: {yes(ok)}"
+               f" (podprof {fmt(p and (p - 1) * 100, '+.1f')} %, best peer "
+               f"{fmt(min(peers) * 100 - 100 if peers else None, '+.1f')} %).\n")
+    return med
+
+
+def cost_section(loc, tta, out):
+    out.append("## 2. Cost of the profiler itself (99 Hz, workload on every CPU)\n")
+    cost = loc.get("cost")
+    if not cost:
+        out.append(f"Not measured: {loc.get('error', 'no data')}\n")
+        return
+    cores = loc["machine"]["cores"]
+    out.append(f"Method: the same workload for ~{loc['cost_target_s']:.0f} s at 99 Hz. CPU while sampling = "
+               "sum of `/proc/PID/task/*/schedstat` of the profiler across the workload's run; total CPU "
+               "= user+sys from `wait4` (start-up and exit included: perf's and bpftrace's symbolization "
+               "happen at exit); peak RSS = `ru_maxrss`; BPF time = `kernel.bpf_stats_enabled=1` "
+               "(restored afterwards), `run_time_ns`/`run_cnt` of the programs whose fds the profiler holds "
+               "(`/proc/PID/fdinfo`, `bpftool prog show id N`), one run per sampling tick on each CPU. "
+               f"Node CPU = (CPU while sampling + BPF time) / (wall x {cores} CPUs).\n")
+    out.append("| profiler | CPU s per min sampling | total CPU s | node CPU | peak RSS | BPF ns per run "
+               "| BPF runs | samples |")
+    out.append("|---|---|---|---|---|---|---|---|")
+    pod = None
+    for c in cost:
+        per_min = c["cpu_s_sampling"] / c["sampling_s"] * 60 if c.get("cpu_s_sampling") is not None else None
+        bpf_s = c.get("bpf_ns", 0) / 1e9
+        node = ((c.get("cpu_s_sampling") or 0) + bpf_s) / (c["sampling_s"] * cores) * 100
+        per_run = c["bpf_ns"] / c["bpf_runs"] if c.get("bpf_runs") else None
+        if c["tool"] == "podprof":
+            pod = (node, per_run, c.get("maxrss_kb"))
+        out.append(f"| {c['tool']} | {fmt(per_min, '.3f')} | {fmt(c.get('cpu_s_total'), '.2f')} | "
+                   f"{node:.3f} % | {fmt(c.get('maxrss_kb') and c['maxrss_kb'] / MIB, '.1f')} MiB | "
+                   f"{fmt(per_run, '.0f')} | {c.get('bpf_runs', 'n/a')} | {c.get('samples', 'n/a')} |")
+    for tool, err in loc.get("errors", {}).items():
+        if err and not any(c["tool"] == tool for c in cost):
+            out.append(f"| {tool} | cannot run here: `{err}` | | | | | | |")
+    out.append("")
+    idle = [x for x in tta.get("worker_idle_rss_kb", []) if x]
+    peak = [x for x in tta.get("worker_peak_rss_kb", []) if x]
+    if pod:
+        out.append(f"- in-kernel BPF time per sample (user + kernel stacks): {fmt(pod[1], '.0f')} ns; "
+                   f"target <= 2000 ns: {yes(pod[1] is not None and pod[1] <= 2000)}")
+        out.append(f"- podprof at 99 Hz, worker CPU + BPF time: {pod[0]:.3f} % of the node's CPU; target <= 0.1 %: "
+                   f"{yes(pod[0] <= 0.1)}")
+        out.append(f"- `record` peak RSS while profiling and symbolizing: {fmt(pod[2] and pod[2] / MIB, '.1f')} MiB; "
+                   f"target <= 16 MiB: {yes(pod[2] is not None and pod[2] <= 16 * MIB)}")
+    if idle:
+        out.append(f"- `agent` RSS connected and idle (VmRSS, {len(idle)} agents of table 4): max "
+                   f"{max(idle) / MIB:.1f} MiB; target <= 8 MiB: {yes(max(idle) <= 8 * MIB)}")
+    if peak:
+        out.append(f"- `agent` peak RSS after all table-4 targets (VmHWM, profiling + symbolizing): max "
+                   f"{max(peak) / MIB:.1f} MiB; target <= 16 MiB: {yes(max(peak) <= 16 * MIB)}")
+    out.append("")
+
+
+def accuracy_section(loc, out):
+    out.append("## 3. Accuracy on a known 3:1 split\n")
+    acc = loc.get("accuracy")
+    if not acc:
+        out.append(f"Not measured: {loc.get('error', 'no data')}\n")
+        return
+    out.append(f"Method: `e2e/workloads/ratio.c` (one thread, CPU time split 3:1 between `burn_major` and "
+               f"`burn_minor`), stopped with SIGSTOP until the profiler is attached, then run for "
+               f"{loc['accuracy_s']:.0f} s at 99 Hz and stopped again before the profiler. Share = samples "
+               "whose stack holds the function / samples holding either (podprof: total% of its --top "
+               "table; perf: `perf script`; bpftrace: its map output). Expected samples = the process's "
+               "CPU time between the two stops (`/proc/PID/task/*/schedstat`) x 99. Medians over runs.\n")
+    out.append("| profiler | burn_major share (expected 75.0 %) | off by | captured / expected samples | runs |")
+    out.append("|---|---|---|---|---|")
+    for tool in ("podprof", "perf", "bcc", "bpftrace"):
+        rs = [r for r in acc if r["tool"] == tool and r.get("major_share") is not None]
+        if not rs:
+            err = loc.get("errors", {}).get(tool)
+            out.append(f"| {tool} | cannot run here: `{err}` | | | 0 |" if err else f"| {tool} | n/a | | | 0 |")
+            continue
+        share = median([r["major_share"] for r in rs])
+        cap = median([r["capture_pct"] for r in rs])
+        cap_n = median([r["captured"] for r in rs])
+        exp_n = median([r["expected"] for r in rs])
+        out.append(f"| {tool} | {share:.1f} % | {abs(share - 75):.1f} pts | {cap:.1f} % "
+                   f"({cap_n:.0f} / {exp_n:.0f}) | {len(rs)} |")
+        if tool == "podprof":
+            pod = (abs(share - 75), cap)
+    if any(r["tool"] == "podprof" and r.get("major_share") is not None for r in acc):
+        out.append(f"\nTargets (podprof): shares within 2 points: {yes(pod[0] <= 2)}; >= 97 % of expected "
+                   f"samples: {yes(pod[1] >= 97)}.\n")
+
+
+def tta_section(tta, out):
+    out.append("## 4. Time to answer on the local stack\n")
+    runs = tta.get("runs")
+    if not runs:
+        out.append(f"Not measured: {tta.get('error', 'no data')}\n")
+        return
+    out.append(f"Method: real etcd + kube-apiserver, real `podprof-operator run`, {tta['nodes']} real "
+               "`podprof-worker agent`s on simulated nodes, one pod each (`bench/workloads/light.c`, ~0.1 "
+               f"CPU); {len(runs)} targets with a 1 s window applied one after another with `kubectl apply`. "
+               "t0 = wall clock just before `kubectl apply` starts (its own run time is in the table). "
+               "Attach sent: operator log timestamps (`attached N pod(s) on node X`). All nodes Attached "
+               "and Succeeded: first event of an HTTP watch on the target (opened before the apply) showing "
+               "it. Window end = operator log `window of N ms started` + N.\n")
+    ok_runs = [r for r in runs if r.get("phase") == "Succeeded"]
+    rows = [("`kubectl apply` run time", "kubectl_apply_s", None),
+            ("apply -> first worker attach sent", "first_attach_s", None),
+            ("apply -> last worker attach sent", "last_attach_s", None),
+            ("apply -> all nodes Attached in status (watch)", "all_attached_s", 0.3),
+            ("window end -> phase Succeeded (watch)", "end_to_succeeded_s", 1.0)]
+    out.append("| interval | p50 | p95 | max | n | target |")
+    out.append("|---|---|---|---|---|---|")
+    for label, key, target in rows:
+        xs = [r[key] for r in ok_runs if r.get(key) is not None]
+        p95 = percentile(xs, 95)
+        tcell = "" if target is None else (f"p95 < {target * 1000:.0f} ms: "
+                                           f"{yes(p95 is not None and p95 < target)}")
+        out.append(f"| {label} | {fmt(median(xs) and median(xs) * 1000, '.0f')} ms | "
+                   f"{fmt(p95 and p95 * 1000, '.0f')} ms | {fmt(max(xs) * 1000 if xs else None, '.0f')} ms | "
+                   f"{len(xs)} | {tcell} |")
+    out.append(f"\n{len(ok_runs)} of {len(runs)} targets Succeeded.\n")
+
+
+def scale_section(sc, out):
+    out.append("## 5. Operator scale\n")
+    runs = sc.get("runs")
+    if not runs:
+        out.append(f"Not measured: {sc.get('error', 'no data')}\n")
+        return
+    out.append("Method: one `podprof-operator run` on the local stack; `bench/fakeworkers.py` connects N "
+               "workers over real WebSockets on loopback (podprof.v1: upgrade with token, hello, "
+               "heartbeats; on attach a progress, at the window end a binary PPRF frame with a small gzip "
+               "pprof and a final progress); N Pod objects bound to the N node names; one target "
+               f"({sc.get('window_s', 2)} s window) selects all N pods. Fan-out = operator log `window ... "
+               "started` -> the last fake worker received its attach; collection = window end -> phase "
+               "Succeeded (HTTP watch); RSS from /proc/PID/status; idle CPU = operator user+sys over 5 s "
+               "with N connected. Healthy = Succeeded, every node Done, all samples counted, no worker "
+               "dropped. The load generator shares the machine's CPUs with the operator.\n")
+    out.append("| N | all connected | fan-out | apply -> last attach | collection | RSS idle | RSS peak "
+               "| idle CPU | CPU for the target | healthy |")
+    out.append("|---|---|---|---|---|---|---|---|---|---|")
+    best = None
+    for r in runs:
+        if r.get("error") and "healthy" not in r:
+            r["healthy"] = False
+        cell = lambda k, m=1000, u="ms": fmt(r.get(k) and r[k] * m, ".0f") + " " + u  # noqa: E731
+        out.append(f"| {r['n']} | {cell('connect_all_s')} | {cell('fanout_s')} | {cell('apply_to_last_attach_s')} | "
+                   f"{cell('collection_s')} | {fmt(r.get('idle_rss_kb') and r['idle_rss_kb'] / MIB, '.1f')} MiB | "
+                   f"{fmt(r.get('peak_rss_kb') and r['peak_rss_kb'] / MIB, '.1f')} MiB | "
+                   f"{fmt(r.get('idle_cpu_pct'), '.1f')} % | {fmt(r.get('target_cpu_s'), '.2f')} s | "
+                   f"{'yes' if r.get('healthy') else 'no' + (': ' + r['error'] if r.get('error') else '')} |")
+        if r.get("healthy"):
+            best = max(best or 0, r["n"])
+    out.append(f"\nLargest healthy N measured: {best if best else 'none'}.")
+    big = [r for r in runs if r["n"] >= 1000]
+    if big:
+        r = big[0]
+        out.append(f"Targets at N = 1000: attach reaches all in < 1 s: "
+                   f"{yes(r.get('fanout_s') is not None and r['fanout_s'] < 1)}; operator RSS < 64 MiB: "
+                   f"{yes(r.get('peak_rss_kb') is not None and r['peak_rss_kb'] < 64 * MIB)}.")
+    else:
+        out.append("N = 1000 not run (quick mode): the 1,000-worker targets are not shown by this run.")
+    out.append("")
+
+
+def sym_section(sym, out):
+    out.append("## 6. Symbolization\n")
+    if "user" not in sym:
+        out.append(f"Not measured: {sym.get('error', 'no data')}\n")
+        return
+    out.append(f"Method: a generated PIE with {sym['functions']} functions ({sym['binary_bytes'] / 1024:.0f} KiB) "
+               "prints each function's runtime address; `bench/symbench.c` (linked "
+               "with build/libworker.a) resolves them in 16-frame stacks in shuffled order through "
+               "`symbolizer_user()`: cold = fresh symbolizer (maps and ELF symbol table loaded inside the "
+               "timed part), warm = the same symbolizer again. Kernel: every text symbol of /proc/kallsyms "
+               f"through `symbolizer_kernel()` (cold includes reading kallsyms). Best of {sym['repeats']}.\n")
+    out.append("| addresses | frames | named | cold frames/s | warm frames/s |")
+    out.append("|---|---|---|---|---|")
+    for k, label in (("user", f"user, {sym['functions']}-function binary"), ("kernel", "kernel (kallsyms)")):
+        s = sym.get(k)
+        if s:
+            out.append(f"| {label} | {s['frames']} | {s['named']} | {s['cold_fps']:,.0f} | {s['warm_fps']:,.0f} |")
+    out.append("")
+
+
+def main():
+    d = sys.argv[1]
+    dest = sys.argv[2] if len(sys.argv) > 2 else os.path.join(bl.REPO, "docs", "benchmarks.md")
+    loc, tta, sc, sym = (load(d, n) for n in ("local.json", "tta.json", "scale.json", "sym.json"))
+    m = next((x["machine"] for x in (loc, tta, sc, sym) if "machine" in x), bl.machine())
+    quick = loc.get("quick", bl.QUICK)
+    out = ["# podprof benchmarks\n",
+           "Generated by `make bench` (bench/run.sh); do not edit by hand.\n",
+           f"Machine: {m['cpu']}, {m['cores']} cores, kernel {m['kernel']}; run {m['date']}"
+           f"{' in QUICK mode (short runs, fewer rounds: indicative only)' if quick else ''}.",
+           "The machine is a shared VM: other work may run at the same time, which is why runs are "
+           "interleaved and medians reported.\n"]
+    if loc.get("versions"):
+        out.append("Peers: " + "; ".join(f"{k}: {v}" for k, v in loc["versions"].items()) + "\n")
+    overhead_section(loc, out)
+    cost_section(loc, tta, out)
+    accuracy_section(loc, out)
+    tta_section(tta, out)
+    scale_section(sc, out)
+    sym_section(sym, out)
+    text = "\n".join(out) + "\n"
+    with open(dest, "w") as f:
+        f.write(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
