@@ -187,3 +187,21 @@ def test_leader_election_one_reconciles_and_standby_takes_over(stack, namespace,
     finally:
         a.stop()
         b.stop()
+
+
+def test_api_server_restart_mid_window_loses_nothing(stack, namespace, cluster, workers, demoapp, operator):
+    """kube-apiserver restarted mid-window: the result is still written, and a target
+    created after the restart is picked up (the watches resume or relist)."""
+    pod = cluster.nodes["node-a"].run_pod(namespace, "rs-1", {"app": "rs"}, [("main", [demoapp, "checkout"])])
+    try:
+        podprof.apply_target(stack, namespace, "rs", {"matchLabels": {"app": "rs"}}, duration="6s")
+        stack_mod.wait_for(lambda: _status(stack, namespace, "rs").get("phase") == "Running", 30,
+                           desc="Running")
+        stack.restart_apiserver()
+        st = podprof.wait_phase(stack, namespace, "rs", timeout=90)["status"]
+        assert st["phase"] == "Succeeded" and st["samples"] > 0, st
+        podprof.apply_target(stack, namespace, "after", {"matchLabels": {"app": "rs"}}, duration="2s")
+        st = podprof.wait_phase(stack, namespace, "after", timeout=90)["status"]
+        assert st["phase"] == "Succeeded", st
+    finally:
+        cluster.nodes["node-a"].delete_pod(pod)

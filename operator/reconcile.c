@@ -81,6 +81,7 @@ struct rtarget {
 	char upload_msg[256];
 	char message[256];
 	char fail_reason[48];
+	bool status_dirty; /* the last status write failed: retried from the tick */
 	struct rtarget *next;
 };
 
@@ -412,9 +413,13 @@ static void write_status(struct reconciler *r, struct rtarget *t)
 
 	ref_of(t, &ref);
 	err = k8s_update_status(r->cfg.k8s, &ref, NULL, status_mutate, st, 5, NULL, NULL);
-	if (err < 0 && err != -ENOENT) {
+	/* An API server that is down or busy must not lose the result: the tick
+	 * writes the latest status again until it lands. */
+	t->status_dirty = err < 0 && err != -ENOENT;
+	if (t->status_dirty) {
 		r->api_errors++;
-		log_warn(MOD, "%s/%s: status write failed: %s", t->ns, t->name, strerror(-err));
+		log_warn(MOD, "%s/%s: status write failed (will retry): %s", t->ns, t->name,
+			 strerror(-err));
 	}
 	json_object_put(st);
 }
@@ -882,6 +887,19 @@ static void upload_done(const struct storage_event *ev, void *arg)
 
 /* ---- informer handlers ---------------------------------------------------- */
 
+/* Forget t: detach it everywhere if it is still sampling. */
+static void drop_target(struct reconciler *r, struct rtarget **pp)
+{
+	struct rtarget *t = *pp;
+
+	if (is_active(t)) {
+		log_info(MOD, "%s/%s: deleted mid-window: detaching everywhere", t->ns, t->name);
+		detach_all(r, t);
+	}
+	*pp = t->next;
+	target_free(t);
+}
+
 void reconciler_target_upsert(struct reconciler *r, json_object *obj)
 {
 	const char *uid = jstr(obj, "metadata", "uid"), *name = jstr(obj, "metadata", "name");
@@ -897,6 +915,14 @@ void reconciler_target_upsert(struct reconciler *r, json_object *obj)
 		return;
 	if (jget(obj, "metadata", "deletionTimestamp"))
 		return;
+	/* Deleted and created again under the same name: the old one is gone. */
+	for (struct rtarget **pp = &r->targets; *pp; pp = &(*pp)->next) {
+		if (strcmp((*pp)->ns, ns) == 0 && strcmp((*pp)->name, name) == 0 &&
+		    strcmp((*pp)->uid, uid) != 0) {
+			drop_target(r, pp);
+			break;
+		}
+	}
 	t = find_target(r, uid);
 	if (t && t->generation == gen)
 		return; /* our own status write, or a label/annotation change */
@@ -958,26 +984,13 @@ void reconciler_target_upsert(struct reconciler *r, json_object *obj)
 	start_target(r, t, (uint64_t)t->spec.duration_ms, NULL);
 }
 
-void reconciler_target_delete(struct reconciler *r, json_object *obj)
+void reconciler_target_gone(struct reconciler *r, const char *ns, const char *name)
 {
-	const char *uid = jstr(obj, "metadata", "uid");
-	struct rtarget **pp;
-
-	if (!uid)
-		return;
-	for (pp = &r->targets; *pp; pp = &(*pp)->next) {
-		struct rtarget *t = *pp;
-
-		if (strcmp(t->uid, uid) != 0)
-			continue;
-		if (is_active(t)) {
-			log_info(MOD, "%s/%s: deleted mid-window: detaching everywhere", t->ns,
-				 t->name);
-			detach_all(r, t);
+	for (struct rtarget **pp = &r->targets; *pp; pp = &(*pp)->next) {
+		if (strcmp((*pp)->ns, ns) == 0 && strcmp((*pp)->name, name) == 0) {
+			drop_target(r, pp);
+			return;
 		}
-		*pp = t->next;
-		target_free(t);
-		return;
 	}
 }
 
@@ -1118,6 +1131,11 @@ uint64_t reconciler_tick(struct reconciler *r, uint64_t now_ms)
 	for (struct rtarget *t = r->targets; t; t = t->next) {
 		uint64_t due;
 
+		if (t->status_dirty) {
+			write_status(r, t);
+			if (t->status_dirty && (!next || now_ms + 1000 < next))
+				next = now_ms + 1000;
+		}
 		if (!is_active(t))
 			continue;
 		if (now_ms >= t->end_ms + r->cfg.grace_ms) {

@@ -50,7 +50,8 @@ void reconciler_free(struct reconciler *r);
 
 /* Informer handlers (borrowed objects). */
 void reconciler_target_upsert(struct reconciler *r, json_object *obj);
-void reconciler_target_delete(struct reconciler *r, json_object *obj);
+/* The target ns/name no longer exists (deleted): detach and forget it. */
+void reconciler_target_gone(struct reconciler *r, const char *ns, const char *name);
 void reconciler_pod_upsert(struct reconciler *r, json_object *obj);
 void reconciler_pod_delete(struct reconciler *r, json_object *obj);
 

@@ -30,6 +30,7 @@
 #include "reconcile.h"
 #include "storage.h"
 #include "waker.h"
+#include "workqueue.h"
 
 #define MOD "operator"
 
@@ -59,7 +60,8 @@ struct op {
 	struct storage *store;
 	struct reconciler *rec;
 	struct waker *waker;
-	const char *worker_sa; /* "ns:name" allowed for TokenReview auth, or NULL */
+	struct workqueue *queue; /* target keys: repeated events coalesce */
+	const char *worker_sa;	 /* "ns:name" allowed for TokenReview auth, or NULL */
 	const char *audience;
 	struct leader *leader; /* NULL without --leader-elect */
 	pthread_t lthread;     /* blocks in leader_acquire() */
@@ -72,20 +74,54 @@ struct op {
 
 /* ---- informer and hub callbacks into the reconciler ------------------------- */
 
+/* Target events only queue the object's key; several events for one target
+ * before the next drain are reconciled once, from the cache's latest copy. */
+static void t_queue(struct op *op, json_object *o)
+{
+	char key[WORKQUEUE_MAX_KEY];
+
+	if (informer_key(o, key, sizeof(key)) == 0)
+		workqueue_add(op->queue, key);
+}
+
 static void t_add(void *arg, json_object *o)
 {
-	reconciler_target_upsert(((struct op *)arg)->rec, o);
+	t_queue(arg, o);
 }
 
 static void t_upd(void *arg, json_object *old, json_object *o)
 {
 	(void)old;
-	reconciler_target_upsert(((struct op *)arg)->rec, o);
+	t_queue(arg, o);
 }
 
 static void t_del(void *arg, json_object *o)
 {
-	reconciler_target_delete(((struct op *)arg)->rec, o);
+	t_queue(arg, o);
+}
+
+static void drain_queue(struct op *op)
+{
+	char *key;
+
+	for (;;) {
+		char *slash;
+		json_object *obj;
+
+		key = workqueue_pop(op->queue, waker_now_ms());
+		if (!key)
+			break;
+		slash = strchr(key, '/');
+		if (slash) {
+			*slash = '\0';
+			obj = informer_get(op->targets, key, slash + 1);
+			if (obj)
+				reconciler_target_upsert(op->rec, obj);
+			else
+				reconciler_target_gone(op->rec, key, slash + 1);
+		}
+		free(key);
+	}
 }
 
 static void p_add(void *arg, json_object *o)
@@ -242,6 +278,7 @@ static void on_wakeup(void *ctx)
 	/* Pods first, so a new target sees the freshest pod cache. */
 	informer_dispatch(op->pods);
 	informer_dispatch(op->targets);
+	drain_queue(op);
 	if (op->store)
 		storage_poll_completions(op->store);
 	renew = leader_step(op);
@@ -554,7 +591,8 @@ int operator_run(int argc, char **argv)
 	rcfg.store = op.store;
 	rcfg.pods = op.pods;
 	rcfg.prefix = scfg.prefix;
-	err = reconciler_new(&rcfg, &op.rec);
+	op.queue = workqueue_new();
+	err = op.queue ? reconciler_new(&rcfg, &op.rec) : -ENOMEM;
 	if (!err)
 		err = waker_new(w_wake, &op, &op.waker);
 	if (!err)
@@ -623,6 +661,7 @@ cleanup:
 	informer_free(op.targets);
 	informer_free(op.pods);
 	reconciler_free(op.rec);
+	workqueue_free(op.queue);
 	hub_free(op.hub);
 	storage_close(op.store);
 	hub_token_file_free(tf);
