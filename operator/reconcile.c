@@ -19,121 +19,11 @@
 #include "spec.h"
 #include "storage.h"
 #include "waker.h"
+#include "reconcile_int.h"
 
-#define MOD		  "reconcile"
-#define PT_PREFIX	  "/apis/podprof.dev/v1alpha1"
 #define MAX_PROFILE_BYTES (256u << 20) /* decompressed, per node profile */
 
-enum tphase { PH_PENDING, PH_RUNNING, PH_COLLECTING, PH_SUCCEEDED, PH_FAILED };
-
-static const char *const phase_names[] = {"Pending", "Running", "Running", "Succeeded", "Failed"};
-
-enum nstate { NS_WAITING, NS_ATTACHED, NS_DONE, NS_LOST };
-
-static const char *const nstate_names[] = {"WaitingForWorker", "Attached", "Done", "Lost"};
-
-struct rnode {
-	char *name;
-	enum nstate state;
-	uint64_t samples;
-	uint64_t drops;
-	bool ever_lost; /* disconnected at least once mid-window */
-	char message[160];
-};
-
-struct rpod {
-	char uid[PROTO_MAX_UID_LEN + 1];
-	char *name;
-	char *node;
-	uint64_t samples;
-};
-
-struct upload {
-	struct reconciler *r;
-	char uid[PROTO_MAX_UID_LEN + 1];
-	bool svg;
-	struct upload *next;
-};
-
-struct rtarget {
-	char ns[PROTO_MAX_NS_LEN + 1];
-	char *name;
-	char uid[PROTO_MAX_UID_LEN + 1];
-	int64_t generation;
-	char job_id[PROTO_MAX_JOB_ID_LEN + 1];
-	struct target_spec spec;
-	bool spec_ok;
-	enum tphase phase;
-	char start_time[32];
-	char completion_time[32];
-	int64_t start_unix_ms;
-	uint64_t end_ms; /* monotonic: window end */
-	struct rnode *nodes;
-	size_t nnodes;
-	struct rpod *pods;
-	size_t npods;
-	struct pprof_builder *merged;
-	int64_t profile_samples; /* from merged profiles */
-	json_object *top;	 /* topFunctions array, owned */
-	char *url, *svg_url;
-	size_t size_bytes;
-	char upload_state[24]; /* "", Uploading, Uploaded, Spooled, Failed */
-	char upload_msg[256];
-	char message[256];
-	char fail_reason[48];
-	bool status_dirty; /* the last status write failed: retried from the tick */
-	struct rtarget *next;
-};
-
-struct reconciler {
-	struct reconciler_config cfg;
-	struct rtarget *targets;
-	struct upload *uploads;
-	uint64_t samples_received;
-	uint64_t profiles_received;
-	uint64_t api_errors;
-	uint64_t attaches_sent;
-};
-
 /* ---- small helpers ------------------------------------------------------- */
-
-static const char *jstr(json_object *o, const char *k1, const char *k2)
-{
-	json_object *v;
-
-	if (!o || !json_object_object_get_ex(o, k1, &v))
-		return NULL;
-	if (k2 && !json_object_object_get_ex(v, k2, &v))
-		return NULL;
-	return json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
-}
-
-static int64_t jint(json_object *o, const char *k1, const char *k2)
-{
-	json_object *v;
-
-	if (!o || !json_object_object_get_ex(o, k1, &v))
-		return 0;
-	if (k2 && !json_object_object_get_ex(v, k2, &v))
-		return 0;
-	return json_object_get_int64(v);
-}
-
-static json_object *jget(json_object *o, const char *k1, const char *k2)
-{
-	json_object *v;
-
-	if (!o || !json_object_object_get_ex(o, k1, &v))
-		return NULL;
-	if (k2 && !json_object_object_get_ex(v, k2, &v))
-		return NULL;
-	return v;
-}
-
-static void copy_str(char *dst, size_t cap, const char *src)
-{
-	snprintf(dst, cap, "%s", src ? src : "");
-}
 
 static int64_t unix_ms(void)
 {
@@ -199,230 +89,7 @@ static bool is_active(const struct rtarget *t)
 	return t->phase == PH_RUNNING || t->phase == PH_COLLECTING;
 }
 
-static void ref_of(const struct rtarget *t, struct k8s_object_ref *ref)
-{
-	*ref = (struct k8s_object_ref){.api_prefix = PT_PREFIX,
-				       .plural = "profilingtargets",
-				       .api_version = "podprof.dev/v1alpha1",
-				       .kind = "ProfilingTarget",
-				       .ns = t->ns,
-				       .name = t->name,
-				       .uid = t->uid};
-}
-
-static void emit_event(struct reconciler *r, struct rtarget *t, const char *type,
-		       const char *reason, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
-
-static void emit_event(struct reconciler *r, struct rtarget *t, const char *type,
-		       const char *reason, const char *fmt, ...)
-{
-	struct k8s_object_ref ref;
-	char msg[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	ref_of(t, &ref);
-	if (k8s_event_emit(r->cfg.k8s, &ref, type, reason, msg, "podprof-operator") < 0)
-		r->api_errors++;
-}
-
 /* ---- status ----------------------------------------------------------------- */
-
-static json_object *condition(const char *type, bool status, const char *reason, const char *msg,
-			      int64_t gen, const char *now)
-{
-	json_object *c = json_object_new_object();
-
-	json_object_object_add(c, "type", json_object_new_string(type));
-	json_object_object_add(c, "status", json_object_new_string(status ? "True" : "False"));
-	json_object_object_add(c, "observedGeneration", json_object_new_int64(gen));
-	json_object_object_add(c, "lastTransitionTime", json_object_new_string(now));
-	json_object_object_add(c, "reason", json_object_new_string(reason));
-	json_object_object_add(c, "message", json_object_new_string(msg));
-	return c;
-}
-
-static uint64_t total_samples(const struct rtarget *t)
-{
-	uint64_t s = 0;
-
-	if (t->profile_samples > 0)
-		return (uint64_t)t->profile_samples;
-	for (size_t i = 0; i < t->nnodes; i++)
-		s += t->nodes[i].samples;
-	return s;
-}
-
-static bool partial(const struct rtarget *t, char *why, size_t cap)
-{
-	size_t off = 0;
-	bool p = false;
-
-	why[0] = '\0';
-	for (size_t i = 0; i < t->nnodes; i++) {
-		const struct rnode *n = &t->nodes[i];
-
-		if (n->state == NS_DONE && !n->ever_lost)
-			continue;
-		p = true;
-		off += (size_t)snprintf(why + off, off < cap ? cap - off : 0, "%s%s: %s",
-					off ? "; " : "", n->name,
-					n->message[0] ? n->message : nstate_names[n->state]);
-		if (off >= cap)
-			break;
-	}
-	return p;
-}
-
-static json_object *build_status(const struct rtarget *t)
-{
-	json_object *st = json_object_new_object(), *arr, *conds;
-	char now[40], why[512];
-	bool done = t->phase == PH_SUCCEEDED || t->phase == PH_FAILED;
-
-	k8s_time_now(now, sizeof(now));
-	json_object_object_add(st, "phase", json_object_new_string(phase_names[t->phase]));
-	json_object_object_add(st, "observedGeneration", json_object_new_int64(t->generation));
-	if (t->start_time[0])
-		json_object_object_add(st, "startTime", json_object_new_string(t->start_time));
-	if (t->completion_time[0])
-		json_object_object_add(st, "completionTime",
-				       json_object_new_string(t->completion_time));
-	json_object_object_add(st, "matchedPods", json_object_new_int64((int64_t)t->npods));
-	arr = json_object_new_array();
-	for (size_t i = 0; i < t->npods; i++) {
-		json_object *p = json_object_new_object();
-
-		json_object_object_add(p, "name", json_object_new_string(t->pods[i].name));
-		json_object_object_add(p, "node", json_object_new_string(t->pods[i].node));
-		json_object_object_add(p, "uid", json_object_new_string(t->pods[i].uid));
-		json_object_object_add(p, "samples",
-				       json_object_new_int64((int64_t)t->pods[i].samples));
-		json_object_array_add(arr, p);
-	}
-	json_object_object_add(st, "pods", arr);
-	arr = json_object_new_array();
-	for (size_t i = 0; i < t->nnodes; i++) {
-		json_object *n = json_object_new_object();
-
-		json_object_object_add(n, "name", json_object_new_string(t->nodes[i].name));
-		json_object_object_add(n, "state",
-				       json_object_new_string(nstate_names[t->nodes[i].state]));
-		json_object_object_add(n, "samples",
-				       json_object_new_int64((int64_t)t->nodes[i].samples));
-		if (t->nodes[i].message[0])
-			json_object_object_add(n, "message",
-					       json_object_new_string(t->nodes[i].message));
-		json_object_array_add(arr, n);
-	}
-	json_object_object_add(st, "nodes", arr);
-	json_object_object_add(st, "samples", json_object_new_int64((int64_t)total_samples(t)));
-	if (t->url) {
-		json_object *p = json_object_new_object();
-
-		json_object_object_add(p, "url", json_object_new_string(t->url));
-		json_object_object_add(p, "format", json_object_new_string("pprof+gzip"));
-		json_object_object_add(p, "sizeBytes",
-				       json_object_new_int64((int64_t)t->size_bytes));
-		if (t->svg_url)
-			json_object_object_add(p, "svgURL", json_object_new_string(t->svg_url));
-		if (t->upload_state[0])
-			json_object_object_add(p, "state", json_object_new_string(t->upload_state));
-		json_object_object_add(st, "profile", p);
-	}
-	if (t->top)
-		json_object_object_add(st, "topFunctions", json_object_get(t->top));
-	if (t->message[0])
-		json_object_object_add(st, "message", json_object_new_string(t->message));
-
-	conds = json_object_new_array();
-	if (!t->spec_ok) {
-		json_object_array_add(conds, condition("Ready", false, "InvalidSpec", t->message,
-						       t->generation, now));
-	} else if (t->phase == PH_FAILED) {
-		json_object_array_add(
-		    conds, condition("Ready", false, t->fail_reason[0] ? t->fail_reason : "Failed",
-				     t->message, t->generation, now));
-	} else if (done) {
-		json_object_array_add(conds,
-				      condition("Ready", true, "Completed",
-						"profiling window completed", t->generation, now));
-	} else {
-		json_object_array_add(conds, condition("Ready", false, "Profiling",
-						       "profiling window in progress",
-						       t->generation, now));
-	}
-	if (t->spec_ok && t->npods > 0 && partial(t, why, sizeof(why)))
-		json_object_array_add(conds, condition("PartialResult", true, "NodesMissing", why,
-						       t->generation, now));
-	if (t->upload_state[0]) {
-		bool ok = strcmp(t->upload_state, "Uploaded") == 0;
-
-		json_object_array_add(conds,
-				      condition("Uploaded", ok, ok ? "Uploaded" : t->upload_state,
-						t->upload_msg[0] ? t->upload_msg : t->upload_state,
-						t->generation, now));
-	}
-	json_object_object_add(st, "conditions", conds);
-	return st;
-}
-
-/* Keep lastTransitionTime of conditions whose status did not change. */
-static void keep_transition_times(json_object *old_st, json_object *new_st)
-{
-	json_object *oc = jget(old_st, "conditions", NULL), *nc = jget(new_st, "conditions", NULL);
-
-	if (!oc || !nc || !json_object_is_type(oc, json_type_array))
-		return;
-	for (size_t i = 0; i < json_object_array_length(nc); i++) {
-		json_object *n = json_object_array_get_idx(nc, i);
-
-		for (size_t j = 0; j < json_object_array_length(oc); j++) {
-			json_object *o = json_object_array_get_idx(oc, j);
-			const char *ot = jstr(o, "type", NULL), *os = jstr(o, "status", NULL);
-			const char *ol = jstr(o, "lastTransitionTime", NULL);
-
-			if (ot && os && ol && strcmp(ot, jstr(n, "type", NULL)) == 0 &&
-			    strcmp(os, jstr(n, "status", NULL)) == 0)
-				json_object_object_add(n, "lastTransitionTime",
-						       json_object_new_string(ol));
-		}
-	}
-}
-
-static int status_mutate(void *arg, json_object *obj, int attempt)
-{
-	json_object *st = arg, *copy = NULL;
-
-	(void)attempt;
-	if (json_object_deep_copy(st, &copy, NULL) < 0)
-		return -ENOMEM;
-	keep_transition_times(jget(obj, "status", NULL), copy);
-	json_object_object_add(obj, "status", copy);
-	return 0;
-}
-
-static void write_status(struct reconciler *r, struct rtarget *t)
-{
-	struct k8s_object_ref ref;
-	json_object *st = build_status(t);
-	int err;
-
-	ref_of(t, &ref);
-	err = k8s_update_status(r->cfg.k8s, &ref, NULL, status_mutate, st, 5, NULL, NULL);
-	/* An API server that is down or busy must not lose the result: the tick
-	 * writes the latest status again until it lands. */
-	t->status_dirty = err < 0 && err != -ENOENT;
-	if (t->status_dirty) {
-		r->api_errors++;
-		log_warn(MOD, "%s/%s: status write failed (will retry): %s", t->ns, t->name,
-			 strerror(-err));
-	}
-	json_object_put(st);
-}
 
 /* ---- pods ------------------------------------------------------------------- */
 
@@ -639,8 +306,8 @@ static void fail_target(struct reconciler *r, struct rtarget *t, const char *rea
 	copy_str(t->fail_reason, sizeof(t->fail_reason), reason);
 	copy_str(t->message, sizeof(t->message), msg);
 	log_warn(MOD, "%s/%s: failed: %s: %s", t->ns, t->name, reason, msg);
-	emit_event(r, t, "Warning", "Failed", "%s: %s", reason, msg);
-	write_status(r, t);
+	rc_emit_event(r, t, "Warning", "Failed", "%s: %s", reason, msg);
+	rc_write_status(r, t);
 }
 
 /* Start (or resume after an operator restart) the window of t. */
@@ -666,10 +333,10 @@ static void start_target(struct reconciler *r, struct rtarget *t, uint64_t windo
 		attach_node(r, t, &t->nodes[i]);
 	log_info(MOD, "%s/%s: window of %" PRIu64 " ms started: %zu pod(s) on %zu node(s)", t->ns,
 		 t->name, window_ms, t->npods, t->nnodes);
-	emit_event(r, t, "Normal", "Started",
-		   "Profiling %zu pod(s) on %zu node(s) at %d Hz for %" PRIu64 " ms", t->npods,
-		   t->nnodes, t->spec.frequency_hz, window_ms);
-	write_status(r, t);
+	rc_emit_event(r, t, "Normal", "Started",
+		      "Profiling %zu pod(s) on %zu node(s) at %d Hz for %" PRIu64 " ms", t->npods,
+		      t->nnodes, t->spec.frequency_hz, window_ms);
+	rc_write_status(r, t);
 }
 
 static void upload_done(const struct storage_event *ev, void *arg);
@@ -739,36 +406,6 @@ cleanup:
 	free(svg_key);
 }
 
-static json_object *top_json(struct pprof_builder *b, unsigned n)
-{
-	struct pprof_top_entry *e = NULL;
-	size_t ne = 0;
-	int64_t total = pprof_builder_total(b);
-	json_object *arr;
-
-	if (total <= 0 || pprof_builder_top(b, n, &e, &ne) < 0)
-		return NULL;
-	arr = json_object_new_array();
-	for (size_t i = 0; i < ne; i++) {
-		json_object *o = json_object_new_object();
-		double self = 100.0 * (double)e[i].self / (double)total;
-		double tot = 100.0 * (double)e[i].total / (double)total;
-
-		json_object_object_add(o, "function", json_object_new_string(e[i].function));
-		/* Two decimals: enough for shares, and stable in kubectl output. */
-		json_object_object_add(
-		    o, "selfPercent",
-		    json_object_new_double((double)(int64_t)(self * 100 + 0.5) / 100));
-		json_object_object_add(
-		    o, "totalPercent",
-		    json_object_new_double((double)(int64_t)(tot * 100 + 0.5) / 100));
-		json_object_object_add(o, "samples", json_object_new_int64(e[i].self));
-		json_object_array_add(arr, o);
-	}
-	pprof_top_free(e, ne);
-	return arr;
-}
-
 /* All nodes reported (or the grace period ran out): merge, publish, finish. */
 static void finalize_target(struct reconciler *r, struct rtarget *t)
 {
@@ -796,30 +433,30 @@ static void finalize_target(struct reconciler *r, struct rtarget *t)
 	t->profile_samples = pprof_builder_total(t->merged);
 	if (t->profile_samples <= 0) {
 		fail_target(r, t, "NoSamples",
-			    partial(t, why, sizeof(why))
+			    rc_partial(t, why, sizeof(why))
 				? why
 				: "no samples were collected (pods idle during the window?)");
 		return;
 	}
 	pprof_builder_set_duration(t->merged, (unix_ms() - t->start_unix_ms) * 1000000LL);
-	t->top = top_json(t->merged, r->cfg.top_n);
+	t->top = rc_top_json(t->merged, r->cfg.top_n);
 	if (pprof_builder_encode(t->merged, true, &pb, &len) == 0)
 		store_profile(r, t, pb, len);
 	t->phase = PH_SUCCEEDED;
-	if (partial(t, why, sizeof(why)))
+	if (rc_partial(t, why, sizeof(why)))
 		snprintf(t->message, sizeof(t->message), "partial result: %.230s", why);
 	else
 		snprintf(t->message, sizeof(t->message), "profiled %zu pod(s) on %zu node(s)",
 			 t->npods, t->nnodes);
 	log_info(MOD, "%s/%s: succeeded: %" PRId64 " samples, %s", t->ns, t->name,
 		 t->profile_samples, t->message);
-	emit_event(r, t, "Normal", "Completed", "%" PRId64 " samples; top: %s; %s",
-		   t->profile_samples,
-		   t->top && json_object_array_length(t->top)
-		       ? jstr(json_object_array_get_idx(t->top, 0), "function", NULL)
-		       : "-",
-		   t->message);
-	write_status(r, t);
+	rc_emit_event(r, t, "Normal", "Completed", "%" PRId64 " samples; top: %s; %s",
+		      t->profile_samples,
+		      t->top && json_object_array_length(t->top)
+			  ? jstr(json_object_array_get_idx(t->top, 0), "function", NULL)
+			  : "-",
+		      t->message);
+	rc_write_status(r, t);
 	free(pb);
 	/* The merged profile is in storage now; keep memory flat. */
 	pprof_builder_free(t->merged);
@@ -861,18 +498,18 @@ static void upload_done(const struct storage_event *ev, void *arg)
 				t->url = strdup(ev->url);
 				snprintf(t->upload_msg, sizeof(t->upload_msg),
 					 "uploaded after %u attempt(s)", ev->attempts);
-				emit_event(r, t, "Normal", "Uploaded", "profile stored at %s",
-					   ev->url);
+				rc_emit_event(r, t, "Normal", "Uploaded", "profile stored at %s",
+					      ev->url);
 			} else {
 				snprintf(t->upload_msg, sizeof(t->upload_msg), "%s",
 					 ev->message && *ev->message ? ev->message : "store error");
-				emit_event(r, t, "Warning", "UploadDelayed", "%s: %s",
-					   names[ev->state], t->upload_msg);
+				rc_emit_event(r, t, "Warning", "UploadDelayed", "%s: %s",
+					      names[ev->state], t->upload_msg);
 			}
 			log_info(MOD, "%s/%s: profile %s (%s)", t->ns, t->name, t->upload_state,
 				 t->upload_msg);
 		}
-		write_status(r, t);
+		rc_write_status(r, t);
 	}
 	if (!terminal)
 		return;
@@ -1005,7 +642,7 @@ void reconciler_pod_upsert(struct reconciler *r, json_object *obj)
 		log_info(MOD, "%s/%s: pod %s appeared on node %s during the window", t->ns, t->name,
 			 jstr(obj, "metadata", "name"), node);
 		attach_node(r, t, find_node(t, node));
-		write_status(r, t);
+		rc_write_status(r, t);
 	}
 }
 
@@ -1029,7 +666,7 @@ void reconciler_worker_connected(struct reconciler *r, const char *node)
 		n = find_node(t, node);
 		if (n && (n->state == NS_WAITING || n->state == NS_LOST)) {
 			attach_node(r, t, n);
-			write_status(r, t);
+			rc_write_status(r, t);
 		}
 	}
 }
@@ -1049,10 +686,10 @@ void reconciler_worker_disconnected(struct reconciler *r, const char *node)
 		copy_str(n->message, sizeof(n->message), "worker disconnected mid-window");
 		log_warn(MOD, "%s/%s: worker of node %s disconnected mid-window", t->ns, t->name,
 			 node);
-		emit_event(r, t, "Warning", "WorkerLost",
-			   "worker of node %s disconnected mid-window; its samples may be missing",
-			   node);
-		write_status(r, t);
+		rc_emit_event(
+		    r, t, "Warning", "WorkerLost",
+		    "worker of node %s disconnected mid-window; its samples may be missing", node);
+		rc_write_status(r, t);
 		maybe_finalize(r, t);
 	}
 }
@@ -1075,7 +712,7 @@ void reconciler_progress(struct reconciler *r, const char *node, const struct pr
 	if (p->final) {
 		if (n->state == NS_ATTACHED)
 			n->state = NS_DONE;
-		write_status(r, t);
+		rc_write_status(r, t);
 		maybe_finalize(r, t);
 	}
 }
@@ -1104,7 +741,7 @@ void reconciler_profile(struct reconciler *r, const char *node, const char *job_
 	}
 	r->samples_received = 0;
 	for (struct rtarget *x = r->targets; x; x = x->next)
-		r->samples_received += total_samples(x);
+		r->samples_received += rc_total_samples(x);
 	maybe_finalize(r, t);
 }
 
@@ -1118,8 +755,8 @@ void reconciler_worker_error(struct reconciler *r, const char *node,
 	if (!t || !(n = find_node(t, node)))
 		return;
 	snprintf(n->message, sizeof(n->message), "%.48s: %.100s", e->code, e->message);
-	emit_event(r, t, "Warning", "WorkerError", "node %s: %s: %s", node, e->code, e->message);
-	write_status(r, t);
+	rc_emit_event(r, t, "Warning", "WorkerError", "node %s: %s: %s", node, e->code, e->message);
+	rc_write_status(r, t);
 }
 
 /* ---- timers, metrics, lifetime -------------------------------------------- */
@@ -1132,7 +769,7 @@ uint64_t reconciler_tick(struct reconciler *r, uint64_t now_ms)
 		uint64_t due;
 
 		if (t->status_dirty) {
-			write_status(r, t);
+			rc_write_status(r, t);
 			if (t->status_dirty && (!next || now_ms + 1000 < next))
 				next = now_ms + 1000;
 		}

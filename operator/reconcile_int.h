@@ -1,0 +1,162 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* reconcile_int.h -- state shared by reconcile.c and reconcile_status.c.
+ *
+ * Private to the reconciler: the per-target, per-node and per-pod records and
+ * the helpers that turn them into status, Events and the topFunctions list.
+ */
+#ifndef PODPROF_RECONCILE_INT_H
+#define PODPROF_RECONCILE_INT_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "k8s_status.h"
+#include "proto.h"
+#include "reconcile.h"
+#include "spec.h"
+
+#define MOD	  "reconcile"
+#define PT_PREFIX "/apis/podprof.dev/v1alpha1"
+
+struct pprof_builder;
+
+enum tphase { PH_PENDING, PH_RUNNING, PH_COLLECTING, PH_SUCCEEDED, PH_FAILED };
+
+extern const char *const rc_phase_names[];
+
+enum nstate { NS_WAITING, NS_ATTACHED, NS_DONE, NS_LOST };
+
+extern const char *const rc_nstate_names[];
+
+struct rnode {
+	char *name;
+	enum nstate state;
+	uint64_t samples;
+	uint64_t drops;
+	bool ever_lost; /* disconnected at least once mid-window */
+	char message[160];
+};
+
+struct rpod {
+	char uid[PROTO_MAX_UID_LEN + 1];
+	char *name;
+	char *node;
+	uint64_t samples;
+};
+
+struct upload {
+	struct reconciler *r;
+	char uid[PROTO_MAX_UID_LEN + 1];
+	bool svg;
+	struct upload *next;
+};
+
+struct rtarget {
+	char ns[PROTO_MAX_NS_LEN + 1];
+	char *name;
+	char uid[PROTO_MAX_UID_LEN + 1];
+	int64_t generation;
+	char job_id[PROTO_MAX_JOB_ID_LEN + 1];
+	struct target_spec spec;
+	bool spec_ok;
+	enum tphase phase;
+	char start_time[32];
+	char completion_time[32];
+	int64_t start_unix_ms;
+	uint64_t end_ms; /* monotonic: window end */
+	struct rnode *nodes;
+	size_t nnodes;
+	struct rpod *pods;
+	size_t npods;
+	struct pprof_builder *merged;
+	int64_t profile_samples; /* from merged profiles */
+	json_object *top;	 /* topFunctions array, owned */
+	char *url, *svg_url;
+	size_t size_bytes;
+	char upload_state[24]; /* "", Uploading, Uploaded, Spooled, Failed */
+	char upload_msg[256];
+	char message[256];
+	char fail_reason[48];
+	bool status_dirty; /* the last status write failed: retried from the tick */
+	struct rtarget *next;
+};
+
+struct reconciler {
+	struct reconciler_config cfg;
+	struct rtarget *targets;
+	struct upload *uploads;
+	uint64_t samples_received;
+	uint64_t profiles_received;
+	uint64_t api_errors;
+	uint64_t attaches_sent;
+};
+
+/* ---- JSON field access (borrowed results) ---- */
+
+static inline const char *jstr(json_object *o, const char *k1, const char *k2)
+{
+	json_object *v;
+
+	if (!o || !json_object_object_get_ex(o, k1, &v))
+		return NULL;
+	if (k2 && !json_object_object_get_ex(v, k2, &v))
+		return NULL;
+	return json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
+}
+
+static inline int64_t jint(json_object *o, const char *k1, const char *k2)
+{
+	json_object *v;
+
+	if (!o || !json_object_object_get_ex(o, k1, &v))
+		return 0;
+	if (k2 && !json_object_object_get_ex(v, k2, &v))
+		return 0;
+	return json_object_get_int64(v);
+}
+
+static inline json_object *jget(json_object *o, const char *k1, const char *k2)
+{
+	json_object *v;
+
+	if (!o || !json_object_object_get_ex(o, k1, &v))
+		return NULL;
+	if (k2 && !json_object_object_get_ex(v, k2, &v))
+		return NULL;
+	return v;
+}
+
+static inline void copy_str(char *dst, size_t cap, const char *src)
+{
+	snprintf(dst, cap, "%s", src ? src : "");
+}
+
+/* ---- status, Events, top functions (reconcile_status.c) ---- */
+
+/* Identify t for the status subresource and Events. */
+void rc_ref_of(const struct rtarget *t, struct k8s_object_ref *ref);
+
+/* Record a Kubernetes Event about t; failures only count as API errors. */
+void rc_emit_event(struct reconciler *r, struct rtarget *t, const char *type, const char *reason,
+		   const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/* Samples of t: from the merged profile once final, else the workers' progress. */
+uint64_t rc_total_samples(const struct rtarget *t);
+
+/* True when some node did not deliver a complete profile; why names them. */
+bool rc_partial(const struct rtarget *t, char *why, size_t cap);
+
+/* Write t's status (with conflict retry); on failure t->status_dirty is set
+ * and the tick writes again. */
+void rc_write_status(struct reconciler *r, struct rtarget *t);
+
+/* The top n functions of b as the status topFunctions array (new
+ * reference), or NULL when b holds no samples. */
+json_object *rc_top_json(struct pprof_builder *b, unsigned n);
+
+#endif
