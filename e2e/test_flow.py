@@ -150,3 +150,20 @@ def test_selector_matching_nothing_ends_with_a_clear_condition(stack, env):
     assert st["phase"] == "Failed"
     ready = {c["type"]: c for c in st["conditions"]}["Ready"]
     assert ready["reason"] == "NoPodsMatched" and "matched no running pod" in ready["message"]
+
+
+def test_schedule_runs_repeated_windows(stack, s3, env):
+    """schedule every 3s, count 2: two windows, two profiles in S3, then Succeeded."""
+    ns = env["ns"]
+    podprof.apply_target(stack, ns, "continuous", {"matchLabels": {"app": "search"}}, duration="1s",
+                         schedule={"every": "3s", "count": 2})
+    st = stack_mod.wait_for(
+        lambda: (lambda s: s if s.get("phase") in ("Succeeded", "Failed") and s.get("windowsCompleted") == 2
+                 else None)(podprof.get_target(stack, ns, "continuous").get("status", {})),
+        120, desc="two windows completed")
+    assert st["phase"] == "Succeeded", st
+    uid = podprof.get_target(stack, ns, "continuous")["metadata"]["uid"]
+    keys = stack_mod.wait_for(
+        lambda: (lambda k: k if len([x for x in k if x.endswith(".pb.gz")]) == 2 else None)(
+            s3.list(f"{ns}/continuous/{uid}/")), 60, desc="two profiles uploaded")
+    assert len([k for k in keys if k.endswith(".svg")]) == 2, keys

@@ -252,7 +252,9 @@ static int scan_pod(void *arg, json_object *pod)
 
 /* ---- target lifecycle ---------------------------------------------------- */
 
-static void target_clear_run(struct rtarget *t)
+/* Forget one window's pods, nodes and samples; the last published result
+ * (topFunctions, profile) stays until the next window replaces it. */
+static void target_clear_window(struct rtarget *t)
 {
 	for (size_t i = 0; i < t->nnodes; i++)
 		free(t->nodes[i].name);
@@ -268,15 +270,22 @@ static void target_clear_run(struct rtarget *t)
 	t->npods = 0;
 	pprof_builder_free(t->merged);
 	t->merged = NULL;
+	t->profile_samples = 0;
+	t->message[0] = t->fail_reason[0] = '\0';
+	t->start_time[0] = t->completion_time[0] = '\0';
+}
+
+static void target_clear_run(struct rtarget *t)
+{
+	target_clear_window(t);
 	json_object_put(t->top);
 	t->top = NULL;
 	free(t->url);
 	free(t->svg_url);
 	t->url = t->svg_url = NULL;
-	t->profile_samples = 0;
 	t->size_bytes = 0;
-	t->upload_state[0] = t->upload_msg[0] = t->message[0] = t->fail_reason[0] = '\0';
-	t->start_time[0] = t->completion_time[0] = '\0';
+	t->upload_state[0] = t->upload_msg[0] = '\0';
+	t->windows_done = 0;
 }
 
 static void target_free(struct rtarget *t)
@@ -298,6 +307,41 @@ static void detach_all(struct reconciler *r, struct rtarget *t)
 	}
 }
 
+/* Continuous mode: after a window ends, plan the next one. Returns true when
+ * the target goes on (it then shows Running between windows). */
+static bool schedule_next(struct rtarget *t)
+{
+	uint64_t now = waker_now_ms();
+
+	t->windows_done++;
+	if (!t->spec.every_ms || (t->spec.count && t->windows_done >= t->spec.count))
+		return false;
+	t->next_window_ms = t->window_start_ms + (uint64_t)t->spec.every_ms;
+	if (t->next_window_ms < now)
+		t->next_window_ms = now;
+	t->phase = PH_WAITING;
+	return true;
+}
+
+static void fail_target(struct reconciler *r, struct rtarget *t, const char *reason,
+			const char *msg);
+
+/* A window ended without a profile: in continuous mode the next window still
+ * comes; otherwise the target has failed. */
+static void window_failed(struct reconciler *r, struct rtarget *t, const char *reason,
+			  const char *msg)
+{
+	if (!schedule_next(t)) {
+		fail_target(r, t, reason, msg);
+		return;
+	}
+	snprintf(t->message, sizeof(t->message), "window %u: %s: %.180s", t->windows_done, reason,
+		 msg);
+	log_warn(MOD, "%s/%s: %s", t->ns, t->name, t->message);
+	rc_emit_event(r, t, "Warning", "WindowFailed", "%s", t->message);
+	rc_write_status(r, t);
+}
+
 static void fail_target(struct reconciler *r, struct rtarget *t, const char *reason,
 			const char *msg)
 {
@@ -317,6 +361,10 @@ static void start_target(struct reconciler *r, struct rtarget *t, uint64_t windo
 	struct scan_ctx c = {r, t};
 
 	t->phase = PH_RUNNING;
+	/* One job id per window, so workers never merge two windows. */
+	snprintf(t->job_id, sizeof(t->job_id), "%s.%" PRId64 ".%u", t->uid, t->generation,
+		 t->windows_done);
+	t->window_start_ms = waker_now_ms();
 	if (start_time)
 		copy_str(t->start_time, sizeof(t->start_time), start_time);
 	else
@@ -426,16 +474,16 @@ static void finalize_target(struct reconciler *r, struct rtarget *t)
 	detach_all(r, t);
 	k8s_time_now(t->completion_time, sizeof(t->completion_time));
 	if (t->npods == 0) {
-		fail_target(r, t, "NoPodsMatched",
-			    "the selector matched no running pod during the window");
+		window_failed(r, t, "NoPodsMatched",
+			      "the selector matched no running pod during the window");
 		return;
 	}
 	t->profile_samples = pprof_builder_total(t->merged);
 	if (t->profile_samples <= 0) {
-		fail_target(r, t, "NoSamples",
-			    rc_partial(t, why, sizeof(why))
-				? why
-				: "no samples were collected (pods idle during the window?)");
+		window_failed(r, t, "NoSamples",
+			      rc_partial(t, why, sizeof(why))
+				  ? why
+				  : "no samples were collected (pods idle during the window?)");
 		return;
 	}
 	pprof_builder_set_duration(t->merged, (unix_ms() - t->start_unix_ms) * 1000000LL);
@@ -448,6 +496,13 @@ static void finalize_target(struct reconciler *r, struct rtarget *t)
 	else
 		snprintf(t->message, sizeof(t->message), "profiled %zu pod(s) on %zu node(s)",
 			 t->npods, t->nnodes);
+	if (schedule_next(t)) {
+		size_t n = strlen(t->message);
+
+		snprintf(t->message + n, sizeof(t->message) - n,
+			 "; window %u done, next in %" PRIu64 " ms", t->windows_done,
+			 t->next_window_ms - waker_now_ms());
+	}
 	log_info(MOD, "%s/%s: succeeded: %" PRId64 " samples, %s", t->ns, t->name,
 		 t->profile_samples, t->message);
 	rc_emit_event(r, t, "Normal", "Completed", "%" PRId64 " samples; top: %s; %s",
@@ -587,7 +642,6 @@ void reconciler_target_upsert(struct reconciler *r, json_object *obj)
 		r->targets = t;
 	}
 	t->generation = gen;
-	snprintf(t->job_id, sizeof(t->job_id), "%s.%" PRId64, uid, gen);
 	err = target_spec_parse(jget(obj, "spec", NULL), &t->spec, &msg);
 	t->spec_ok = err == 0;
 	if (!t->spec_ok) {
@@ -610,6 +664,18 @@ void reconciler_target_upsert(struct reconciler *r, json_object *obj)
 		memset(&tm, 0, sizeof(tm));
 		if (st && strptime(st, "%Y-%m-%dT%H:%M:%SZ", &tm))
 			started_ms = (int64_t)timegm(&tm) * 1000;
+		t->windows_done = (unsigned)jint(obj, "status", "windowsCompleted");
+		/* Continuous mode between two windows: wait for the next one. */
+		if (t->spec.every_ms && started_ms && jstr(obj, "status", "completionTime") &&
+		    strcmp(jstr(obj, "status", "completionTime"), st) >= 0) {
+			int64_t wait = started_ms + t->spec.every_ms - unix_ms();
+
+			t->phase = PH_WAITING;
+			t->next_window_ms = waker_now_ms() + (uint64_t)(wait > 0 ? wait : 0);
+			log_info(MOD, "%s/%s: continuous: next window in %" PRId64 " ms", ns, name,
+				 wait > 0 ? wait : 0);
+			return;
+		}
 		left = started_ms ? started_ms + t->spec.duration_ms - unix_ms() : 0;
 		if (left < 1000)
 			left = 1000;
@@ -773,6 +839,17 @@ uint64_t reconciler_tick(struct reconciler *r, uint64_t now_ms)
 			if (t->status_dirty && (!next || now_ms + 1000 < next))
 				next = now_ms + 1000;
 		}
+		if (t->phase == PH_WAITING) {
+			if (now_ms >= t->next_window_ms) {
+				target_clear_window(t);
+				start_target(r, t, (uint64_t)t->spec.duration_ms, NULL);
+				if (is_active(t) && (!next || t->end_ms < next))
+					next = t->end_ms;
+			} else if (!next || t->next_window_ms < next) {
+				next = t->next_window_ms;
+			}
+			continue;
+		}
 		if (!is_active(t))
 			continue;
 		if (now_ms >= t->end_ms + r->cfg.grace_ms) {
@@ -796,7 +873,7 @@ uint64_t reconciler_tick(struct reconciler *r, uint64_t now_ms)
 
 int reconciler_metrics(struct reconciler *r, char *buf, size_t cap)
 {
-	size_t counts[5] = {0};
+	size_t counts[6] = {0};
 	int n;
 
 	for (struct rtarget *t = r->targets; t; t = t->next)
@@ -820,7 +897,8 @@ int reconciler_metrics(struct reconciler *r, char *buf, size_t cap)
 		     "# HELP podprof_api_errors_total Failed Kubernetes API writes.\n"
 		     "# TYPE podprof_api_errors_total counter\n"
 		     "podprof_api_errors_total %" PRIu64 "\n",
-		     counts[PH_PENDING], counts[PH_RUNNING] + counts[PH_COLLECTING],
+		     counts[PH_PENDING],
+		     counts[PH_RUNNING] + counts[PH_COLLECTING] + counts[PH_WAITING],
 		     counts[PH_SUCCEEDED], counts[PH_FAILED], r->samples_received,
 		     r->profiles_received, r->attaches_sent, r->api_errors);
 	if (n < 0 || (size_t)n >= cap)

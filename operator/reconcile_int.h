@@ -25,7 +25,8 @@
 
 struct pprof_builder;
 
-enum tphase { PH_PENDING, PH_RUNNING, PH_COLLECTING, PH_SUCCEEDED, PH_FAILED };
+/* PH_WAITING: continuous mode between two windows (shown as Running). */
+enum tphase { PH_PENDING, PH_RUNNING, PH_COLLECTING, PH_SUCCEEDED, PH_FAILED, PH_WAITING };
 
 extern const char *const rc_phase_names[];
 
@@ -82,7 +83,10 @@ struct rtarget {
 	char upload_msg[256];
 	char message[256];
 	char fail_reason[48];
-	bool status_dirty; /* the last status write failed: retried from the tick */
+	bool status_dirty;	  /* the last status write failed: retried from the tick */
+	unsigned windows_done;	  /* windows completed (continuous mode counts them) */
+	uint64_t window_start_ms; /* monotonic start of the current window */
+	uint64_t next_window_ms;  /* monotonic start of the next window (PH_WAITING) */
 	struct rtarget *next;
 };
 

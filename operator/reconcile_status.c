@@ -10,7 +10,8 @@
 #include "log.h"
 #include "pprof.h"
 
-const char *const rc_phase_names[] = {"Pending", "Running", "Running", "Succeeded", "Failed"};
+const char *const rc_phase_names[] = {"Pending",   "Running", "Running",
+				      "Succeeded", "Failed",  "Running"};
 const char *const rc_nstate_names[] = {"WaitingForWorker", "Attached", "Done", "Lost"};
 
 void rc_ref_of(const struct rtarget *t, struct k8s_object_ref *ref)
@@ -128,6 +129,9 @@ static json_object *build_status(const struct rtarget *t)
 	}
 	json_object_object_add(st, "nodes", arr);
 	json_object_object_add(st, "samples", json_object_new_int64((int64_t)rc_total_samples(t)));
+	if (t->spec.every_ms)
+		json_object_object_add(st, "windowsCompleted",
+				       json_object_new_int64((int64_t)t->windows_done));
 	if (t->url) {
 		json_object *p = json_object_new_object();
 

@@ -149,6 +149,28 @@ int target_spec_parse(struct json_object *spec, struct target_spec *out, const c
 			out->ncontainers = i + 1;
 		}
 	}
+	if (json_object_object_get_ex(spec, "schedule", &v) && v) {
+		struct json_object *e = NULL, *c = NULL;
+
+		if (!json_object_is_type(v, json_type_object) ||
+		    !json_object_object_get_ex(v, "every", &e) ||
+		    !json_object_is_type(e, json_type_string) ||
+		    spec_parse_duration(json_object_get_string(e), &out->every_ms) < 0 ||
+		    out->every_ms < out->duration_ms || out->every_ms > 24LL * 3600000) {
+			*msg =
+			    "spec.schedule.every: must be a duration from the window length to 24h";
+			goto cleanup;
+		}
+		if (json_object_object_get_ex(v, "count", &c) && c) {
+			int64_t n = json_object_get_int64(c);
+
+			if (!json_object_is_type(c, json_type_int) || n < 1 || n > 100000) {
+				*msg = "spec.schedule.count: must be an integer from 1 to 100000";
+				goto cleanup;
+			}
+			out->count = (uint32_t)n;
+		}
+	}
 	if (json_object_object_get_ex(spec, "output", &v) && v) {
 		if (!json_object_is_type(v, json_type_object) ||
 		    dup_opt_string(v, "bucket", &out->output_bucket) < 0 ||

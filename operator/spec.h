@@ -30,6 +30,8 @@ struct target_spec {
 	bool kernel_stacks;
 	char *output_bucket; /* optional override, owned */
 	char *output_prefix; /* optional override, owned */
+	int64_t every_ms;    /* schedule.every: start of one window to the next; 0 = one window */
+	uint32_t count;	     /* schedule.count: windows to run; 0 = until deleted */
 };
 
 /* Parse a Go-style duration ("30s", "2m", "1h", "1m30s", "1500ms") into

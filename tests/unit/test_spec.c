@@ -68,3 +68,24 @@ UNIT_TEST(spec_defaults_and_bounds)
 	CHECK(parse("{\"selector\":{\"matchLabels\":{\"a\":\"b\"}},\"duration\":\"2h\"}", &s) < 0);
 	CHECK(parse("{\"selector\":{\"matchLabels\":{\"a\":\"b\"}},\"duration\":7}", &s) < 0);
 }
+
+UNIT_TEST(spec_schedule)
+{
+	struct target_spec s;
+
+	CHECK_EQ_INT(parse("{\"selector\":{\"matchLabels\":{\"a\":\"b\"}},\"duration\":\"10s\","
+			   "\"schedule\":{\"every\":\"1m\",\"count\":3}}",
+			   &s),
+		     0);
+	CHECK_EQ_INT(s.every_ms, 60000);
+	CHECK_EQ_INT(s.count, 3);
+	target_spec_release(&s);
+	/* every shorter than the window, zero count, missing every: refused */
+	CHECK(parse("{\"selector\":{\"matchLabels\":{\"a\":\"b\"}},\"duration\":\"10s\","
+		    "\"schedule\":{\"every\":\"5s\"}}",
+		    &s) < 0);
+	CHECK(parse("{\"selector\":{\"matchLabels\":{\"a\":\"b\"}},"
+		    "\"schedule\":{\"every\":\"1m\",\"count\":0}}",
+		    &s) < 0);
+	CHECK(parse("{\"selector\":{\"matchLabels\":{\"a\":\"b\"}},\"schedule\":{}}", &s) < 0);
+}
