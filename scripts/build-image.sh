@@ -90,7 +90,8 @@ cmd_check() {
 	local keep=0 tmp
 	[[ ${1:-} == --keep ]] && keep=1
 	tmp=$(mktemp -d "${TMPDIR:-/tmp}/podprof-image.XXXXXX")
-	((keep)) || trap 'rm -rf "$tmp"' EXIT
+	# Expanded now: $tmp is local and gone by the time the EXIT trap runs.
+	((keep)) || trap "rm -rf -- '$tmp'" EXIT
 	cmd_build "$tmp" >/dev/null
 	local b
 	for b in "${BINARIES[@]}"; do
@@ -116,7 +117,7 @@ cmd_check() {
 	grep -Eq '^USER +[1-9][0-9]*' "$df" || die "check: Dockerfile has no non-root USER"
 	echo "build-image: check ok ($(wc -l <"$tmp/shared-libs.txt") shared libraries from" \
 		"$(wc -l <"$tmp/runtime-packages.txt") packages: $(tr '\n' ' ' <"$tmp/runtime-packages.txt"))"
-	((keep)) && echo "build-image: kept $tmp"
+	if ((keep)); then echo "build-image: kept $tmp"; fi
 	return 0
 }
 
