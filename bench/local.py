@@ -8,8 +8,8 @@ Three measurements, all on real processes and real perf events:
             configurations (rotated order) and each round's ratio is
             profiled wall time / unprofiled wall time of that round; medians.
   cost      at 99 Hz on the same workload: the profiler's own CPU time while
-            sampling (sum of /proc/PID/task/*/schedstat), peak RSS (wait4
-            ru_maxrss), in-kernel BPF run time (kernel.bpf_stats_enabled=1,
+            sampling (sum of /proc/PID/task/*/schedstat), peak RSS (VmHWM
+            polled until the profiler exits), in-kernel BPF run time (kernel.bpf_stats_enabled=1,
             run_time_ns/run_cnt of the programs whose fds the profiler holds,
             read from /proc/PID/fdinfo and `bpftool prog show id`).
   accuracy  e2e/workloads/ratio.c (3:1 CPU split between burn_major and
@@ -108,7 +108,16 @@ class Profilers:
                 proc.send_signal(signal.SIGINT)
             except ProcessLookupError:
                 pass
-        rc, ru = bl.wait_rusage(proc, timeout=180)
+        # VmHWM, not ru_maxrss: the latter also counts the forked Python
+        # interpreter before exec. Polled until exit so that exit-time work
+        # (writing and symbolizing output) is included.
+        deadline = time.monotonic() + 180
+        while not bl.exited(proc) and time.monotonic() < deadline:
+            hwm = bl.proc_status_kb(proc.pid, "VmHWM")
+            if hwm:
+                proc.peak_kb = max(getattr(proc, "peak_kb", 0), hwm)
+            time.sleep(0.02)
+        rc, ru = bl.wait_rusage(proc, timeout=1)
         if rc is None:
             proc.kill()
             rc, ru = bl.wait_rusage(proc, timeout=30)
@@ -255,7 +264,7 @@ def run_once(prof, cpuwork, threads, rounds, tool, hz, tag, with_cost=False):
             res["rc"] = rc
             if ru:
                 res["cpu_s_total"] = ru.ru_utime + ru.ru_stime
-                res["maxrss_kb"] = ru.ru_maxrss
+            res["peak_rss_kb"] = max(getattr(proc, "peak_kb", 0), res.get("hwm_kb_before_stop") or 0) or None
             if tool == "podprof":
                 m = re.search(r"samples: (\d+)", read(proc.out + ".out"))
                 res["samples"] = int(m.group(1)) if m else None

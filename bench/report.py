@@ -81,7 +81,7 @@ def cost_section(loc, tta, out):
     out.append(f"Method: the same workload for ~{loc['cost_target_s']:.0f} s at 99 Hz. CPU while sampling = "
                "sum of `/proc/PID/task/*/schedstat` of the profiler across the workload's run; total CPU "
                "= user+sys from `wait4` (start-up and exit included: perf's and bpftrace's symbolization "
-               "happen at exit); peak RSS = `ru_maxrss`; BPF time = `kernel.bpf_stats_enabled=1` "
+               "happen at exit); peak RSS = VmHWM polled until the profiler exits; BPF time = `kernel.bpf_stats_enabled=1` "
                "(restored afterwards), `run_time_ns`/`run_cnt` of the programs whose fds the profiler holds "
                "(`/proc/PID/fdinfo`, `bpftool prog show id N`), one run per sampling tick on each CPU. "
                f"Node CPU = (CPU while sampling + BPF time) / (wall x {cores} CPUs).\n")
@@ -95,9 +95,9 @@ def cost_section(loc, tta, out):
         node = ((c.get("cpu_s_sampling") or 0) + bpf_s) / (c["sampling_s"] * cores) * 100
         per_run = c["bpf_ns"] / c["bpf_runs"] if c.get("bpf_runs") else None
         if c["tool"] == "podprof":
-            pod = (node, per_run, c.get("maxrss_kb"))
+            pod = (node, per_run, c.get("peak_rss_kb"))
         out.append(f"| {c['tool']} | {fmt(per_min, '.3f')} | {fmt(c.get('cpu_s_total'), '.2f')} | "
-                   f"{node:.3f} % | {fmt(c.get('maxrss_kb') and c['maxrss_kb'] / MIB, '.1f')} MiB | "
+                   f"{node:.3f} % | {fmt(c.get('peak_rss_kb') and c['peak_rss_kb'] / MIB, '.1f')} MiB | "
                    f"{fmt(per_run, '.0f')} | {c.get('bpf_runs', 'n/a')} | {c.get('samples', 'n/a')} |")
     for tool, err in loc.get("errors", {}).items():
         if err and not any(c["tool"] == tool for c in cost):

@@ -11,7 +11,7 @@
 # The full run takes about 15-20 minutes.
 set -euo pipefail
 
-REPO=$(cd "$(dirname "$0")/.." && pwd)
+export REPO=$(cd "$(dirname "$0")/.." && pwd)
 export PODPROF_BUILD=$(cd "${PODPROF_BUILD:-$REPO/build}" && pwd)
 export TOOLS_DIR=${TOOLS_DIR:-$HOME/.cache/podprof}
 export RES=${BENCH_RESULTS:-$PODPROF_BUILD/bench}
