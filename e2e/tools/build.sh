@@ -11,7 +11,8 @@
 # second run is a no-op and bumping a pin rebuilds just that tool.
 #
 # Usage: TOOLS_DIR=~/.cache/podprof e2e/tools/build.sh [tool...]
-#   tools: kube etcd minio helm (default: all)
+#   tools: kube etcd minio helm (default: these four); node (kubelet,
+#   kube-controller-manager, kube-scheduler, kube-proxy) only when named
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -87,9 +88,17 @@ build_kube() {
 		echo "tools: kube-apiserver, kubectl $KUBE_VERSION cached"
 		return
 	fi
-	echo "tools: building kube-apiserver and kubectl $KUBE_VERSION (first time: 10-20 min)"
-	# The version variables are normally set by the Kubernetes release build;
-	# without them /version says v0.0.0 and helm's kubeVersion checks fail.
+	echo "tools: building kube-apiserver and kubectl $KUBE_VERSION (first time: about 6-12 min on 2 cores)"
+	(cd "$HERE" && timed "kube-apiserver+kubectl" go build -trimpath \
+		-ldflags="-s -w $(kube_version_ldflags)" -o "$BIN/" \
+		k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kubectl)
+	echo "$stamp" >"$STAMPS/kube"
+}
+
+# kube_version_ldflags: the version variables are normally set by the
+# Kubernetes release build; without them /version says v0.0.0, helm's
+# kubeVersion checks fail and the kubelet reports a bogus version.
+kube_version_ldflags() {
 	local minor=${KUBE_VERSION#v1.}
 	minor=${minor%%.*}
 	local v="-X k8s.io/component-base/version.gitVersion=$KUBE_VERSION"
@@ -99,11 +108,32 @@ build_kube() {
 	v+=" -X k8s.io/client-go/pkg/version.gitVersion=$KUBE_VERSION"
 	v+=" -X k8s.io/client-go/pkg/version.gitMajor=1"
 	v+=" -X k8s.io/client-go/pkg/version.gitMinor=$minor"
-	(cd "$HERE" && timed "kube-apiserver+kubectl" go build -trimpath \
-		-ldflags="-s -w $v" -o "$BIN/" \
-		k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kubectl)
-	echo "$stamp" >"$STAMPS/kube"
+	echo "$v"
 }
+
+# ---- node components (real-cluster suite, e2e/cluster) ----------------------
+# kubelet, kube-controller-manager, kube-scheduler and kube-proxy from the same
+# pinned module as kube-apiserver. Not in the default tool list: only the
+# real-cluster suite (`make test-cluster`) asks for them. Own stamp "node".
+NODE_BINARIES=(kubelet kube-controller-manager kube-scheduler kube-proxy)
+
+build_node() {
+	local stamp
+	stamp=$(stamp_of "$KUBE_VERSION" "$HERE/go.mod" "$HERE/go.sum")
+	if up_to_date node "$stamp" "${NODE_BINARIES[@]}"; then
+		echo "tools: ${NODE_BINARIES[*]} $KUBE_VERSION cached"
+		return
+	fi
+	echo "tools: building ${NODE_BINARIES[*]} $KUBE_VERSION (first time: about 6-12 min on 2 cores)"
+	local pkgs=() b
+	for b in "${NODE_BINARIES[@]}"; do
+		pkgs+=("k8s.io/kubernetes/cmd/$b")
+	done
+	(cd "$HERE" && timed "${NODE_BINARIES[*]}" go build -trimpath \
+		-ldflags="-s -w $(kube_version_ldflags)" -o "$BIN/" "${pkgs[@]}")
+	echo "$stamp" >"$STAMPS/node"
+}
+# ---- end of node components --------------------------------------------------
 
 build_etcd() {
 	local stamp
@@ -142,6 +172,7 @@ for t in "${tools[@]}"; do
 	etcd) build_etcd ;;
 	minio) go_install minio minio github.com/minio/minio "$MINIO_VERSION" ;;
 	helm) go_install helm helm helm.sh/helm/v3/cmd/helm "$HELM_VERSION" ;;
-	*) die "unknown tool '$t' (kube etcd minio helm)" ;;
+	node) build_node ;;
+	*) die "unknown tool '$t' (kube etcd minio helm node)" ;;
 	esac
 done
