@@ -7,6 +7,7 @@
 #include "debug_hub.h"
 #include "hub.h"
 #include "log.h"
+#include "parse.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -131,18 +132,15 @@ static int load_attach(const char *path, struct proto_msg *out)
 
 static int parse_u64(const char *s, const char *name, uint64_t min, uint64_t max, uint64_t *out)
 {
-	char *end;
-	unsigned long long v;
+	unsigned long v;
 
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || end == s || *end || v < min || v > max) {
-		fprintf(stderr, "debug-hub: bad %s '%s' (want %llu..%llu)\n", name, s,
-			(unsigned long long)min, (unsigned long long)max);
-		return -EINVAL;
+	if (parse_ulong_range(s, min, max, &v) == 0) {
+		*out = v;
+		return 0;
 	}
-	*out = v;
-	return 0;
+	fprintf(stderr, "debug-hub: bad %s '%s' (want %llu..%llu)\n", name, s,
+		(unsigned long long)min, (unsigned long long)max);
+	return -EINVAL;
 }
 
 static const char usage[] =

@@ -27,6 +27,7 @@
 #include "kubeconfig.h"
 #include "leader.h"
 #include "log.h"
+#include "parse.h"
 #include "reconcile.h"
 #include "storage.h"
 #include "waker.h"
@@ -343,18 +344,10 @@ static void usage(FILE *f)
 static int parse_uint(const char *s, const char *name, unsigned long min, unsigned long max,
 		      unsigned long *out)
 {
-	char *end;
-	unsigned long v;
-
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || end == s || *end || v < min || v > max) {
-		fprintf(stderr, "podprof-operator: bad %s '%s' (want %lu..%lu)\n", name, s, min,
-			max);
-		return -EINVAL;
-	}
-	*out = v;
-	return 0;
+	if (parse_ulong_range(s, min, max, out) == 0)
+		return 0;
+	fprintf(stderr, "podprof-operator: bad %s '%s' (want %lu..%lu)\n", name, s, min, max);
+	return -EINVAL;
 }
 
 int operator_run(int argc, char **argv)

@@ -2,55 +2,14 @@
 /* spec.c -- ProfilingTarget spec parsing with the CRD's defaults and bounds. */
 #include "spec.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <json-c/json.h>
 
+#include "parse.h"
 #include "selector.h"
-
-int spec_parse_duration(const char *s, int64_t *ms)
-{
-	int64_t total = 0;
-	const char *p = s;
-
-	if (!s || !*s || strlen(s) > 32)
-		return -EINVAL;
-	while (*p) {
-		int64_t n = 0, unit;
-
-		if (!isdigit((unsigned char)*p))
-			return -EINVAL;
-		while (isdigit((unsigned char)*p)) {
-			n = n * 10 + (*p - '0');
-			if (n > 100000000)
-				return -EINVAL;
-			p++;
-		}
-		if (strncmp(p, "ms", 2) == 0) {
-			unit = 1;
-			p += 2;
-		} else if (*p == 's') {
-			unit = 1000;
-			p++;
-		} else if (*p == 'm') {
-			unit = 60000;
-			p++;
-		} else if (*p == 'h') {
-			unit = 3600000;
-			p++;
-		} else {
-			return -EINVAL;
-		}
-		total += n * unit;
-		if (total > (int64_t)100 * 3600000)
-			return -EINVAL;
-	}
-	*ms = total;
-	return 0;
-}
 
 void target_spec_release(struct target_spec *s)
 {
@@ -100,7 +59,7 @@ int target_spec_parse(struct json_object *spec, struct target_spec *out, const c
 	err = -EINVAL;
 	if (json_object_object_get_ex(spec, "duration", &v) && v) {
 		if (!json_object_is_type(v, json_type_string) ||
-		    spec_parse_duration(json_object_get_string(v), &out->duration_ms) < 0 ||
+		    parse_duration_ms(json_object_get_string(v), false, &out->duration_ms) < 0 ||
 		    out->duration_ms < SPEC_MIN_DURATION_MS ||
 		    out->duration_ms > SPEC_MAX_DURATION_MS) {
 			*msg = "spec.duration: must be a duration between 1s and 1h";
@@ -155,7 +114,7 @@ int target_spec_parse(struct json_object *spec, struct target_spec *out, const c
 		if (!json_object_is_type(v, json_type_object) ||
 		    !json_object_object_get_ex(v, "every", &e) ||
 		    !json_object_is_type(e, json_type_string) ||
-		    spec_parse_duration(json_object_get_string(e), &out->every_ms) < 0 ||
+		    parse_duration_ms(json_object_get_string(e), false, &out->every_ms) < 0 ||
 		    out->every_ms < out->duration_ms || out->every_ms > 24LL * 3600000) {
 			*msg =
 			    "spec.schedule.every: must be a duration from the window length to 24h";

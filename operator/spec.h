@@ -34,10 +34,6 @@ struct target_spec {
 	uint32_t count;	     /* schedule.count: windows to run; 0 = until deleted */
 };
 
-/* Parse a Go-style duration ("30s", "2m", "1h", "1m30s", "1500ms") into
- * milliseconds. Returns -EINVAL for anything else (no sign, no fractions). */
-int spec_parse_duration(const char *s, int64_t *ms);
-
 /* Parse obj.spec into *out (zeroed first). Defaults as the CRD: 30s, 99 Hz,
  * kernel stacks on. On failure *msg names the bad field. Release with
  * target_spec_release(). */

@@ -5,6 +5,7 @@
  * runs the same job engine as the agent, with one job and no cluster.
  */
 #include "record.h"
+#include "parse.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -81,45 +82,15 @@ static void on_signal(int sig)
 	stop_flag = 1;
 }
 
-static int parse_long(const char *s, long min, long max, long *out)
-{
-	char *end;
-	long v;
-
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno || end == s || *end || v < min || v > max)
-		return -EINVAL;
-	*out = v;
-	return 0;
-}
-
-/* "10s", "500ms", "2m", "1h", or a bare number of seconds. */
+/* "10s", "500ms", "2m", "1h", "1m30s", or a bare number of seconds. */
 static int parse_duration(const char *s, int64_t *out)
 {
-	char *end;
-	long long v;
-	int64_t mult;
+	int64_t ms;
 
-	errno = 0;
-	v = strtoll(s, &end, 10);
-	if (errno || end == s || v <= 0 || v > 24LL * 3600 * 1000)
+	if (parse_duration_ms(s, true, &ms) < 0 || ms * 1000000LL < MIN_DURATION_NS ||
+	    ms * 1000000LL > MAX_DURATION_NS)
 		return -EINVAL;
-	if (*end == '\0' || strcmp(end, "s") == 0)
-		mult = 1000000000LL;
-	else if (strcmp(end, "ms") == 0)
-		mult = 1000000LL;
-	else if (strcmp(end, "m") == 0)
-		mult = 60LL * 1000000000LL;
-	else if (strcmp(end, "h") == 0)
-		mult = 3600LL * 1000000000LL;
-	else
-		return -EINVAL;
-	if (v > MAX_DURATION_NS / mult)
-		return -EINVAL;
-	*out = v * mult;
-	if (*out < MIN_DURATION_NS || *out > MAX_DURATION_NS)
-		return -EINVAL;
+	*out = ms * 1000000LL;
 	return 0;
 }
 
@@ -139,7 +110,7 @@ static int parse_args(int argc, char **argv, struct record_args *a)
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
-	long v;
+	unsigned long v;
 	int c;
 
 	optind = 1;
@@ -149,7 +120,7 @@ static int parse_args(int argc, char **argv, struct record_args *a)
 			break;
 		switch (c) {
 		case 'p':
-			if (parse_long(optarg, 1, INT_MAX, &v)) {
+			if (parse_ulong_range(optarg, 1, INT_MAX, &v)) {
 				fprintf(stderr, "record: invalid --pid '%s'\n", optarg);
 				return 2;
 			}
@@ -168,7 +139,7 @@ static int parse_args(int argc, char **argv, struct record_args *a)
 			}
 			break;
 		case 'F':
-			if (parse_long(optarg, JOB_MIN_HZ, JOB_MAX_HZ, &v)) {
+			if (parse_ulong_range(optarg, JOB_MIN_HZ, JOB_MAX_HZ, &v)) {
 				fprintf(stderr, "record: invalid --frequency '%s' (%d..%d)\n",
 					optarg, JOB_MIN_HZ, JOB_MAX_HZ);
 				return 2;
@@ -182,7 +153,7 @@ static int parse_args(int argc, char **argv, struct record_args *a)
 			a->output = optarg;
 			break;
 		case 'n':
-			if (parse_long(optarg, 0, 1000, &v)) {
+			if (parse_ulong_range(optarg, 0, 1000, &v)) {
 				fprintf(stderr, "record: invalid --top '%s' (0..1000)\n", optarg);
 				return 2;
 			}

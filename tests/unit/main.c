@@ -20,6 +20,42 @@ const char *unit_data_dir(void)
 	return d ? d : "tests/unit/data";
 }
 
+char *unit_read_file(const char *rel, size_t *len)
+{
+	char path[512];
+	char *buf = NULL;
+	FILE *f;
+	long n;
+
+	snprintf(path, sizeof(path), "%s/%s", unit_data_dir(), rel);
+	f = fopen(path, "rb");
+	if (!f)
+		return NULL;
+	if (fseek(f, 0, SEEK_END) == 0) {
+		n = ftell(f);
+		if (n >= 0 && fseek(f, 0, SEEK_SET) == 0)
+			buf = malloc((size_t)n + 1);
+		if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
+			free(buf);
+			buf = NULL;
+		}
+		if (buf) {
+			buf[n] = '\0';
+			*len = (size_t)n;
+		}
+	}
+	fclose(f);
+	return buf;
+}
+
+char *unit_read_k8s(const char *name, size_t *len)
+{
+	char rel[256];
+
+	snprintf(rel, sizeof(rel), "k8s/%s", name);
+	return unit_read_file(rel, len);
+}
+
 int main(int argc, char **argv)
 {
 	int passed = 0, failed = 0;

@@ -46,32 +46,6 @@ static void on_synced(void *arg)
 	((struct counts *)arg)->synced++;
 }
 
-static char *read_data(const char *name, size_t *len)
-{
-	char path[512];
-	FILE *f;
-	char *buf;
-	long n;
-
-	snprintf(path, sizeof(path), "%s/k8s/%s", unit_data_dir(), name);
-	f = fopen(path, "rb");
-	if (!f)
-		return NULL;
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	buf = malloc((size_t)n + 1);
-	if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-		free(buf);
-		buf = NULL;
-	}
-	if (buf)
-		buf[n] = '\0';
-	fclose(f);
-	*len = (size_t)n;
-	return buf;
-}
-
 /* A client that is never used for I/O here (the informer needs one). */
 static struct k8s_client *dummy_client(void)
 {
@@ -95,7 +69,7 @@ static struct informer *new_pods(struct k8s_client *c, struct counts *cnt)
 static int apply_list_file(struct informer *inf, const char *name)
 {
 	size_t len;
-	char *buf = read_data(name, &len);
+	char *buf = unit_read_k8s(name, &len);
 	json_object *list = buf ? json_tokener_parse(buf) : NULL;
 	int rc = list ? informer_apply_list(inf, list) : -ENOENT;
 
@@ -152,7 +126,7 @@ UNIT_TEST(informer_watch_stream_any_split)
 	static const size_t splits[] = {1, 2, 3, 7, 64, 333, 4096, 1 << 20};
 	struct k8s_client *c = dummy_client();
 	size_t len = 0;
-	char *stream = read_data("pods-watch.jsonl", &len);
+	char *stream = unit_read_k8s("pods-watch.jsonl", &len);
 
 	CHECK(stream != NULL);
 	for (size_t s = 0; stream && s < sizeof(splits) / sizeof(splits[0]); s++) {
@@ -235,7 +209,7 @@ UNIT_TEST(informer_watch_410_relists)
 	struct counts cnt = {0};
 	struct informer *inf = new_pods(c, &cnt);
 	size_t len = 0;
-	char *stream = read_data("watch-410.jsonl", &len);
+	char *stream = unit_read_k8s("watch-410.jsonl", &len);
 
 	CHECK(stream != NULL);
 	if (stream) {
@@ -264,7 +238,7 @@ UNIT_TEST(informer_watch_malformed)
 	struct counts cnt = {0};
 	struct informer *inf = new_pods(c, &cnt);
 	size_t len = 0;
-	char *stream = read_data("watch-malformed.jsonl", &len);
+	char *stream = unit_read_k8s("watch-malformed.jsonl", &len);
 	struct informer_stats st;
 
 	CHECK(stream != NULL);
@@ -292,7 +266,7 @@ UNIT_TEST(informer_watch_oversized)
 	struct counts cnt = {0};
 	struct informer *inf = new_pods(c, &cnt);
 	size_t len = 0;
-	char *stream = read_data("pods-watch.jsonl", &len);
+	char *stream = unit_read_k8s("pods-watch.jsonl", &len);
 	int rc = 0;
 
 	informer_set_max_event(inf, 1000); /* recorded pod events are ~1.2 KB */

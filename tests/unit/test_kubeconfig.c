@@ -8,37 +8,11 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-static char *read_data(const char *name, size_t *len)
-{
-	char path[512];
-	FILE *f;
-	char *buf;
-	long n;
-
-	snprintf(path, sizeof(path), "%s/k8s/%s", unit_data_dir(), name);
-	f = fopen(path, "rb");
-	if (!f)
-		return NULL;
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	buf = malloc((size_t)n + 1);
-	if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-		free(buf);
-		buf = NULL;
-	}
-	if (buf)
-		buf[n] = '\0';
-	fclose(f);
-	*len = (size_t)n;
-	return buf;
-}
-
 /* A kubectl-written kubeconfig with a token user yields server, CA path and token. */
 UNIT_TEST(kubeconfig_token_yaml)
 {
 	size_t len = 0;
-	char *buf = read_data("kubeconfig-token.yaml", &len), err[256] = "";
+	char *buf = unit_read_k8s("kubeconfig-token.yaml", &len), err[256] = "";
 	struct k8s_config *cfg = NULL;
 
 	CHECK(buf != NULL);
@@ -77,7 +51,7 @@ UNIT_TEST(kubeconfig_token_yaml)
 UNIT_TEST(kubeconfig_cert_data)
 {
 	size_t len = 0;
-	char *buf = read_data("kubeconfig-certdata.yaml", &len), err[256] = "";
+	char *buf = unit_read_k8s("kubeconfig-certdata.yaml", &len), err[256] = "";
 	struct k8s_config *cfg = NULL;
 
 	CHECK(buf != NULL);
@@ -101,7 +75,7 @@ UNIT_TEST(kubeconfig_cert_data)
 UNIT_TEST(kubeconfig_missing_current_context)
 {
 	size_t len = 0;
-	char *buf = read_data("kubeconfig-nocontext.yaml", &len), err[256] = "";
+	char *buf = unit_read_k8s("kubeconfig-nocontext.yaml", &len), err[256] = "";
 	struct k8s_config *cfg = NULL;
 
 	CHECK(buf != NULL);
@@ -238,7 +212,7 @@ UNIT_TEST(kubeconfig_yaml_refuses_unsupported)
 UNIT_TEST(kubeconfig_truncations_never_crash)
 {
 	size_t len = 0;
-	char *buf = read_data("kubeconfig-token.yaml", &len);
+	char *buf = unit_read_k8s("kubeconfig-token.yaml", &len);
 
 	CHECK(buf != NULL);
 	for (size_t n = 0; buf && n <= len; n++) {

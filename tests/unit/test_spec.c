@@ -17,26 +17,6 @@ static int parse(const char *js, struct target_spec *out)
 	return err;
 }
 
-UNIT_TEST(spec_durations)
-{
-	int64_t ms = 0;
-
-	CHECK_EQ_INT(spec_parse_duration("30s", &ms), 0);
-	CHECK_EQ_INT(ms, 30000);
-	CHECK_EQ_INT(spec_parse_duration("1m30s", &ms), 0);
-	CHECK_EQ_INT(ms, 90000);
-	CHECK_EQ_INT(spec_parse_duration("1500ms", &ms), 0);
-	CHECK_EQ_INT(ms, 1500);
-	CHECK_EQ_INT(spec_parse_duration("2h", &ms), 0);
-	CHECK_EQ_INT(ms, 7200000);
-	CHECK(spec_parse_duration("", &ms) < 0);
-	CHECK(spec_parse_duration("10", &ms) < 0);
-	CHECK(spec_parse_duration("-5s", &ms) < 0);
-	CHECK(spec_parse_duration("1.5s", &ms) < 0);
-	CHECK(spec_parse_duration("5x", &ms) < 0);
-	CHECK(spec_parse_duration("99999999999999s", &ms) < 0);
-}
-
 UNIT_TEST(spec_defaults_and_bounds)
 {
 	struct target_spec s;

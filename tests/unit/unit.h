@@ -62,4 +62,11 @@ void unit_register(struct unit_test *t);
 /* Directory holding test data files (tests/unit/data), from the build. */
 const char *unit_data_dir(void);
 
+/* Read <data dir>/<rel> whole, NUL-terminated (*len excludes the NUL).
+ * Returns a malloc'd buffer, or NULL when it cannot be read. */
+char *unit_read_file(const char *rel, size_t *len);
+
+/* unit_read_file("k8s/<name>"): recorded Kubernetes API replies. */
+char *unit_read_k8s(const char *name, size_t *len);
+
 #endif
