@@ -20,7 +20,6 @@
 #define MOD		   "hub"
 #define HELLO_TIMEOUT_S	   10		      /* time to send hello after upgrade */
 #define QUEUE_MAX_BYTES	   (16 * 1024 * 1024) /* per-worker outbound backlog cap */
-#define TX_CHUNK	   (32 * 1024)	      /* bytes per lws_write */
 #define RX_KEEP_MAX	   (256 * 1024)	      /* keep rx buffers up to this between msgs */
 #define DEFAULT_HB_MS	   5000
 #define DEFAULT_MAX_WORKER 4096
@@ -31,20 +30,6 @@ uint64_t hub_now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static void lws_log_emit(int level, const char *line)
-{
-	enum log_level lvl = LOG_LVL_DEBUG;
-	size_t n = strlen(line);
-
-	if (level & LLL_ERR)
-		lvl = LOG_LVL_ERROR;
-	else if (level & LLL_WARN)
-		lvl = LOG_LVL_WARN;
-	while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
-		n--;
-	log_msg(lvl, "lws", "%.*s", (int)n, line);
 }
 
 static const char *peer_of(struct lws *wsi, char *buf, size_t len)
@@ -99,48 +84,24 @@ static void session_close_later(struct hub_session *s, enum lws_close_status cod
 	lws_callback_on_writable(s->wsi);
 }
 
-static void queue_free(struct hub_session *s)
-{
-	struct hub_out *o = s->q_head, *next;
-
-	for (; o; o = next) {
-		next = o->next;
-		free(o);
-	}
-	s->q_head = s->q_tail = NULL;
-	s->q_bytes = 0;
-}
-
 /* ---- outbound -------------------------------------------------------------- */
 
 static int session_enqueue(struct hub_session *s, const void *data, size_t len, bool binary)
 {
-	struct hub_out *o;
+	int err;
 
 	if (s->close_pending)
 		return -ENOTCONN;
-	if (s->q_bytes + len > QUEUE_MAX_BYTES) {
+	err = wsq_push(&s->q, NULL, 0, data, len, binary);
+	if (err == -ENOBUFS) {
 		/* A worker that does not read must not grow operator memory. */
 		session_close_later(s, LWS_CLOSE_STATUS_POLICY_VIOLATION, "outbound queue full");
 		s->hub->c.refused_other++;
-		return -ENOBUFS;
+		return err;
 	}
-	o = malloc(sizeof(*o) + LWS_PRE + len);
-	if (!o)
-		return -ENOMEM;
-	o->next = NULL;
-	o->binary = binary;
-	o->len = len;
-	o->sent = 0;
-	memcpy(o->buf + LWS_PRE, data, len);
-	if (s->q_tail)
-		s->q_tail->next = o;
-	else
-		s->q_head = o;
-	s->q_tail = o;
-	s->q_bytes += len;
-	lws_callback_on_writable(s->wsi);
-	return 0;
+	if (!err)
+		lws_callback_on_writable(s->wsi);
+	return err;
 }
 
 static int session_send_msg(struct hub_session *s, const struct proto_msg *m)
@@ -163,9 +124,7 @@ static int session_send_msg(struct hub_session *s, const struct proto_msg *m)
 
 static int session_writeable(struct hub_session *s)
 {
-	struct hub_out *o = s->q_head;
-	size_t chunk;
-	int first, final, flags, n;
+	int n;
 
 	if (s->close_pending) {
 		size_t rl = strlen(s->close_reason);
@@ -175,32 +134,12 @@ static int session_writeable(struct hub_session *s)
 		lws_close_reason(s->wsi, s->close_code, (unsigned char *)s->close_reason, rl);
 		return -1;
 	}
-	if (!o)
-		return 0;
-	chunk = o->len - o->sent;
-	if (chunk > TX_CHUNK)
-		chunk = TX_CHUNK;
-	first = o->sent == 0;
-	final = o->sent + chunk == o->len;
-	flags = lws_write_ws_flags(o->binary ? LWS_WRITE_BINARY : LWS_WRITE_TEXT, first, final);
-	/* The LWS_PRE bytes before a later chunk are already-sent payload, which
-	 * lws may overwrite with the frame header. */
-	n = lws_write(s->wsi, o->buf + LWS_PRE + o->sent, chunk, (enum lws_write_protocol)flags);
-	if (n < (int)chunk) {
+	n = wsq_write(&s->q, s->wsi);
+	if (n < 0) {
 		log_warn(MOD, "write to %s failed", s->node[0] ? s->node : "-");
 		return -1;
 	}
-	o->sent += chunk;
-	if (final) {
-		s->q_head = o->next;
-		if (!s->q_head)
-			s->q_tail = NULL;
-		s->q_bytes -= o->len;
-		s->hub->c.tx_messages++;
-		free(o);
-	}
-	if (s->q_head)
-		lws_callback_on_writable(s->wsi);
+	s->hub->c.tx_messages += (uint64_t)n;
 	return 0;
 }
 
@@ -435,6 +374,7 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
 		memset(s, 0, sizeof(*s));
 		s->hub = hub;
 		s->wsi = wsi;
+		wsq_init(&s->q, QUEUE_MAX_BYTES);
 		s->connected_at_ms = s->last_seen_ms = hub_now_ms();
 		if (hub->n_sessions >= hub->cfg.max_workers) {
 			hub->c.refused_other++;
@@ -469,7 +409,7 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
 			if (hub->cbs.on_worker_disconnected)
 				hub->cbs.on_worker_disconnected(hub->cbs.ctx, s->node);
 		}
-		queue_free(s);
+		wsq_clear(&s->q);
 		free(s->rx);
 		s->rx = NULL;
 		s->rx_cap = s->rx_len = 0;
@@ -520,7 +460,7 @@ int hub_new(const struct hub_config *cfg, const struct hub_callbacks *cbs, struc
 
 	lws_set_log_level(log_get_level() >= LOG_LVL_DEBUG ? LLL_ERR | LLL_WARN | LLL_NOTICE
 							   : LLL_ERR | LLL_WARN,
-			  lws_log_emit);
+			  wsq_lws_log);
 	memset(&info, 0, sizeof(info));
 	info.port = cfg->port;
 	info.iface = cfg->iface;

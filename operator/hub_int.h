@@ -7,18 +7,10 @@
 #include <libwebsockets.h>
 
 #include "hub.h"
+#include "wsq.h"
 
 #define HUB_IDENTITY_MAX 256
 #define HUB_METRICS_MAX	 (1024 * 1024) /* /metrics body cap */
-
-/* One queued outbound WebSocket message, LWS_PRE headroom before data. */
-struct hub_out {
-	struct hub_out *next;
-	bool binary;
-	size_t len;  /* payload bytes */
-	size_t sent; /* payload bytes already handed to lws_write */
-	unsigned char buf[];
-};
 
 /* Per-WebSocket-connection state; lws allocates it (protocols[].per_session_data_size). */
 struct hub_session {
@@ -32,8 +24,7 @@ struct hub_session {
 	char version[PROTO_MAX_VERSION_LEN + 1];
 	uint64_t connected_at_ms;
 	uint64_t last_seen_ms;
-	struct hub_out *q_head, *q_tail;
-	size_t q_bytes;
+	struct wsq q;	   /* outbound messages, written from WRITEABLE */
 	unsigned char *rx; /* reassembly of the current message */
 	size_t rx_len, rx_cap;
 	bool rx_binary;

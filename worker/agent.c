@@ -3,6 +3,7 @@
  * reconnect with backoff, route attach/detach to agent_jobs, send results.
  */
 #include "agent.h"
+#include "wsq.h"
 #include "agent_jobs.h"
 #include "log.h"
 #include "proto.h"
@@ -26,7 +27,6 @@
 #define TOKEN_FILE_MAX	PROTO_MAX_TOKEN_LEN
 #define WELCOME_TIMEOUT 10 /* seconds from upgrade to welcome */
 #define TICK_US		(1000 * LWS_US_PER_MS)
-#define TX_CHUNK	(32 * 1024)
 
 /* Reconnect delays; lws adds up to 30 % jitter so that workers restarted
  * together do not dial the operator in lock step. */
@@ -36,13 +36,6 @@ static const lws_retry_bo_t retry_policy = {
     .retry_ms_table_count = LWS_ARRAY_SIZE(backoff_ms),
     .conceal_count = LWS_RETRY_CONCEAL_ALWAYS,
     .jitter_percent = 30,
-};
-
-struct agent_out {
-	struct agent_out *next;
-	bool binary;
-	size_t len, sent;
-	unsigned char buf[];
 };
 
 struct agent {
@@ -61,68 +54,23 @@ struct agent {
 	bool welcomed;
 	uint32_t heartbeat_ms;
 	uint64_t hb_seq;
-	struct agent_out *q_head, *q_tail;
-	size_t q_bytes, q_max;
+	struct wsq q; /* outbound messages, written from WRITEABLE */
 	unsigned char *rx;
 	size_t rx_len;
 	volatile sig_atomic_t stop;
 };
 
-static void lws_log_emit(int level, const char *line)
-{
-	enum log_level lvl = LOG_LVL_DEBUG;
-	size_t n = strlen(line);
-
-	if (level & LLL_ERR)
-		lvl = LOG_LVL_ERROR;
-	else if (level & LLL_WARN)
-		lvl = LOG_LVL_WARN;
-	while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
-		n--;
-	log_msg(lvl, "lws", "%.*s", (int)n, line);
-}
-
 /* ---- outbound queue ------------------------------------------------------------ */
-
-static void queue_clear(struct agent *ag)
-{
-	while (ag->q_head) {
-		struct agent_out *o = ag->q_head;
-
-		ag->q_head = o->next;
-		free(o);
-	}
-	ag->q_tail = NULL;
-	ag->q_bytes = 0;
-}
 
 /* Queue hdr+data as one message; the caller checked the link. */
 static int enqueue(struct agent *ag, const void *hdr, size_t hlen, const void *data, size_t len,
 		   bool binary)
 {
-	struct agent_out *o;
+	int err = wsq_push(&ag->q, hdr, hlen, data, len, binary);
 
-	if (ag->q_bytes + hlen + len > ag->q_max)
-		return -ENOBUFS;
-	o = malloc(sizeof(*o) + LWS_PRE + hlen + len);
-	if (!o)
-		return -ENOMEM;
-	o->next = NULL;
-	o->binary = binary;
-	o->len = hlen + len;
-	o->sent = 0;
-	if (hlen)
-		memcpy(o->buf + LWS_PRE, hdr, hlen);
-	if (len)
-		memcpy(o->buf + LWS_PRE + hlen, data, len);
-	if (ag->q_tail)
-		ag->q_tail->next = o;
-	else
-		ag->q_head = o;
-	ag->q_tail = o;
-	ag->q_bytes += o->len;
-	lws_callback_on_writable(ag->wsi);
-	return 0;
+	if (!err)
+		lws_callback_on_writable(ag->wsi);
+	return err;
 }
 
 static int send_msg_raw(struct agent *ag, const struct proto_msg *m)
@@ -172,33 +120,7 @@ static int sink_send_profile(void *ctx, const char *job_id, bool final, const vo
 
 static int write_some(struct agent *ag)
 {
-	struct agent_out *o = ag->q_head;
-	size_t chunk;
-	int flags, first, final;
-
-	if (!o)
-		return 0;
-	chunk = o->len - o->sent;
-	if (chunk > TX_CHUNK)
-		chunk = TX_CHUNK;
-	first = o->sent == 0;
-	final = o->sent + chunk == o->len;
-	flags = lws_write_ws_flags(o->binary ? LWS_WRITE_BINARY : LWS_WRITE_TEXT, first, final);
-	/* Bytes before a later chunk were sent already; lws may overwrite them. */
-	if (lws_write(ag->wsi, o->buf + LWS_PRE + o->sent, chunk, (enum lws_write_protocol)flags) <
-	    (int)chunk)
-		return -1;
-	o->sent += chunk;
-	if (final) {
-		ag->q_head = o->next;
-		if (!ag->q_head)
-			ag->q_tail = NULL;
-		ag->q_bytes -= o->len;
-		free(o);
-	}
-	if (ag->q_head)
-		lws_callback_on_writable(ag->wsi);
-	return 0;
+	return wsq_write(&ag->q, ag->wsi) < 0 ? -1 : 0;
 }
 
 /* ---- connection lifecycle ----------------------------------------------------------- */
@@ -314,7 +236,7 @@ static void link_down(struct agent *ag, const char *why)
 	ag->wsi = NULL;
 	ag->welcomed = false;
 	lws_sul_cancel(&ag->sul_heartbeat);
-	queue_clear(ag);
+	wsq_clear(&ag->q);
 	free(ag->rx);
 	ag->rx = NULL;
 	ag->rx_len = 0;
@@ -525,7 +447,7 @@ int agent_new(const struct agent_config *cfg, struct agent **out)
 		return -ENOMEM;
 	ag->cfg = *cfg;
 	ag->heartbeat_ms = 5000;
-	ag->q_max = 2 * (size_t)PROTO_PROFILE_MAX_DEFAULT + (1u << 20);
+	wsq_init(&ag->q, 2 * (size_t)PROTO_PROFILE_MAX_DEFAULT + (1u << 20));
 	err = parse_url(ag);
 	if (err) {
 		log_error(MOD, "bad operator URL '%s' (want ws://HOST:PORT or wss://HOST:PORT)",
@@ -544,7 +466,7 @@ int agent_new(const struct agent_config *cfg, struct agent **out)
 
 	lws_set_log_level(log_get_level() >= LOG_LVL_DEBUG ? LLL_ERR | LLL_WARN | LLL_NOTICE
 							   : LLL_ERR,
-			  lws_log_emit);
+			  wsq_lws_log);
 	memset(&info, 0, sizeof(info));
 	info.port = CONTEXT_PORT_NO_LISTEN;
 	info.protocols = protocols;
@@ -603,7 +525,7 @@ void agent_free(struct agent *ag)
 		lws_sul_cancel(&ag->sul_tick);
 		lws_context_destroy(ag->ctx);
 	}
-	queue_clear(ag);
+	wsq_clear(&ag->q);
 	free(ag->rx);
 	if (ag->token) {
 		explicit_bzero(ag->token, strlen(ag->token));
