@@ -208,8 +208,16 @@ class Cluster(stack._Service):
         try:
             self._preflight()
             self._network()
-            self.stack = stack.Stack(os.path.join(self.dir, "kube"), detach=self.detach, host=NODE_IP,
-                                     real_node=True)
+            kube_dir = os.path.join(self.dir, "kube")
+            # The API server reaches the kubelet (logs, exec) by address, not
+            # by a host name the machine's resolver does not know, and with a
+            # client certificate the kubelet checks against the cluster CA.
+            os.makedirs(os.path.join(kube_dir, "pki"), exist_ok=True)
+            kubelet_client = stack.CA(os.path.join(kube_dir, "pki")).issue(
+                "apiserver-kubelet-client", "podprof-apiserver", orgs=("system:masters",), client=True)
+            self.stack = stack.Stack(kube_dir, detach=self.detach, host=NODE_IP, real_node=True, extra_args=(
+                "--kubelet-preferred-address-types", "InternalIP",
+                "--kubelet-client-certificate", kubelet_client[0], "--kubelet-client-key", kubelet_client[1]))
             self._undo("control plane", self.stack.stop)
             self.stack.start()
             if self.with_s3:
@@ -398,6 +406,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
             "imageGCHighThresholdPercent": 100, "imageGCLowThresholdPercent": 99,
             "syncFrequency": "10s", "nodeStatusUpdateFrequency": "5s", "fileCheckFrequency": "5s",
             "maxPods": 30, "serializeImagePulls": False,
+            "podLogsDir": os.path.join(self.dir, "pod-logs"),
         }
         path = self._write(os.path.join(self.dir, "kubelet.json"), json.dumps(cfg, indent=1))
         self._start_proc("kubelet", [

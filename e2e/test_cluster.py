@@ -1,0 +1,178 @@
+# SPDX-License-Identifier: Apache-2.0
+"""test_cluster.py -- what a user does, on a real node: build the image, helm install, profile pods.
+
+A real single-node cluster (e2e/cluster/node.py: kubelet, containerd, runc,
+CNI, controller-manager, scheduler, kube-proxy), the project's own Dockerfile
+built with podman (e2e/cluster/images.sh), the real chart installed with
+helm, a demo Deployment with two replicas, a ProfilingTarget applied with
+kubectl, the profile read back from S3 with `go tool pprof`, then helm
+uninstall. Everything is torn down, also on failure.
+
+Needs root, podman, containerd, runc and the CNI plugins (scripts/deps.sh or
+docs/install.md), and the node tools (`e2e/tools/build.sh node`).
+"""
+
+import json
+import os
+import subprocess
+import tempfile
+
+import pytest
+
+import podprof
+import stack as stack_mod
+from cluster import node as node_mod
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CHART = os.path.join(REPO, "charts", "podprof")
+RELEASE = "podprof"
+RELEASE_NS = "podprof-system"
+APP_NS = "shop"
+
+
+def _sh(args, timeout=3600):
+    """Run a build step with its output shown (first runs take minutes)."""
+    subprocess.run(args, check=True, timeout=timeout, cwd=REPO)
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    if os.geteuid() != 0:
+        pytest.fail("the real-cluster suite needs root (kubelet, containerd, eBPF)")
+    _sh([os.path.join(REPO, "e2e", "tools", "build.sh"), "kube", "etcd", "minio", "helm", "node"])
+    _sh([os.path.join(REPO, "e2e", "cluster", "images.sh")])
+    c = node_mod.Cluster()
+    try:
+        c.start()
+    except Exception:
+        c.stop(keep_dir=True)
+        raise
+    yield c
+    c.stop()
+    left = c.leftovers()
+    assert not left, f"teardown left {left}"
+
+
+def helm(c, *args, check=True):
+    env = c.stack.env()
+    for var in ("HELM_CONFIG_HOME", "HELM_CACHE_HOME", "HELM_DATA_HOME"):
+        env[var] = os.path.join(c.dir, "helm", var.lower())
+    proc = subprocess.run([stack_mod.tool("helm"), *args, "--kubeconfig", c.stack.kubeconfig], env=env,
+                          capture_output=True, text=True, timeout=600)
+    if check and proc.returncode != 0:
+        raise stack_mod.CommandError(proc)
+    return proc
+
+
+def _pods(c, ns, selector):
+    out = c.kubectl("get", "pods", "-n", ns, "-l", selector, "-o", "json").stdout
+    return json.loads(out)["items"]
+
+
+def _all_running(c, ns, selector, count):
+    pods = _pods(c, ns, selector)
+    running = [p for p in pods if p["status"].get("phase") == "Running" and
+               all(s.get("ready") for s in p["status"].get("containerStatuses", [{}]))]
+    return len(running) == count and len(pods) == count
+
+
+def _describe(c, ns):
+    """Pod states and recent events, for failure messages."""
+    pods = c.kubectl("get", "pods", "-n", ns, "-o", "wide", check=False).stdout
+    events = c.kubectl("get", "events", "-n", ns, "--sort-by=.lastTimestamp", check=False).stdout
+    return f"{pods}\n{events[-3000:]}"
+
+
+def _sampler_progs():
+    """The worker's perf_event sampling programs that the kernel holds (bpftool prog)."""
+    out = subprocess.run(["bpftool", "-j", "prog", "show"], capture_output=True, text=True, check=True).stdout
+    return [p for p in json.loads(out or "[]") if p.get("type") == "perf_event" and
+            p.get("name", "").startswith("profile_sample")]
+
+
+def _wait_running(c, ns, selector, count, what, timeout=300):
+    try:
+        stack_mod.wait_for(lambda: _all_running(c, ns, selector, count), timeout, interval=1.0, desc=what)
+    except TimeoutError as e:
+        raise AssertionError(f"{e}\n{_describe(c, ns)}") from None
+
+
+def test_helm_install_profiles_real_pods(cluster):
+    """helm install runs the operator and a capability-limited worker in real pods; a
+    ProfilingTarget over a two-replica Deployment succeeds with its hot function in
+    status and in the pprof stored in S3; helm uninstall detaches and unloads BPF."""
+    c, s3 = cluster, cluster.s3
+    hybrid = os.path.isdir("/sys/fs/cgroup/unified") and not os.path.exists("/sys/fs/cgroup/cgroup.controllers")
+    sets = {
+        "image.repository": node_mod.PODPROF_IMAGE.rsplit(":", 1)[0],
+        "image.tag": node_mod.PODPROF_IMAGE.rsplit(":", 1)[1],
+        "image.pullPolicy": "Never",
+        "storage.type": "s3",
+        "storage.s3.endpoint": s3.endpoint,
+        "storage.s3.bucket": s3.bucket,
+        "storage.s3.region": s3.region,
+        "storage.s3.accessKey": s3.access_key,
+        "storage.s3.secretKey": s3.secret_key,
+        "logLevel": "debug",
+    }
+    if hybrid:
+        # The worker filters by cgroup v2 IDs; on a hybrid host v2 lives here.
+        sets["worker.cgroupRoot"] = "/sys/fs/cgroup/unified"
+    args = ["install", RELEASE, CHART, "-n", RELEASE_NS, "--create-namespace"]
+    for k, v in sets.items():
+        args += ["--set-string" if k.endswith(("Key", "tag")) else "--set", f"{k}={v}"]
+    helm(c, *args)
+    sel_op = f"app.kubernetes.io/instance={RELEASE},app.kubernetes.io/component=operator"
+    sel_wk = f"app.kubernetes.io/instance={RELEASE},app.kubernetes.io/component=worker"
+    _wait_running(c, RELEASE_NS, sel_op, 1, "operator pod Running and Ready")
+    _wait_running(c, RELEASE_NS, sel_wk, 1, "worker pod Running and Ready")
+    worker = _pods(c, RELEASE_NS, sel_wk)[0]
+    sc = worker["spec"]["containers"][0]["securityContext"]
+    assert not sc.get("privileged") and "ALL" in sc["capabilities"]["drop"], sc
+
+    c.kubectl("create", "namespace", APP_NS)
+    c.stack.apply({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "checkout", "namespace": APP_NS},
+        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "checkout"}},
+                 "template": {"metadata": {"labels": {"app": "checkout"}},
+                              "spec": {"containers": [{"name": "app", "image": node_mod.DEMOAPP_IMAGE,
+                                                       "imagePullPolicy": "Never", "args": ["checkout"]}]}}},
+    })
+    _wait_running(c, APP_NS, "app=checkout", 2, "two checkout replicas Running")
+
+    podprof.apply_target(c.stack, APP_NS, "checkout", {"matchLabels": {"app": "checkout"}}, duration="5s")
+    try:
+        obj = podprof.wait_phase(c.stack, APP_NS, "checkout", timeout=240)
+    except TimeoutError as e:
+        op_log = c.kubectl("logs", "-n", RELEASE_NS, "-l", sel_op, "--tail=50", check=False).stdout
+        wk_log = c.kubectl("logs", "-n", RELEASE_NS, "-l", sel_wk, "--tail=50", check=False).stdout
+        raise AssertionError(f"{e}\n--- operator ---\n{op_log}\n--- worker ---\n{wk_log}") from None
+    status = obj["status"]
+    assert status["phase"] == "Succeeded", status
+    tops = [f["function"] for f in status.get("topFunctions", [])]
+    assert "checkout_compute_tax" in tops, status
+
+    # Both replicas were found and sampled.
+    assert sorted(p["name"] for p in status["pods"] if p.get("samples", 0) > 0) == \
+        sorted(p["metadata"]["name"] for p in _pods(c, APP_NS, "app=checkout")), status["pods"]
+
+    url = status["profile"]["url"]
+    assert url.startswith(f"{s3.endpoint}/{s3.bucket}/"), status["profile"]
+    _, _, body = s3.request("GET", url)
+    with tempfile.NamedTemporaryFile(suffix=".pb.gz", delete=False) as f:
+        f.write(body)
+    try:
+        top = podprof.pprof_top(f.name)
+    finally:
+        os.unlink(f.name)
+    assert top.get("checkout_compute_tax", 0) > 0, top
+
+    # A long target keeps the sampler loaded; uninstalling must take it away.
+    podprof.apply_target(c.stack, APP_NS, "long", {"matchLabels": {"app": "checkout"}}, duration="10m")
+    stack_mod.wait_for(_sampler_progs, 120, interval=1.0, desc="sampler BPF program loaded by the worker pod")
+    helm(c, "uninstall", RELEASE, "-n", RELEASE_NS, "--wait", "--timeout", "5m")
+    stack_mod.wait_for(lambda: not _pods(c, RELEASE_NS, f"app.kubernetes.io/instance={RELEASE}"), 180,
+                       interval=1.0, desc="podprof pods gone after helm uninstall")
+    stack_mod.wait_for(lambda: not _sampler_progs(), 60, interval=1.0,
+                       desc="sampler BPF programs gone after helm uninstall")
