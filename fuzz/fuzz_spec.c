@@ -4,9 +4,11 @@
  * The CRD schema validates most of a spec, but the operator must not trust
  * it (old CRD versions, direct etcd writes): the reconciler parses every spec
  * with target_spec_parse(). A parsed selector is matched against the input's
- * own "labels" object, and durations are parsed from the raw bytes too.
+ * own "labels" object, and durations (lib/parse.h) are parsed from the raw
+ * bytes too.
  */
 #include "fuzz_util.h"
+#include "parse.h"
 #include "selector.h"
 #include "spec.h"
 
@@ -28,7 +30,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size < sizeof(str)) {
 		memcpy(str, data, size);
 		str[size] = '\0';
-		if (spec_parse_duration(str, &ms) == 0)
+		if (parse_duration_ms(str, false, &ms) == 0)
+			fuzz_check(ms >= 0);
+		if (parse_duration_ms(str, true, &ms) == 0)
 			fuzz_check(ms >= 0);
 	}
 	tok = json_tokener_new_ex(32);

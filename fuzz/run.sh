@@ -29,8 +29,10 @@ done
 
 # Generated headers (protobuf-c, BPF skeleton) come from the main build.
 make --no-print-directory -s OUT="$OUT" "$OUT/gen/profile.pb-c.h" "$OUT/gen/profile.skel.h"
-make --no-print-directory -s -f fuzz/Makefile OUT="$OUT" -j2
 targets=${*:-$(make --no-print-directory -s -f fuzz/Makefile OUT="$OUT" list)}
+bins=$(for t in $targets; do printf '%s/fuzz_%s ' "$FUZZ_OUT" "$t"; done)
+# shellcheck disable=SC2086 -- one word per target
+make --no-print-directory -s -f fuzz/Makefile OUT="$OUT" -j2 $bins
 
 summary=$FUZZ_OUT/summary.txt
 printf '%-16s %10s %8s %6s %s\n' target executions seconds cov result > "$summary"
