@@ -834,11 +834,6 @@ uint64_t reconciler_tick(struct reconciler *r, uint64_t now_ms)
 	for (struct rtarget *t = r->targets; t; t = t->next) {
 		uint64_t due;
 
-		if (t->status_dirty) {
-			rc_write_status(r, t);
-			if (t->status_dirty && (!next || now_ms + 1000 < next))
-				next = now_ms + 1000;
-		}
 		if (t->phase == PH_WAITING) {
 			if (now_ms >= t->next_window_ms) {
 				target_clear_window(t);

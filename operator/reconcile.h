@@ -31,16 +31,17 @@
 struct hub;
 struct informer;
 struct k8s_client;
+struct status_writer;
 struct storage;
 
 struct reconciler_config {
-	struct k8s_client *k8s; /* status writes, Events */
-	struct hub *hub;	/* attach/detach to workers */
-	struct storage *store;	/* profile uploads; NULL keeps profiles in status only */
-	struct informer *pods;	/* pod cache, for selector resolution */
-	const char *prefix;	/* object key prefix; NULL = "" */
-	uint32_t grace_ms;	/* wait after window end for late profiles (0 = 5000) */
-	unsigned top_n;		/* topFunctions length (0 = 10) */
+	struct status_writer *writer; /* status writes and Events, off the loop */
+	struct hub *hub;	      /* attach/detach to workers */
+	struct storage *store;	      /* profile uploads; NULL keeps profiles in status only */
+	struct informer *pods;	      /* pod cache, for selector resolution */
+	const char *prefix;	      /* object key prefix; NULL = "" */
+	uint32_t grace_ms;	      /* wait after window end for late profiles (0 = 5000) */
+	unsigned top_n;		      /* topFunctions length (0 = 10) */
 };
 
 struct reconciler;
@@ -63,6 +64,15 @@ void reconciler_profile(struct reconciler *r, const char *node, const char *job_
 			const uint8_t *data, size_t len);
 void reconciler_worker_error(struct reconciler *r, const char *node,
 			     const struct proto_error_msg *e);
+
+/* Post the status of every target that changed since the last flush (one
+ * write per target however many events changed it). Call after each batch of
+ * events. */
+void reconciler_flush(struct reconciler *r);
+
+/* k8s_mutate_fn for status_writer_new(): puts a posted status into the
+ * object read from the API server, keeping unchanged conditions' times. */
+int reconciler_status_mutate(void *arg, json_object *obj, int attempt);
 
 /* Run what is due at CLOCK_MONOTONIC now_ms; returns the next deadline
  * (0 = none). */

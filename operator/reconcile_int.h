@@ -83,7 +83,7 @@ struct rtarget {
 	char upload_msg[256];
 	char message[256];
 	char fail_reason[48];
-	bool status_dirty;	  /* the last status write failed: retried from the tick */
+	bool status_dirty;	  /* changed since the last reconciler_flush() */
 	unsigned windows_done;	  /* windows completed (continuous mode counts them) */
 	uint64_t window_start_ms; /* monotonic start of the current window */
 	uint64_t next_window_ms;  /* monotonic start of the next window (PH_WAITING) */
@@ -155,8 +155,8 @@ uint64_t rc_total_samples(const struct rtarget *t);
 /* True when some node did not deliver a complete profile; why names them. */
 bool rc_partial(const struct rtarget *t, char *why, size_t cap);
 
-/* Write t's status (with conflict retry); on failure t->status_dirty is set
- * and the tick writes again. */
+/* Mark t's status for the next reconciler_flush(), which hands it to the
+ * status writer thread (conflict retry, retried while the API is down). */
 void rc_write_status(struct reconciler *r, struct rtarget *t);
 
 /* The top n functions of b as the status topFunctions array (new

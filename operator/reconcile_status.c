@@ -9,6 +9,7 @@
 
 #include "log.h"
 #include "pprof.h"
+#include "status_writer.h"
 
 const char *const rc_phase_names[] = {"Pending",   "Running", "Running",
 				      "Succeeded", "Failed",  "Running"};
@@ -36,7 +37,7 @@ void rc_emit_event(struct reconciler *r, struct rtarget *t, const char *type, co
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	rc_ref_of(t, &ref);
-	if (k8s_event_emit(r->cfg.k8s, &ref, type, reason, msg, "podprof-operator") < 0)
+	if (status_writer_event(r->cfg.writer, &ref, type, reason, msg) < 0)
 		r->api_errors++;
 }
 
@@ -205,7 +206,7 @@ static void keep_transition_times(json_object *old_st, json_object *new_st)
 	}
 }
 
-static int status_mutate(void *arg, json_object *obj, int attempt)
+int reconciler_status_mutate(void *arg, json_object *obj, int attempt)
 {
 	json_object *st = arg, *copy = NULL;
 
@@ -219,21 +220,26 @@ static int status_mutate(void *arg, json_object *obj, int attempt)
 
 void rc_write_status(struct reconciler *r, struct rtarget *t)
 {
-	struct k8s_object_ref ref;
-	json_object *st = build_status(t);
-	int err;
+	(void)r;
+	t->status_dirty = true; /* posted by reconciler_flush() */
+}
 
-	rc_ref_of(t, &ref);
-	err = k8s_update_status(r->cfg.k8s, &ref, NULL, status_mutate, st, 5, NULL, NULL);
-	/* An API server that is down or busy must not lose the result: the tick
-	 * writes the latest status again until it lands. */
-	t->status_dirty = err < 0 && err != -ENOENT;
-	if (t->status_dirty) {
-		r->api_errors++;
-		log_warn(MOD, "%s/%s: status write failed (will retry): %s", t->ns, t->name,
-			 strerror(-err));
+void reconciler_flush(struct reconciler *r)
+{
+	for (struct rtarget *t = r->targets; t; t = t->next) {
+		struct k8s_object_ref ref;
+		json_object *st;
+
+		if (!t->status_dirty)
+			continue;
+		st = build_status(t);
+		rc_ref_of(t, &ref);
+		if (status_writer_post(r->cfg.writer, &ref, st) < 0)
+			r->api_errors++;
+		else
+			t->status_dirty = false;
+		json_object_put(st);
 	}
-	json_object_put(st);
 }
 
 json_object *rc_top_json(struct pprof_builder *b, unsigned n)

@@ -29,6 +29,7 @@
 #include "log.h"
 #include "parse.h"
 #include "reconcile.h"
+#include "status_writer.h"
 #include "storage.h"
 #include "waker.h"
 #include "workqueue.h"
@@ -60,6 +61,7 @@ struct op {
 	struct hub *hub;
 	struct storage *store;
 	struct reconciler *rec;
+	struct status_writer *writer; /* API writes happen on its thread */
 	struct waker *waker;
 	struct workqueue *queue; /* target keys: repeated events coalesce */
 	const char *worker_sa;	 /* "ns:name" allowed for TokenReview auth, or NULL */
@@ -199,12 +201,14 @@ static int metrics_cb(void *ctx, char *buf, size_t cap)
 {
 	struct op *op = ctx;
 	struct informer_stats a, b;
+	struct status_writer_stats sw;
 	int n = reconciler_metrics(op->rec, buf, cap), m;
 
 	if (n < 0)
 		return n;
 	informer_get_stats(op->targets, &a);
 	informer_get_stats(op->pods, &b);
+	status_writer_get_stats(op->writer, &sw);
 	m = snprintf(buf + n, cap - (size_t)n,
 		     "# HELP podprof_watch_errors_total Failed list/watch requests.\n"
 		     "# TYPE podprof_watch_errors_total counter\n"
@@ -212,8 +216,18 @@ static int metrics_cb(void *ctx, char *buf, size_t cap)
 		     "podprof_watch_errors_total{resource=\"pods\"} %" PRIu64 "\n"
 		     "# HELP podprof_relists_total Relists after 410 Gone or bad events.\n"
 		     "# TYPE podprof_relists_total counter\n"
-		     "podprof_relists_total %" PRIu64 "\n",
-		     a.errors, b.errors, a.relists_gone + b.relists_gone);
+		     "podprof_relists_total %" PRIu64 "\n"
+		     "# HELP podprof_status_writes_total Status writes that landed.\n"
+		     "# TYPE podprof_status_writes_total counter\n"
+		     "podprof_status_writes_total %" PRIu64 "\n"
+		     "# HELP podprof_status_write_errors_total Failed status/Event API calls.\n"
+		     "# TYPE podprof_status_write_errors_total counter\n"
+		     "podprof_status_write_errors_total %" PRIu64 "\n"
+		     "# HELP podprof_status_coalesced_total Statuses replaced before written.\n"
+		     "# TYPE podprof_status_coalesced_total counter\n"
+		     "podprof_status_coalesced_total %" PRIu64 "\n",
+		     a.errors, b.errors, a.relists_gone + b.relists_gone, sw.writes, sw.errors,
+		     sw.coalesced);
 	if (m < 0 || (size_t)m >= cap - (size_t)n)
 		return -ENOSPC;
 	return n + m;
@@ -287,6 +301,7 @@ static void on_wakeup(void *ctx)
 	if (renew && (!next || renew < next))
 		next = renew;
 	waker_set_deadline(op->waker, next);
+	reconciler_flush(op->rec);
 	waker_drained(op->waker);
 }
 
@@ -579,7 +594,12 @@ int operator_run(int argc, char **argv)
 		log_error(MOD, "cannot create informers: %s", strerror(-err));
 		goto cleanup;
 	}
-	rcfg.k8s = op.k8s;
+	err = status_writer_new(op.k8s, reconciler_status_mutate, &op.writer);
+	if (err < 0) {
+		log_error(MOD, "cannot start the status writer: %s", strerror(-err));
+		goto cleanup;
+	}
+	rcfg.writer = op.writer;
 	rcfg.hub = op.hub;
 	rcfg.store = op.store;
 	rcfg.pods = op.pods;
@@ -631,6 +651,8 @@ int operator_run(int argc, char **argv)
 		 ns ? ns : "all namespaces");
 	while (!stop_flag) {
 		err = hub_service(op.hub);
+		/* Hub callbacks (progress, profiles, workers) changed targets. */
+		reconciler_flush(op.rec);
 		if (err < 0) {
 			log_error(MOD, "hub loop failed: %s", strerror(-err));
 			goto cleanup;
@@ -654,6 +676,7 @@ cleanup:
 	informer_free(op.targets);
 	informer_free(op.pods);
 	reconciler_free(op.rec);
+	status_writer_free(op.writer);
 	workqueue_free(op.queue);
 	hub_free(op.hub);
 	storage_close(op.store);
