@@ -45,7 +45,7 @@ GEN_HDRS      := $(PROTO_H) $(SKELS)
 # Generated sources are only named as pattern-rule prerequisites; without
 # this make treats them as intermediate, deletes them and rebuilds every run.
 .SECONDARY: $(PROTO_C) $(PROTO_H) $(SKELS) $(SKELS:.skel.h=.bpf.o)
-.PHONY: all asan deps tools test unit unit-asan e2e image-check demo bench clean format format-check vmlinux
+.PHONY: all asan deps tools test unit unit-asan e2e image-check test-cluster demo bench clean format format-check vmlinux
 
 all: $(OUT)/podprof-worker $(OUT)/podprof-operator
 
@@ -131,7 +131,14 @@ unit-asan: $(ASAN_OUT)/unit-tests
 
 e2e: all asan $(OUT)/unit-tests
 	$(Q)TOOLS_DIR=$(TOOLS_DIR) PODPROF_BUILD=$(OUT) PODPROF_ASAN_BUILD=$(ASAN_OUT) \
-		python3 -m pytest -ra -v e2e
+		python3 -m pytest -ra -v e2e --ignore=e2e/test_cluster.py
+
+# A real single-node cluster (containerd, runc, kubelet): the image built with
+# podman from the Dockerfile and the chart installed with helm
+# (e2e/test_cluster.py; its fixture builds the node components and images).
+test-cluster: tools all
+	$(Q)e2e/cluster/deps.sh
+	$(Q)TOOLS_DIR=$(TOOLS_DIR) PODPROF_BUILD=$(OUT) python3 -m pytest -ra -v e2e/test_cluster.py
 
 # The container image cannot be built without a container engine; this runs
 # the Dockerfile's build steps on the host so the recipe cannot rot.
@@ -143,6 +150,7 @@ test: tools
 	$(Q)$(MAKE) --no-print-directory unit unit-asan
 	$(Q)$(MAKE) --no-print-directory image-check
 	$(Q)$(MAKE) --no-print-directory e2e
+	$(Q)$(MAKE) --no-print-directory test-cluster
 
 demo: tools all
 	$(Q)TOOLS_DIR=$(TOOLS_DIR) PODPROF_BUILD=$(OUT) scripts/demo.sh $(DEMO_ARGS)
