@@ -103,8 +103,6 @@ def test_oversized_message_to_real_operator_is_refused(stack, namespace, node, o
     assert op.metrics().get('podprof_hub_refused_messages_total{reason="too_big"}', 0) >= 1
 
 
-@pytest.mark.xfail(strict=True, reason="status does not report drops yet: the operator keeps "
-                   "progress.drops per node (reconcile.c) but build_status does not write it")
 def test_drops_reported_in_status(stack, namespace, node, op_worker, demoapp):
     """Samples lost to full kernel maps are counted and visible per node in status (0 here)."""
     node.run_pod(namespace, "drops", {"app": "drops"}, [("main", [demoapp, "checkout"])])
