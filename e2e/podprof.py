@@ -35,7 +35,11 @@ def compile_workload(name, out_dir, extra=()):
 class Operator(stack_mod._Service):
     """podprof-operator run, with a fresh worker token."""
 
-    def __init__(self, kube, s3=None, storage_dir=None, extra=(), binary=None, grace_ms=3000):
+    def __init__(self, kube, s3=None, storage_dir=None, extra=(), binary=None, grace_ms=3000,
+                 kubeconfig=None, token_review=None):
+        """kubeconfig: another identity than the stack's admin; token_review:
+        (worker_sa "ns:name", audience) to check worker tokens with TokenReview
+        instead of the shared token file."""
         super().__init__(prefix="podprof-op-")
         self.kube = kube
         self.s3 = s3
@@ -43,6 +47,8 @@ class Operator(stack_mod._Service):
         self.extra = list(extra)
         self.binary = binary or os.path.join(build_dir(), "podprof-operator")
         self.grace_ms = grace_ms
+        self.kubeconfig = kubeconfig or kube.kubeconfig
+        self.token_review = token_review
         self.token_file = os.path.join(self.dir, "worker-token")
         with open(self.token_file, "w") as f:
             f.write(secrets.token_hex(24) + "\n")
@@ -50,8 +56,12 @@ class Operator(stack_mod._Service):
         self.port = None
 
     def args(self):
-        a = [self.binary, "run", "--kubeconfig", self.kube.kubeconfig, "--port", str(self.port),
-             "--iface", "127.0.0.1", "--token-file", self.token_file, "--grace-ms", str(self.grace_ms)]
+        a = [self.binary, "run", "--kubeconfig", self.kubeconfig, "--port", str(self.port),
+             "--iface", "127.0.0.1", "--grace-ms", str(self.grace_ms)]
+        if self.token_review:
+            a += ["--token-review", "--worker-sa", self.token_review[0], "--audience", self.token_review[1]]
+        else:
+            a += ["--token-file", self.token_file]
         if self.s3:
             a += ["--storage", "s3", "--s3-endpoint", self.s3.endpoint, "--s3-bucket", self.s3.bucket,
                   "--s3-region", self.s3.region, "--spool-dir", os.path.join(self.dir, "spool"),
@@ -107,17 +117,18 @@ class Operator(stack_mod._Service):
 class Worker(stack_mod._Service):
     """podprof-worker agent for one simulated node."""
 
-    def __init__(self, operator, node, binary=None, extra=()):
+    def __init__(self, operator, node, binary=None, extra=(), token_file=None):
         super().__init__(prefix=f"podprof-w-{node.name}-")
         self.operator = operator
         self.node = node
         self.binary = binary or os.path.join(build_dir(), "podprof-worker")
         self.extra = list(extra)
+        self.token_file = token_file or operator.token_file
 
     def start(self, timeout=60.0):
         before = self.connections()
         self._start_proc("worker", [self.binary, "agent", "--operator", self.operator.url,
-                                    "--node", self.node.name, "--token-file", self.operator.token_file,
+                                    "--node", self.node.name, "--token-file", self.token_file,
                                     "--cgroup-root", self.node.cgroup_root, *self.extra])
         stack_mod.wait_for(lambda: self._check_running("worker") and self.connections() > before, timeout,
                            desc=f"worker {self.node.name} connected")
