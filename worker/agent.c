@@ -221,7 +221,9 @@ static void tick_cb(lws_sorted_usec_list_t *sul)
 	struct agent *ag = lws_container_of(sul, struct agent, sul_tick);
 
 	agent_jobs_tick(ag->jobs);
-	lws_sul_schedule(ag->ctx, 0, &ag->sul_tick, tick_cb, TICK_US);
+	lws_sul_schedule(ag->ctx, 0, &ag->sul_tick, tick_cb,
+			 (lws_usec_t)agent_jobs_next_due_ms(ag->jobs, TICK_US / LWS_US_PER_MS) *
+			     LWS_US_PER_MS);
 }
 
 static void link_down(struct agent *ag, const char *why)

@@ -539,6 +539,19 @@ fail:
 	result_free(r);
 }
 
+uint64_t agent_jobs_next_due_ms(const struct agent_jobs *aj, uint64_t max_ms)
+{
+	uint64_t now = now_ms(), due = max_ms;
+
+	for (const struct aj_job *j = aj->jobs; j; j = j->next) {
+		uint64_t left = j->deadline_ms > now ? j->deadline_ms - now : 0;
+
+		if (left < due)
+			due = left;
+	}
+	return due;
+}
+
 void agent_jobs_tick(struct agent_jobs *aj)
 {
 	uint64_t now = now_ms();

@@ -61,6 +61,11 @@ int agent_jobs_detach(struct agent_jobs *aj, const char *job_id);
  * did not exist yet, ends windows, sends progress. */
 void agent_jobs_tick(struct agent_jobs *aj);
 
+/* Milliseconds until the earliest job window ends (0 if one is due now), or
+ * max_ms when no job ends sooner: the agent ticks at that moment, so a window
+ * closes on time rather than up to a tick late. */
+uint64_t agent_jobs_next_due_ms(const struct agent_jobs *aj, uint64_t max_ms);
+
 /* The link is up (welcome received): send results that waited. */
 void agent_jobs_flush(struct agent_jobs *aj);
 
