@@ -218,8 +218,10 @@ int pp_add_sample(struct pprof_builder *b, const uint64_t *locs, size_t nlocs,
 			      sizeof(*b->samples));
 	if (err)
 		return err;
-	stk = &b->stacks[b->n_stacks];
-	lab = &b->labels[b->n_labels];
+	/* A sample without frames or labels may come first, before any pool
+	 * exists: no pointer arithmetic on a NULL pool (undefined behaviour). */
+	stk = nlocs ? &b->stacks[b->n_stacks] : NULL;
+	lab = nlabels ? &b->labels[b->n_labels] : NULL;
 	if (nlocs)
 		memcpy(stk, locs, nlocs * sizeof(*locs));
 	if (nlabels) {
