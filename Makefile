@@ -45,7 +45,7 @@ GEN_HDRS      := $(PROTO_H) $(SKELS)
 # Generated sources are only named as pattern-rule prerequisites; without
 # this make treats them as intermediate, deletes them and rebuilds every run.
 .SECONDARY: $(PROTO_C) $(PROTO_H) $(SKELS) $(SKELS:.skel.h=.bpf.o)
-.PHONY: all asan deps tools test unit unit-asan e2e image-check test-cluster demo bench clean format format-check vmlinux
+.PHONY: all asan deps tools test unit unit-asan e2e image-check test-cluster fuzz fuzz-smoke demo bench clean format format-check vmlinux
 
 all: $(OUT)/podprof-worker $(OUT)/podprof-operator
 
@@ -140,6 +140,15 @@ test-cluster: tools all
 	$(Q)e2e/cluster/deps.sh
 	$(Q)TOOLS_DIR=$(TOOLS_DIR) PODPROF_BUILD=$(OUT) python3 -m pytest -ra -v e2e/test_cluster.py
 
+# libFuzzer targets (clang, ASan+UBSan) for every parser of outside input,
+# built into $(OUT)/fuzz: `make fuzz` runs each for FUZZ_SECONDS (600),
+# `make test` runs each for FUZZ_SMOKE_SECONDS (10).
+fuzz: $(PROTO_H) $(SKELS)
+	$(Q)OUT=$(OUT) fuzz/run.sh
+
+fuzz-smoke: $(PROTO_H) $(SKELS)
+	$(Q)FUZZ_SMOKE_SECONDS=$${FUZZ_SMOKE_SECONDS:-10} OUT=$(OUT) fuzz/run.sh --smoke
+
 # The container image cannot be built without a container engine; this runs
 # the Dockerfile's build steps on the host so the recipe cannot rot.
 image-check:
@@ -148,6 +157,7 @@ image-check:
 test: tools
 	$(Q)$(MAKE) --no-print-directory format-check all asan
 	$(Q)$(MAKE) --no-print-directory unit unit-asan
+	$(Q)$(MAKE) --no-print-directory fuzz-smoke
 	$(Q)$(MAKE) --no-print-directory image-check
 	$(Q)$(MAKE) --no-print-directory e2e
 	$(Q)$(MAKE) --no-print-directory test-cluster

@@ -63,8 +63,6 @@ def test_only_named_pods_are_sampled(stack, namespace, node, demoapp):
         op.stop()
 
 
-@pytest.mark.xfail(strict=True, reason="the agent does not call caps_drop_to_worker_set() yet "
-                   "(only record mode does); see docs/security.md")
 def test_agent_keeps_only_documented_capabilities(stack, namespace, node, demoapp):
     """The agent daemon, while a job samples, holds exactly the worker capability set."""
     op = podprof.Operator(stack).start()

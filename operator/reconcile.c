@@ -354,9 +354,11 @@ static void fail_target(struct reconciler *r, struct rtarget *t, const char *rea
 	rc_write_status(r, t);
 }
 
-/* Start (or resume after an operator restart) the window of t. */
+/* Start the window of t, or resume one after an operator restart: then
+ * start_time and started_ms (UNIX ms) come from status.startTime, so the
+ * object key stays the same and a re-upload overwrites instead of adding. */
 static void start_target(struct reconciler *r, struct rtarget *t, uint64_t window_ms,
-			 const char *start_time)
+			 const char *start_time, int64_t started_ms)
 {
 	struct scan_ctx c = {r, t};
 
@@ -369,7 +371,7 @@ static void start_target(struct reconciler *r, struct rtarget *t, uint64_t windo
 		copy_str(t->start_time, sizeof(t->start_time), start_time);
 	else
 		k8s_time_now(t->start_time, sizeof(t->start_time));
-	t->start_unix_ms = unix_ms();
+	t->start_unix_ms = started_ms ? started_ms : unix_ms();
 	t->end_ms = waker_now_ms() + window_ms;
 	if (pprof_builder_new(&t->merged, 1000000000LL / t->spec.frequency_hz,
 			      t->start_unix_ms * 1000000LL) < 0) {
@@ -681,10 +683,10 @@ void reconciler_target_upsert(struct reconciler *r, json_object *obj)
 			left = 1000;
 		log_info(MOD, "%s/%s: resuming a window started at %s (%" PRId64 " ms left)", ns,
 			 name, st ? st : "?", left);
-		start_target(r, t, (uint64_t)left, st);
+		start_target(r, t, (uint64_t)left, st, started_ms);
 		return;
 	}
-	start_target(r, t, (uint64_t)t->spec.duration_ms, NULL);
+	start_target(r, t, (uint64_t)t->spec.duration_ms, NULL, 0);
 }
 
 void reconciler_target_gone(struct reconciler *r, const char *ns, const char *name)
@@ -837,7 +839,7 @@ uint64_t reconciler_tick(struct reconciler *r, uint64_t now_ms)
 		if (t->phase == PH_WAITING) {
 			if (now_ms >= t->next_window_ms) {
 				target_clear_window(t);
-				start_target(r, t, (uint64_t)t->spec.duration_ms, NULL);
+				start_target(r, t, (uint64_t)t->spec.duration_ms, NULL, 0);
 				if (is_active(t) && (!next || t->end_ms < next))
 					next = t->end_ms;
 			} else if (!next || t->next_window_ms < next) {

@@ -80,7 +80,7 @@ struct rtarget {
 	char *url, *svg_url;
 	size_t size_bytes;
 	char upload_state[24]; /* "", Uploading, Uploaded, Spooled, Failed */
-	char upload_msg[256];
+	char upload_msg[1024];
 	char message[256];
 	char fail_reason[48];
 	bool status_dirty;	  /* changed since the last reconciler_flush() */

@@ -3,6 +3,8 @@
  * reconnect with backoff, route attach/detach to agent_jobs, send results.
  */
 #include "agent.h"
+#include "caps.h"
+#include "sampler.h"
 #include "wsq.h"
 #include "agent_jobs.h"
 #include "log.h"
@@ -621,6 +623,18 @@ int agent_main(int argc, char **argv)
 	if (rc) {
 		fprintf(stderr, "podprof-worker agent: cannot start: %s\n", strerror(-rc));
 		return rc == -EINVAL ? 2 : 1;
+	}
+	/* Fail at start, not at the first attach, when this node cannot sample;
+	 * then keep only the capabilities sampling needs (docs/worker.md). */
+	rc = sampler_check_system();
+	if (!rc)
+		rc = caps_check_sampling();
+	if (!rc)
+		rc = caps_drop_to_worker_set();
+	if (rc) {
+		log_error(MOD, "cannot sample on this node: %s", strerror(-rc));
+		agent_free(ag);
+		return 1;
 	}
 	running_agent = ag;
 	memset(&sa, 0, sizeof(sa));
