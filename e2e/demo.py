@@ -85,7 +85,7 @@ def main():
     os.makedirs(STATE, exist_ok=True)
     os.makedirs(OUT, exist_ok=True)
     detach = args.keep
-    services, cluster = [], None
+    services, cluster, kept = [], None, False
     try:
         say("starting etcd + kube-apiserver and an S3 server (MinIO) on 127.0.0.1")
         kube = stack_mod.Stack(os.path.join(STATE, "stack", "kube"), detach=detach).start()
@@ -103,7 +103,9 @@ def main():
                            desc="CRD served")
 
         say("starting podprof-operator and two nodes, each with a podprof-worker")
-        op = podprof.Operator(kube, s3=s3)
+        # TLS on the hub, as in a cluster: a certificate for 127.0.0.1 from a
+        # CA made for this demo; the workers trust that CA.
+        op = podprof.Operator(kube, s3=s3, tls=True)
         op.detach = detach
         op.start()
         services.append(op)
@@ -192,6 +194,7 @@ spec:
                 json.dump({"pids": [p.pid for s in services for p in s.procs.values()] +
                            [pid for n in cluster.nodes.values() for pod in n.pods for pid in pod.pids],
                            "cgroup_base": cluster.base}, f)
+            kept = True
             say("left running (--keep):")
             print(f"    export KUBECONFIG={kube.kubeconfig}")
             print(f"    {stack_mod.tool('kubectl')} get pt -A")
@@ -199,7 +202,8 @@ spec:
             return 0 if ok else 1
         return 0 if ok else 1
     finally:
-        if not args.keep:
+        # A failed run is never kept: nothing would know how to stop it.
+        if not kept:
             say("cleaning up")
             if cluster:
                 cluster.stop()

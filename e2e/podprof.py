@@ -10,6 +10,7 @@ node's private cgroup root.
 import json
 import os
 import secrets
+import ssl
 import subprocess
 import time
 import urllib.request
@@ -36,10 +37,11 @@ class Operator(stack_mod._Service):
     """podprof-operator run, with a fresh worker token."""
 
     def __init__(self, kube, s3=None, storage_dir=None, extra=(), binary=None, grace_ms=3000,
-                 kubeconfig=None, token_review=None):
+                 kubeconfig=None, token_review=None, tls=False):
         """kubeconfig: another identity than the stack's admin; token_review:
         (worker_sa "ns:name", audience) to check worker tokens with TokenReview
-        instead of the shared token file."""
+        instead of the shared token file; tls: serve wss/https with a certificate
+        issued for 127.0.0.1 by the stack's throwaway CA (workers trust that CA)."""
         super().__init__(prefix="podprof-op-")
         self.kube = kube
         self.s3 = s3
@@ -49,6 +51,11 @@ class Operator(stack_mod._Service):
         self.grace_ms = grace_ms
         self.kubeconfig = kubeconfig or kube.kubeconfig
         self.token_review = token_review
+        self.tls = None
+        if tls:
+            self.tls = kube.ca.issue("hub-" + os.path.basename(self.dir), "127.0.0.1",
+                                     sans=("IP:127.0.0.1",), server=True)
+            self.ca_file = kube.ca_cert
         self.token_file = os.path.join(self.dir, "worker-token")
         with open(self.token_file, "w") as f:
             f.write(secrets.token_hex(24) + "\n")
@@ -58,6 +65,8 @@ class Operator(stack_mod._Service):
     def args(self):
         a = [self.binary, "run", "--kubeconfig", self.kubeconfig, "--port", str(self.port),
              "--iface", "127.0.0.1", "--grace-ms", str(self.grace_ms)]
+        if self.tls:
+            a += ["--tls-cert", self.tls[0], "--tls-key", self.tls[1]]
         if self.token_review:
             a += ["--token-review", "--worker-sa", self.token_review[0], "--audience", self.token_review[1]]
         else:
@@ -90,10 +99,13 @@ class Operator(stack_mod._Service):
 
     @property
     def url(self):
-        return f"ws://127.0.0.1:{self.port}"
+        return f"{'wss' if self.tls else 'ws'}://127.0.0.1:{self.port}"
 
     def http(self, path):
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=5) as r:
+        ctx = ssl.create_default_context(cafile=self.ca_file) if self.tls else None
+        scheme = "https" if self.tls else "http"
+        with urllib.request.urlopen(f"{scheme}://127.0.0.1:{self.port}{path}", timeout=5,
+                                    context=ctx) as r:
             return r.status, r.read().decode()
 
     def ready(self):
@@ -129,7 +141,9 @@ class Worker(stack_mod._Service):
         before = self.connections()
         self._start_proc("worker", [self.binary, "agent", "--operator", self.operator.url,
                                     "--node", self.node.name, "--token-file", self.token_file,
-                                    "--cgroup-root", self.node.cgroup_root, *self.extra])
+                                    "--cgroup-root", self.node.cgroup_root,
+                                    *(["--ca-file", self.operator.ca_file] if self.operator.tls else []),
+                                    *self.extra])
         stack_mod.wait_for(lambda: self._check_running("worker") and self.connections() > before, timeout,
                            desc=f"worker {self.node.name} connected")
         return self

@@ -29,7 +29,7 @@ def env(stack, crd, s3):
     ns = "flow"
     stack.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
     cluster = nodesim.Cluster(stack, ["n1", "n2", "n3"])
-    op = podprof.Operator(stack, s3=s3).start()
+    op = podprof.Operator(stack, s3=s3, tls=True).start()  # wss, as in a cluster
     workers = [podprof.Worker(op, node).start() for node in cluster.nodes.values()]
     n1, n2, n3 = (cluster.nodes[n] for n in ("n1", "n2", "n3"))
     pods = [

@@ -87,18 +87,8 @@ def upload_across_outage(srv, binary, args, check_while_down=lambda: True):
 class Restartable(stack_mod.S3Server):
     """MinIO that can be stopped and started again on the same port and data."""
 
-    def down(self):
-        self._args = self.procs["minio"].args
-        stack_mod._kill_group(self.procs.pop("minio").pid)
-
-    def up(self):
-        env = dict(os.environ)
-        env.update({"MINIO_ROOT_USER": self.access_key, "MINIO_ROOT_PASSWORD": self.secret_key,
-                    "MINIO_BROWSER": "off", "MINIO_UPDATE": "off", "MINIO_REGION": self.region,
-                    "MINIO_CI_CD": "on", "HOME": self.dir})
-        self._start_proc("minio", self._args, env=env)
-        stack_mod.wait_for(lambda: self._check_running("minio") and self._ready(), 120,
-                           desc="MinIO ready after restart")
+    down = stack_mod.S3Server.pause
+    up = stack_mod.S3Server.resume
 
 
 @pytest.fixture
@@ -127,7 +117,7 @@ class TlsS3(Restartable):
         shutil.copy(key, os.path.join(certs, "private.key"))
         self.ca_cert = ca.cert
         self.down()
-        self._args = [*self._args, "--certs-dir", certs]
+        self._paused_args = [*self._paused_args, "--certs-dir", certs]
         self.endpoint = self.endpoint.replace("http://", "https://")
         self.up()
         return self
