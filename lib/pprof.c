@@ -587,6 +587,19 @@ static void enc_fill(struct enc *e, const struct pprof_builder *b, Perftools__Pr
 		e->m[i].has_functions = !e->unsym[i];
 		e->mp[i] = &e->m[i];
 	}
+	/* pprof tools take the first mapping as the main binary: put the first
+	 * file-backed one there, not the kernel or [vdso] (ids stay as they are). */
+	for (size_t i = 1; i < b->n_maps; i++) {
+		const char *fn = b->strs[b->maps[i].filename];
+
+		if (b->strs[b->maps[0].filename][0] != '[')
+			break;
+		if (fn[0] != '[') {
+			e->mp[0] = &e->m[i];
+			e->mp[i] = &e->m[0];
+			break;
+		}
+	}
 	p->n_mapping = b->n_maps;
 	p->mapping = e->mp;
 }
