@@ -370,10 +370,14 @@ int informer_apply_list(struct informer *inf, json_object *list)
 static void apply_upsert(struct informer *inf, json_object *obj, bool quiet_if_same)
 {
 	char key[512];
-	json_object *old = NULL;
+	json_object *old = NULL, *meta = NULL;
 
 	if (informer_key(obj, key, sizeof(key)))
 		return;
+	/* managedFields is server-side-apply bookkeeping nobody here reads, and
+	 * often the largest part of an object: keep the cache small. */
+	if (json_object_object_get_ex(obj, "metadata", &meta) && meta)
+		json_object_object_del(meta, "managedFields");
 	if (json_object_object_get_ex(inf->cache, key, &old) && old) {
 		const char *orv = informer_meta(old, "resourceVersion");
 		const char *nrv = informer_meta(obj, "resourceVersion");
