@@ -530,10 +530,11 @@ static void enc_fill(struct enc *e, const struct pprof_builder *b, Perftools__Pr
 		e->values[2 * i + 1] = s->nanos;
 		e->s[i].n_value = 2;
 		e->s[i].value = &e->values[2 * i];
+		/* No pointer into an array that may not exist when the count is 0. */
 		e->s[i].n_location_id = s->nstack;
-		e->s[i].location_id = &b->stacks[s->stack_off];
+		e->s[i].location_id = s->nstack ? &b->stacks[s->stack_off] : NULL;
 		e->s[i].n_label = s->nlabel;
-		e->s[i].label = &e->lp[s->label_off];
+		e->s[i].label = s->nlabel ? &e->lp[s->label_off] : NULL;
 		e->sp[i] = &e->s[i];
 	}
 	p->n_sample = b->n_samples;

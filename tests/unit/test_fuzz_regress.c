@@ -52,3 +52,25 @@ UNIT_TEST(fuzz_pprof_empty_first_sample)
 	CHECK(pprof_builder_total(b) == 5);
 	pprof_builder_free(b);
 }
+
+/* A merged sample with no frames or no labels, then encoded: the encoder
+ * once formed &array[0] of an array never allocated (UBSan, clang). */
+UNIT_TEST(fuzz_pprof_encode_sample_without_frames_or_labels)
+{
+	struct pprof_builder *b = NULL;
+	size_t len = 0, out_len = 0;
+	char *data = unit_read_file("fuzz/pprof_merge-encode-empty.pb", &len);
+	void *out = NULL;
+
+	CHECK(data != NULL);
+	CHECK_EQ_INT(pprof_builder_new(&b, 10101010, 1), 0);
+	if (!data || !b)
+		goto out;
+	/* Refused or merged, the encode that follows must be well defined. */
+	pprof_builder_merge(b, data, len, 8u << 20);
+	CHECK_EQ_INT(pprof_builder_encode(b, false, &out, &out_len), 0);
+out:
+	free(out);
+	free(data);
+	pprof_builder_free(b);
+}
