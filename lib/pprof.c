@@ -565,7 +565,7 @@ static void enc_fill(struct enc *e, const struct pprof_builder *b, Perftools__Pr
 		e->loc[i].mapping_id = l->mapping_id;
 		e->loc[i].address = l->addr;
 		e->loc[i].n_line = l->nlines;
-		e->loc[i].line = &e->lnp[l->line_off];
+		e->loc[i].line = l->nlines ? &e->lnp[l->line_off] : NULL;
 		e->locp[i] = &e->loc[i];
 		if (l->mapping_id && !l->nlines)
 			e->unsym[l->mapping_id - 1] = 1;
