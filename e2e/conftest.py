@@ -75,6 +75,12 @@ def namespace(stack):
     return name
 
 
+@pytest.fixture
+def private_s3():
+    """A MinIO of one test alone, which the test may pause() and resume()."""
+    yield from _serve(stack_mod.S3Server(bucket="private"))
+
+
 @pytest.fixture(scope="session")
 def s3():
     """A running MinIO with one bucket for the whole session."""

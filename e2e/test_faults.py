@@ -32,19 +32,6 @@ def demoapp():
 
 
 @pytest.fixture
-def private_s3():
-    """A MinIO of this test alone, which the test may stop and start again."""
-    srv = stack_mod.S3Server(bucket="faults")
-    try:
-        srv.start()
-    except Exception:
-        srv.stop(keep_dir=True)
-        raise
-    yield srv
-    srv.stop()
-
-
-@pytest.fixture
 def node(stack, crd, request):
     """One simulated node of this test alone (unique name, own cgroup subtree)."""
     name = "f-" + request.node.name.replace("_", "-")[5:30].strip("-").lower()

@@ -17,6 +17,7 @@ import urllib.request
 import pytest
 
 import stack as stack_mod
+from conftest import _serve
 
 FLAVOURS = ["plain", "asan"]
 
@@ -93,14 +94,7 @@ class Restartable(stack_mod.S3Server):
 
 @pytest.fixture
 def restartable_s3():
-    srv = Restartable(bucket="spooltest")
-    try:
-        srv.start()
-    except Exception:
-        srv.stop(keep_dir=True)
-        raise
-    yield srv
-    srv.stop()
+    yield from _serve(Restartable(bucket="spooltest"))
 
 
 class TlsS3(Restartable):
