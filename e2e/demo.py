@@ -168,8 +168,9 @@ spec:
         for f in st.get("topFunctions", [])[:8]:
             print(f"      {f['selfPercent']:6.2f}%  {f['function']}")
         prof = st.get("profile", {})
-        stack_mod.wait_for(lambda: podprof.get_target(kube, "shop", "checkout-cpu")["status"]
-                           .get("profile", {}).get("state") == "Uploaded", 60, desc="upload")
+        stack_mod.wait_for(lambda: (lambda p: p.get("state") == "Uploaded" and p.get("svgURL"))(
+            podprof.get_target(kube, "shop", "checkout-cpu")["status"].get("profile", {})), 60,
+            desc="pprof and flame graph uploaded")
         prof = podprof.get_target(kube, "shop", "checkout-cpu")["status"]["profile"]
         print(f"\n    pprof: {prof.get('url')} ({prof.get('sizeBytes')} bytes)")
         print(f"    flame graph: {prof.get('svgURL')}")

@@ -50,7 +50,8 @@ def _profile_from_s3(stack, s3, ns, name, tmp_path):
     """Wait for the upload, fetch the pprof from S3, return go tool pprof's {function: flat}."""
     def uploaded():
         st = podprof.get_target(stack, ns, name)["status"]
-        return st if st.get("profile", {}).get("state") == "Uploaded" else None
+        prof = st.get("profile", {})
+        return st if prof.get("state") == "Uploaded" and prof.get("svgURL") else None
     st = stack_mod.wait_for(uploaded, 90, desc=f"{name} uploaded")
     url = st["profile"]["url"]
     key = url.split(f"/{s3.bucket}/", 1)[1]

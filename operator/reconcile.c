@@ -439,16 +439,20 @@ static void store_profile(struct reconciler *r, struct rtarget *t, const void *p
 	copy_str(t->upload_state, sizeof(t->upload_state), "Uploading");
 	copy_str(t->upload_msg, sizeof(t->upload_msg), "upload queued");
 	free(t->url);
-	t->url = strdup(key); /* replaced by the object URL once uploaded */
+	/* Where the object will be; profile.state says whether it is there yet. */
+	t->url = NULL;
+	if (storage_object_url(r->cfg.store, key, &t->url) < 0)
+		t->url = strdup(key);
 	t->size_bytes = len;
 	snprintf(title, sizeof(title), "%s/%s", t->ns, t->name);
 	if (flamegraph_svg(pb, len, title, &svg, &svg_len) == 0) {
 		u = new_upload(r, t, true);
+		/* svgURL appears in status once the SVG is stored (upload_done). */
+		free(t->svg_url);
+		t->svg_url = NULL;
 		if (u && storage_put_async(r->cfg.store, svg_key, svg, svg_len, "image/svg+xml",
-					   upload_done, u) == 0) {
-			free(t->svg_url);
-			t->svg_url = strdup(svg_key);
-		}
+					   upload_done, u) < 0)
+			log_warn(MOD, "%s/%s: flame graph upload not queued", t->ns, t->name);
 	}
 cleanup:
 	free(svg);
