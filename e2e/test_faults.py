@@ -167,8 +167,10 @@ def test_s3_down_longer_than_window_spools_then_uploads(stack, namespace, node, 
         spool = os.path.join(op.dir, "spool")
         assert any(f.endswith(".data") for f in os.listdir(spool)), os.listdir(spool)
         private_s3.resume()
+        # The pprof and its flame graph are separate objects: wait for both.
         done = stack_mod.wait_for(
-            lambda: (lambda s: s if s.get("profile", {}).get("state") == "Uploaded" else None)(
+            lambda: (lambda s: s if s.get("profile", {}).get("state") == "Uploaded"
+                     and s["profile"].get("svgURL") else None)(
                 _status(stack, namespace, "s3d")), 120, desc="profile Uploaded after S3 came back")
         conds = {c["type"]: c for c in done["conditions"]}
         assert conds["Uploaded"]["status"] == "True", conds
