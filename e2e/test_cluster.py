@@ -157,6 +157,10 @@ def test_helm_install_profiles_real_pods(cluster):
     assert sorted(p["name"] for p in status["pods"] if p.get("samples", 0) > 0) == \
         sorted(p["metadata"]["name"] for p in _pods(c, APP_NS, "app=checkout")), status["pods"]
 
+    # Succeeded can be written before the upload lands: wait for the object.
+    status = stack_mod.wait_for(
+        lambda: (lambda st: st if st.get("profile", {}).get("state") == "Uploaded" else None)(
+            podprof.get_target(c.stack, APP_NS, "checkout")["status"]), 120, desc="profile uploaded")
     url = status["profile"]["url"]
     assert url.startswith(f"{s3.endpoint}/{s3.bucket}/"), status["profile"]
     _, _, body = s3.request("GET", url)
