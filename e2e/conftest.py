@@ -17,9 +17,12 @@ when tests fail (and by the kernel if pytest itself is killed).
 
 import os
 import secrets
+import tempfile
 
 import pytest
 
+import nodesim
+import podprof
 import stack as stack_mod
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -73,6 +76,23 @@ def namespace(stack):
     name = "t-" + secrets.token_hex(4)
     stack.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
     return name
+
+
+@pytest.fixture(scope="session")
+def demoapp():
+    """e2e/workloads/demoapp built with frame pointers (checkout_* / search_* hot functions)."""
+    return podprof.compile_workload("demoapp", tempfile.mkdtemp(prefix="podprof-wl-"))
+
+
+@pytest.fixture
+def node(stack, crd, request):
+    """One simulated node of this test alone (unique name, own cgroup subtree);
+    the name starts with the suite's initial, e.g. f- for test_faults."""
+    prefix = request.module.__name__.split("test_", 1)[-1][:1] + "-"
+    name = prefix + request.node.name.replace("_", "-")[5:30].strip("-").lower()
+    c = nodesim.Cluster(stack, [name])
+    yield c.nodes[name]
+    c.stop()
 
 
 @pytest.fixture

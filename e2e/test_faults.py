@@ -12,32 +12,15 @@ import gzip
 import json
 import os
 import subprocess
-import tempfile
 
 import pytest
 
-import nodesim
 import podprof
 import stack as stack_mod
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="eBPF, tmpfs mounts need root")
 
 FINAL = ("Succeeded", "Failed")
-
-
-@pytest.fixture(scope="module")
-def demoapp():
-    d = tempfile.mkdtemp(prefix="podprof-wl-")
-    return podprof.compile_workload("demoapp", d)
-
-
-@pytest.fixture
-def node(stack, crd, request):
-    """One simulated node of this test alone (unique name, own cgroup subtree)."""
-    name = "f-" + request.node.name.replace("_", "-")[5:30].strip("-").lower()
-    c = nodesim.Cluster(stack, [name])
-    yield c.nodes[name]
-    c.stop()
 
 
 def _dump(op, *workers):

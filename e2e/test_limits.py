@@ -11,11 +11,9 @@ Frame-level caps of the protocol are covered in e2e/test_hub.py.
 
 import json
 import os
-import tempfile
 
 import pytest
 
-import nodesim
 import podprof
 import soak
 import stack as stack_mod
@@ -24,20 +22,6 @@ from test_hub import WS
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="eBPF needs root")
 
 MAX_JOBS = 64  # PROFILE_MAX_SLOTS: BPF cookie slots per worker
-
-
-@pytest.fixture(scope="module")
-def demoapp():
-    return podprof.compile_workload("demoapp", tempfile.mkdtemp(prefix="podprof-wl-"))
-
-
-@pytest.fixture
-def node(stack, crd, request):
-    """One simulated node of this test alone."""
-    name = "l-" + request.node.name.replace("_", "-")[5:30].strip("-").lower()
-    c = nodesim.Cluster(stack, [name])
-    yield c.nodes[name]
-    c.stop()
 
 
 @pytest.fixture

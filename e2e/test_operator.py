@@ -7,7 +7,6 @@ processes, real eBPF sampling of real processes in kubelet-style cgroups.
 
 import os
 import subprocess
-import tempfile
 import time
 
 import pytest
@@ -17,12 +16,6 @@ import podprof
 import stack as stack_mod
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="eBPF needs root")
-
-
-@pytest.fixture(scope="module")
-def demoapp():
-    d = tempfile.mkdtemp(prefix="podprof-wl-")
-    return podprof.compile_workload("demoapp", d)
 
 
 @pytest.fixture(scope="module")

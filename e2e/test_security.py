@@ -9,29 +9,14 @@ processes, real eBPF, real MinIO. See docs/security.md for the threat model.
 import glob
 import os
 import subprocess
-import tempfile
 
 import pytest
 
-import nodesim
 import podprof
 import stack as stack_mod
 from test_record import WORKER_CAPS
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="eBPF needs root")
-
-
-@pytest.fixture(scope="module")
-def demoapp():
-    return podprof.compile_workload("demoapp", tempfile.mkdtemp(prefix="podprof-wl-"))
-
-
-@pytest.fixture
-def node(stack, crd, request):
-    name = "s-" + request.node.name.replace("_", "-")[5:30].strip("-").lower()
-    c = nodesim.Cluster(stack, [name])
-    yield c.nodes[name]
-    c.stop()
 
 
 def _tags(path):
