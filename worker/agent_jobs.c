@@ -216,7 +216,7 @@ static int attach_cgroup(struct aj_job *j, size_t pod, const struct cgroup_match
 		    strcmp(bare_id(p->containers[k].id), m->container_id) == 0)
 			lb.container = p->containers[k].name;
 	}
-	err = job_add_cgroup(j->job, m->id, &lb);
+	err = job_add_cgroup(j->job, m->id, m->path, &lb);
 	if (err)
 		return err;
 	if (!cg) {

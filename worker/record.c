@@ -377,7 +377,7 @@ int record_main(int argc, char **argv)
 		goto cleanup;
 	}
 	if (a.cgroup)
-		err = job_add_cgroup(j, cg_id, NULL);
+		err = job_add_cgroup(j, cg_id, cg_path, NULL);
 	else
 		err = job_add_pid(j, a.pid);
 	if (err) {
