@@ -552,6 +552,14 @@ uint64_t agent_jobs_next_due_ms(const struct agent_jobs *aj, uint64_t max_ms)
 	return due;
 }
 
+void agent_jobs_unwind_tick(struct agent_jobs *aj)
+{
+	int err = job_engine_tick(aj->engine);
+
+	if (err)
+		log_debug(MOD, "unwinder: %s", strerror(-err));
+}
+
 void agent_jobs_tick(struct agent_jobs *aj)
 {
 	uint64_t now = now_ms();

@@ -150,6 +150,11 @@ void job_engine_free(struct job_engine *e)
 	free(e);
 }
 
+int job_engine_tick(struct job_engine *e)
+{
+	return e && e->unw ? unwinder_poll_events(e->unw) : 0;
+}
+
 size_t job_engine_running(const struct job_engine *e)
 {
 	return e ? e->running : 0;

@@ -79,6 +79,11 @@ int job_engine_new(struct job_engine **out, const struct job_engine_config *cfg)
 /* Stop every job still running, unload, free. Accepts NULL. */
 void job_engine_free(struct job_engine *e);
 
+/* Learn the processes the BPF program has just met (new, exec'd, new
+ * mappings) so their stacks unwind fully: call often, e.g. every 100 ms,
+ * between job_poll()s. Cheap when nothing happened; a no-op while idle. */
+int job_engine_tick(struct job_engine *e);
+
 /* Jobs running now; 0 means nothing is loaded or attached. */
 size_t job_engine_running(const struct job_engine *e);
 

@@ -23,19 +23,19 @@
 
 #define MOD "unwind"
 
-#define MAX_PHDRS      4096
-#define MAX_SHDRS      65536
-#define MAX_EH_FRAME   (256u << 20) /* .eh_frame / .eh_frame_hdr bytes */
-#define MAX_FDE_ROWS   4096	    /* rows per FDE walked before giving up on it */
-#define DWARF_REG_RBP  6
-#define DWARF_REG_RSP  7
-#define DWARF_REG_RIP  16
-#define DW_EH_PE_omit  0xff
-#define DW_EH_PE_udata4 0x03
-#define DW_EH_PE_sdata4 0x0b
-#define DW_EH_PE_udata8 0x04
-#define DW_EH_PE_sdata8 0x0c
-#define DW_EH_PE_pcrel	0x10
+#define MAX_PHDRS	 4096
+#define MAX_SHDRS	 65536
+#define MAX_EH_FRAME	 (256u << 20) /* .eh_frame / .eh_frame_hdr bytes */
+#define MAX_FDE_ROWS	 4096	      /* rows per FDE walked before giving up on it */
+#define DWARF_REG_RBP	 6
+#define DWARF_REG_RSP	 7
+#define DWARF_REG_RIP	 16
+#define DW_EH_PE_omit	 0xff
+#define DW_EH_PE_udata4	 0x03
+#define DW_EH_PE_sdata4	 0x0b
+#define DW_EH_PE_udata8	 0x04
+#define DW_EH_PE_sdata8	 0x0c
+#define DW_EH_PE_pcrel	 0x10
 #define DW_EH_PE_datarel 0x30
 
 struct builder {
@@ -76,8 +76,8 @@ static int emit(struct builder *b, uint64_t vaddr, const struct profile_unwind_r
 			return 0;
 		}
 	}
-	err = arr_grow((void **)&t->rows, &b->cap, t->n + 1, sizeof(*t->rows),
-		       UNWIND_TABLE_MAX_ROWS);
+	err =
+	    arr_grow((void **)&t->rows, &b->cap, t->n + 1, sizeof(*t->rows), UNWIND_TABLE_MAX_ROWS);
 	if (err)
 		return err;
 	if (row.kind == PROFILE_CFA_UNSUPPORTED)
@@ -217,8 +217,8 @@ static int walk_fde(struct builder *b, Dwarf_CFI *cfi, uint64_t loc, uint64_t li
 
 /* ---- .eh_frame_hdr ------------------------------------------------------------- */
 
-static int read_enc(const uint8_t *p, const uint8_t *end, uint8_t enc, uint64_t pc,
-		    uint64_t *val, const uint8_t **next)
+static int read_enc(const uint8_t *p, const uint8_t *end, uint8_t enc, uint64_t pc, uint64_t *val,
+		    const uint8_t **next)
 {
 	int64_t v;
 
@@ -351,8 +351,8 @@ static int build(Elf *elf, uint64_t file_size, struct unwind_table *out)
 	int err;
 
 	memset(out, 0, sizeof(*out));
-	if (elf_kind(elf) != ELF_K_ELF || !gelf_getehdr(elf, &ehdr) || ehdr.e_machine != EM_X86_64 ||
-	    elf_getphdrnum(elf, &phnum) != 0 || phnum > MAX_PHDRS) {
+	if (elf_kind(elf) != ELF_K_ELF || !gelf_getehdr(elf, &ehdr) ||
+	    ehdr.e_machine != EM_X86_64 || elf_getphdrnum(elf, &phnum) != 0 || phnum > MAX_PHDRS) {
 		err = -ENOEXEC;
 		goto cleanup;
 	}

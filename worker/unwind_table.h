@@ -25,8 +25,8 @@
 
 #include "profile.h"
 
-#define UNWIND_TABLE_MAX_FDES (1u << 20) /* FDEs read from one file */
-#define UNWIND_TABLE_MAX_ROWS (4u << 20) /* rows kept for one file */
+#define UNWIND_TABLE_MAX_FDES (1u << 20)   /* FDEs read from one file */
+#define UNWIND_TABLE_MAX_ROWS (4u << 20)   /* rows kept for one file */
 #define UNWIND_TABLE_MAX_FILE (1ull << 32) /* largest file read */
 
 #define UNWIND_TABLE_MAX_SEGS 8 /* executable PT_LOAD segments remembered */
@@ -39,9 +39,9 @@ struct unwind_seg {
 struct unwind_table {
 	struct unwind_seg segs[UNWIND_TABLE_MAX_SEGS];
 	size_t nsegs;
-	bool is_go;			 /* a Go binary: its code has no CFI, frame pointers are right */
-	uint64_t base;			 /* ELF vaddr that row pcs are relative to */
-	uint64_t size;			 /* bytes covered from base (executable segments) */
+	bool is_go;    /* a Go binary: its code has no CFI, frame pointers are right */
+	uint64_t base; /* ELF vaddr that row pcs are relative to */
+	uint64_t size; /* bytes covered from base (executable segments) */
 	struct profile_unwind_row *rows; /* sorted by pc; owned */
 	size_t n;
 	size_t n_fdes;	      /* FDEs read */

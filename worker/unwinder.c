@@ -23,20 +23,20 @@
 
 #define MOD "unwinder"
 
-#define MAX_TABLES	    4096  /* binaries remembered (loaded or not) */
-#define MAX_PROCS	    16384 /* processes remembered */
-#define MAX_PROC_MAPS_READ  65536 /* maps entries parsed per process */
-#define MAX_WATCH	    1024  /* watched cgroups */
-#define MAX_SCAN_DIRS	    256	  /* cgroup directories scanned per watch per poll */
-#define MAX_SCAN_PIDS	    4096  /* pids taken from one watch per poll */
-#define MAX_SCAN_DEPTH	    8
-#define MIN_REREAD_NS	    (200 * 1000000LL) /* a process's maps re-read at most this often */
+#define MAX_TABLES	   4096	 /* binaries remembered (loaded or not) */
+#define MAX_PROCS	   16384 /* processes remembered */
+#define MAX_PROC_MAPS_READ 65536 /* maps entries parsed per process */
+#define MAX_WATCH	   1024	 /* watched cgroups */
+#define MAX_SCAN_DIRS	   256	 /* cgroup directories scanned per watch per poll */
+#define MAX_SCAN_PIDS	   4096	 /* pids taken from one watch per poll */
+#define MAX_SCAN_DEPTH	   8
+#define MIN_REREAD_NS	   (200 * 1000000LL) /* a process's maps re-read at most this often */
 
 enum table_state {
-	TABLE_NEW = 0,	   /* not loaded in the kernel */
-	TABLE_LOADED = 1,  /* rows and pages in the kernel under id */
-	TABLE_FP = 2,	   /* no CFI: frame pointers */
-	TABLE_BROKEN = 3,  /* could not be built: frames stop with a marker */
+	TABLE_NEW = 0,	  /* not loaded in the kernel */
+	TABLE_LOADED = 1, /* rows and pages in the kernel under id */
+	TABLE_FP = 2,	  /* no CFI: frame pointers */
+	TABLE_BROKEN = 3, /* could not be built: frames stop with a marker */
 };
 
 struct table {
@@ -228,7 +228,8 @@ static bool evict_one(struct unwinder *u, const struct table *keep)
 /* Write the page index of a table whose rows sit at [first, first + n). */
 static int write_pages(struct unwinder *u, struct table *t, const struct unwind_table *ut)
 {
-	uint64_t npages = (ut->size + (1u << PROFILE_UNWIND_PAGE_SHIFT) - 1) >> PROFILE_UNWIND_PAGE_SHIFT;
+	uint64_t npages =
+	    (ut->size + (1u << PROFILE_UNWIND_PAGE_SHIFT) - 1) >> PROFILE_UNWIND_PAGE_SHIFT;
 	size_t lo = 0; /* first row with pc >= page start */
 	int err = 0;
 
@@ -383,7 +384,8 @@ static void forget_one_table(struct unwinder *u)
 static void build(struct unwinder *u, struct table *t, int fd, const void *image, size_t len)
 {
 	int64_t t0 = mono_ns();
-	int err = fd >= 0 ? unwind_table_build_fd(fd, &t->ut) : unwind_table_build_mem(image, len, &t->ut);
+	int err = fd >= 0 ? unwind_table_build_fd(fd, &t->ut)
+			  : unwind_table_build_mem(image, len, &t->ut);
 
 	u->st.table_builds++;
 	u->st.table_build_ns += (uint64_t)(mono_ns() - t0);
@@ -528,7 +530,8 @@ static bool map_entry(struct unwinder *u, pid_t pid, const struct procmaps_entry
 		m->kind = PROFILE_MAP_FP;
 		break;
 	case TABLE_LOADED:
-		if (unwind_table_map_base(&t->ut, me->start, t == u->vdso ? 0 : me->offset, &base)) {
+		if (unwind_table_map_base(&t->ut, me->start, t == u->vdso ? 0 : me->offset,
+					  &base)) {
 			m->kind = PROFILE_MAP_PENDING;
 			break;
 		}
@@ -765,12 +768,17 @@ static void reap(struct unwinder *u)
 	}
 }
 
+int unwinder_poll_events(struct unwinder *u)
+{
+	return sampler_proc_events(u->s, on_event, u);
+}
+
 int unwinder_poll(struct unwinder *u)
 {
 	int err;
 
 	u->tick++;
-	err = sampler_proc_events(u->s, on_event, u);
+	err = unwinder_poll_events(u);
 	if (err)
 		return err;
 	for (size_t i = 0; i < u->n_watches; i++) {

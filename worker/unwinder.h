@@ -62,8 +62,13 @@ void unwinder_forget_pid(struct unwinder *u, pid_t pid);
 int unwinder_watch_cgroup(struct unwinder *u, uint64_t cgroup_id, const char *dir);
 void unwinder_unwatch_cgroup(struct unwinder *u, uint64_t cgroup_id);
 
-/* Handle the BPF program's process events and scan watched cgroups. */
+/* Handle the BPF program's process events, scan watched cgroups and forget
+ * processes that exited (about once a second). */
 int unwinder_poll(struct unwinder *u);
+
+/* Only the process events: cheap (one syscall when there are none), so
+ * callers run it often (every 100 ms) and new processes unwind soon. */
+int unwinder_poll_events(struct unwinder *u);
 
 void unwinder_stats(const struct unwinder *u, struct unwinder_stats *st);
 
