@@ -39,7 +39,8 @@ struct rnode {
 	enum nstate state;
 	uint64_t samples;
 	uint64_t drops;
-	bool ever_lost; /* disconnected at least once mid-window */
+	uint64_t truncated; /* samples whose user stack ended early */
+	bool ever_lost;	    /* disconnected at least once mid-window */
 	char message[160];
 };
 

@@ -275,6 +275,29 @@ static int write_file(const char *path, const void *data, size_t len)
 	return err;
 }
 
+/* One line on the stack walks: how many ended early and why, and the tables. */
+static void print_unwind(const struct job_stats *st)
+{
+	const struct unwinder_stats *u = &st->unwind;
+	uint64_t stopped = 0;
+
+	for (uint32_t k = 0; k < PROFILE_STOP__MAX; k++)
+		stopped += st->stops[k];
+	printf("unwind: %llu truncated", (unsigned long long)stopped);
+	for (uint32_t k = 0; k < PROFILE_STOP__MAX; k++) {
+		if (st->stops[k])
+			printf(" %s=%llu", job_stop_reason_frame(k),
+			       (unsigned long long)st->stops[k]);
+	}
+	printf("; %zu tables, %llu of %llu rows, %llu built in %.1f ms, %llu evicted, "
+	       "%llu refused; %zu processes (%llu updates, %llu full, %llu events)\n",
+	       u->tables, (unsigned long long)u->rows_used, (unsigned long long)u->rows_capacity,
+	       (unsigned long long)u->table_builds, (double)u->table_build_ns / 1e6,
+	       (unsigned long long)u->table_evictions, (unsigned long long)u->table_refused,
+	       u->procs, (unsigned long long)u->proc_updates, (unsigned long long)u->procs_full,
+	       (unsigned long long)u->events);
+}
+
 static void print_top(struct pprof_builder *b, const struct job_stats *st, size_t top)
 {
 	struct pprof_top_entry *e = NULL;
@@ -288,6 +311,7 @@ static void print_top(struct pprof_builder *b, const struct job_stats *st, size_
 	       (unsigned long long)st->drops[PROFILE_DROP_KERN_STACK],
 	       (unsigned long long)st->drops[PROFILE_DROP_STACK_FULL],
 	       (unsigned long long)st->drops[PROFILE_DROP_COUNTS_FULL]);
+	print_unwind(st);
 	if (top == 0 || total == 0)
 		return;
 	if (pprof_builder_top(b, top, &e, &n) != 0)

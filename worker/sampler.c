@@ -20,12 +20,12 @@
 
 #define MOD "sampler"
 
-#define DEFAULT_STACK_ENTRIES  16384
-#define DEFAULT_COUNT_ENTRIES  65536
+#define DEFAULT_STACK_ENTRIES  8192
+#define DEFAULT_COUNT_ENTRIES  32768
 #define DEFAULT_TARGET_ENTRIES 4096
 #define DEFAULT_PROC_ENTRIES   1024
 #define DEFAULT_ROW_ENTRIES    (1u << 20)
-#define DEFAULT_PAGE_ENTRIES   (1u << 16)
+#define DEFAULT_PAGE_ENTRIES   (1u << 15)
 #define STACK_CACHE_BYTES      (8u << 20) /* per generation, see stack_cache.h */
 #define MAX_CPUS	       4096	  /* cap on what we parse from sysfs */
 #define BTF_PATH	       "/sys/kernel/btf/vmlinux"

@@ -31,12 +31,12 @@ struct sampler;
 
 struct sampler_config {
 	bool per_thread;	 /* key samples by thread too (tid label) */
-	uint32_t stack_entries;	 /* distinct stacks held between drains; 0 = default 16384 */
-	uint32_t count_entries;	 /* distinct (pid, stacks, comm) keys between drains; 0 = 65536 */
+	uint32_t stack_entries;	 /* distinct stacks held between drains; 0 = 8192 */
+	uint32_t count_entries;	 /* distinct (pid, stack, comm) keys between drains; 0 = 32768 */
 	uint32_t target_entries; /* target keys over all jobs; 0 = 4096 */
 	uint32_t proc_entries;	 /* processes known to the unwinder; 0 = 1024 */
 	uint32_t row_entries;	 /* unwind rows over all tables; 0 = 1 Mi (8 MiB) */
-	uint32_t page_entries;	 /* unwind page index entries; 0 = 64 Ki */
+	uint32_t page_entries;	 /* unwind page index entries (4 KiB of code each); 0 = 32 Ki */
 };
 
 /* One aggregated entry handed to the drain callback. Arrays are valid only
