@@ -59,11 +59,12 @@ def _signed(x):
 
 
 class Sample:
-    def __init__(self, frames, values, labels, lines):
-        self.frames = frames  # names, leaf first
+    def __init__(self, frames, values, labels, lines, binaries):
+        self.frames = frames      # names, leaf first
         self.values = values
-        self.labels = labels  # {key: str or int}
-        self.lines = lines    # (filename, line) per frame, leaf first; (None, 0) if unknown
+        self.labels = labels      # {key: str or int}
+        self.lines = lines        # (filename, line) per frame, leaf first; (None, 0) if unknown
+        self.binaries = binaries  # mapping file basename per location (not per inline frame)
 
 
 class Profile:
@@ -117,9 +118,11 @@ class Profile:
                     lb = {a: x for a, _, x in _fields(v)}
                     key = strings[lb.get(1, 0)]
                     labels[key] = strings[lb[2]] if lb.get(2) else lb.get(3, 0)
-            frames, lines = [], []
+            frames, lines, binaries = [], [], []
             for lid in loc_ids:
                 loc = locations.get(lid, {})
+                binaries.append(os.path.basename(
+                    self.mappings.get(loc.get(2, 0), {}).get("file", "")) or "?")
                 if loc["lines"]:
                     for ln in loc["lines"]:
                         fn = functions.get(ln.get(1, 0), {})
@@ -130,7 +133,7 @@ class Profile:
                     base = os.path.basename(m.get("file", "")) or "?"
                     frames.append(f"{base}+0x{loc.get(3, 0):x}")
                     lines.append((None, 0))
-            self.samples.append(Sample(frames, values, labels, lines))
+            self.samples.append(Sample(frames, values, labels, lines, binaries))
 
     def stacks(self, index=0):
         """[(frames leaf first, value)] for one sample type index."""
