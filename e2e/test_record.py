@@ -385,3 +385,75 @@ def test_ctrl_c_ends_early_with_profile(worker, workloads, cgroups, tmp_path):
     assert "interrupted" in r.stderr
     rows, total = pprof_top(out)
     assert total > 0 and "burn_major" in rows, sorted(rows)
+
+
+def prog_runs(pid):
+    """Total BPF run count of the programs a process holds (kernel.bpf_stats_enabled on)."""
+    total = 0
+    for fd in os.listdir(f"/proc/{pid}/fdinfo"):
+        try:
+            with open(f"/proc/{pid}/fdinfo/{fd}") as f:
+                info = f.read()
+        except OSError:
+            continue
+        m = re.search(r"^prog_id:\s+(\d+)", info, re.M)
+        if not m:
+            continue
+        out = subprocess.run(["bpftool", "-j", "prog", "show", "id", m.group(1)],
+                             capture_output=True, text=True)
+        if out.returncode == 0:
+            total += json.loads(out.stdout).get("run_cnt", 0)
+    return total
+
+
+@pytest.fixture
+def bpf_stats():
+    with open("/proc/sys/kernel/bpf_stats_enabled") as f:
+        old = f.read().strip()
+    with open("/proc/sys/kernel/bpf_stats_enabled", "w") as f:
+        f.write("1")
+    yield
+    with open("/proc/sys/kernel/bpf_stats_enabled", "w") as f:
+        f.write(old)
+
+
+def test_unselected_tasks_run_no_bpf(worker, workloads, cgroups, tmp_path, bpf_stats):
+    """A cgroup target gets perf events in cgroup mode: while only an unselected busy process
+    runs, the job's program does not run at all (its run count stays flat); once a process
+    starts in the target cgroup it does."""
+    target, other = cgroups.child("quiet"), cgroups.child("busy")
+    cgroups.spawn([workloads["busy"]], other)
+    seen = {}
+
+    def during(pid):
+        time.sleep(0.5)
+        a = prog_runs(pid)
+        time.sleep(1.5)
+        seen["idle"] = prog_runs(pid) - a
+        cgroups.spawn([workloads["ratio"], "plain"], target)
+        time.sleep(1.5)
+        seen["busy"] = prog_runs(pid) - a - seen["idle"]
+
+    r = record(worker, ["--cgroup", target, "--duration", "5s"], str(tmp_path / "q.pb.gz"),
+               during=during)
+    assert r.rc == 0, r.stderr
+    print(seen)
+    assert seen["idle"] == 0, f"{seen['idle']} program runs while no target task ran"
+    assert seen["busy"] > 20, seen
+
+
+def test_new_container_in_target_pod_sampled(worker, workloads, cgroups, tmp_path):
+    """A pod-level cgroup target covers containers created after the window started."""
+    pod = cgroups.child("pod")
+    out = str(tmp_path / "pod.pb.gz")
+
+    def during(_pid):
+        time.sleep(0.3)
+        ctr = os.path.join(pod, "ctr-late")
+        os.mkdir(ctr)
+        cgroups.spawn([workloads["ratio"], "plain"], ctr, realtime=True)
+
+    r = record(worker, ["--cgroup", pod, "--duration", "3s"], out, during=during)
+    assert r.rc == 0, r.stderr
+    rows, total = pprof_top(out)
+    assert total > 20 and "burn_major" in rows, sorted(rows)

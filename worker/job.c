@@ -3,10 +3,12 @@
 #include "job.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "sampler.h"
@@ -22,6 +24,8 @@ struct job_target {
 	enum profile_target_kind kind;
 	uint64_t id;
 	char *pod, *namespace, *container; /* owned, may be NULL */
+	char *dir;			   /* cgroup directory, owned; NULL if unknown */
+	bool events;			   /* has its own cgroup-mode perf events */
 	uint64_t last_hits;		   /* hits counted into earlier windows */
 };
 
@@ -173,7 +177,8 @@ static void target_free(struct job_target *t)
 	free(t->pod);
 	free(t->namespace);
 	free(t->container);
-	t->pod = t->namespace = t->container = NULL;
+	free(t->dir);
+	t->pod = t->namespace = t->container = t->dir = NULL;
 }
 
 static void job_free(struct job *j)
@@ -264,12 +269,104 @@ static struct job_target *find_target(struct job *j, enum profile_target_kind ki
 	return NULL;
 }
 
-static int add_target(struct job *j, enum profile_target_kind kind, uint64_t id,
+/* ---- which perf events a job holds ------------------------------------------------
+ * A cgroup target gets perf events in cgroup mode, so a task outside every
+ * target takes no interrupt and runs no BPF. A target inside another
+ * target's cgroup rides on its ancestor's events (two sets would sample its
+ * tasks twice). Pid targets, and cgroups whose directory is unknown, need
+ * events for every task; those cover all targets, so while they exist the
+ * job holds no cgroup events. The BPF target check stays as the guard. */
+
+static bool dir_within(const char *dir, const char *anc)
+{
+	size_t n = strlen(anc);
+
+	return strncmp(dir, anc, n) == 0 && dir[n] == '/';
+}
+
+static bool samples_all_tasks(const struct job *j)
+{
+	return sampler_slot_samples(j->engine->sampler, j->slot, 0);
+}
+
+static int sample_all_tasks(struct job *j)
+{
+	int err;
+
+	if (samples_all_tasks(j))
+		return 0;
+	err = sampler_slot_sample(j->engine->sampler, j->slot, 0, -1);
+	if (err)
+		return err;
+	for (size_t i = 0; i < j->n_targets; i++) {
+		if (j->targets[i].events)
+			sampler_slot_unsample(j->engine->sampler, j->slot, j->targets[i].id);
+		j->targets[i].events = false;
+	}
+	return 0;
+}
+
+static bool has_ancestor_target(const struct job *j, const struct job_target *t)
+{
+	for (size_t i = 0; i < j->n_targets; i++) {
+		const struct job_target *u = &j->targets[i];
+
+		if (u != t && u->kind == PROFILE_TARGET_CGROUP && u->dir &&
+		    dir_within(t->dir, u->dir))
+			return true;
+	}
+	return false;
+}
+
+/* Give every cgroup target no other target contains its own events, and
+ * take them from those that another target now contains. */
+static int cover_cgroups(struct job *j)
+{
+	if (samples_all_tasks(j))
+		return 0;
+	for (size_t i = 0; i < j->n_targets; i++) {
+		struct job_target *t = &j->targets[i];
+		int fd, err;
+
+		if (t->kind != PROFILE_TARGET_CGROUP || !t->dir || t->events ||
+		    has_ancestor_target(j, t))
+			continue;
+		fd = open(t->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		err = fd < 0 ? -errno : sampler_slot_sample(j->engine->sampler, j->slot, t->id, fd);
+		if (fd >= 0)
+			close(fd);
+		if (err) {
+			log_warn(
+			    MOD,
+			    "job %s: cgroup %s: no cgroup-mode events (%s); sampling every task "
+			    "and filtering in BPF",
+			    j->id, t->dir, strerror(-err));
+			return sample_all_tasks(j);
+		}
+		t->events = true;
+	}
+	for (size_t i = 0; i < j->n_targets; i++) {
+		struct job_target *t = &j->targets[i];
+
+		if (t->events && has_ancestor_target(j, t)) {
+			sampler_slot_unsample(j->engine->sampler, j->slot, t->id);
+			t->events = false;
+		}
+	}
+	return 0;
+}
+
+static int add_target(struct job *j, enum profile_target_kind kind, uint64_t id, const char *dir,
 		      const struct job_labels *l)
 {
 	struct job_target *t = find_target(j, kind, id), nt = {.kind = kind, .id = id}, *grown;
 	int err;
 
+	nt.dir = dup_or_null(dir);
+	if (dir && !nt.dir) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
 	if (l) {
 		nt.pod = dup_or_null(l->pod);
 		nt.namespace = dup_or_null(l->namespace);
@@ -281,8 +378,12 @@ static int add_target(struct job *j, enum profile_target_kind kind, uint64_t id,
 		}
 	}
 	if (t) {
-		/* Relabel in place; the BPF entry and its hit count stay. */
+		/* Relabel in place; the BPF entry, its events and hit count stay. */
 		nt.last_hits = t->last_hits;
+		nt.events = t->events;
+		free(nt.dir);
+		nt.dir = t->dir;
+		t->dir = NULL;
 		target_free(t);
 		*t = nt;
 		return 0;
@@ -301,6 +402,12 @@ static int add_target(struct job *j, enum profile_target_kind kind, uint64_t id,
 	if (err)
 		goto cleanup;
 	j->targets[j->n_targets++] = nt;
+	err = kind == PROFILE_TARGET_CGROUP && dir ? cover_cgroups(j) : sample_all_tasks(j);
+	if (err) {
+		sampler_target_remove(j->engine->sampler, j->slot, kind, id);
+		target_free(&j->targets[--j->n_targets]);
+		return err;
+	}
 	return 0;
 cleanup:
 	target_free(&nt);
@@ -323,7 +430,7 @@ int job_add_cgroup(struct job *j, uint64_t cgroup_id, const char *dir,
 			log_warn(MOD, "cgroup %s: processes are learnt from samples only (%s)", dir,
 				 strerror(-err));
 	}
-	err = add_target(j, PROFILE_TARGET_CGROUP, cgroup_id, labels);
+	err = add_target(j, PROFILE_TARGET_CGROUP, cgroup_id, dir, labels);
 	if (err && dir && !j->fp_only)
 		unwinder_unwatch_cgroup(j->engine->unw, cgroup_id);
 	return err;
@@ -341,7 +448,7 @@ int job_add_pid(struct job *j, pid_t pid)
 			log_warn(MOD, "pid %d: unwinding from samples only (%s)", (int)pid,
 				 strerror(-err));
 	}
-	return add_target(j, PROFILE_TARGET_TGID, (uint64_t)pid, NULL);
+	return add_target(j, PROFILE_TARGET_TGID, (uint64_t)pid, NULL, NULL);
 }
 
 int job_remove_cgroup(struct job *j, uint64_t cgroup_id)
@@ -359,9 +466,12 @@ int job_remove_cgroup(struct job *j, uint64_t cgroup_id)
 	if (err)
 		return err;
 	unwinder_unwatch_cgroup(j->engine->unw, cgroup_id);
+	if (t->events)
+		sampler_slot_unsample(j->engine->sampler, j->slot, cgroup_id);
 	target_free(t);
 	*t = j->targets[--j->n_targets];
-	return 0;
+	/* Targets inside the one removed need events of their own now. */
+	return cover_cgroups(j);
 }
 
 /* Stand-in frame for a stack the kernel could not record, so the sample still counts. */

@@ -10,7 +10,7 @@
  * Typical use (the `record` command and the agent do exactly this):
  *   job_engine_new(&e, NULL);
  *   job_start(e, &(struct job_params){.id = "t1", .hz = 99}, &j);
- *   job_add_cgroup(j, cgroup_id, &labels);     // any time while running
+ *   job_add_cgroup(j, cgroup_id, dir, &labels); // any time while running
  *   every ~1 s: job_poll(j);                   // drain kernel maps, note new pids
  *   job_collect(j, &gz, &len, &stats);         // the window so far, as gzip pprof
  *   job_stop(j); job_engine_free(e);

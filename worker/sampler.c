@@ -30,10 +30,20 @@
 #define MAX_CPUS	       4096	  /* cap on what we parse from sysfs */
 #define BTF_PATH	       "/sys/kernel/btf/vmlinux"
 
-struct slot {
+/* One set of per-CPU perf events of a slot: for every task (cgroup_id 0)
+ * or only while a task of one cgroup (and its descendants) runs. */
+struct evset {
+	uint64_t cgroup_id;
 	struct bpf_link **links; /* one per online CPU; each owns its perf event fd */
 	size_t n_links;
+};
+
+struct slot {
+	struct evset *sets;
+	size_t n_sets;
 	bool attached;
+	unsigned int hz;
+	uint64_t cookie;
 };
 
 struct sampler {
@@ -213,7 +223,10 @@ static int online_cpus(bool *online, int *max_cpu)
 	return err;
 }
 
-static int perf_open_cpu(int cpu, unsigned int hz)
+/* A cpu-clock sampling event on one CPU: for every task (cgroup_fd < 0), or
+ * in cgroup mode, where it counts only while a task of that cgroup v2
+ * directory or its descendants runs: other tasks take no interrupt at all. */
+static int perf_open_cpu(int cpu, unsigned int hz, int cgroup_fd)
 {
 	struct perf_event_attr attr;
 	long fd;
@@ -224,43 +237,54 @@ static int perf_open_cpu(int cpu, unsigned int hz)
 	attr.config = PERF_COUNT_SW_CPU_CLOCK;
 	attr.freq = 1;
 	attr.sample_freq = hz;
-	fd = syscall(__NR_perf_event_open, &attr, -1, cpu, -1, PERF_FLAG_FD_CLOEXEC);
+	fd = syscall(__NR_perf_event_open, &attr, cgroup_fd >= 0 ? cgroup_fd : -1, cpu, -1,
+		     PERF_FLAG_FD_CLOEXEC | (cgroup_fd >= 0 ? PERF_FLAG_PID_CGROUP : 0));
 	if (fd < 0)
 		return -errno;
 	return (int)fd;
 }
 
-int sampler_attach_slot(struct sampler *s, uint32_t slot, unsigned int hz, bool kernel_stacks,
-			bool fp_only)
+static void evset_close(struct evset *es)
+{
+	for (size_t i = 0; i < es->n_links; i++)
+		bpf_link__destroy(es->links[i]);
+	free(es->links);
+	es->links = NULL;
+	es->n_links = 0;
+}
+
+static void log_perf_error(int err, int cpu)
+{
+	if (err == -EACCES || err == -EPERM)
+		log_error(MOD,
+			  "perf_event_open refused (%s): the worker needs CAP_PERFMON (or root)",
+			  strerror(-err));
+	else if (err == -ENOENT || err == -EOPNOTSUPP)
+		log_error(MOD, "cpu-clock perf events are not available on this kernel (%s)",
+			  strerror(-err));
+	else
+		log_error(MOD, "perf_event_open on CPU %d: %s", cpu, strerror(-err));
+}
+
+/* Open and attach one event per online CPU into es. */
+static int evset_open(struct sampler *s, const struct slot *sl, struct evset *es, int cgroup_fd)
 {
 	bool *online = NULL;
-	struct slot *sl;
 	int max_cpu, err;
 
-	if (!s->loaded || slot >= PROFILE_MAX_SLOTS || hz == 0)
-		return -EINVAL;
-	sl = &s->slots[slot];
-	if (sl->attached)
-		return -EBUSY;
 	online = calloc(MAX_CPUS, sizeof(bool));
-	if (!online) {
-		err = -ENOMEM;
-		goto cleanup;
-	}
+	if (!online)
+		return -ENOMEM;
 	err = online_cpus(online, &max_cpu);
 	if (err) {
 		log_error(MOD, "cannot read online CPUs: %s", strerror(-err));
 		goto cleanup;
 	}
-	err = sampler_clear_slot(s, slot);
-	if (err)
-		goto cleanup;
-	sl->links = calloc((size_t)max_cpu + 1, sizeof(*sl->links));
-	if (!sl->links) {
+	es->links = calloc((size_t)max_cpu + 1, sizeof(*es->links));
+	if (!es->links) {
 		err = -ENOMEM;
 		goto cleanup;
 	}
-	sl->attached = true;
 	for (int cpu = 0; cpu <= max_cpu; cpu++) {
 		LIBBPF_OPTS(bpf_perf_event_opts, opts);
 		struct bpf_link *link;
@@ -268,28 +292,16 @@ int sampler_attach_slot(struct sampler *s, uint32_t slot, unsigned int hz, bool 
 
 		if (!online[cpu])
 			continue;
-		fd = perf_open_cpu(cpu, hz);
+		fd = perf_open_cpu(cpu, sl->hz, cgroup_fd);
 		if (fd == -ENODEV)
 			continue; /* went offline meanwhile */
 		if (fd < 0) {
 			err = fd;
-			if (err == -EACCES || err == -EPERM)
-				log_error(MOD,
-					  "perf_event_open refused (%s): the worker needs "
-					  "CAP_PERFMON (or root)",
-					  strerror(-err));
-			else if (err == -ENOENT || err == -EOPNOTSUPP)
-				log_error(MOD,
-					  "cpu-clock perf events are not available on this "
-					  "kernel (%s)",
-					  strerror(-err));
-			else
-				log_error(MOD, "perf_event_open on CPU %d: %s", cpu,
-					  strerror(-err));
+			if (cgroup_fd < 0)
+				log_perf_error(err, cpu);
 			goto cleanup;
 		}
-		opts.bpf_cookie = slot | (kernel_stacks ? PROFILE_COOKIE_KSTACKS : 0) |
-				  (fp_only ? PROFILE_COOKIE_FP_ONLY : 0);
+		opts.bpf_cookie = sl->cookie;
 		link =
 		    bpf_program__attach_perf_event_opts(s->skel->progs.profile_sample, fd, &opts);
 		if (!link) {
@@ -299,21 +311,99 @@ int sampler_attach_slot(struct sampler *s, uint32_t slot, unsigned int hz, bool 
 				  strerror(-err));
 			goto cleanup;
 		}
-		sl->links[sl->n_links++] = link;
+		es->links[es->n_links++] = link;
 	}
-	if (sl->n_links == 0) {
+	if (es->n_links == 0) {
 		err = -ENODEV;
 		log_error(MOD, "no online CPU to sample");
 		goto cleanup;
 	}
-	log_debug(MOD, "slot %u: %zu perf events at %u Hz%s", slot, sl->n_links, hz,
-		  kernel_stacks ? ", kernel stacks" : "");
 	err = 0;
 cleanup:
-	if (err && slot < PROFILE_MAX_SLOTS)
-		sampler_detach_slot(s, slot);
+	if (err)
+		evset_close(es);
 	free(online);
 	return err;
+}
+
+int sampler_attach_slot(struct sampler *s, uint32_t slot, unsigned int hz, bool kernel_stacks,
+			bool fp_only)
+{
+	struct slot *sl;
+	int err;
+
+	if (!s->loaded || slot >= PROFILE_MAX_SLOTS || hz == 0)
+		return -EINVAL;
+	sl = &s->slots[slot];
+	if (sl->attached)
+		return -EBUSY;
+	err = sampler_clear_slot(s, slot);
+	if (err)
+		return err;
+	sl->attached = true;
+	sl->hz = hz;
+	sl->cookie = slot | (kernel_stacks ? PROFILE_COOKIE_KSTACKS : 0) |
+		     (fp_only ? PROFILE_COOKIE_FP_ONLY : 0);
+	log_debug(MOD, "slot %u ready at %u Hz%s", slot, hz,
+		  kernel_stacks ? ", kernel stacks" : "");
+	return 0;
+}
+
+static struct evset *find_set(struct slot *sl, uint64_t cgroup_id)
+{
+	for (size_t i = 0; i < sl->n_sets; i++)
+		if (sl->sets[i].cgroup_id == cgroup_id)
+			return &sl->sets[i];
+	return NULL;
+}
+
+int sampler_slot_sample(struct sampler *s, uint32_t slot, uint64_t cgroup_id, int cgroup_fd)
+{
+	struct evset es = {.cgroup_id = cgroup_id}, *grown;
+	struct slot *sl;
+	int err;
+
+	if (!s->loaded || slot >= PROFILE_MAX_SLOTS || !s->slots[slot].attached ||
+	    (cgroup_id != 0) != (cgroup_fd >= 0))
+		return -EINVAL;
+	sl = &s->slots[slot];
+	if (find_set(sl, cgroup_id))
+		return 0;
+	if (cgroup_id && sl->n_sets >= SAMPLER_MAX_CGROUP_SETS)
+		return -ENOSPC;
+	grown = realloc(sl->sets, (sl->n_sets + 1) * sizeof(*grown));
+	if (!grown)
+		return -ENOMEM;
+	sl->sets = grown;
+	err = evset_open(s, sl, &es, cgroup_fd);
+	if (err)
+		return err;
+	sl->sets[sl->n_sets++] = es;
+	log_debug(MOD, "slot %u: %zu perf events for %s%llu", slot, es.n_links,
+		  cgroup_id ? "cgroup " : "all tasks", (unsigned long long)cgroup_id);
+	return 0;
+}
+
+void sampler_slot_unsample(struct sampler *s, uint32_t slot, uint64_t cgroup_id)
+{
+	struct slot *sl;
+	struct evset *es;
+
+	if (!s || slot >= PROFILE_MAX_SLOTS)
+		return;
+	sl = &s->slots[slot];
+	es = find_set(sl, cgroup_id);
+	if (!es)
+		return;
+	evset_close(es);
+	*es = sl->sets[--sl->n_sets];
+}
+
+bool sampler_slot_samples(const struct sampler *s, uint32_t slot, uint64_t cgroup_id)
+{
+	if (!s || slot >= PROFILE_MAX_SLOTS)
+		return false;
+	return find_set((struct slot *)&s->slots[slot], cgroup_id) != NULL;
 }
 
 void sampler_detach_slot(struct sampler *s, uint32_t slot)
@@ -323,19 +413,23 @@ void sampler_detach_slot(struct sampler *s, uint32_t slot)
 	if (!s || slot >= PROFILE_MAX_SLOTS)
 		return;
 	sl = &s->slots[slot];
-	for (size_t i = 0; i < sl->n_links; i++)
-		bpf_link__destroy(sl->links[i]);
-	free(sl->links);
-	sl->links = NULL;
-	sl->n_links = 0;
+	for (size_t i = 0; i < sl->n_sets; i++)
+		evset_close(&sl->sets[i]);
+	free(sl->sets);
+	sl->sets = NULL;
+	sl->n_sets = 0;
 	sl->attached = false;
 }
 
 size_t sampler_slot_events(const struct sampler *s, uint32_t slot)
 {
+	size_t n = 0;
+
 	if (!s || slot >= PROFILE_MAX_SLOTS)
 		return 0;
-	return s->slots[slot].n_links;
+	for (size_t i = 0; i < s->slots[slot].n_sets; i++)
+		n += s->slots[slot].sets[i].n_links;
+	return n;
 }
 
 static void target_key(struct profile_target_key *k, uint32_t slot, enum profile_target_kind kind,

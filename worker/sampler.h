@@ -76,14 +76,31 @@ int sampler_open(struct sampler **out, const struct sampler_config *cfg);
 /* Phase 2: load and verify. -EPERM means CAP_BPF/CAP_PERFMON are missing. */
 int sampler_load(struct sampler *s);
 
-/* Phase 3, per job: open one cpu-clock perf event at `hz` on every online CPU
- * and attach the program with the slot (and the kernel-stacks and
- * frame-pointers-only flags) as its cookie. The slot's drop counters start
- * at 0. -EBUSY if already attached. */
+/* Phase 3, per job: reserve the slot for a job sampling at `hz` (with the
+ * kernel-stacks and frame-pointers-only flags in its cookie). No event is
+ * open yet: sampler_slot_sample() opens them per target. The slot's drop
+ * counters start at 0. -EBUSY if already attached. */
 int sampler_attach_slot(struct sampler *s, uint32_t slot, unsigned int hz, bool kernel_stacks,
 			bool fp_only);
 
-/* Close the slot's perf events and links (samples stop). Safe on an idle slot. */
+#define SAMPLER_MAX_CGROUP_SETS 256 /* cgroups with their own events per slot */
+
+/* Open one cpu-clock perf event at the slot's frequency on every online CPU
+ * and attach the program to each: with cgroup_id != 0 in cgroup mode on the
+ * cgroup v2 directory open at cgroup_fd (events fire only while a task of
+ * that cgroup or its descendants runs: unselected tasks pay nothing), with
+ * cgroup_id 0 and cgroup_fd -1 for every task (pid targets). Samples still
+ * count only for the slot's targets. A no-op if already open; -ENOSPC past
+ * SAMPLER_MAX_CGROUP_SETS cgroups; the fd is not kept. */
+int sampler_slot_sample(struct sampler *s, uint32_t slot, uint64_t cgroup_id, int cgroup_fd);
+
+/* Close the events opened for cgroup_id (0: the every-task ones). */
+void sampler_slot_unsample(struct sampler *s, uint32_t slot, uint64_t cgroup_id);
+
+/* Does the slot have events open for cgroup_id (0: every task)? */
+bool sampler_slot_samples(const struct sampler *s, uint32_t slot, uint64_t cgroup_id);
+
+/* Close all the slot's perf events and links (samples stop). Safe on an idle slot. */
 void sampler_detach_slot(struct sampler *s, uint32_t slot);
 
 /* Number of perf events currently held by the slot (0 when detached). */
