@@ -34,4 +34,15 @@
 int flamegraph_svg(const void *pprof, size_t len, const char *title, char **svg_out,
 		   size_t *svg_len);
 
+/* Differential flame graph: the shape (widths) is `after`; each frame is
+ * coloured by the change of its share of samples (the frame with its
+ * callees, as a fraction of each profile's total) from `before` to `after`:
+ * red where it grew, blue where it shrank, grey where it stayed, saturated
+ * at the largest change shown. A legend gives the scale; each tooltip adds
+ * the before samples, share and the change in percentage points. Call paths
+ * only in `before` are not drawn. Same inputs, caps and ownership as
+ * flamegraph_svg(). */
+int flamegraph_diff_svg(const void *before, size_t before_len, const void *after, size_t after_len,
+			const char *title, char **svg_out, size_t *svg_len);
+
 #endif
