@@ -1,0 +1,265 @@
+# SPDX-License-Identifier: Apache-2.0
+"""test_plugin.py -- `kubectl podprof` as a user meets it, against the local stack.
+
+Two simulated nodes with real eBPF workers, a real operator storing into
+MinIO, and the plugin run through the real kubectl (found on PATH as
+kubectl-podprof). Profiles come back through the API server's service proxy
+to the operator's /profiles/ endpoint: the operator listens on the host's
+address and a selectorless Service + Endpoints in namespace "podprof" point
+at it, as the chart's Service does in a cluster. No S3 credentials reach the
+plugin.
+"""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+import nodesim
+import podprof
+import stack as stack_mod
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="eBPF needs root")
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CHART = os.path.join(REPO, "charts", "podprof")
+OP_NS = "podprof"
+OP_SVC = "podprof-hub"
+
+
+def _host_ip():
+    """A non-loopback address of this host: Endpoints may not be loopback."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.connect(("192.0.2.1", 9))  # no packet is sent for UDP connect
+        return s.getsockname()[0]
+
+
+def _expose(stack, port):
+    """Service podprof/podprof-hub -> this host's operator port, as in a cluster."""
+    ip = _host_ip()
+    stack.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": OP_NS}})
+    stack.apply({"apiVersion": "v1", "kind": "Service", "metadata": {"name": OP_SVC, "namespace": OP_NS},
+                 "spec": {"ports": [{"name": "hub", "port": 7443, "targetPort": port}]}})
+    stack.apply({"apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": OP_SVC, "namespace": OP_NS},
+                 "subsets": [{"addresses": [{"ip": ip}], "ports": [{"name": "hub", "port": port}]}]})
+    stack.apply({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+                 "metadata": {"name": OP_SVC + "-1", "namespace": OP_NS,
+                              "labels": {"kubernetes.io/service-name": OP_SVC}},
+                 "addressType": "IPv4", "endpoints": [{"addresses": [ip]}],
+                 "ports": [{"name": "hub", "port": port, "protocol": "TCP"}]})
+
+
+@pytest.fixture(scope="module")
+def env(stack, crd, s3, demoapp, build_dir):
+    """Operator (wss, all interfaces, S3) exposed through a Service; two nodes with workers."""
+    ns = "plug"
+    stack.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+    cluster = nodesim.Cluster(stack, ["p1", "p2"])
+    op = podprof.Operator(stack, s3=s3, tls=True, iface=None).start()
+    workers = [podprof.Worker(op, n).start() for n in cluster.nodes.values()]
+    _expose(stack, op.port)
+    wl = tempfile.mkdtemp(prefix="podprof-wl-")
+    ratio = podprof.compile_workload("ratio", wl)
+    p1, p2 = cluster.nodes["p1"], cluster.nodes["p2"]
+    pods = [p1.run_pod(ns, "shop-1", {"app": "shop"}, [("app", [demoapp, "checkout"])]),
+            p2.run_pod(ns, "shop-2", {"app": "shop"}, [("app", [demoapp, "checkout"])]),
+            p1.run_pod(ns, "ratio-a", {"app": "ratio", "v": "a"}, [("app", [ratio, "plain"])]),
+            p2.run_pod(ns, "ratio-b", {"app": "ratio", "v": "b"}, [("app", [ratio, "inverse"])])]
+    path = build_dir + os.pathsep + stack_mod.tools_bin() + os.pathsep + os.environ.get("PATH", "")
+    yield {"ns": ns, "op": op, "workers": workers, "path": path, "pods": pods}
+    for w in workers:
+        w.stop()
+    op.stop()
+    cluster.stop()
+
+
+def kubectl_podprof(stack, env, *args, kubeconfig=None, **kw):
+    """`kubectl podprof ...` through the real kubectl's plugin lookup."""
+    e = stack.env()
+    e["PATH"] = env["path"]
+    e.pop("AWS_ACCESS_KEY_ID", None)
+    e.pop("AWS_SECRET_ACCESS_KEY", None)
+    if kubeconfig:
+        e["KUBECONFIG"] = kubeconfig
+    return subprocess.Popen([stack_mod.tool("kubectl"), "podprof", *args, "--operator-namespace", OP_NS],
+                            env=e, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+
+
+def _finish(proc, timeout=180):
+    out, err = proc.communicate(timeout=timeout)
+    return proc.returncode, out, err
+
+
+def _run_name(err):
+    """The generated target name from run's "profilingtarget NS/NAME created" line."""
+    return err.split("profilingtarget ", 1)[1].split()[0].split("/")[1]
+
+
+def _targets(stack, ns):
+    return json.loads(stack.kubectl("get", "pt", "-n", ns, "-o", "json").stdout)["items"]
+
+
+def _bpf_progs_of(pids):
+    """perf_event BPF programs held by the given processes (bpftool's pids field)."""
+    out = subprocess.run(["bpftool", "-j", "prog", "show"], capture_output=True, text=True).stdout
+    progs = json.loads(out or "[]")
+    return [p for p in progs if p.get("type") == "perf_event"
+            and any(h.get("pid") in pids for h in p.get("pids", []))]
+
+
+def test_run_two_nodes_writes_pprof_svg_and_top(stack, env, tmp_path):
+    """`kubectl podprof run -l app=shop` on two nodes: exits 0 with a pprof go tool pprof reads
+    (hot function checkout_compute_tax), an SVG, the top table, and the target labelled as ours."""
+    out_dir = tmp_path / "out"
+    t0 = time.monotonic()
+    rc, out, err = _finish(kubectl_podprof(stack, env, "run", "-n", env["ns"], "-l", "app=shop",
+                                           "--duration", "3s", "-o", str(out_dir)))
+    elapsed = time.monotonic() - t0
+    print(f"run of a 3s window returned after {elapsed:.1f}s")  # reported, not asserted
+    assert rc == 0, err
+    name = _run_name(err)
+    assert name.startswith("podprof-run-"), err
+    assert "nodes 2/2" in err, err  # plain progress lines: stderr is not a TTY
+    top = podprof.pprof_top(str(out_dir / f"{name}.pb.gz"))
+    assert max(top, key=top.get) == "checkout_compute_tax", top
+    svg = (out_dir / f"{name}.svg").read_text()
+    assert svg.startswith("<?xml") and "checkout_compute_tax" in svg
+    assert "SELF%" in out and "checkout_compute_tax" in out.split("SELF%", 1)[1].splitlines()[1], out
+    pt = podprof.get_target(stack, env["ns"], name)
+    assert pt["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "kubectl-podprof"
+    assert pt["metadata"]["labels"]["podprof.dev/owner"]
+    assert {n["name"] for n in pt["status"]["nodes"]} == {"p1", "p2"}
+    assert pt["spec"]["duration"] == "3s"
+
+    # top and fetch read the same target back later.
+    rc, out, err = _finish(kubectl_podprof(stack, env, "top", name, "-n", env["ns"], "--lines", "3"))
+    assert rc == 0, err
+    rows = out.split("FUNCTION", 1)[1].strip().splitlines()
+    assert len(rows) <= 3 and rows[0].split()[-1] == "checkout_compute_tax", out
+    fetched = tmp_path / "fetched"
+    rc, out, err = _finish(kubectl_podprof(stack, env, "fetch", name, "-n", env["ns"], "-o", str(fetched)))
+    assert rc == 0, err
+    assert (fetched / f"{name}.pb.gz").read_bytes() == (out_dir / f"{name}.pb.gz").read_bytes()
+
+
+def test_sigint_mid_window_leaves_nothing_running(stack, env):
+    """Ctrl-C mid-window: exit 130, no ProfilingTarget left, no BPF program held by the workers."""
+    ns = env["ns"]
+    before = {t["metadata"]["name"] for t in _targets(stack, ns)}
+    proc = kubectl_podprof(stack, env, "run", "-n", ns, "-l", "app=shop", "--duration", "60s", "-o", "/nonexistent")
+    worker_pids = {w.pid for w in env["workers"]}
+
+    def attached():
+        new = [t for t in _targets(stack, ns) if t["metadata"]["name"] not in before]
+        return new and all(n.get("state") == "Attached" for n in new[0].get("status", {}).get("nodes", [{}])) \
+            and len(new[0]["status"]["nodes"]) == 2
+    stack_mod.wait_for(attached, 60, desc="the run's target attached on both nodes")
+    stack_mod.wait_for(lambda: len(_bpf_progs_of(worker_pids)) > 0, 30, desc="sampler programs loaded")
+    # kubectl runs the plugin as its child: signal the plugin as a terminal would (whole group).
+    proc.send_signal(signal.SIGINT)
+    rc, out, err = _finish(proc, timeout=60)
+    assert rc == 130, (rc, err)
+    assert "deleted profilingtarget" in err, err
+    assert {t["metadata"]["name"] for t in _targets(stack, ns)} == before
+    stack_mod.wait_for(lambda: not _bpf_progs_of(worker_pids), 30, desc="sampler programs gone")
+
+
+def test_diff_colours_opposite_changes_opposite_ways(stack, env, tmp_path):
+    """diff of a 3:1 and a 1:3 workload: burn_major red (grew), burn_minor blue (shrank)."""
+    ns = env["ns"]
+    names = []
+    for v in ("a", "b"):
+        rc, out, err = _finish(kubectl_podprof(stack, env, "run", "-n", ns, "-l", f"app=ratio,v={v}",
+                                               "--duration", "3s", "-o", str(tmp_path)))
+        assert rc == 0, err
+        names.append(_run_name(err))
+    # a: major 3 : minor 1, b: 1 : 3 -- diff from b to a, one operand local, one from the cluster.
+    diff = tmp_path / "diff.svg"
+    rc, out, err = _finish(kubectl_podprof(stack, env, "diff", str(tmp_path / f"{names[1]}.pb.gz"), names[0],
+                                           "-n", ns, "-o", str(diff)))
+    assert rc == 0, err
+    svg = diff.read_text()
+
+    def fill(fn):
+        i = svg.index(f"<title>{fn} (")
+        rgb = svg[svg.index('fill="rgb(', i) + 10:].split(")", 1)[0]
+        return tuple(int(x) for x in rgb.split(","))
+    r, g, b = fill("burn_major")
+    assert r == 255 and b < r, (r, g, b)
+    r, g, b = fill("burn_minor")
+    assert b == 255 and r < b, (r, g, b)
+    assert 'class="legend"' in svg
+
+
+def test_help_and_usage_errors(stack, env):
+    """--help prints examples and exits 0; bad usage exits 2 naming the problem."""
+    rc, out, err = _finish(kubectl_podprof(stack, env, "run", "--help"))
+    assert rc == 0 and "Examples:" in out and "kubectl podprof run -n shop -l app=checkout" in out
+    rc, out, err = _finish(kubectl_podprof(stack, env, "run", "-l", "app in (x"))
+    assert rc == 2 and "invalid --selector" in err, err
+    rc, out, err = _finish(kubectl_podprof(stack, env, "top", "no-such-target", "-n", env["ns"]))
+    assert rc == 1 and "not found" in err, err
+
+
+def _user_kubeconfig(stack, tmp_path, user):
+    token = stack.sa_token("plug-users", user)
+    cfg = json.load(open(stack.kubeconfig))
+    cfg["users"] = [{"name": user, "user": {"token": token}}]
+    cfg["contexts"][0]["context"]["user"] = user
+    path = tmp_path / f"{user}.kubeconfig"
+    path.write_text(json.dumps(cfg))
+    return str(path)
+
+
+def test_fetch_needs_the_viewer_role(stack, env, tmp_path):
+    """A user bound to the chart's podprof-viewer ClusterRole fetches through the proxy; one without
+    it is refused with a message naming the role."""
+    helm = os.path.join(stack_mod.tools_bin(), "helm")
+    if not os.access(helm, os.X_OK):
+        pytest.skip("helm not built (make tools)")
+    ns = env["ns"]
+    rendered = subprocess.run([helm, "template", "podprof", CHART, "-n", OP_NS,
+                               "--show-only", "templates/viewer-rbac.yaml"],
+                              capture_output=True, text=True, check=True).stdout
+    stack.apply(rendered)
+    stack.apply({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+                 "metadata": {"name": "plug-viewer"},
+                 "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "podprof-viewer"},
+                 "subjects": [{"kind": "ServiceAccount", "name": "viewer", "namespace": "plug-users"}]})
+    done = [t for t in _targets(stack, ns) if t.get("status", {}).get("profile", {}).get("state") == "Uploaded"]
+    if not done:
+        rc, _, err = _finish(kubectl_podprof(stack, env, "run", "-n", ns, "-l", "app=shop", "--duration", "2s",
+                                             "-o", str(tmp_path), "-q"))
+        assert rc == 0, err
+        done = [t for t in _targets(stack, ns) if t.get("status", {}).get("profile", {}).get("state") == "Uploaded"]
+    name = done[0]["metadata"]["name"]
+    viewer = _user_kubeconfig(stack, tmp_path, "viewer")
+    # RBAC changes reach the authorizer's cache shortly after the write.
+    def fetched():
+        rc, _, _ = _finish(kubectl_podprof(stack, env, "fetch", name, "-n", ns, "-o", str(tmp_path / "v"),
+                                           kubeconfig=viewer))
+        return rc == 0
+    stack_mod.wait_for(fetched, 30, interval=1, desc="viewer can fetch")
+    assert (tmp_path / "v" / f"{name}.pb.gz").stat().st_size > 0
+    # May read targets but not the proxy: refused at the proxy, told which role is missing.
+    stack.apply({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+                 "metadata": {"name": "plug-pt-reader"},
+                 "rules": [{"apiGroups": ["podprof.dev"], "resources": ["profilingtargets"], "verbs": ["get"]}]})
+    stack.apply({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+                 "metadata": {"name": "plug-pt-reader"},
+                 "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "plug-pt-reader"},
+                 "subjects": [{"kind": "ServiceAccount", "name": "nobody", "namespace": "plug-users"}]})
+    nobody = _user_kubeconfig(stack, tmp_path, "nobody")
+
+    def refused_at_proxy():
+        rc, _, err = _finish(kubectl_podprof(stack, env, "fetch", name, "-n", ns, "-o", str(tmp_path / "n"),
+                                             kubeconfig=nobody))
+        return (rc, err) if "not allowed to read profiles" in err else None
+    rc, err = stack_mod.wait_for(refused_at_proxy, 30, interval=1, desc="refused at the proxy")
+    assert rc == 1 and "podprof-viewer" in err, err
+    assert not (tmp_path / "n").exists()
