@@ -49,7 +49,7 @@ GEN_HDRS      := $(PROTO_H) $(SKELS)
 PREFIX     ?= /usr/local
 BINDIR     ?= $(PREFIX)/bin
 
-.PHONY: install all asan deps tools test unit unit-asan e2e image-check test-cluster fuzz fuzz-smoke demo bench clean format format-check vmlinux
+.PHONY: install krew all asan deps tools test unit unit-asan e2e image-check test-cluster fuzz fuzz-smoke demo bench clean format format-check vmlinux
 
 all: $(OUT)/podprof-worker $(OUT)/podprof-operator $(OUT)/kubectl-podprof
 
@@ -131,6 +131,21 @@ install: all
 	$(Q)install -d $(DESTDIR)$(BINDIR)
 	$(Q)install -m 0755 $(OUT)/podprof-operator $(OUT)/podprof-worker $(OUT)/kubectl-podprof \
 		$(DESTDIR)$(BINDIR)/
+
+# krew archive and manifest for this build's architecture (cli/krew/podprof.yaml).
+KREW_ARCH     := $(shell uname -m | sed 's/x86_64/amd64/;s/aarch64/arm64/')
+KREW_URI_BASE ?= file://$(abspath $(OUT))/krew
+krew: $(OUT)/kubectl-podprof
+	$(call msg,KREW,$(OUT)/krew)
+	$(Q)rm -rf $(OUT)/krew/stage && mkdir -p $(OUT)/krew/stage
+	$(Q)install -m 0755 $(OUT)/kubectl-podprof $(OUT)/krew/stage/
+	$(Q)strip --strip-debug $(OUT)/krew/stage/kubectl-podprof
+	$(Q)tar -C $(OUT)/krew/stage -czf $(OUT)/krew/kubectl-podprof-linux-$(KREW_ARCH).tar.gz \
+		kubectl-podprof
+	$(Q)sed -e 's|@ARCH@|$(KREW_ARCH)|' \
+		-e 's|@URI@|$(KREW_URI_BASE)/kubectl-podprof-linux-$(KREW_ARCH).tar.gz|' \
+		-e "s|@SHA256@|$$(sha256sum $(OUT)/krew/kubectl-podprof-linux-$(KREW_ARCH).tar.gz | cut -d' ' -f1)|" \
+		cli/krew/podprof.yaml > $(OUT)/krew/podprof.yaml
 
 # ---- dependencies ------------------------------------------------------------
 # Installs missing Debian packages and builds the Go-based test tools
