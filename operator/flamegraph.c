@@ -495,7 +495,7 @@ static int draw(struct fg *g, uint32_t n, unsigned depth, double x)
 	size_t nk = 0;
 	int err;
 
-	fputs("<g><title>", g->out);
+	fputs("<g class=\"f\"><title>", g->out);
 	put_escaped(g->out, name, SIZE_MAX);
 	fprintf(g->out, " (%" PRIu64 " samples, %.2f%%, self %" PRIu64, node->value,
 		100.0 * (double)node->value / total, node->self);
@@ -573,14 +573,16 @@ static int render(struct fg *g, const char *title)
 	    g->out,
 	    "<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"no\"?>\n"
 	    "<svg version=\"1.1\" xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" "
-	    "height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\">\n"
+	    "height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" data-pad=\"%.0f\" data-cw=\"%.1f\" "
+	    "data-zoom=\"\" data-match=\"\">\n"
 	    "<style>text{font-family:monospace;font-size:12px;fill:#000;pointer-events:none}"
 	    ".t{font-size:17px;text-anchor:middle}.s{fill:#555}"
+	    ".c{fill:#2a5db0;cursor:pointer;pointer-events:all}.f rect{cursor:pointer}"
 	    "rect{stroke:#fff;stroke-width:0.5}g:hover rect{stroke:#000;stroke-width:1}</style>\n"
 	    "<rect x=\"0\" y=\"0\" width=\"100%%\" height=\"100%%\" fill=\"#fbfbf7\" "
 	    "style=\"stroke:none\"/>\n"
 	    "<text class=\"t\" x=\"%.0f\" y=\"24\">",
-	    FG_WIDTH, height, FG_WIDTH, height, FG_WIDTH / 2);
+	    FG_WIDTH, height, FG_WIDTH, height, FG_PAD, FG_CHAR_W, FG_WIDTH / 2);
 	put_escaped(g->out, title && *title ? title : "Flame graph", 200);
 	fprintf(g->out, "</text>\n<text class=\"s\" x=\"%.0f\" y=\"44\">", FG_PAD);
 	if (total && g->diff)
@@ -590,17 +592,26 @@ static int render(struct fg *g, const char *title)
 			total, g->nodes[0].base);
 	else if (total)
 		fprintf(g->out,
-			"%" PRIu64 " samples; width = share of samples; hover a frame for details; "
-			"frames under 0.1%% hidden",
+			"%" PRIu64 " samples; width = share of samples; hover a frame for details, "
+			"click to zoom, / to search; frames under 0.1%% hidden",
 			total);
 	else
 		fputs("no samples in this profile", g->out);
 	fputs("</text>\n", g->out);
 	if (total && g->diff)
 		legend(g);
+	/* Controls for the embedded script (see flamegraph_script.c). */
+	fprintf(g->out,
+		"<text id=\"reset\" class=\"c\" x=\"%.0f\" y=\"24\">Reset zoom</text>\n"
+		"<text id=\"search\" class=\"c\" x=\"%.0f\" y=\"24\" "
+		"style=\"text-anchor:end\">Search</text>\n"
+		"<text id=\"matched\" class=\"s\" x=\"%.0f\" y=\"24\" "
+		"style=\"text-anchor:end\"></text>\n",
+		FG_PAD, FG_WIDTH - FG_PAD, FG_WIDTH - FG_PAD - 70);
 	if (total)
 		err = draw(g, 0, 0, FG_PAD);
-	fputs("</svg>\n", g->out);
+	fprintf(g->out, "<script type=\"text/ecmascript\"><![CDATA[\n%s]]></script>\n</svg>\n",
+		flamegraph_script);
 	return err;
 }
 
