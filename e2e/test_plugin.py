@@ -7,16 +7,21 @@ kubectl-podprof). Profiles come back through the API server's service proxy
 to the operator's /profiles/ endpoint: the operator listens on the host's
 address and a selectorless Service + Endpoints in namespace "podprof" point
 at it, as the chart's Service does in a cluster. No S3 credentials reach the
-plugin.
+plugin. The flame graph's script is checked in headless Chromium; its
+screenshot lands in $PODPROF_ARTIFACTS (default: the test's tmp folder).
 """
 
+import base64
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import tempfile
 import time
+import urllib.parse
+import urllib.request
 
 import pytest
 
@@ -263,3 +268,192 @@ def test_fetch_needs_the_viewer_role(stack, env, tmp_path):
     rc, err = stack_mod.wait_for(refused_at_proxy, 30, interval=1, desc="refused at the proxy")
     assert rc == 1 and "podprof-viewer" in err, err
     assert not (tmp_path / "n").exists()
+
+
+# --- the flame graph in a real browser -----------------------------------------
+
+
+class _WebSocket:
+    """Just enough of RFC 6455 for a DevTools session: one client, text frames."""
+
+    def __init__(self, url, timeout=30):
+        u = urllib.parse.urlsplit(url)
+        self.sock = socket.create_connection((u.hostname, u.port), timeout=timeout)
+        key = base64.b64encode(os.urandom(16)).decode()
+        self.sock.sendall((f"GET {u.path} HTTP/1.1\r\nHost: {u.netloc}\r\nUpgrade: websocket\r\n"
+                           f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                           "Sec-WebSocket-Version: 13\r\n\r\n").encode())
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = self.sock.recv(1)
+            if not chunk:
+                raise ConnectionError("closed during the WebSocket handshake")
+            head += chunk
+        if b" 101 " not in head.split(b"\r\n", 1)[0]:
+            raise ConnectionError(head.decode(errors="replace"))
+
+    def _exact(self, n):
+        buf = b""
+        while len(buf) < n:
+            chunk = self.sock.recv(n - len(buf))
+            if not chunk:
+                raise ConnectionError("WebSocket closed")
+            buf += chunk
+        return buf
+
+    def send(self, text):
+        data, mask = text.encode(), os.urandom(4)
+        n = len(data)
+        head = bytes([0x81]) + (bytes([0x80 | n]) if n < 126 else
+                                bytes([0x80 | 126]) + n.to_bytes(2, "big") if n < 65536 else
+                                bytes([0x80 | 127]) + n.to_bytes(8, "big"))
+        self.sock.sendall(head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(data)))
+
+    def recv(self):
+        msg = b""
+        while True:
+            b0, b1 = self._exact(2)
+            n = b1 & 0x7F
+            if n == 126:
+                n = int.from_bytes(self._exact(2), "big")
+            elif n == 127:
+                n = int.from_bytes(self._exact(8), "big")
+            payload = self._exact(n)
+            if b0 & 0x0F in (0x9, 0xA):  # ping/pong: the browser does not send them here
+                continue
+            msg += payload
+            if b0 & 0x80:
+                return msg.decode()
+
+    def close(self):
+        self.sock.close()
+
+
+class _DevTools:
+    """A minimal Chrome DevTools Protocol session over one page's WebSocket."""
+
+    def __init__(self, ws_url):
+        self.ws = _WebSocket(ws_url)
+        self.next_id = 0
+        self.events = []
+        self.replies = {}
+
+    def send(self, method, **params):
+        self.next_id += 1
+        self.ws.send(json.dumps({"id": self.next_id, "method": method, "params": params}))
+        return self.next_id
+
+    def _pump(self):
+        msg = json.loads(self.ws.recv())
+        if "id" in msg:
+            self.replies[msg["id"]] = msg
+        else:
+            self.events.append(msg)
+
+    def reply(self, mid):
+        while mid not in self.replies:
+            self._pump()
+        msg = self.replies.pop(mid)
+        if "error" in msg:
+            raise RuntimeError(msg["error"])
+        return msg.get("result", {})
+
+    def call(self, method, **params):
+        return self.reply(self.send(method, **params))
+
+    def event(self, method):
+        while True:
+            for i, e in enumerate(self.events):
+                if e["method"] == method:
+                    return self.events.pop(i)["params"]
+            self._pump()
+
+    def js(self, expr):
+        r = self.call("Runtime.evaluate", expression=expr, returnByValue=True)
+        return r["result"].get("value")
+
+    def close(self):
+        self.ws.close()
+
+
+def _browser(tmp_path):
+    """Headless Chromium with remote debugging on a free port; returns (proc, page ws URL)."""
+    exe = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not exe:
+        pytest.skip("chromium not installed (scripts/deps.sh)")
+    profile = tmp_path / "chromium-profile"
+    proc = subprocess.Popen([exe, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                             "--remote-debugging-port=0", f"--user-data-dir={profile}",
+                             "--window-size=1300,700", "about:blank"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    port_file = profile / "DevToolsActivePort"
+    stack_mod.wait_for(lambda: port_file.exists() and port_file.read_text().strip(), 60, desc="chromium started")
+    port = int(port_file.read_text().split()[0])
+
+    def page():
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=5) as r:
+            return next((t["webSocketDebuggerUrl"] for t in json.load(r) if t["type"] == "page"), None)
+    return proc, stack_mod.wait_for(page, 30, desc="chromium page target")
+
+
+def test_flame_graph_in_a_real_browser(stack, env, tmp_path):
+    """Headless Chromium opens a `run` flame graph: a click zooms into the frame, a typed search
+    highlights frames and reports the share the static SVG gives them; a screenshot is kept."""
+    rc, out, err = _finish(kubectl_podprof(stack, env, "run", "-n", env["ns"], "-l", "app=shop",
+                                           "--duration", "2s", "-o", str(tmp_path)))
+    assert rc == 0, err
+    svg_path = tmp_path / f"{_run_name(err)}.svg"
+    # What the page must report, computed from the file itself.
+    import xml.etree.ElementTree as ET
+    ns = "{http://www.w3.org/2000/svg}"
+    widths = {}
+    for g in ET.parse(svg_path).getroot().iter(ns + "g"):
+        if g.get("class") == "f":
+            widths[g.find(ns + "title").text.rsplit(" (", 1)[0]] = float(g.find(ns + "rect").get("width"))
+    want_share = 100 * sum(w for n, w in widths.items() if "checkout_" in n) / widths["all"]
+
+    proc, ws_url = _browser(tmp_path)
+    cdp = _DevTools(ws_url)
+    try:
+        cdp.call("Page.enable")
+        cdp.call("Page.navigate", url=svg_path.as_uri())
+        stack_mod.wait_for(lambda: cdp.js("document.readyState === 'complete' && !!window.podprofFlameGraph"),
+                           30, desc="flame graph loaded")
+        box = cdp.js("""(() => { for (const g of document.querySelectorAll('g.f')) {
+            if (g.querySelector('title').textContent.startsWith('checkout_compute_tax (')) {
+              const r = g.querySelector('rect').getBoundingClientRect();
+              return [r.x + r.width / 2, r.y + r.height / 2]; } } return null; })()""")
+        assert box, "checkout_compute_tax frame not drawn"
+        for kind in ("mousePressed", "mouseReleased"):
+            cdp.call("Input.dispatchMouseEvent", type=kind, x=box[0], y=box[1], button="left", clickCount=1)
+        assert cdp.js("document.documentElement.getAttribute('data-zoom')") == "checkout_compute_tax"
+        full = cdp.js("""(() => { for (const g of document.querySelectorAll('g.f'))
+            if (g.querySelector('title').textContent.startsWith('checkout_compute_tax ('))
+              return +g.querySelector('rect').getAttribute('width'); })()""")
+        assert abs(full - widths["all"]) < 0.5, full  # the zoomed frame fills the width
+        hidden = cdp.js("""[...document.querySelectorAll('g.f')].filter(g =>
+            g.querySelector('title').textContent.startsWith('checkout_render_receipt (')
+            && g.style.display !== 'none').length""")
+        assert hidden == 0  # its sibling left the picture
+
+        # "/" opens the search prompt; the test types into it.
+        key = cdp.send("Input.dispatchKeyEvent", type="keyDown", key="/", text="/")
+        cdp.event("Page.javascriptDialogOpening")
+        cdp.call("Page.handleJavaScriptDialog", accept=True, promptText="checkout_")
+        cdp.reply(key)
+        cdp.call("Input.dispatchKeyEvent", type="keyUp", key="/")
+        share = float(cdp.js("document.documentElement.getAttribute('data-match')"))
+        assert abs(share - want_share) < 0.05, (share, want_share)
+        assert cdp.js("document.getElementById('matched').textContent").startswith("Matched: ")
+        lit = cdp.js("""[...document.querySelectorAll('g.f rect')].filter(r =>
+            r.getAttribute('fill') === 'rgb(230,0,230)').length""")
+        assert lit >= 1
+        shot = cdp.call("Page.captureScreenshot", format="png")["data"]
+        artifacts = os.environ.get("PODPROF_ARTIFACTS") or str(tmp_path)
+        os.makedirs(artifacts, exist_ok=True)
+        with open(os.path.join(artifacts, "flamegraph-browser.png"), "wb") as f:
+            f.write(base64.b64decode(shot))
+    finally:
+        cdp.close()
+        proc.terminate()
+        proc.wait(timeout=30)
