@@ -118,6 +118,12 @@ static const char *jstr(json_object *o, const char *a, const char *b)
 	return json_object_is_type(v, json_type_string) ? json_object_get_string(v) : "";
 }
 
+/* Length of v when it is an array, else 0 (json-c asserts on other types). */
+static size_t jlen(json_object *v)
+{
+	return json_object_is_type(v, json_type_array) ? json_object_array_length(v) : 0;
+}
+
 /* What the progress line shows, read from the target's status. */
 struct progress {
 	char phase[32];
@@ -139,14 +145,14 @@ static void read_progress(json_object *t, struct progress *p)
 	p->stored = !strcmp(p->upload, "Uploaded");
 	p->pods = json_object_get_int(jget(st, "matchedPods", NULL));
 	p->samples = json_object_get_int64(jget(st, "samples", NULL));
-	for (size_t i = 0; nodes && i < json_object_array_length(nodes); i++) {
+	for (size_t i = 0; i < jlen(nodes); i++) {
 		const char *s = jstr(json_object_array_get_idx(nodes, i), "state", NULL);
 
 		p->nodes++;
 		p->attached += !strcmp(s, "Attached") || !strcmp(s, "Done");
 	}
 	/* The Ready condition's message says why a run failed. */
-	for (size_t i = 0; i < json_object_array_length(jget(st, "conditions", NULL)); i++) {
+	for (size_t i = 0; i < jlen(jget(st, "conditions", NULL)); i++) {
 		json_object *c = json_object_array_get_idx(jget(st, "conditions", NULL), i);
 
 		if (!strcmp(jstr(c, "type", NULL), "Ready"))
