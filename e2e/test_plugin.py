@@ -45,13 +45,26 @@ def _host_ip():
 
 
 def _expose(stack, port):
-    """Service podprof/podprof-hub -> this host's operator port, as in a cluster."""
+    """Service podprof/podprof-hub -> this host's operator port, as in a cluster.
+
+    The API server's service proxy only dials addresses of Pods (the
+    endpoint's targetRef must name a Pod with that IP), so the operator gets
+    a Pod object whose status carries this host's address, as a real
+    operator pod's would."""
     ip = _host_ip()
     stack.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": OP_NS}})
+    stack.apply({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "podprof-operator", "namespace": OP_NS},
+                 "spec": {"containers": [{"name": "operator", "image": "podprof/sim:latest"}]}})
+    stack.request("PATCH", f"/api/v1/namespaces/{OP_NS}/pods/podprof-operator/status",
+                  {"status": {"phase": "Running", "podIP": ip, "podIPs": [{"ip": ip}],
+                              "conditions": [{"type": "Ready", "status": "True"}]}},
+                  content_type="application/merge-patch+json")
     stack.apply({"apiVersion": "v1", "kind": "Service", "metadata": {"name": OP_SVC, "namespace": OP_NS},
                  "spec": {"ports": [{"name": "hub", "port": 7443, "targetPort": port}]}})
     stack.apply({"apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": OP_SVC, "namespace": OP_NS},
-                 "subsets": [{"addresses": [{"ip": ip}], "ports": [{"name": "hub", "port": port}]}]})
+                 "subsets": [{"addresses": [{"ip": ip, "targetRef": {"kind": "Pod", "namespace": OP_NS,
+                                                                            "name": "podprof-operator"}}],
+                              "ports": [{"name": "hub", "port": port}]}]})
     stack.apply({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
                  "metadata": {"name": OP_SVC + "-1", "namespace": OP_NS,
                               "labels": {"kubernetes.io/service-name": OP_SVC}},
@@ -110,11 +123,21 @@ def _targets(stack, ns):
 
 
 def _bpf_progs_of(pids):
-    """perf_event BPF programs held by the given processes (bpftool's pids field)."""
-    out = subprocess.run(["bpftool", "-j", "prog", "show"], capture_output=True, text=True).stdout
-    progs = json.loads(out or "[]")
-    return [p for p in progs if p.get("type") == "perf_event"
-            and any(h.get("pid") in pids for h in p.get("pids", []))]
+    """prog_ids of the perf_event BPF programs the given processes hold open (from
+    /proc/PID/fdinfo; other users of this machine may run their own samplers)."""
+    progs = []
+    for pid in pids:
+        fd_dir = f"/proc/{pid}/fd"
+        for fd in os.listdir(fd_dir) if os.path.isdir(fd_dir) else ():
+            try:
+                if os.readlink(f"{fd_dir}/{fd}") != "anon_inode:bpf-prog":
+                    continue
+                info = dict(line.split(":", 1) for line in open(f"/proc/{pid}/fdinfo/{fd}") if ":" in line)
+            except OSError:
+                continue  # closed meanwhile
+            if info.get("prog_type", "").strip() == "7":  # BPF_PROG_TYPE_PERF_EVENT
+                progs.append(int(info.get("prog_id", "0")))
+    return progs
 
 
 def test_run_two_nodes_writes_pprof_svg_and_top(stack, env, tmp_path):
@@ -228,7 +251,9 @@ def test_fetch_needs_the_viewer_role(stack, env, tmp_path):
     if not os.access(helm, os.X_OK):
         pytest.skip("helm not built (make tools)")
     ns = env["ns"]
-    rendered = subprocess.run([helm, "template", "podprof", CHART, "-n", OP_NS,
+    kube_version = stack.kubectl("version", "-o", "json").stdout
+    kube_version = json.loads(kube_version)["serverVersion"]["gitVersion"].lstrip("v")
+    rendered = subprocess.run([helm, "template", "podprof", CHART, "-n", OP_NS, "--kube-version", kube_version,
                                "--show-only", "templates/viewer-rbac.yaml"],
                               capture_output=True, text=True, check=True).stdout
     stack.apply(rendered)
