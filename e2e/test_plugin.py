@@ -298,6 +298,7 @@ def test_fetch_needs_the_viewer_role(stack, env, tmp_path):
                                              kubeconfig=nobody))
         return (rc, err) if "not allowed to read profiles" in err else None
     rc, err = stack_mod.wait_for(refused_at_proxy, 30, interval=1, desc="refused at the proxy")
+    print(err)
     assert rc == 1 and "podprof-viewer" in err, err
     assert not (tmp_path / "n").exists()
 
