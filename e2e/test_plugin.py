@@ -490,3 +490,41 @@ def test_flame_graph_in_a_real_browser(stack, env, tmp_path):
         cdp.close()
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def _hub_get(op, path, method="GET"):
+    """(status, body) of a request straight to the operator's hub port."""
+    import ssl
+    import urllib.error
+    req = urllib.request.Request(f"https://127.0.0.1:{op.port}{path}", method=method)
+    try:
+        with urllib.request.urlopen(req, timeout=10, context=ssl.create_default_context(cafile=op.ca_file)) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+def test_profiles_endpoint_serves_only_profile_paths(stack, env, s3):
+    """/profiles/ returns the stored object for <ns>/<target>/<uid>/<start>.pb.gz and 404 for
+    traversal, other shapes and unknown objects; it only answers GET."""
+    done = [t for t in _targets(stack, env["ns"]) if t.get("status", {}).get("profile", {}).get("state") == "Uploaded"]
+    if not done:
+        pytest.skip("no stored profile yet (run the run test first)")
+    url = done[0]["status"]["profile"]["url"]
+    rel = "/".join(url.split("/")[-4:])
+    status, body = _hub_get(env["op"], f"/profiles/{rel}")
+    assert status == 200 and body == s3.get(url.split(f"/{s3.bucket}/", 1)[1])
+    ns, target, uid, file = rel.split("/")
+    start = file.split(".")[0]
+    for bad in (f"/profiles/{ns}/{target}/{uid}/{start}.txt",           # other extension
+                f"/profiles/{ns}/{target}/{uid}/x/{file}",               # other shape
+                f"/profiles/{ns}/{target}/../{uid}/{file}",              # traversal
+                f"/profiles/{ns}/{target}/{uid}/..%2f{file}",
+                f"/profiles/{ns.upper()}/{target}/{uid}/{file}",         # not a DNS name
+                f"/profiles/{ns}/{target}/{uid}/20000101T000000Z.pb.gz",  # no such object
+                "/profiles/", "/profiles/../../etc/passwd"):
+        status, _ = _hub_get(env["op"], bad)
+        assert status == 404, (bad, status)
+    status, _ = _hub_get(env["op"], f"/profiles/{rel}", method="DELETE")
+    assert status != 200
+    assert _hub_get(env["op"], f"/profiles/{rel}")[0] == 200  # still there
