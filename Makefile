@@ -25,7 +25,7 @@ msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
 CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g -O2 \
-	-fno-omit-frame-pointer -I$(OUT)/gen -Ilib -Ibpf -Ioperator -Iworker -I.
+	-fno-omit-frame-pointer -I$(OUT)/gen -Ilib -Ibpf -Ioperator -Iworker -Icli -I.
 SAN_FLAGS   := -fsanitize=address,undefined -fno-sanitize-recover=undefined -O1
 LDLIBS      := -lbpf -lelf -ldw -lz -lcurl -ljson-c -lwebsockets -lcap -lprotobuf-c -lpthread -lm
 
@@ -33,6 +33,7 @@ LDLIBS      := -lbpf -lelf -ldw -lz -lcurl -ljson-c -lwebsockets -lcap -lprotobu
 LIB_SRCS      := $(wildcard lib/*.c)
 WORKER_SRCS   := $(filter-out worker/main.c,$(wildcard worker/*.c))
 OPERATOR_SRCS := $(filter-out operator/main.c,$(wildcard operator/*.c))
+CLI_SRCS      := $(filter-out cli/main.c,$(wildcard cli/*.c))
 UNIT_SRCS     := $(wildcard tests/unit/*.c)
 BPF_SRCS      := $(wildcard bpf/*.bpf.c)
 PROTOS        := $(wildcard lib/*.proto)
@@ -45,9 +46,12 @@ GEN_HDRS      := $(PROTO_H) $(SKELS)
 # Generated sources are only named as pattern-rule prerequisites; without
 # this make treats them as intermediate, deletes them and rebuilds every run.
 .SECONDARY: $(PROTO_C) $(PROTO_H) $(SKELS) $(SKELS:.skel.h=.bpf.o)
-.PHONY: all asan deps tools test unit unit-asan e2e image-check test-cluster fuzz fuzz-smoke demo bench clean format format-check vmlinux
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/bin
 
-all: $(OUT)/podprof-worker $(OUT)/podprof-operator
+.PHONY: install krew all asan deps tools test unit unit-asan e2e image-check test-cluster fuzz fuzz-smoke demo bench clean format format-check vmlinux
+
+all: $(OUT)/podprof-worker $(OUT)/podprof-operator $(OUT)/kubectl-podprof
 
 # ---- generated sources ---------------------------------------------------
 $(OUT)/gen/%.pb-c.c $(OUT)/gen/%.pb-c.h: lib/%.proto
@@ -73,7 +77,7 @@ vmlinux:
 
 # ---- C objects, one rule per flavour ----------------------------------------
 define flavour
-$(1)/obj/%.o: %.c $(GEN_HDRS) $(wildcard lib/*.h worker/*.h operator/*.h bpf/*.h tests/unit/*.h)
+$(1)/obj/%.o: %.c $(GEN_HDRS) $(wildcard lib/*.h worker/*.h operator/*.h cli/*.h bpf/*.h tests/unit/*.h)
 	$$(call msg,CC,$$@)
 	$$(Q)mkdir -p $$(dir $$@)
 	$$(Q)$$(CC) $$(CFLAGS_BASE) $(2) -c $$< -o $$@
@@ -95,6 +99,15 @@ $(1)/liboperator.a: $(patsubst %.c,$(1)/obj/%.o,$(OPERATOR_SRCS))
 	$$(call msg,AR,$$@)
 	$$(Q)rm -f $$@ && ar rcs $$@ $$^
 
+$(1)/libcli.a: $(patsubst %.c,$(1)/obj/%.o,$(CLI_SRCS))
+	$$(call msg,AR,$$@)
+	$$(Q)rm -f $$@ && ar rcs $$@ $$^
+
+# The kubectl plugin links the operator's Kubernetes client and renderer.
+$(1)/kubectl-podprof: $(1)/obj/cli/main.o $(1)/libcli.a $(1)/liboperator.a $(1)/libcommon.a
+	$$(call msg,LINK,$$@)
+	$$(Q)$$(CC) $(2) -o $$@ $$^ $$(LDLIBS)
+
 $(1)/podprof-worker: $(1)/obj/worker/main.o $(1)/libworker.a $(1)/libcommon.a
 	$$(call msg,LINK,$$@)
 	$$(Q)$$(CC) $(2) -o $$@ $$^ $$(LDLIBS)
@@ -103,7 +116,7 @@ $(1)/podprof-operator: $(1)/obj/operator/main.o $(1)/liboperator.a $(1)/libcommo
 	$$(call msg,LINK,$$@)
 	$$(Q)$$(CC) $(2) -o $$@ $$^ $$(LDLIBS)
 
-$(1)/unit-tests: $(patsubst %.c,$(1)/obj/%.o,$(UNIT_SRCS)) $(1)/liboperator.a $(1)/libworker.a $(1)/libcommon.a
+$(1)/unit-tests: $(patsubst %.c,$(1)/obj/%.o,$(UNIT_SRCS)) $(1)/libcli.a $(1)/liboperator.a $(1)/libworker.a $(1)/libcommon.a
 	$$(call msg,LINK,$$@)
 	$$(Q)$$(CC) $(2) -o $$@ $$^ $$(LDLIBS)
 endef
@@ -111,7 +124,28 @@ endef
 $(eval $(call flavour,$(OUT),))
 $(eval $(call flavour,$(ASAN_OUT),$(SAN_FLAGS)))
 
-asan: $(ASAN_OUT)/podprof-worker $(ASAN_OUT)/podprof-operator $(ASAN_OUT)/unit-tests
+asan: $(ASAN_OUT)/podprof-worker $(ASAN_OUT)/podprof-operator $(ASAN_OUT)/kubectl-podprof $(ASAN_OUT)/unit-tests
+
+# kubectl finds plugins as kubectl-<name> on PATH.
+install: all
+	$(Q)install -d $(DESTDIR)$(BINDIR)
+	$(Q)install -m 0755 $(OUT)/podprof-operator $(OUT)/podprof-worker $(OUT)/kubectl-podprof \
+		$(DESTDIR)$(BINDIR)/
+
+# krew archive and manifest for this build's architecture (cli/krew/podprof.yaml).
+KREW_ARCH     := $(shell uname -m | sed 's/x86_64/amd64/;s/aarch64/arm64/')
+KREW_URI_BASE ?= file://$(abspath $(OUT))/krew
+krew: $(OUT)/kubectl-podprof
+	$(call msg,KREW,$(OUT)/krew)
+	$(Q)rm -rf $(OUT)/krew/stage && mkdir -p $(OUT)/krew/stage
+	$(Q)install -m 0755 $(OUT)/kubectl-podprof $(OUT)/krew/stage/
+	$(Q)strip --strip-debug $(OUT)/krew/stage/kubectl-podprof
+	$(Q)tar -C $(OUT)/krew/stage -czf $(OUT)/krew/kubectl-podprof-linux-$(KREW_ARCH).tar.gz \
+		kubectl-podprof
+	$(Q)sed -e 's|@ARCH@|$(KREW_ARCH)|' \
+		-e 's|@URI@|$(KREW_URI_BASE)/kubectl-podprof-linux-$(KREW_ARCH).tar.gz|' \
+		-e "s|@SHA256@|$$(sha256sum $(OUT)/krew/kubectl-podprof-linux-$(KREW_ARCH).tar.gz | cut -d' ' -f1)|" \
+		cli/krew/podprof.yaml > $(OUT)/krew/podprof.yaml
 
 # ---- dependencies ------------------------------------------------------------
 # Installs missing Debian packages and builds the Go-based test tools

@@ -37,11 +37,13 @@ class Operator(stack_mod._Service):
     """podprof-operator run, with a fresh worker token."""
 
     def __init__(self, kube, s3=None, storage_dir=None, extra=(), binary=None, grace_ms=3000,
-                 kubeconfig=None, token_review=None, tls=False):
+                 kubeconfig=None, token_review=None, tls=False, iface="127.0.0.1"):
         """kubeconfig: another identity than the stack's admin; token_review:
         (worker_sa "ns:name", audience) to check worker tokens with TokenReview
         instead of the shared token file; tls: serve wss/https with a certificate
-        issued for 127.0.0.1 by the stack's throwaway CA (workers trust that CA)."""
+        issued for 127.0.0.1 by the stack's throwaway CA (workers trust that CA);
+        iface: bind address, None for all (the API server's service proxy
+        cannot reach a loopback address)."""
         super().__init__(prefix="podprof-op-")
         self.kube = kube
         self.s3 = s3
@@ -61,10 +63,11 @@ class Operator(stack_mod._Service):
             f.write(secrets.token_hex(24) + "\n")
         os.chmod(self.token_file, 0o600)
         self.port = None
+        self.iface = iface
 
     def args(self):
         a = [self.binary, "run", "--kubeconfig", self.kubeconfig, "--port", str(self.port),
-             "--iface", "127.0.0.1", "--grace-ms", str(self.grace_ms)]
+             *(["--iface", self.iface] if self.iface else []), "--grace-ms", str(self.grace_ms)]
         if self.tls:
             a += ["--tls-cert", self.tls[0], "--tls-key", self.tls[1]]
         if self.token_review:

@@ -261,7 +261,8 @@ def test_install_upgrade_uninstall(stack, crd, namespace):
     helm("install", rel, CHART, "-n", namespace, kube=stack)
     base = {("ServiceAccount", f"{fn}-operator"), ("ServiceAccount", f"{fn}-worker"), ("Secret", f"{fn}-hub-tls"),
             ("Service", f"{fn}-hub"), ("Deployment", f"{fn}-operator"), ("DaemonSet", f"{fn}-worker"),
-            ("ClusterRole", f"{fn}-operator"), ("ClusterRoleBinding", f"{fn}-operator")}
+            ("ClusterRole", f"{fn}-operator"), ("ClusterRoleBinding", f"{fn}-operator"),
+            ("ClusterRole", f"{fn}-viewer")}
     assert _release_objects(stack, namespace, rel) == base
     tls1 = json.loads(stack.kubectl("get", "secret", f"{fn}-hub-tls", "-n", namespace, "-o", "json").stdout)["data"]
     assert set(tls1) == {"tls.crt", "tls.key", "ca.crt"}

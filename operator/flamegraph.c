@@ -35,6 +35,7 @@ struct fg_node {
 	uint32_t next;	    /* next sibling, node index + 1, 0 = none */
 	uint64_t value;	    /* samples on paths through this node */
 	uint64_t self;	    /* samples ending here */
+	uint64_t base;	    /* diff: samples of the baseline profile on this path */
 };
 
 struct fg {
@@ -50,6 +51,8 @@ struct fg {
 	Perftools__Profiles__Function **funcs;
 	Perftools__Profiles__Mapping **maps;
 	unsigned max_depth; /* deepest drawn frame */
+	bool diff;	    /* colour by change of share against `base` */
+	double max_delta;   /* diff: largest |share change| drawn, for the legend */
 	FILE *out;
 };
 
@@ -209,12 +212,15 @@ static void raw_name(const struct fg *g, const Perftools__Profiles__Location *l,
 }
 
 /* Append one sample's stack (leaf-first in pprof) root-first to the tree. */
-static int add_sample(struct fg *g, const Perftools__Profiles__Sample *s, uint64_t v)
+static int add_sample(struct fg *g, const Perftools__Profiles__Sample *s, uint64_t v, bool base)
 {
 	uint32_t node = 0;
 	unsigned depth = 0;
 
-	g->nodes[0].value += v;
+	if (base)
+		g->nodes[0].base += v;
+	else
+		g->nodes[0].value += v;
 	for (size_t i = s->n_location_id; i-- > 0 && depth < FG_MAX_DEPTH;) {
 		const Perftools__Profiles__Location *l = FIND_BY_ID(
 		    Perftools__Profiles__Location, g->locs, g->p->n_location, s->location_id[i]);
@@ -246,25 +252,49 @@ static int add_sample(struct fg *g, const Perftools__Profiles__Sample *s, uint64
 			if (ci < 0)
 				return (int)ci;
 			node = (uint32_t)ci;
-			g->nodes[node].value += v;
+			if (base)
+				g->nodes[node].base += v;
+			else
+				g->nodes[node].value += v;
 			depth++;
 		}
 	}
-	g->nodes[node].self += v;
+	if (!base)
+		g->nodes[node].self += v;
 	return 0;
 }
 
-static int build_tree(struct fg *g)
+/* Start an empty tree: the root "all" (name 0, its own parent). */
+static int tree_init(struct fg *g)
 {
-	const Perftools__Profiles__Profile *p = g->p;
-	int err;
+	int64_t err;
 
 	g->cap_nodes = 1024;
 	g->nodes = calloc(g->cap_nodes, sizeof(*g->nodes));
+	if (!g->nodes)
+		return -ENOMEM;
+	err = intern(g, "all");
+	if (err < 0)
+		return (int)err;
+	g->n_nodes = 1;
+	return 0;
+}
+
+/* Add every sample of p to the tree (as the baseline with base set). The id
+ * indexes are rebuilt for p; names and nodes are shared between profiles, so
+ * the same call path in two profiles is one node. */
+static int add_profile(struct fg *g, const Perftools__Profiles__Profile *p, bool base)
+{
+	int err;
+
+	free(g->locs);
+	free(g->funcs);
+	free(g->maps);
+	g->p = p;
 	g->locs = calloc(p->n_location + 1, sizeof(*g->locs));
 	g->funcs = calloc(p->n_function + 1, sizeof(*g->funcs));
 	g->maps = calloc(p->n_mapping + 1, sizeof(*g->maps));
-	if (!g->nodes || !g->locs || !g->funcs || !g->maps)
+	if (!g->locs || !g->funcs || !g->maps)
 		return -ENOMEM;
 	if (p->n_location)
 		memcpy(g->locs, p->location, p->n_location * sizeof(*g->locs));
@@ -276,16 +306,12 @@ static int build_tree(struct fg *g)
 	qsort(g->funcs, p->n_function, sizeof(*g->funcs), cmp_func);
 	qsort(g->maps, p->n_mapping, sizeof(*g->maps), cmp_map);
 
-	err = (int)intern(g, "all");
-	if (err < 0)
-		return err;
-	g->n_nodes = 1; /* root: name 0 ("all"), its own parent */
 	for (size_t i = 0; i < p->n_sample; i++) {
 		const Perftools__Profiles__Sample *s = p->sample[i];
 
 		if (!s->n_value || s->value[0] <= 0)
 			continue;
-		err = add_sample(g, s, (uint64_t)s->value[0]);
+		err = add_sample(g, s, (uint64_t)s->value[0], base);
 		if (err)
 			return err;
 	}
@@ -375,6 +401,29 @@ static void colour(const char *name, unsigned *r, unsigned *gg, unsigned *b)
 	*b = (unsigned)((h >> 16) % 55);
 }
 
+/* Share change of node n between baseline and profile, in [-1, 1]. */
+static double delta(const struct fg *g, const struct fg_node *n)
+{
+	double now = (double)n->value / (double)g->nodes[0].value;
+	double before = g->nodes[0].base ? (double)n->base / (double)g->nodes[0].base : 0;
+
+	return now - before;
+}
+
+/* Diff colours: red for a grown share, blue for a shrunk one, saturated at
+ * g->max_delta; grey when unchanged. */
+static void diff_colour(double d, double max, unsigned *r, unsigned *gg, unsigned *b)
+{
+	double t = max > 0 ? (d < 0 ? -d : d) / max : 0;
+	unsigned fade = (unsigned)(225.0 * (1.0 - (t > 1 ? 1 : t)));
+
+	*gg = fade;
+	*r = d > 0 ? 255 : fade;
+	*b = d < 0 ? 255 : fade;
+	if (d == 0)
+		*r = *gg = *b = 225;
+}
+
 static bool visible(const struct fg *g, const struct fg_node *n)
 {
 	return n->value * 1000 >= g->nodes[0].value * FG_MIN_PERMILLE;
@@ -420,8 +469,14 @@ static int sorted_kids(struct fg *g, uint32_t n, uint32_t **out, size_t *cnt)
 
 static void measure(struct fg *g, uint32_t n, unsigned depth)
 {
+	double d = g->diff ? delta(g, &g->nodes[n]) : 0;
+
 	if (depth > g->max_depth)
 		g->max_depth = depth;
+	if (d < 0)
+		d = -d;
+	if (d > g->max_delta)
+		g->max_delta = d;
 	for (uint32_t c = g->nodes[n].first_kid; c; c = g->nodes[c - 1].next)
 		if (visible(g, &g->nodes[c - 1]))
 			measure(g, c - 1, depth + 1);
@@ -440,14 +495,25 @@ static int draw(struct fg *g, uint32_t n, unsigned depth, double x)
 	size_t nk = 0;
 	int err;
 
-	colour(name, &r, &gr, &b);
-	fputs("<g><title>", g->out);
+	fputs("<g class=\"f\"><title>", g->out);
 	put_escaped(g->out, name, SIZE_MAX);
+	fprintf(g->out, " (%" PRIu64 " samples, %.2f%%, self %" PRIu64, node->value,
+		100.0 * (double)node->value / total, node->self);
+	if (g->diff) {
+		double d = delta(g, node);
+
+		diff_colour(d, g->max_delta, &r, &gr, &b);
+		fprintf(
+		    g->out, "; before %" PRIu64 " samples, %.2f%%; change %+.2f points", node->base,
+		    g->nodes[0].base ? 100.0 * (double)node->base / (double)g->nodes[0].base : 0.0,
+		    100.0 * d);
+	} else {
+		colour(name, &r, &gr, &b);
+	}
 	fprintf(g->out,
-		" (%" PRIu64 " samples, %.2f%%, self %" PRIu64 ")</title>"
+		")</title>"
 		"<rect x=\"%.2f\" y=\"%.0f\" width=\"%.2f\" height=\"%d\" fill=\"rgb(%u,%u,%u)\"/>",
-		node->value, 100.0 * (double)node->value / total, node->self, x, y, w,
-		FG_FRAME_H - 1, r, gr, b);
+		x, y, w, FG_FRAME_H - 1, r, gr, b);
 	if (fit >= 3) {
 		fprintf(g->out, "<text x=\"%.2f\" y=\"%.0f\">", x + 3, y + FG_FRAME_H - 4);
 		if (nc <= fit) {
@@ -471,6 +537,29 @@ static int draw(struct fg *g, uint32_t n, unsigned depth, double x)
 	return err;
 }
 
+/* Diff legend, top right: shrunk (blue) .. unchanged (grey) .. grown (red). */
+static void legend(struct fg *g)
+{
+	const int steps = 9;
+	double x0 = FG_WIDTH - FG_PAD - steps * 24 - 150, m = g->max_delta;
+	unsigned r, gr, b;
+
+	fprintf(g->out,
+		"<g class=\"legend\"><text class=\"s\" x=\"%.0f\" y=\"44\">%+.1f pts</text>", x0,
+		-100.0 * m);
+	for (int i = 0; i < steps; i++) {
+		double d = m * (2.0 * i / (steps - 1) - 1.0);
+
+		diff_colour(d, m, &r, &gr, &b);
+		fprintf(g->out,
+			"<rect x=\"%.0f\" y=\"33\" width=\"24\" height=\"14\" "
+			"fill=\"rgb(%u,%u,%u)\"><title>%+.2f points</title></rect>",
+			x0 + 75 + i * 24, r, gr, b, 100.0 * d);
+	}
+	fprintf(g->out, "<text class=\"s\" x=\"%.0f\" y=\"44\">%+.1f pts</text></g>\n",
+		x0 + 80 + steps * 24, 100.0 * m);
+}
+
 static int render(struct fg *g, const char *title)
 {
 	uint64_t total = g->nodes[0].value;
@@ -484,27 +573,45 @@ static int render(struct fg *g, const char *title)
 	    g->out,
 	    "<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"no\"?>\n"
 	    "<svg version=\"1.1\" xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" "
-	    "height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\">\n"
+	    "height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" data-pad=\"%.0f\" data-cw=\"%.1f\" "
+	    "data-zoom=\"\" data-match=\"\">\n"
 	    "<style>text{font-family:monospace;font-size:12px;fill:#000;pointer-events:none}"
 	    ".t{font-size:17px;text-anchor:middle}.s{fill:#555}"
+	    ".c{fill:#2a5db0;cursor:pointer;pointer-events:all}.f rect{cursor:pointer}"
 	    "rect{stroke:#fff;stroke-width:0.5}g:hover rect{stroke:#000;stroke-width:1}</style>\n"
 	    "<rect x=\"0\" y=\"0\" width=\"100%%\" height=\"100%%\" fill=\"#fbfbf7\" "
 	    "style=\"stroke:none\"/>\n"
 	    "<text class=\"t\" x=\"%.0f\" y=\"24\">",
-	    FG_WIDTH, height, FG_WIDTH, height, FG_WIDTH / 2);
+	    FG_WIDTH, height, FG_WIDTH, height, FG_PAD, FG_CHAR_W, FG_WIDTH / 2);
 	put_escaped(g->out, title && *title ? title : "Flame graph", 200);
 	fprintf(g->out, "</text>\n<text class=\"s\" x=\"%.0f\" y=\"44\">", FG_PAD);
-	if (total)
+	if (total && g->diff)
 		fprintf(g->out,
-			"%" PRIu64 " samples; width = share of samples; hover a frame for details; "
-			"frames under 0.1%% hidden",
+			"%" PRIu64 " samples (before: %" PRIu64 "); width = share now; colour = "
+			"change of share",
+			total, g->nodes[0].base);
+	else if (total)
+		fprintf(g->out,
+			"%" PRIu64 " samples; width = share of samples; hover a frame for details, "
+			"click to zoom, / to search; frames under 0.1%% hidden",
 			total);
 	else
 		fputs("no samples in this profile", g->out);
 	fputs("</text>\n", g->out);
+	if (total && g->diff)
+		legend(g);
+	/* Controls for the embedded script (see flamegraph_script.c). */
+	fprintf(g->out,
+		"<text id=\"reset\" class=\"c\" x=\"%.0f\" y=\"24\">Reset zoom</text>\n"
+		"<text id=\"search\" class=\"c\" x=\"%.0f\" y=\"24\" "
+		"style=\"text-anchor:end\">Search</text>\n"
+		"<text id=\"matched\" class=\"s\" x=\"%.0f\" y=\"24\" "
+		"style=\"text-anchor:end\"></text>\n",
+		FG_PAD, FG_WIDTH - FG_PAD, FG_WIDTH - FG_PAD - 70);
 	if (total)
 		err = draw(g, 0, 0, FG_PAD);
-	fputs("</svg>\n", g->out);
+	fprintf(g->out, "<script type=\"text/ecmascript\"><![CDATA[\n%s]]></script>\n</svg>\n",
+		flamegraph_script);
 	return err;
 }
 
@@ -521,38 +628,53 @@ static void fg_release(struct fg *g)
 	free(g->maps);
 }
 
-int flamegraph_svg(const void *pprof, size_t len, const char *title, char **svg_out,
-		   size_t *svg_len)
+/* Validate and normalise an untrusted profile: merging into a fresh builder
+ * checks every id and index and caps the decompressed size; re-encoding
+ * gives protobuf we can trust. *plain backs *out and is freed after it. */
+static int decode(const void *pprof, size_t len, Perftools__Profiles__Profile **out, void **plain)
 {
 	struct pprof_builder *b = NULL;
-	Perftools__Profiles__Profile *p = NULL;
-	struct fg g = {0};
-	void *plain = NULL;
 	size_t plain_len = 0;
+	int err;
+
+	*out = NULL;
+	*plain = NULL;
+	if (!pprof && len)
+		return -EINVAL;
+	err = pprof_builder_new(&b, 1, 0);
+	if (!err)
+		err = pprof_builder_merge(b, pprof, len, FLAMEGRAPH_MAX_PROFILE);
+	if (!err)
+		err = pprof_builder_encode(b, false, plain, &plain_len);
+	pprof_builder_free(b);
+	if (err)
+		return err;
+	*out = perftools__profiles__profile__unpack(NULL, plain_len, *plain);
+	return *out ? 0 : -EINVAL;
+}
+
+/* Build the tree from `now` (and `before` when diffing), render it. */
+static int flamegraph_render(const void *before, size_t before_len, const void *now, size_t now_len,
+			     bool diff, const char *title, char **svg_out, size_t *svg_len)
+{
+	Perftools__Profiles__Profile *p = NULL, *pb = NULL;
+	struct fg g = {.diff = diff};
+	void *plain = NULL, *plain_b = NULL;
 	char *buf = NULL;
 	size_t buf_len = 0;
 	int err;
 
 	*svg_out = NULL;
 	*svg_len = 0;
-	if (!pprof && len)
-		return -EINVAL;
-	/* Merging into a fresh builder validates every id and index and caps
-	 * the decompressed size; re-encoding gives protobuf we can trust. */
-	err = pprof_builder_new(&b, 1, 0);
+	err = decode(now, now_len, &p, &plain);
+	if (!err && diff)
+		err = decode(before, before_len, &pb, &plain_b);
 	if (!err)
-		err = pprof_builder_merge(b, pprof, len, FLAMEGRAPH_MAX_PROFILE);
+		err = tree_init(&g);
+	if (!err && diff)
+		err = add_profile(&g, pb, true);
 	if (!err)
-		err = pprof_builder_encode(b, false, &plain, &plain_len);
-	if (err)
-		goto cleanup;
-	p = perftools__profiles__profile__unpack(NULL, plain_len, plain);
-	if (!p) {
-		err = -EINVAL;
-		goto cleanup;
-	}
-	g.p = p;
-	err = build_tree(&g);
+		err = add_profile(&g, p, false);
 	if (err)
 		goto cleanup;
 	g.out = open_memstream(&buf, &buf_len);
@@ -574,7 +696,22 @@ cleanup:
 	fg_release(&g);
 	if (p)
 		perftools__profiles__profile__free_unpacked(p, NULL);
+	if (pb)
+		perftools__profiles__profile__free_unpacked(pb, NULL);
 	free(plain);
-	pprof_builder_free(b);
+	free(plain_b);
 	return err;
+}
+
+int flamegraph_svg(const void *pprof, size_t len, const char *title, char **svg_out,
+		   size_t *svg_len)
+{
+	return flamegraph_render(NULL, 0, pprof, len, false, title, svg_out, svg_len);
+}
+
+int flamegraph_diff_svg(const void *before, size_t before_len, const void *after, size_t after_len,
+			const char *title, char **svg_out, size_t *svg_len)
+{
+	return flamegraph_render(before, before_len, after, after_len, true, title, svg_out,
+				 svg_len);
 }

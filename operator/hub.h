@@ -120,6 +120,20 @@ void hub_set_metrics_cb(struct hub *hub, int (*cb)(void *ctx, char *buf, size_t 
  * /readyz is 200 once the hub listens. /healthz is 200 while hub_service runs. */
 void hub_set_ready_cb(struct hub *hub, bool (*cb)(void *ctx), void *ctx);
 
+/* Read-only access to stored profiles for `kubectl podprof fetch`, which
+ * reaches this port through the API server's service proxy (so Kubernetes
+ * RBAC on services/proxy decides who may read). GET
+ * /profiles/<namespace>/<target>/<uid>/<file> with file <start>.pb.gz or
+ * <start>.svg is answered from cb: the hub validates the path (DNS-style
+ * components, no "..", no other extension) and hands cb the relative key
+ * "<namespace>/<target>/<uid>/<file>". cb returns 0 with a malloc'd object
+ * in *out (*len bytes, at most HUB_OBJECT_MAX; the hub frees it), -ENOENT
+ * (404), -E2BIG (413) or another negative errno (502). It runs on the hub
+ * thread and blocks it while it reads. Without a cb, /profiles/ is 404. */
+#define HUB_OBJECT_MAX (64u << 20)
+typedef int (*hub_object_fn)(void *ctx, const char *rel_key, void **out, size_t *len);
+void hub_set_object_cb(struct hub *hub, hub_object_fn cb, void *ctx);
+
 /* Write the hub's own metrics (Prometheus text) into buf. Returns bytes
  * written, or -ENOSPC if cap is too small. */
 int hub_metrics_write(struct hub *hub, char *buf, size_t cap);

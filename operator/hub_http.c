@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* hub_http.c -- the hub's HTTP side: upgrade vetting (bearer token -> 401),
- * GET /healthz, /readyz and /metrics on the same port as the worker link.
+ * GET /healthz, /readyz, /metrics and read-only /profiles/ on the same port
+ * as the worker link.
  */
 #include "hub_int.h"
 #include "log.h"
@@ -157,6 +158,87 @@ static int reply_metrics(struct lws *wsi, struct hub_http_pss *pss, struct hub *
 			  body, (size_t)n + (size_t)m);
 }
 
+/* ---- stored profiles (read-only) ---------------------------------------------- */
+
+#define PROFILES_PREFIX	      "/profiles/"
+#define PROFILE_COMPONENT_MAX 253
+
+/* A namespace, target name or UID: [a-z0-9.-], not "." or "..". */
+static bool name_component_ok(const char *s, size_t n)
+{
+	if (n == 0 || n > PROFILE_COMPONENT_MAX || (n <= 2 && strspn(s, ".") == n))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '.' ||
+		      s[i] == '-'))
+			return false;
+	return true;
+}
+
+/* The object file: <start>.pb.gz or <start>.svg, start alphanumeric. */
+static bool file_component_ok(const char *s)
+{
+	size_t base = strspn(s, "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz");
+
+	return base > 0 && base <= 64 && (!strcmp(s + base, ".pb.gz") || !strcmp(s + base, ".svg"));
+}
+
+/* rel is "<ns>/<target>/<uid>/<file>"; nothing else may reach storage. */
+static bool profile_path_ok(const char *rel)
+{
+	const char *p = rel;
+
+	for (int i = 0; i < 3; i++) {
+		const char *slash = strchr(p, '/');
+
+		if (!slash || !name_component_ok(p, (size_t)(slash - p)))
+			return false;
+		p = slash + 1;
+	}
+	return file_component_ok(p);
+}
+
+static int reply_profile(struct lws *wsi, struct hub_http_pss *pss, struct hub *hub,
+			 const char *rel)
+{
+	size_t rl = strlen(rel);
+	const char *ctype =
+	    rl > 4 && !strcmp(rel + rl - 4, ".svg") ? "image/svg+xml" : "application/octet-stream";
+	unsigned char *body;
+	void *obj = NULL;
+	size_t len = 0;
+	int err;
+
+	if (!hub->object_cb || !profile_path_ok(rel))
+		return reply_text(wsi, pss, HTTP_STATUS_NOT_FOUND, "not found\n");
+	err = hub->object_cb(hub->object_ctx, rel, &obj, &len);
+	if (!err && len > HUB_OBJECT_MAX)
+		err = -E2BIG;
+	if (err) {
+		free(obj);
+		log_info(MOD, "GET %s%s: %s", PROFILES_PREFIX, rel, strerror(-err));
+		if (err == -ENOENT)
+			return reply_text(wsi, pss, HTTP_STATUS_NOT_FOUND, "no such profile\n");
+		if (err == -E2BIG)
+			return reply_text(wsi, pss, HTTP_STATUS_REQ_ENTITY_TOO_LARGE,
+					  "profile too large\n");
+		return reply_text(wsi, pss, HTTP_STATUS_BAD_GATEWAY, "profile store unavailable\n");
+	}
+	body = malloc(LWS_PRE + len + 1);
+	if (body && len)
+		memcpy(body + LWS_PRE, obj, len);
+	free(obj);
+	if (!body)
+		return 1;
+	return http_reply(wsi, pss, HTTP_STATUS_OK, ctype, body, len);
+}
+
+void hub_set_object_cb(struct hub *hub, hub_object_fn cb, void *ctx)
+{
+	hub->object_cb = cb;
+	hub->object_ctx = ctx;
+}
+
 static int serve_get(struct lws *wsi, struct hub_http_pss *pss, struct hub *hub, const char *path)
 {
 	if (lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) <= 0)
@@ -172,6 +254,8 @@ static int serve_get(struct lws *wsi, struct hub_http_pss *pss, struct hub *hub,
 	}
 	if (strcmp(path, "/metrics") == 0)
 		return reply_metrics(wsi, pss, hub);
+	if (strncmp(path, PROFILES_PREFIX, strlen(PROFILES_PREFIX)) == 0)
+		return reply_profile(wsi, pss, hub, path + strlen(PROFILES_PREFIX));
 	return reply_text(wsi, pss, HTTP_STATUS_NOT_FOUND, "not found\n");
 }
 

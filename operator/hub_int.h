@@ -64,6 +64,8 @@ struct hub {
 	void *metrics_ctx;
 	bool (*ready_cb)(void *ctx);
 	void *ready_ctx;
+	hub_object_fn object_cb; /* GET /profiles/..., see hub_set_object_cb */
+	void *object_ctx;
 	/* Identity of the connection whose upgrade was just authorized: the
 	 * HTTP-side check (401 on failure) runs before the ws session exists. */
 	struct lws *pending_wsi;

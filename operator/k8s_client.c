@@ -521,28 +521,27 @@ static void release_easy(struct k8s_client *c, CURL *h, bool cached)
 		curl_easy_cleanup(h);
 }
 
-int k8s_request(struct k8s_client *c, const char *method, const char *path,
-		const char *content_type, const char *body, size_t max_bytes, json_object **out,
-		struct k8s_api_error *aerr)
+/* One transfer: the reply body lands in rb (capped by rb->max). Non-2xx
+ * replies and transport errors become an errno (and aerr). */
+static int perform(struct k8s_client *c, const char *method, const char *path,
+		   const char *content_type, const char *body, const char *accept, struct rbuf *rb,
+		   struct k8s_api_error *aerr)
 {
 	char errbuf[CURL_ERROR_SIZE] = "", ctype[128];
-	struct rbuf rb = {.max = max_bytes};
 	struct curl_slist *hdrs = NULL;
 	bool cached = false;
 	CURL *h;
 	CURLcode rc;
 	long code = 0;
-	int err;
+	int err = 0;
 
-	if (out)
-		*out = NULL;
 	h = acquire_easy(c, &cached);
 	if (!h)
 		return -ENOMEM;
 	err = setup_easy(c, h, path, errbuf);
 	if (err)
 		goto cleanup;
-	hdrs = curl_slist_append(hdrs, "Accept: application/json");
+	hdrs = curl_slist_append(hdrs, accept);
 	if (body) {
 		snprintf(ctype, sizeof(ctype), "Content-Type: %s",
 			 content_type ? content_type : "application/json");
@@ -561,11 +560,11 @@ int k8s_request(struct k8s_client *c, const char *method, const char *path,
 		curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
 	curl_easy_setopt(h, CURLOPT_TIMEOUT, REQUEST_TIMEOUT_S);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, rbuf_write_cb);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, &rb);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, rb);
 	rc = curl_easy_perform(h);
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
-	if (rc == CURLE_WRITE_ERROR && rb.too_big) {
-		log_warn("k8s", "%s %s: reply larger than %zu bytes", method, path, max_bytes);
+	if (rc == CURLE_WRITE_ERROR && rb->too_big) {
+		log_warn("k8s", "%s %s: reply larger than %zu bytes", method, path, rb->max);
 		if (aerr) {
 			memset(aerr, 0, sizeof(*aerr));
 			aerr->http_code = code;
@@ -578,15 +577,35 @@ int k8s_request(struct k8s_client *c, const char *method, const char *path,
 		err = transport_failure(method, path, rc, errbuf, aerr);
 		goto cleanup;
 	}
-	if (code < 200 || code > 299) {
-		err = api_failure(method, path, code, rb.p, rb.len, aerr);
-		goto cleanup;
-	}
-	if (out) {
+	if (code < 200 || code > 299)
+		err = api_failure(method, path, code, rb->p, rb->len, aerr);
+	else if (aerr)
+		aerr->http_code = code;
+cleanup:
+	if (h)
+		curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
+	free_headers(hdrs);
+	release_easy(c, h, cached);
+	return err;
+}
+
+int k8s_request(struct k8s_client *c, const char *method, const char *path,
+		const char *content_type, const char *body, size_t max_bytes, json_object **out,
+		struct k8s_api_error *aerr)
+{
+	struct rbuf rb = {.max = max_bytes};
+	int err;
+
+	if (out)
+		*out = NULL;
+	err = perform(c, method, path, content_type, body, "Accept: application/json", &rb, aerr);
+	if (!err && out) {
 		err = parse_json(rb.p, rb.len, out);
 		if (err) {
 			log_warn("k8s", "%s %s: reply is not valid JSON", method, path);
 			if (aerr) {
+				long code = aerr->http_code;
+
 				memset(aerr, 0, sizeof(*aerr));
 				aerr->http_code = code;
 				snprintf(aerr->message, sizeof(aerr->message),
@@ -594,13 +613,26 @@ int k8s_request(struct k8s_client *c, const char *method, const char *path,
 			}
 		}
 	}
-cleanup:
-	if (h)
-		curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
-	free_headers(hdrs);
-	release_easy(c, h, cached);
 	free(rb.p);
 	return err;
+}
+
+int k8s_get_bytes(struct k8s_client *c, const char *path, size_t max_bytes, void **out,
+		  size_t *out_len, struct k8s_api_error *aerr)
+{
+	struct rbuf rb = {.max = max_bytes};
+	int err;
+
+	*out = NULL;
+	*out_len = 0;
+	err = perform(c, "GET", path, NULL, NULL, "Accept: */*", &rb, aerr);
+	if (err) {
+		free(rb.p);
+		return err;
+	}
+	*out = rb.p ? (void *)rb.p : calloc(1, 1);
+	*out_len = rb.len;
+	return *out ? 0 : -ENOMEM;
 }
 
 static int send_obj(struct k8s_client *c, const char *method, const char *path, const char *ctype,

@@ -79,6 +79,14 @@ int k8s_request(struct k8s_client *c, const char *method, const char *path,
 /* GET path (object or list page, capped at K8S_MAX_LIST_BYTES). */
 int k8s_get(struct k8s_client *c, const char *path, json_object **out, struct k8s_api_error *aerr);
 
+/* GET path and return the raw reply body (any content type, e.g. a file
+ * served through the API server's service proxy), capped at max_bytes
+ * (-EFBIG past it). On success *out is malloc'd (the caller frees it) and
+ * NUL-terminated for convenience; *out_len excludes the NUL. On failure *out
+ * is NULL. */
+int k8s_get_bytes(struct k8s_client *c, const char *path, size_t max_bytes, void **out,
+		  size_t *out_len, struct k8s_api_error *aerr);
+
 /* POST obj to path (create). *out receives the created object. */
 int k8s_create(struct k8s_client *c, const char *path, json_object *obj, json_object **out,
 	       struct k8s_api_error *aerr);

@@ -233,6 +233,25 @@ static int metrics_cb(void *ctx, char *buf, size_t cap)
 	return n + m;
 }
 
+/* GET /profiles/<rel_key> (read-only, path already validated by the hub):
+ * the object under the configured storage prefix. */
+static int object_cb(void *ctx, const char *rel_key, void **out, size_t *len)
+{
+	struct op *op = ctx;
+	const char *prefix = storage_prefix(op->store);
+	char *key = NULL, *msg = NULL;
+	int err;
+
+	if (asprintf(&key, "%s%s%s", prefix, *prefix ? "/" : "", rel_key) < 0)
+		return -ENOMEM;
+	err = storage_get(op->store, key, HUB_OBJECT_MAX, out, len, &msg);
+	if (err && err != -ENOENT)
+		log_warn(MOD, "reading %s for /profiles: %s", key, msg ? msg : strerror(-err));
+	free(msg);
+	free(key);
+	return err;
+}
+
 static bool ready_cb(void *ctx)
 {
 	struct op *op = ctx;
@@ -621,6 +640,8 @@ int operator_run(int argc, char **argv)
 	hub_set_wakeup_cb(op.hub, on_wakeup, &op);
 	hub_set_metrics_cb(op.hub, metrics_cb, &op);
 	hub_set_ready_cb(op.hub, ready_cb, &op);
+	if (op.store)
+		hub_set_object_cb(op.hub, object_cb, &op);
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;

@@ -10,14 +10,14 @@
 #
 # Usage:
 #   scripts/build-image.sh deps            install the build packages (apt, root)
-#   scripts/build-image.sh build OUTDIR    build both binaries into OUTDIR/bin and
+#   scripts/build-image.sh build OUTDIR    build the binaries into OUTDIR/bin and
 #                                          write OUTDIR/runtime-packages.txt
 #   scripts/build-image.sh --check [--keep] build into a temp dir and check it
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(dirname "$HERE")
-BINARIES=(podprof-operator podprof-worker)
+BINARIES=(podprof-operator podprof-worker kubectl-podprof)
 
 # Build-stage packages: compilers and -dev headers. None of these may reach
 # the runtime stage (checked below).
@@ -70,7 +70,8 @@ cmd_build() {
 	local out=${1:?usage: build OUTDIR}
 	out=$(mkdir -p "$out" && cd "$out" && pwd)
 	local obj=$out/obj
-	make -C "$REPO" -j"$(nproc)" OUT="$obj" "$obj/podprof-operator" "$obj/podprof-worker"
+	make -C "$REPO" -j"$(nproc)" OUT="$obj" "$obj/podprof-operator" "$obj/podprof-worker" \
+		"$obj/kubectl-podprof"
 	mkdir -p "$out/bin"
 	local b libs=()
 	for b in "${BINARIES[@]}"; do
@@ -97,7 +98,7 @@ cmd_check() {
 	for b in "${BINARIES[@]}"; do
 		[[ -x $tmp/bin/$b ]] || die "check: $b was not built"
 		file -b "$tmp/bin/$b" 2>/dev/null | grep -q 'ELF' || die "check: $b is not an ELF binary"
-		# Both answer --help without touching the cluster or the kernel.
+		# Each answers --help without touching the cluster or the kernel.
 		"$tmp/bin/$b" --help >/dev/null 2>&1 || [[ $? -le 2 ]] || die "check: $b --help crashed"
 	done
 	# Each binary's libraries are the ones the Makefile links (libbpf, libcurl, ...).

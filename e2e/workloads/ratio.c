@@ -5,7 +5,8 @@
  * wall time, so a busy shared machine does not skew it: each round runs
  * burn_major() for 3 ms of CPU, then burn_minor() for 1 ms. With an optional
  * first argument "syscalls", the functions also make cheap system calls so
- * kernel stacks have something to show ("plain": none). An optional second
+ * kernel stacks have something to show ("plain": none; "inverse": none, and
+ * the split turned round to 1:3, for differential profiles). An optional second
  * argument is a CPU-time budget in ms after which it exits (short-lived
  * process tests); without it, it runs until killed.
  * Build: cc -O1 -fno-omit-frame-pointer -o ratio ratio.c
@@ -59,11 +60,12 @@ __attribute__((noinline)) void burn_minor(int64_t ns)
 int main(int argc, char **argv)
 {
 	int64_t limit = argc > 2 ? atoll(argv[2]) * 1000000 : 0;
+	int inverse = argc > 1 && strcmp(argv[1], "inverse") == 0;
 
 	with_syscalls = argc > 1 && strcmp(argv[1], "syscalls") == 0;
 	while (limit == 0 || cpu_ns() < limit) {
-		burn_major(3000000);
-		burn_minor(1000000);
+		burn_major(inverse ? 1000000 : 3000000);
+		burn_minor(inverse ? 3000000 : 1000000);
 	}
 	return 0;
 }

@@ -95,7 +95,9 @@ UNIT_TEST(flamegraph_widths_follow_shares)
 	CHECK(strstr(svg, "<title>a (1200 samples, 60.00%, self 200)</title>") != NULL);
 	CHECK(strstr(svg, ">web &amp; &lt;api&gt;</text>") != NULL);
 	CHECK(strstr(svg, "operator<<") == NULL);
-	CHECK(strstr(svg, "<script") == NULL);
+	/* The only script is the constant one; the hostile name stays text. */
+	CHECK(strstr(svg, "<script") && !strstr(strstr(svg, "<script") + 1, "<script"));
+	CHECK(strstr(svg, flamegraph_script) != NULL);
 	CHECK(strstr(svg, "href") == NULL);
 cleanup:
 	free(svg);
@@ -151,4 +153,76 @@ UNIT_TEST(flamegraph_empty_and_garbage)
 	CHECK(svg == NULL);
 	CHECK(flamegraph_svg("\x0a\xff\xff\xff\x0f", 5, NULL, &svg, &len) < 0);
 	CHECK(svg == NULL);
+}
+
+/* The fill colour of the frame whose tooltip starts with `title` + " (". */
+static int fill(const char *svg, const char *title, unsigned *r, unsigned *g, unsigned *b)
+{
+	char want[256];
+	const char *t, *f;
+
+	snprintf(want, sizeof(want), "<title>%s (", title);
+	t = strstr(svg, want);
+	f = t ? strstr(t, "fill=\"rgb(") : NULL;
+	if (!f || sscanf(f, "fill=\"rgb(%u,%u,%u)", r, g, b) != 3)
+		return -1;
+	return 0;
+}
+
+static void encode(struct pprof_builder *b, void **pb, size_t *len)
+{
+	*pb = NULL;
+	*len = 0;
+	pprof_builder_encode(b, true, pb, len);
+}
+
+/* 3:1 before and 1:3 after: the grown function is red, the shrunk one blue,
+ * their unchanged caller grey; tooltips carry the change; a legend exists. */
+UNIT_TEST(flamegraph_diff_colours_by_change_of_share)
+{
+	struct pprof_builder *a = NULL, *b = NULL;
+	void *pa = NULL, *pb = NULL;
+	size_t la = 0, lb = 0, len = 0;
+	unsigned r, g, bl;
+	char *svg = NULL;
+
+	CHECK_EQ_INT(pprof_builder_new(&a, 1, 0), 0);
+	CHECK_EQ_INT(pprof_builder_new(&b, 1, 0), 0);
+	add(a, 300, "hot_before", "main", NULL);
+	add(a, 100, "hot_after", "main", NULL);
+	add(b, 100, "hot_before", "main", NULL);
+	add(b, 300, "hot_after", "main", NULL);
+	encode(a, &pa, &la);
+	encode(b, &pb, &lb);
+	CHECK_EQ_INT(flamegraph_diff_svg(pa, la, pb, lb, "a -> b", &svg, &len), 0);
+	CHECK(svg && len == strlen(svg));
+	if (svg) {
+		CHECK_EQ_INT(fill(svg, "hot_after", &r, &g, &bl), 0);
+		CHECK(r == 255 && bl < 100); /* grew by 50 points: saturated red */
+		CHECK_EQ_INT(fill(svg, "hot_before", &r, &g, &bl), 0);
+		CHECK(bl == 255 && r < 100); /* shrank: blue */
+		CHECK_EQ_INT(fill(svg, "main", &r, &g, &bl), 0);
+		CHECK(r == g && g == bl); /* 100% in both: grey */
+		CHECK(strstr(svg, "hot_after (300 samples, 75.00%, self 300; before 100 samples, "
+				  "25.00%; change +50.00 points)") != NULL);
+		CHECK(strstr(svg, "class=\"legend\"") != NULL);
+		CHECK(strstr(svg, "+50.0 pts") && strstr(svg, "-50.0 pts"));
+	}
+	free(svg);
+	svg = NULL;
+	/* A profile against itself: nothing changed, everything grey. */
+	CHECK_EQ_INT(flamegraph_diff_svg(pa, la, pa, la, NULL, &svg, &len), 0);
+	if (svg) {
+		CHECK_EQ_INT(fill(svg, "hot_after", &r, &g, &bl), 0);
+		CHECK(r == g && g == bl);
+	}
+	free(svg);
+	svg = NULL;
+	/* Garbage as the baseline is refused, not drawn. */
+	CHECK(flamegraph_diff_svg("nope", 4, pb, lb, NULL, &svg, &len) < 0);
+	CHECK(svg == NULL);
+	free(pa);
+	free(pb);
+	pprof_builder_free(a);
+	pprof_builder_free(b);
 }
