@@ -258,7 +258,7 @@ def test_short_lived_process_symbolized(worker, workloads, cgroups, tmp_path):
     def start(_pid):
         time.sleep(0.2)
         # Real-time so that its 1 s CPU budget ends well inside the 5 s window.
-        cgroups.spawn([workloads["ratio"], "plain", "1000"], cg, realtime=True)
+        cgroups.spawn([workloads["ratio"], "plain", "1500"], cg, realtime=True)
 
     r = record(worker, ["--cgroup", cg, "--duration", "5s"], out, during=start)
     assert r.rc == 0, r.stderr

@@ -94,6 +94,15 @@ cleanup:
 	return err;
 }
 
+/* A process the unwinder just met: snapshot its maps now, as it may exit
+ * before its samples are drained. */
+static void note_pid(void *ctx, pid_t pid)
+{
+	struct job_engine *e = ctx;
+
+	symbolizer_note_pid(e->sym, pid);
+}
+
 /* Load on first use; the sampler and symbolizer exist only while jobs run. */
 static int engine_wake(struct job_engine *e)
 {
@@ -116,7 +125,7 @@ static int engine_wake(struct job_engine *e)
 		log_error(MOD, "symbolizer: %s", strerror(-err));
 		goto cleanup;
 	}
-	err = unwinder_new(&e->unw, e->sampler, e->proc_root);
+	err = unwinder_new(&e->unw, e->sampler, e->proc_root, note_pid, e);
 	if (err)
 		goto cleanup;
 	log_info(MOD, "BPF sampler loaded");

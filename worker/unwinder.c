@@ -78,6 +78,8 @@ struct unwinder {
 	uint32_t next_id;
 	uint64_t tick;
 	struct unwinder_stats st;
+	unwinder_new_pid_fn on_new;
+	void *on_new_ctx;
 	struct profile_proc entry; /* scratch for one process entry (4 KiB) */
 };
 
@@ -89,7 +91,8 @@ static int64_t mono_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-int unwinder_new(struct unwinder **out, struct sampler *s, const char *proc_root)
+int unwinder_new(struct unwinder **out, struct sampler *s, const char *proc_root,
+		 unwinder_new_pid_fn on_new, void *ctx)
 {
 	struct unwinder *u;
 
@@ -104,6 +107,8 @@ int unwinder_new(struct unwinder **out, struct sampler *s, const char *proc_root
 		return -ENOMEM;
 	}
 	u->st.rows_capacity = sampler_row_capacity(s);
+	u->on_new = on_new;
+	u->on_new_ctx = ctx;
 	*out = u;
 	return 0;
 }
@@ -622,6 +627,8 @@ int unwinder_add_pid(struct unwinder *u, pid_t pid)
 		}
 		p->pid = pid;
 		u->procs[u->n_procs++] = p;
+		if (u->on_new)
+			u->on_new(u->on_new_ctx, pid);
 	}
 	/* e->mm stays 0: the BPF program binds the entry to the address space it
 	 * first samples, and drops it when that changes (exec). */

@@ -45,8 +45,14 @@ struct unwinder_stats {
 	uint64_t events;	  /* events from the BPF program handled */
 };
 
-/* proc_root is normally "/proc". The unwinder does not own the sampler. */
-int unwinder_new(struct unwinder **out, struct sampler *s, const char *proc_root);
+/* Called for each process the unwinder reads for the first time, e.g. so
+ * that the symbolizer snapshots its maps while it surely lives. */
+typedef void (*unwinder_new_pid_fn)(void *ctx, pid_t pid);
+
+/* proc_root is normally "/proc". The unwinder does not own the sampler.
+ * on_new (may be NULL) is told of every process it learns. */
+int unwinder_new(struct unwinder **out, struct sampler *s, const char *proc_root,
+		 unwinder_new_pid_fn on_new, void *ctx);
 
 /* Forget everything (the kernel state goes with the sampler). Accepts NULL. */
 void unwinder_free(struct unwinder *u);
