@@ -6,11 +6,11 @@ podprof-worker with its shared libraries, the test workloads and a verifier
 statistics tool. The guest (kernels/init.sh) prints per kernel:
   - the verifier's verdict and instruction count for every BPF program,
   - `podprof-worker features` (what the kernel has, what the sampler uses),
-  - a 10 s, 499 Hz `podprof-worker record` of the 3:1 workload (split by
+  - a 20 s, 499 Hz `podprof-worker record` of the 3:1 workload (split by
     work, `ratio work`: see e2e/workloads/ratio.c) in its own cgroup v2 next
     to a busy sibling cgroup,
 and this file checks them as e2e/test_record.py does on the host kernel:
-the burn_major/burn_minor split within 4 points of 75/25, a floor on the
+the burn_major/burn_minor split within 5 points of 75/25, a floor on the
 sample count, nothing from the sibling.
 
 A kernel the sampler cannot run on yet fails, unless it is listed in
@@ -30,8 +30,10 @@ import pytest
 import kernelvm
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-HZ = 499  # as kernels/init.sh records: enough samples in 10 s for a split within a few points
-MIN_SAMPLES = 1000
+HZ = 499  # as kernels/init.sh records, for 20 s
+# Fewer samples and the split check below is noise: at 600 the binomial
+# standard deviation of a 75% share is 1.8 points, the tolerance 5.
+MIN_SAMPLES = 600
 
 KERNELS = [
     kernelvm.Kernel("5.10", "bullseye"),
@@ -44,6 +46,7 @@ KERNELS = [
 # must refuse on them with one line naming these. See docs/install.md.
 EXPECTED_FAILURES = {
     "5.10": [
+        "bpf_get_current_ancestor_cgroup_id in perf_event programs (Linux 6.1+)",
         "BPF cookies on perf links (bpf_get_attach_cookie) (Linux 5.15+)",
         "non-preallocated hash maps in perf_event programs (Linux 6.1+)",
     ],
@@ -172,9 +175,10 @@ def test_record_on_kernel(kernel, consoles):
     print(f"  check: burn_major {major} burn_minor {minor} share {share:.3f}; {total} samples; "
           f"the guest counted {cpu_s:.1f} s CPU for the target ({HZ * cpu_s:.0f} samples' worth)")
     # Only a floor on the count: under TCG the guest counts the time the host
-    # had its vCPU descheduled as CPU time (measured: 13-60% of that worth on
-    # a loaded host), so the cgroup's CPU time is no yardstick here.
+    # had its vCPU descheduled as CPU time, and timer interrupts arrive late on
+    # a loaded host (measured: 15-60% of that worth), so the cgroup's CPU time
+    # is no yardstick here.
     assert total >= MIN_SAMPLES, f"kernel {kernel.name}: {total} samples, want >= {MIN_SAMPLES}"
-    assert abs(share - 0.75) <= 0.04, f"kernel {kernel.name}: split {share:.3f}, want 0.75 +- 0.04"
+    assert abs(share - 0.75) <= 0.05, f"kernel {kernel.name}: split {share:.3f}, want 0.75 +- 0.05"
     assert "sibling_spin" not in rows, f"kernel {kernel.name}: the sibling cgroup was sampled"
     assert res.one("sibling-running") == "yes", "the sibling workload died: the check proves nothing"

@@ -24,22 +24,26 @@
 
 #define MOD "kfeatures"
 
-#define BTF_PATH "/sys/kernel/btf/vmlinux"
+#define BTF_PATH      "/sys/kernel/btf/vmlinux"
 #define PARANOID_PATH "/proc/sys/kernel/perf_event_paranoid"
 
 struct kfeature_info {
 	const char *key;   /* short, for the start-up log line */
 	const char *name;  /* what users search for */
-	const char *since; /* first mainline release with it */
+	const char *since; /* first release with it: mainline, or for the last two the
+			    * first one the kernel matrix saw with it (absent in 5.10,
+			    * present in 6.1; docs/install.md) */
 };
 
 static const struct kfeature_info infos[KF__COUNT] = {
     [KF_BTF] = {"btf", "kernel BTF (CONFIG_DEBUG_INFO_BTF)", "5.2"},
     [KF_PERF_EVENT_PROG] = {"perf_event", "perf_event BPF programs", "4.9"},
     [KF_STACK_TRACE_MAP] = {"stack_trace", "stack trace maps", "4.6"},
-    [KF_ANCESTOR_CGROUP] = {"ancestor_cgroup", "bpf_get_current_ancestor_cgroup_id", "5.7"},
+    [KF_ANCESTOR_CGROUP] = {"ancestor_cgroup",
+			    "bpf_get_current_ancestor_cgroup_id in perf_event programs", "6.1"},
     [KF_ATTACH_COOKIE] = {"cookie", "BPF cookies on perf links (bpf_get_attach_cookie)", "5.15"},
-    [KF_NOPREALLOC_HASH_PERF] = {"noprealloc_perf", "non-preallocated hash maps in perf_event programs", "6.1"},
+    [KF_NOPREALLOC_HASH_PERF] = {"noprealloc_perf",
+				 "non-preallocated hash maps in perf_event programs", "6.1"},
     [KF_BPF_LOOP] = {"bpf_loop", "bpf_loop", "5.17"},
     [KF_RINGBUF] = {"ringbuf", "BPF ring buffer", "5.8"},
 };
@@ -70,7 +74,9 @@ static int probe_noprealloc_perf(void)
 		    /* *(u32 *)(r10 - 4) = 0: the key */
 		    {.code = BPF_ST | BPF_MEM | BPF_W, .dst_reg = BPF_REG_10, .off = -4, .imm = 0},
 		    /* r2 = r10 - 4 */
-		    {.code = BPF_ALU64 | BPF_MOV | BPF_X, .dst_reg = BPF_REG_2, .src_reg = BPF_REG_10},
+		    {.code = BPF_ALU64 | BPF_MOV | BPF_X,
+		     .dst_reg = BPF_REG_2,
+		     .src_reg = BPF_REG_10},
 		    {.code = BPF_ALU64 | BPF_ADD | BPF_K, .dst_reg = BPF_REG_2, .imm = -4},
 		    /* r1 = the map (a two-slot ld_imm64) */
 		    {.code = BPF_LD | BPF_DW | BPF_IMM,
@@ -202,7 +208,9 @@ void kfeatures_log(const struct kfeatures *kf)
 	size_t off = 0;
 
 	for (int f = 0; f < KF__COUNT && off < sizeof(line); f++) {
-		const char *v = kf->errs[f] ? "?" : kfeatures_has(kf, (enum kfeature)f) ? "yes" : "no";
+		const char *v = kf->errs[f]			      ? "?"
+				: kfeatures_has(kf, (enum kfeature)f) ? "yes"
+								      : "no";
 		int n = snprintf(line + off, sizeof(line) - off, "%s%s=%s", off ? " " : "",
 				 infos[f].key, v);
 
@@ -228,7 +236,7 @@ static int check_paranoid(const struct kfeatures *kf)
 int kfeatures_check_sampler(void)
 {
 	struct kfeatures kf;
-	int err;
+	int err, perr;
 
 	err = kfeatures_probe(&kf);
 	if (err) {
@@ -237,9 +245,8 @@ int kfeatures_check_sampler(void)
 	}
 	kfeatures_log(&kf); /* which kernel and features this run relies on */
 	err = kfeatures_require(&kf, KFEATURES_SAMPLER_NEEDS);
-	if (!err)
-		err = check_paranoid(&kf);
-	return err;
+	perr = check_paranoid(&kf); /* said too: both need fixing */
+	return err ? err : perr;
 }
 
 int kfeatures_main(int argc, char **argv)
@@ -269,14 +276,15 @@ int kfeatures_main(int argc, char **argv)
 				: kfeatures_has(&kf, (enum kfeature)f) ? "yes"
 								       : "no";
 
-		printf("%-7s %-6s %-6s %s\n", v, used ? "yes" : "no", infos[f].since, infos[f].name);
+		printf("%-7s %-6s %-6s %s\n", v, used ? "yes" : "no", infos[f].since,
+		       infos[f].name);
 	}
 	if (kf.perf_paranoid != INT_MIN)
 		printf("perf_event_paranoid %d (at most %d needed)\n", kf.perf_paranoid,
 		       KFEATURES_MAX_PERF_PARANOID);
 	err = kfeatures_require(&kf, KFEATURES_SAMPLER_NEEDS);
-	if (!err)
-		err = check_paranoid(&kf);
+	if (check_paranoid(&kf) && !err)
+		err = -EACCES;
 	printf("sampler: %s\n", err ? "cannot run here" : "ok");
 	return err ? 1 : 0;
 }

@@ -24,14 +24,14 @@
 
 /* One probed kernel feature. */
 enum kfeature {
-	KF_BTF = 0,		/* kernel BTF at /sys/kernel/btf/vmlinux (CO-RE) */
-	KF_PERF_EVENT_PROG,	/* BPF_PROG_TYPE_PERF_EVENT programs */
-	KF_STACK_TRACE_MAP,	/* BPF_MAP_TYPE_STACK_TRACE + bpf_get_stackid */
-	KF_ANCESTOR_CGROUP,	/* bpf_get_current_ancestor_cgroup_id in perf_event programs */
-	KF_ATTACH_COOKIE,	/* bpf_get_attach_cookie in perf_event programs (perf links) */
+	KF_BTF = 0,		 /* kernel BTF at /sys/kernel/btf/vmlinux (CO-RE) */
+	KF_PERF_EVENT_PROG,	 /* BPF_PROG_TYPE_PERF_EVENT programs */
+	KF_STACK_TRACE_MAP,	 /* BPF_MAP_TYPE_STACK_TRACE + bpf_get_stackid */
+	KF_ANCESTOR_CGROUP,	 /* bpf_get_current_ancestor_cgroup_id in perf_event programs */
+	KF_ATTACH_COOKIE,	 /* bpf_get_attach_cookie in perf_event programs (perf links) */
 	KF_NOPREALLOC_HASH_PERF, /* a BPF_F_NO_PREALLOC hash map used by a perf_event program */
-	KF_BPF_LOOP,		/* bpf_loop helper */
-	KF_RINGBUF,		/* BPF_MAP_TYPE_RINGBUF */
+	KF_BPF_LOOP,		 /* bpf_loop helper */
+	KF_RINGBUF,		 /* BPF_MAP_TYPE_RINGBUF */
 	KF__COUNT,
 };
 
@@ -47,8 +47,8 @@ enum kfeature {
 /* Probe results. `have` is valid for every feature in `probed`; a probe
  * that could not run (e.g. -EPERM) leaves its bit out of `probed`. */
 struct kfeatures {
-	uint64_t have;	 /* KF_BIT(f) set: the kernel has f */
-	uint64_t probed; /* KF_BIT(f) set: f was answered (yes or no) */
+	uint64_t have;	     /* KF_BIT(f) set: the kernel has f */
+	uint64_t probed;     /* KF_BIT(f) set: f was answered (yes or no) */
 	int errs[KF__COUNT]; /* negative errno of a probe that could not run, else 0 */
 	char release[65];    /* uname -r */
 	int perf_paranoid;   /* kernel.perf_event_paranoid, or INT_MIN if unreadable */

@@ -50,7 +50,7 @@ RATIO=$!
 sh -c "echo \$\$ > $CG/sibling/cgroup.procs; renice -n 5 -p \$\$ >/dev/null; exec /bin/busy" &
 BUSY=$!
 
-/bin/podprof-worker record --cgroup $CG/target --duration 10s --frequency 499 -o /tmp/p.pb.gz \
+/bin/podprof-worker record --cgroup $CG/target --duration 20s --frequency 499 -o /tmp/p.pb.gz \
 	> /tmp/rec.out 2> /tmp/rec.err &
 REC=$!
 # CPU time of the target while sampling: read when the worker says it samples
@@ -67,6 +67,9 @@ say record-rc $?
 say target-cpu-us "${start:-0}" "${stop:-0}"
 kill -0 $BUSY 2>/dev/null && say sibling-running yes || say sibling-running no
 say ratio-pid $RATIO
+say perf-max-sample-rate "$(cat /proc/sys/kernel/perf_event_max_sample_rate)"
+dmesg | grep -i -e perf -e clocksource -e hrtimer > /tmp/dmesg
+tag dmesg /tmp/dmesg
 tag out /tmp/rec.out
 tag err /tmp/rec.err
 kill $RATIO $BUSY

@@ -23,9 +23,9 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
-#define LOG_SIZE (16u << 20) /* a failing program's full log; 5.10 caps the size at 4 GiB / 4 */
+#define LOG_SIZE       (16u << 20) /* a failing program's full log; 5.10 caps the size at 4 GiB / 4 */
 #define BPF_LOG_LEVEL1 1
-#define BPF_LOG_STATS 4
+#define BPF_LOG_STATS  4
 
 static int quiet(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
@@ -71,8 +71,8 @@ static void tail_lines(char *log, int want, char *out, size_t len)
 
 /* Open the object, optionally without BPF_F_NO_PREALLOC, and load it with
  * the given log level; each program's log goes to its own buffer. */
-static int load(const char *path, bool prealloc, __u32 level, struct bpf_object **out,
-		char **bufs, size_t nbufs)
+static int load(const char *path, bool prealloc, __u32 level, struct bpf_object **out, char **bufs,
+		size_t nbufs)
 {
 	struct bpf_object *obj;
 	struct bpf_program *prog;
