@@ -78,11 +78,12 @@ def initramfs(build_dir, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def consoles(initramfs):
-    """Boot every kernel once, two at a time, and keep each one's console output."""
+    """Boot every kernel once, one at a time (two guests at once starve each other's
+    timer interrupts on a 2-core host), and keep each one's console output."""
     def run(k):
         return kernelvm.boot(kernelvm.fetch_kernel(k), initramfs)
 
-    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
         futs = {k.name: pool.submit(run, k) for k in KERNELS}
         return {name: f for name, f in futs.items()}
 
@@ -178,7 +179,10 @@ def test_record_on_kernel(kernel, consoles):
     # had its vCPU descheduled as CPU time, and timer interrupts arrive late on
     # a loaded host (measured: 15-60% of that worth), so the cgroup's CPU time
     # is no yardstick here.
-    assert total >= MIN_SAMPLES, f"kernel {kernel.name}: {total} samples, want >= {MIN_SAMPLES}"
+    assert total >= MIN_SAMPLES, (f"kernel {kernel.name}: {total} samples, want >= {MIN_SAMPLES} "
+                                  f"(a host too busy to run the guest's vCPUs also gives this)")
     assert abs(share - 0.75) <= 0.05, f"kernel {kernel.name}: split {share:.3f}, want 0.75 +- 0.05"
+    print(f"  check: sibling cgroup {'sampled' if 'sibling_spin' in rows else 'not sampled'}, "
+          f"its workload {'still running' if res.one('sibling-running') == 'yes' else 'gone'}")
     assert "sibling_spin" not in rows, f"kernel {kernel.name}: the sibling cgroup was sampled"
     assert res.one("sibling-running") == "yes", "the sibling workload died: the check proves nothing"
