@@ -53,7 +53,7 @@ def cache_dir():
 
 # ---- kernels from Debian ------------------------------------------------------------------------
 
-def _apt(root, *args):
+def _apt(root, *args, cwd=None):
     """Run apt-get/apt-cache with every path pointing into `root` (nothing of the host's apt)."""
     opts = [
         f"-oDir::Etc={root}/etc", f"-oDir::State={root}/state", f"-oDir::Cache={root}/cache",
@@ -62,7 +62,7 @@ def _apt(root, *args):
         "-q",
     ]
     return subprocess.run([*args[:1], *opts, *args[1:]], capture_output=True, text=True,
-                          check=True, timeout=900).stdout
+                          check=True, timeout=900, cwd=cwd).stdout
 
 
 def _private_apt(kernel):
@@ -91,10 +91,7 @@ def fetch_kernel(kernel):
     pkg = m.group(1)
     os.makedirs(kdir, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=kdir) as tmp:
-        subprocess.run(["apt-get", f"-oDir::Etc={root}/etc", f"-oDir::State={root}/state",
-                        f"-oDir::Cache={root}/cache", f"-oDir::State::status={root}/state/status",
-                        "-oAPT::Sandbox::User=root", "-oDebug::NoLocking=1", "-q", "download", pkg],
-                       cwd=tmp, check=True, capture_output=True, text=True, timeout=900)
+        _apt(root, "apt-get", "download", pkg, cwd=tmp)
         deb = glob.glob(os.path.join(tmp, "*.deb"))[0]
         # Only the kernel image: everything the test needs (BPF, BTF, perf,
         # cgroup2, serial console) is built in, so no modules are unpacked.
