@@ -49,7 +49,7 @@ GEN_HDRS      := $(PROTO_H) $(SKELS)
 PREFIX     ?= /usr/local
 BINDIR     ?= $(PREFIX)/bin
 
-.PHONY: install krew all asan deps tools test unit unit-asan e2e image-check test-cluster fuzz fuzz-smoke demo bench clean format format-check vmlinux
+.PHONY: install krew all asan deps tools test unit unit-asan e2e test-kernels image-check test-cluster fuzz fuzz-smoke demo bench clean format format-check vmlinux
 
 all: $(OUT)/podprof-worker $(OUT)/podprof-operator $(OUT)/kubectl-podprof
 
@@ -165,7 +165,16 @@ unit-asan: $(ASAN_OUT)/unit-tests
 
 e2e: all asan $(OUT)/unit-tests
 	$(Q)TOOLS_DIR=$(TOOLS_DIR) PODPROF_BUILD=$(OUT) PODPROF_ASAN_BUILD=$(ASAN_OUT) \
-		python3 -m pytest -ra -v e2e --ignore=e2e/test_cluster.py
+		python3 -m pytest -ra -v e2e --ignore=e2e/test_cluster.py --ignore=e2e/test_kernels.py
+
+# The sampler on Debian's 5.10, 6.1 and 6.12 kernels, each booted in qemu
+# (TCG) with an initramfs built from this build (e2e/test_kernels.py). Kernel
+# packages and the initramfs are cached in $(TOOLS_DIR)/kernels. -s: the
+# per-kernel report (verifier instruction counts, features, top functions)
+# is the point of the run.
+test-kernels: all
+	$(Q)scripts/deps.sh
+	$(Q)TOOLS_DIR=$(TOOLS_DIR) PODPROF_BUILD=$(OUT) python3 -m pytest -ra -v -s e2e/test_kernels.py
 
 # A real single-node cluster (containerd, runc, kubelet): the image built with
 # podman from the Dockerfile and the chart installed with helm
@@ -194,6 +203,7 @@ test: tools
 	$(Q)$(MAKE) --no-print-directory fuzz-smoke
 	$(Q)$(MAKE) --no-print-directory image-check
 	$(Q)$(MAKE) --no-print-directory e2e
+	$(Q)$(MAKE) --no-print-directory test-kernels
 	$(Q)$(MAKE) --no-print-directory test-cluster
 
 demo: tools all

@@ -14,6 +14,7 @@ PKGS=(
 	libelf-dev libdw-dev libprotobuf-c-dev protobuf-c-compiler zlib1g-dev
 	python3 python3-pip iproute2 procps valgrind
 	chromium # the flame graph's browser test (e2e/test_plugin.py)
+	qemu-system-x86 busybox-static cpio debian-archive-keyring
 )
 
 missing=()

@@ -4,6 +4,7 @@
  */
 #include "agent.h"
 #include "caps.h"
+#include "kfeatures.h"
 #include "sampler.h"
 #include "wsq.h"
 #include "agent_jobs.h"
@@ -641,6 +642,8 @@ int agent_main(int argc, char **argv)
 	rc = sampler_check_system();
 	if (!rc)
 		rc = caps_check_sampling();
+	if (!rc)
+		rc = kfeatures_check_sampler(); /* one line naming what an old kernel lacks */
 	if (!rc)
 		rc = caps_drop_to_worker_set();
 	if (rc) {

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "agent.h"
+#include "kfeatures.h"
 #include "record.h"
 
 struct subcommand {
@@ -16,6 +17,7 @@ struct subcommand {
 static const struct subcommand subcommands[] = {
     {"record", record_main, "profile a process or cgroup on this machine, no cluster"},
     {"agent", agent_main, "node daemon: connect to the operator and profile what it asks"},
+    {"features", kfeatures_main, "probe this kernel's BPF features: can the sampler run here?"},
 };
 
 static void usage(FILE *f)

@@ -26,6 +26,7 @@
 #include "caps.h"
 #include "cgroup.h"
 #include "job.h"
+#include "kfeatures.h"
 #include "log.h"
 #include "pprof.h"
 #include "sampler.h"
@@ -394,6 +395,8 @@ int record_main(int argc, char **argv)
 	err = sampler_check_system();
 	if (!err)
 		err = caps_check_sampling();
+	if (!err)
+		err = kfeatures_check_sampler(); /* one line naming what an old kernel lacks */
 	if (err)
 		goto cleanup;
 	/* Start-up is done: from here on only the sampling set is held. */

@@ -8,7 +8,13 @@
  * kernel stacks have something to show ("plain": none; "inverse": none, and
  * the split turned round to 1:3, for differential profiles). An optional second
  * argument is a CPU-time budget in ms after which it exits (short-lived
- * process tests); without it, it runs until killed.
+ * process tests; 0: none); without it, it runs until killed.
+ *
+ * First argument "work": the split is by work done instead, 30 spin rounds
+ * in burn_major for every 10 in burn_minor (the same code, so the same CPU
+ * time). That is the right measure in a VM whose vCPU the host deschedules
+ * for milliseconds at a time: the guest counts such a pause as CPU time of
+ * whichever phase was running, which skews a split by CPU time.
  * Build: cc -O1 -fno-omit-frame-pointer -o ratio ratio.c
  */
 #include <stdint.h>
@@ -19,6 +25,7 @@
 #include <sys/syscall.h>
 
 static int with_syscalls;
+static int by_work;
 static volatile uint64_t sink;
 
 static int64_t cpu_ns(void)
@@ -35,26 +42,27 @@ static inline __attribute__((always_inline)) void spin(uint64_t n)
 		sink += i * 2654435761u;
 }
 
-__attribute__((noinline)) void burn_major(int64_t ns)
+/* Spend `amount` in the calling phase: ns of thread CPU time, or spin rounds
+ * in work mode. Inlined, so samples land in burn_major/burn_minor. */
+static inline __attribute__((always_inline)) void burn(int64_t amount)
 {
-	int64_t end = cpu_ns() + ns;
+	int64_t end = by_work ? amount : cpu_ns() + amount;
 
-	while (cpu_ns() < end) {
+	for (int64_t i = 0; by_work ? i < end : cpu_ns() < end; i++) {
 		spin(20000);
 		if (with_syscalls)
 			syscall(SYS_getppid);
 	}
 }
 
-__attribute__((noinline)) void burn_minor(int64_t ns)
+__attribute__((noinline)) void burn_major(int64_t amount)
 {
-	int64_t end = cpu_ns() + ns;
+	burn(amount);
+}
 
-	while (cpu_ns() < end) {
-		spin(20000);
-		if (with_syscalls)
-			syscall(SYS_getppid);
-	}
+__attribute__((noinline)) void burn_minor(int64_t amount)
+{
+	burn(amount);
 }
 
 int main(int argc, char **argv)
@@ -63,9 +71,15 @@ int main(int argc, char **argv)
 	int inverse = argc > 1 && strcmp(argv[1], "inverse") == 0;
 
 	with_syscalls = argc > 1 && strcmp(argv[1], "syscalls") == 0;
+	by_work = argc > 1 && strcmp(argv[1], "work") == 0;
 	while (limit == 0 || cpu_ns() < limit) {
-		burn_major(inverse ? 1000000 : 3000000);
-		burn_minor(inverse ? 3000000 : 1000000);
+		if (by_work) {
+			burn_major(30);
+			burn_minor(10);
+		} else {
+			burn_major(inverse ? 1000000 : 3000000);
+			burn_minor(inverse ? 3000000 : 1000000);
+		}
 	}
 	return 0;
 }
