@@ -19,7 +19,7 @@
 #include <string.h>
 
 #define MOD		"hub"
-#define QUEUE_MAX	256   /* checks queued or running */
+#define QUEUE_MAX	256 /* checks queued or running */
 #define THREADS_MAX	16
 #define CACHE_SLOTS	1024
 #define CACHE_OK_MS	30000 /* a revoked token stays usable this long at most */

@@ -39,7 +39,9 @@ struct rnode {
 	enum nstate state;
 	uint64_t samples;
 	uint64_t drops;
-	bool ever_lost; /* disconnected at least once mid-window */
+	bool ever_lost;	   /* disconnected at least once mid-window */
+	bool got_final;	   /* the final profile is in: later ones are dropped */
+	unsigned partials; /* non-final profiles merged (capped) */
 	char message[160];
 };
 
@@ -96,6 +98,7 @@ struct reconciler {
 	struct upload *uploads;
 	uint64_t samples_received;
 	uint64_t profiles_received;
+	uint64_t profiles_dropped;
 	uint64_t api_errors;
 	uint64_t attaches_sent;
 };
