@@ -259,3 +259,31 @@ def test_node_name_traversal_refused(tmp_path):
         assert not any(p.name.startswith("escaped") for p in tmp_path.iterdir())
     finally:
         hub.stop()
+
+
+def test_total_receive_buffers_capped(tmp_path):
+    """Finding 1: reassembly buffers of all sessions share one cap (4 x the
+    profile cap). Six registered workers each holding back the end of a
+    900 KiB profile (cap 1 MiB) cannot make the hub buffer six of them: the
+    ones over the total are closed with 1013 (try again later)."""
+    hub = Hub(tmp_path)  # --max-profile-bytes 1 MiB: total cap about 4 MiB
+    conns = []
+    try:
+        for i in range(6):
+            ws = WS(hub.port)
+            assert ws.hello(f"node-rx{i}")["type"] == "welcome"
+            conns.append(ws)
+        for ws in conns:
+            try:
+                ws.sock.sendall(frame(0x2, b"PPRF\x01\x01\x00\x03t/1" + b"x" * (900 * 1024), fin=False))
+            except OSError:
+                pass
+        hub.wait_for("operator receive buffers full")
+        assert hub.metric('podprof_hub_limited_total{limit="rx_buffers"}') >= 1
+        assert hub.metric("podprof_hub_rx_buffer_bytes") <= 4 * (1 << 20) + 4 * 1024
+        codes = [ws.expect_close() for ws in conns[4:]]
+        assert 1013 in codes, codes
+    finally:
+        for ws in conns:
+            ws.close()
+        hub.stop()

@@ -2,8 +2,9 @@
 /* run.c -- wiring of the operator: flags, API client, informers, hub, storage,
  * reconciler, and the main loop that drives them all.
  *
- * One thread owns everything: the hub's libwebsockets loop. Informers and the
- * uploader work on their own threads and signal eventfds; the waker thread
+ * One thread owns everything: the hub's libwebsockets loop. Informers, the
+ * uploader and the hub's token checks (TokenReview) work on their own
+ * threads and signal eventfds or the lws loop; the waker thread
  * turns those (and the reconciler's next deadline) into hub_wake(), whose
  * callback drains every queue here on the main thread.
  */
