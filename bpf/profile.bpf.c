@@ -1,17 +1,28 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* profile.bpf.c -- cpu-clock sampler that counts stacks of target cgroups and processes.
+/* profile.bpf.c -- cpu-clock sampler that walks user stacks without frame
+ * pointers and counts stacks of target cgroups and processes.
  *
  * Every job attaches its own per-CPU perf events with its slot as the BPF
- * cookie, so several jobs share this one program and their samples stay
- * apart. A sample counts only when the interrupted task is a target of that
- * slot: its tgid, or its cgroup v2 ID or any ancestor's (so a pod cgroup
- * covers its containers; the deepest registered cgroup wins, which lets the
- * worker label samples per container). Stacks go to a stack-trace map and
- * counts aggregate in a hash map that user space drains with
- * lookup-and-delete. Nothing is lost silently: stack and map failures are
- * counted per slot in `drops`.
+ * cookie, so several jobs share these programs and their samples stay apart.
+ * A sample counts only when the interrupted task is a target of that slot:
+ * its tgid, or its cgroup v2 ID or any ancestor's (the deepest registered
+ * cgroup wins, which lets the worker label samples per container).
+ *
+ * User stacks are unwound here, not by the kernel's frame-pointer walker:
+ * per process, `procs` lists the executable mappings and for each either an
+ * unwind table (rows derived by the worker from .eh_frame: CFA = rsp/rbp +
+ * offset, saved rbp, return address at CFA - 8) or frame-pointer walking
+ * (Go, JIT code). The walk runs PROFILE_FRAMES_PER_RUN frames per program run
+ * and continues through tail calls, so it fits the verifier of every kernel
+ * we support without bpf_loop. A walk that cannot go on ends with a marker
+ * frame that names the reason; it never guesses.
+ *
+ * Stacks are hashed into `stacks` (a hash map: no bucket collisions as with
+ * a stack-trace map) and counts aggregate in `counts`; user space drains
+ * both. Nothing is lost silently: failures are counted per slot in `drops`.
  */
 #include "vmlinux.h"
+#include <bpf/bpf_core_read.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 
@@ -19,8 +30,16 @@
 
 #define EEXIST 17
 #define ENOENT 2
-#define ENOMEM 12
 #define EFAULT 14
+
+#define PROFILE_FRAMES_PER_RUN 16 /* frames walked by one program run */
+#define PROFILE_MAX_RUNS                                                                           \
+	((PROFILE_MAX_USER_FRAMES + PROFILE_FRAMES_PER_RUN - 1) / PROFILE_FRAMES_PER_RUN)
+#define MAP_SEARCH_STEPS 8		/* log2(PROFILE_MAX_PROC_MAPS) + 1 */
+#define USER_ADDR_MAX	 (1ULL << 47)	/* x86_64 user space ends below this */
+#define THREAD_SIZE	 (4096ULL << 2) /* x86_64 kernel stack (without KASAN) */
+#define PT_REGS_SIZE	 (21 * 8)	/* struct pt_regs on x86_64 */
+#define PF_KTHREAD	 0x00200000
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -35,16 +54,15 @@ struct {
 } targets SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_STACK_TRACE);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 16384);
-	__uint(key_size, sizeof(__u32));
-	__uint(value_size, PROFILE_MAX_STACK_DEPTH * sizeof(__u64));
+	__type(key, __u64);
+	__type(value, struct profile_stack);
 } stacks SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 65536);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct profile_count_key);
 	__type(value, __u64);
 } counts SEC(".maps");
@@ -56,6 +74,63 @@ struct {
 	__type(value, __u64);
 } drops SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32);
+	__type(value, struct profile_proc);
+} procs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, __u32);
+} proc_events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1 << 21);
+	__type(key, __u32);
+	__type(value, struct profile_unwind_row);
+} unwind_rows SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1 << 17);
+	__type(key, struct profile_page_key);
+	__type(value, struct profile_page);
+} unwind_pages SEC(".maps");
+
+/* The walk in progress on this CPU (a perf_event program cannot nest on one CPU). */
+struct walk {
+	__u64 pc, sp, bp;
+	__u32 runs;	  /* program runs so far */
+	__u32 bp_unknown; /* the caller's rbp could not be recovered */
+	__u32 done;
+	__u32 pad;
+	struct profile_count_key key;
+	struct profile_stack stack;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct walk);
+} walks SEC(".maps");
+
+int unwind_user(struct bpf_perf_event_data *ctx);
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+	__uint(max_entries, 1);
+	__uint(key_size, sizeof(__u32));
+	__array(values, int(void *));
+} progs SEC(".maps") = {
+    .values = {[0] = (void *)&unwind_user},
+};
+
 static __always_inline void count_drop(__u32 slot, __u32 kind)
 {
 	__u32 idx = slot * PROFILE_DROP__MAX + kind;
@@ -63,15 +138,6 @@ static __always_inline void count_drop(__u32 slot, __u32 kind)
 
 	if (v)
 		*v += 1; /* per-CPU slot: no other writer */
-}
-
-static __always_inline void stack_error(__u32 slot, int err, __u32 kind)
-{
-	/* -EFAULT is an empty stack, not a failure: no kernel frames for a
-	 * sample taken in user mode, no user frames for a kernel thread. */
-	if (err == -EFAULT)
-		return;
-	count_drop(slot, err == -EEXIST || err == -ENOMEM ? PROFILE_DROP_STACK_FULL : kind);
 }
 
 /* Find the target this task belongs to for `slot`; NULL if none. */
@@ -102,6 +168,321 @@ static __always_inline __u64 *match_target(__u32 slot, __u32 tgid, struct profil
 	return NULL;
 }
 
+static __always_inline void proc_event(__u32 pid, __u32 what)
+{
+	bpf_map_update_elem(&proc_events, &pid, &what, BPF_NOEXIST);
+}
+
+/* ---- the walk ------------------------------------------------------------------ */
+
+static __always_inline int push_frame(struct walk *w, __u64 ip)
+{
+	__u32 i = w->stack.n_kern + w->stack.n_user;
+
+	if (w->stack.n_user >= PROFILE_MAX_USER_FRAMES || i >= PROFILE_MAX_FRAMES)
+		return -1;
+	w->stack.ips[i] = ip;
+	w->stack.n_user++;
+	return 0;
+}
+
+/* End the walk with a marker frame (replacing the last frame if the stack is full). */
+static __always_inline void stop(struct walk *w, __u32 reason)
+{
+	__u32 i;
+
+	w->done = 1;
+	if (w->stack.n_user >= PROFILE_MAX_USER_FRAMES)
+		w->stack.n_user = PROFILE_MAX_USER_FRAMES - 1;
+	i = w->stack.n_kern + w->stack.n_user;
+	if (i >= PROFILE_MAX_FRAMES)
+		return;
+	w->stack.ips[i] = PROFILE_FRAME_MARKER | reason;
+	w->stack.n_user++;
+}
+
+/* The executable mapping that holds pc: binary search, maps sorted by start. */
+static __always_inline struct profile_exec_map *find_map(struct profile_proc *p, __u64 pc)
+{
+	__u32 lo = 0, hi = p->n, mid;
+
+	if (hi > PROFILE_MAX_PROC_MAPS)
+		return NULL;
+	for (int i = 0; i < MAP_SEARCH_STEPS && lo < hi; i++) {
+		/* The mask keeps the index provably in range for the verifier
+		 * (PROFILE_MAX_PROC_MAPS is a power of two; mid < hi <= it). */
+		mid = ((lo + hi) / 2) & (PROFILE_MAX_PROC_MAPS - 1);
+		if (pc < p->maps[mid].start)
+			hi = mid;
+		else if (pc >= p->maps[mid].end)
+			lo = mid + 1;
+		else
+			return &p->maps[mid];
+	}
+	return NULL;
+}
+
+/* The row in force at rel in table `table`, or NULL. */
+static __always_inline struct profile_unwind_row *find_row(__u32 table, __u64 rel)
+{
+	struct profile_page_key pk = {.table = table, .page = rel >> PROFILE_UNWIND_PAGE_SHIFT};
+	struct profile_unwind_row *row, *best = NULL;
+	struct profile_page *pg;
+	__u32 lo, hi, mid, idx;
+
+	if (rel >> 32)
+		return NULL;
+	pg = bpf_map_lookup_elem(&unwind_pages, &pk);
+	if (!pg || pg->n == 0 || pg->n > PROFILE_UNWIND_PAGE_ROWS)
+		return NULL;
+	/* Last row with row->pc <= rel in [0, n). */
+	lo = 0;
+	hi = pg->n;
+	for (int i = 0; i < PROFILE_UNWIND_SEARCH_STEPS + 1 && lo < hi; i++) {
+		mid = (lo + hi) / 2;
+		idx = pg->first + mid;
+		row = bpf_map_lookup_elem(&unwind_rows, &idx);
+		if (!row)
+			return NULL;
+		if (row->pc <= (__u32)rel) {
+			best = row;
+			lo = mid + 1;
+		} else {
+			hi = mid;
+		}
+	}
+	return best;
+}
+
+static __always_inline int read_user_u64(__u64 addr, __u64 *out)
+{
+	if (addr >= USER_ADDR_MAX || addr < 4096)
+		return -1;
+	return bpf_probe_read_user(out, sizeof(*out), (void *)addr);
+}
+
+/* One frame-pointer step: the caller's pc, sp and rbp from the frame record at rbp. */
+static __always_inline int fp_step(struct walk *w)
+{
+	__u64 ra, nbp;
+
+	if (w->bp == 0 || w->bp_unknown)
+		return PROFILE_STOP_BAD_FRAME;
+	if (w->bp < w->sp)
+		return PROFILE_STOP_BAD_FRAME; /* frames grow down: a caller's is above */
+	if (read_user_u64(w->bp + 8, &ra) || read_user_u64(w->bp, &nbp))
+		return PROFILE_STOP_READ;
+	w->sp = w->bp + 16;
+	w->bp = nbp;
+	w->pc = ra;
+	return 0;
+}
+
+/* One table step at lookup pc lpc (pc - 1 for return addresses). */
+static __always_inline int table_step(struct walk *w, struct profile_exec_map *m, __u64 lpc)
+{
+	struct profile_unwind_row *row = find_row(m->table, lpc - m->base);
+	__u64 cfa, ra, nbp;
+
+	if (!row)
+		return PROFILE_STOP_NO_CFI;
+	switch (row->kind) {
+	case PROFILE_CFA_RSP:
+		cfa = w->sp + row->cfa_off;
+		break;
+	case PROFILE_CFA_RBP:
+		if (w->bp_unknown)
+			return PROFILE_STOP_UNSUPPORTED;
+		cfa = w->bp + row->cfa_off;
+		break;
+	case PROFILE_CFA_PLT:
+		/* The stub pushes once from byte 11 of its 16-byte entry on. */
+		cfa = w->sp + row->cfa_off + ((lpc & 15) >= 11 ? 8 : 0);
+		break;
+	case PROFILE_CFA_END:
+		return -1; /* the process entry: a clean end */
+	case PROFILE_CFA_INVALID:
+		return PROFILE_STOP_NO_CFI;
+	default:
+		return PROFILE_STOP_UNSUPPORTED;
+	}
+	if (cfa <= w->sp && w->stack.n_user > 1)
+		return PROFILE_STOP_BAD_FRAME;
+	if (read_user_u64(cfa - 8, &ra))
+		return PROFILE_STOP_READ;
+	if (row->rbp == PROFILE_RBP_UNKNOWN) {
+		w->bp_unknown = 1;
+	} else if (row->rbp != PROFILE_RBP_SAME) {
+		if (read_user_u64(cfa - 8 * (__u64)row->rbp, &nbp))
+			return PROFILE_STOP_READ;
+		w->bp = nbp;
+		w->bp_unknown = 0;
+	}
+	w->sp = cfa;
+	w->pc = ra;
+	return 0;
+}
+
+static __always_inline __u64 stack_hash(struct walk *w)
+{
+	__u64 h = 0xcbf29ce484222325ULL ^ ((__u64)w->stack.n_kern << 32 | w->stack.n_user);
+	__u32 n = w->stack.n_kern + w->stack.n_user;
+
+	for (int i = 0; i < PROFILE_MAX_FRAMES; i++) {
+		if (i >= n)
+			break;
+		h ^= w->stack.ips[i];
+		h *= 0x100000001b3ULL;
+		h ^= h >> 29;
+	}
+	/* 0 and 1 have meanings in a count key (enum profile_stack_hash). */
+	return h > PROFILE_STACK_NOT_STORED ? h : h + 2;
+}
+
+/* Store the stack and count the sample. */
+static __always_inline void finish(struct walk *w)
+{
+	__u64 *val, one = 1, h;
+	int err;
+
+	if (w->stack.n_kern + w->stack.n_user) {
+		h = stack_hash(w);
+		if (!bpf_map_lookup_elem(&stacks, &h)) {
+			if (bpf_map_update_elem(&stacks, &h, &w->stack, BPF_ANY)) {
+				count_drop(w->key.slot, PROFILE_DROP_STACK_FULL);
+				h = PROFILE_STACK_NOT_STORED;
+			}
+		}
+		w->key.stack_hash = h;
+	}
+	val = bpf_map_lookup_elem(&counts, &w->key);
+	if (val) {
+		__sync_fetch_and_add(val, 1);
+		return;
+	}
+	err = bpf_map_update_elem(&counts, &w->key, &one, BPF_NOEXIST);
+	if (err == -EEXIST) {
+		/* Another CPU inserted the same key in between. */
+		val = bpf_map_lookup_elem(&counts, &w->key);
+		if (val)
+			__sync_fetch_and_add(val, 1);
+	} else if (err) {
+		count_drop(w->key.slot, PROFILE_DROP_COUNTS_FULL);
+	}
+}
+
+/* Walk up to PROFILE_FRAMES_PER_RUN frames; returns with w->done set at the end. */
+static __always_inline void walk_frames(struct walk *w, bool fp_only)
+{
+	struct profile_proc *p = NULL;
+	__u32 pid = w->key.pid;
+
+	if (!fp_only) {
+		p = bpf_map_lookup_elem(&procs, &pid);
+		if (!p) {
+			/* Unknown process: the leaf is certain, the rest would be guesswork. */
+			push_frame(w, w->pc);
+			proc_event(pid, PROFILE_EVENT_NEW);
+			stop(w, PROFILE_STOP_NO_PROC);
+			return;
+		}
+	}
+	for (int i = 0; i < PROFILE_FRAMES_PER_RUN; i++) {
+		struct profile_exec_map *m = NULL;
+		__u64 lpc;
+		int r;
+
+		if (w->pc == 0 || w->pc >= USER_ADDR_MAX) {
+			w->done = 1;
+			return;
+		}
+		if (push_frame(w, w->pc)) {
+			stop(w, PROFILE_STOP_DEPTH);
+			return;
+		}
+		/* A return address points after the call: look up the call itself. */
+		lpc = w->stack.n_user > 1 ? w->pc - 1 : w->pc;
+		if (p)
+			m = find_map(p, lpc);
+		if (fp_only || (!m && (p->flags & PROFILE_PROC_OVERFLOW))) {
+			r = fp_step(w);
+			if (r == PROFILE_STOP_BAD_FRAME && fp_only) {
+				w->done = 1; /* a frame-pointer chain ends with rbp 0 */
+				return;
+			}
+		} else if (!m) {
+			proc_event(pid, PROFILE_EVENT_MAPS);
+			r = PROFILE_STOP_NO_MAPPING;
+		} else if (m->kind == PROFILE_MAP_FP) {
+			r = fp_step(w);
+		} else if (m->kind == PROFILE_MAP_TABLE) {
+			r = table_step(w, m, lpc);
+		} else {
+			r = PROFILE_STOP_NO_TABLE;
+		}
+		if (r < 0) {
+			w->done = 1;
+			return;
+		}
+		if (r > 0) {
+			stop(w, r);
+			return;
+		}
+	}
+}
+
+static __always_inline void continue_or_finish(struct bpf_perf_event_data *ctx, struct walk *w)
+{
+	if (!w->done && w->runs < PROFILE_MAX_RUNS) {
+		w->runs++;
+		bpf_tail_call(ctx, &progs, 0);
+		/* Tail call failed: keep what we have. */
+		stop(w, PROFILE_STOP_DEPTH);
+	} else if (!w->done) {
+		stop(w, PROFILE_STOP_DEPTH);
+	}
+	finish(w);
+}
+
+SEC("perf_event")
+int unwind_user(struct bpf_perf_event_data *ctx)
+{
+	__u64 cookie = bpf_get_attach_cookie(ctx);
+	__u32 zero = 0;
+	struct walk *w = bpf_map_lookup_elem(&walks, &zero);
+
+	if (!w)
+		return 0;
+	walk_frames(w, cookie & PROFILE_COOKIE_FP_ONLY);
+	continue_or_finish(ctx, w);
+	return 0;
+}
+
+/* The user registers at the time of the sample: the interrupted ones when it
+ * hit user mode, else those saved on entry to the kernel. */
+static __always_inline int user_regs(struct bpf_perf_event_data *ctx, struct task_struct *task,
+				     struct walk *w)
+{
+	struct pt_regs *regs;
+	void *stack;
+
+	if (ctx->regs.ip < USER_ADDR_MAX) {
+		w->pc = ctx->regs.ip;
+		w->sp = ctx->regs.sp;
+		w->bp = ctx->regs.bp;
+		return 0;
+	}
+	stack = BPF_CORE_READ(task, stack);
+	if (!stack)
+		return -1;
+	regs = (struct pt_regs *)((char *)stack + THREAD_SIZE - PT_REGS_SIZE);
+	if (bpf_probe_read_kernel(&w->pc, 8, &regs->ip) ||
+	    bpf_probe_read_kernel(&w->sp, 8, &regs->sp) ||
+	    bpf_probe_read_kernel(&w->bp, 8, &regs->bp))
+		return -1;
+	return w->pc && w->pc < USER_ADDR_MAX ? 0 : -1;
+}
+
 SEC("perf_event")
 int profile_sample(struct bpf_perf_event_data *ctx)
 {
@@ -109,48 +490,70 @@ int profile_sample(struct bpf_perf_event_data *ctx)
 	__u32 slot = cookie & PROFILE_COOKIE_SLOT_MASK;
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	struct profile_target_key tk = {};
-	struct profile_count_key key = {};
-	__u64 *hits, *val, one = 1;
-	int err;
+	struct task_struct *task;
+	struct profile_proc *p;
+	__u32 zero = 0, pid = pid_tgid >> 32;
+	struct walk *w;
+	__u64 *hits, mm;
+	long n;
 
 	if (slot >= PROFILE_MAX_SLOTS)
 		return 0;
-	hits = match_target(slot, pid_tgid >> 32, &tk);
+	hits = match_target(slot, pid, &tk);
 	if (!hits)
 		return 0;
 	__sync_fetch_and_add(hits, 1);
 
-	key.slot = slot;
-	key.pid = pid_tgid >> 32;
-	key.tid = per_thread ? (__u32)pid_tgid : 0;
-	key.target_kind = tk.kind;
-	key.target_id = tk.id;
-	bpf_get_current_comm(&key.comm, sizeof(key.comm));
+	w = bpf_map_lookup_elem(&walks, &zero);
+	if (!w)
+		return 0;
+	w->runs = 0;
+	w->done = 0;
+	w->bp_unknown = 0;
+	__builtin_memset(&w->key, 0, sizeof(w->key));
+	w->key.slot = slot;
+	w->key.pid = pid;
+	w->key.tid = per_thread ? (__u32)pid_tgid : 0;
+	w->key.target_kind = tk.kind;
+	w->key.target_id = tk.id;
+	bpf_get_current_comm(&w->key.comm, sizeof(w->key.comm));
+	w->stack.n_kern = 0;
+	w->stack.n_user = 0;
 
-	key.user_stack_id = bpf_get_stackid(ctx, &stacks, BPF_F_USER_STACK);
-	if (key.user_stack_id < 0)
-		stack_error(slot, key.user_stack_id, PROFILE_DROP_USER_STACK);
 	if (cookie & PROFILE_COOKIE_KSTACKS) {
-		key.kern_stack_id = bpf_get_stackid(ctx, &stacks, 0);
-		if (key.kern_stack_id < 0)
-			stack_error(slot, key.kern_stack_id, PROFILE_DROP_KERN_STACK);
-	} else {
-		key.kern_stack_id = -ENOENT;
+		n = bpf_get_stack(ctx, w->stack.ips, PROFILE_MAX_KERN_FRAMES * sizeof(__u64), 0);
+		if (n > 0)
+			w->stack.n_kern = n / sizeof(__u64);
+		else if (n < 0 && n != -EFAULT)
+			count_drop(slot, PROFILE_DROP_KERN_STACK);
 	}
 
-	val = bpf_map_lookup_elem(&counts, &key);
-	if (val) {
-		__sync_fetch_and_add(val, 1);
+	task = (struct task_struct *)bpf_get_current_task();
+	mm = (__u64)BPF_CORE_READ(task, mm);
+	if (!mm || (BPF_CORE_READ(task, flags) & PF_KTHREAD)) {
+		/* A kernel thread, or a task past exit_mm(): kernel frames only. */
+		w->done = 1;
+		finish(w);
 		return 0;
 	}
-	err = bpf_map_update_elem(&counts, &key, &one, BPF_NOEXIST);
-	if (err == -EEXIST) {
-		/* Another CPU inserted the same key in between. */
-		val = bpf_map_lookup_elem(&counts, &key);
-		if (val)
-			__sync_fetch_and_add(val, 1);
-	} else if (err) {
-		count_drop(slot, PROFILE_DROP_COUNTS_FULL);
+	if (user_regs(ctx, task, w)) {
+		stop(w, PROFILE_STOP_READ);
+		finish(w);
+		return 0;
 	}
+	if (!(cookie & PROFILE_COOKIE_FP_ONLY)) {
+		p = bpf_map_lookup_elem(&procs, &pid);
+		if (p && p->mm != mm) {
+			if (p->mm == 0) {
+				p->mm = mm; /* first sample since the maps were read */
+			} else {
+				/* exec replaced the address space: the maps are stale. */
+				bpf_map_delete_elem(&procs, &pid);
+				proc_event(pid, PROFILE_EVENT_EXEC);
+			}
+		}
+	}
+	walk_frames(w, cookie & PROFILE_COOKIE_FP_ONLY);
+	continue_or_finish(ctx, w);
 	return 0;
 }

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* profile.h -- structs shared by profile.bpf.c and the worker's sampler.
+/* profile.h -- structs shared by profile.bpf.c and the worker's sampler and unwinder.
  *
  * UAPI types only, so the same header compiles for the BPF target (with
  * vmlinux.h) and for user space (with <linux/types.h>).
@@ -12,10 +12,13 @@
 #endif
 
 #define PROFILE_MAX_SLOTS	 64  /* concurrent jobs; a job's slot is its attach cookie */
-#define PROFILE_MAX_STACK_DEPTH	 127 /* frames per stack, the kernel's PERF_MAX_STACK_DEPTH */
-#define PROFILE_COMM_LEN	 16  /* TASK_COMM_LEN */
-#define PROFILE_MAX_CGROUP_LEVEL 16  /* deepest cgroup ancestor level checked for a target */
+#define PROFILE_MAX_USER_FRAMES	 128 /* user frames per stack (the last may be a marker) */
+#define PROFILE_MAX_KERN_FRAMES	 64  /* kernel frames per stack, leaf first */
+#define PROFILE_MAX_FRAMES	 (PROFILE_MAX_USER_FRAMES + PROFILE_MAX_KERN_FRAMES)
+#define PROFILE_COMM_LEN	 16 /* TASK_COMM_LEN */
+#define PROFILE_MAX_CGROUP_LEVEL 16 /* deepest cgroup ancestor level checked for a target */
 #define PROFILE_COOKIE_KSTACKS	 (1ULL << 32) /* cookie bit: this job wants kernel stacks */
+#define PROFILE_COOKIE_FP_ONLY	 (1ULL << 33) /* cookie bit: frame pointers only (no tables) */
 #define PROFILE_COOKIE_SLOT_MASK 0xffffffffULL
 
 /* What a target key names: a cgroup v2 ID or a process (tgid). */
@@ -31,24 +34,134 @@ struct profile_target_key {
 	__u64 id;   /* cgroup v2 ID (inode number) or tgid */
 };
 
-/* Key of the `counts` map; the value is a __u64 sample count. */
+/* Key of the `counts` map; the value is a __u64 sample count. The stack is
+ * in the `stacks` map under stack_hash. */
 struct profile_count_key {
-	__u32 slot;	     /* job slot */
-	__u32 pid;	     /* tgid */
-	__u32 tid;	     /* thread id, 0 unless the per-thread setting is on */
-	__s32 user_stack_id; /* id in `stacks`, or a negative errno */
-	__s32 kern_stack_id; /* id in `stacks`, or a negative errno (-ENOENT: not asked) */
-	__u32 target_kind;   /* which target matched: enum profile_target_kind */
-	__u64 target_id;     /* ... and its id, so samples can be labelled per container */
+	__u32 slot;	   /* job slot */
+	__u32 pid;	   /* tgid */
+	__u32 tid;	   /* thread id, 0 unless the per-thread setting is on */
+	__u32 target_kind; /* which target matched: enum profile_target_kind */
+	__u64 target_id;   /* ... and its id, so samples can be labelled per container */
+	__u64 stack_hash;  /* key in `stacks`, or enum profile_stack_hash */
 	char comm[PROFILE_COMM_LEN];
 };
 
+/* Value of the `stacks` hash map, keyed by a 64-bit hash of its frames.
+ * ips[0, n_kern) are kernel frames, ips[n_kern, n_kern + n_user) user frames,
+ * each leaf first. A user frame with PROFILE_FRAME_MARKER set is not an
+ * address: the walk stopped there for the reason in its low byte. */
+struct profile_stack {
+	__u32 n_kern;
+	__u32 n_user;
+	__u64 ips[PROFILE_MAX_FRAMES];
+};
+
+#define PROFILE_FRAME_MARKER (1ULL << 63)
+
+/* Special values of profile_count_key.stack_hash; real hashes are larger. */
+enum profile_stack_hash {
+	PROFILE_STACK_NONE = 0,	      /* no frames at all (a kernel thread without kernel stacks) */
+	PROFILE_STACK_NOT_STORED = 1, /* the stacks map was full: frames lost */
+};
+
+/* Why a user stack ends early (low byte of a marker frame). A clean walk
+ * to the process entry has no marker. */
+enum profile_stop_reason {
+	PROFILE_STOP_DEPTH = 1,	      /* PROFILE_MAX_USER_FRAMES reached */
+	PROFILE_STOP_NO_PROC = 2,     /* process not yet known to the unwinder */
+	PROFILE_STOP_NO_MAPPING = 3,  /* address in no known executable mapping */
+	PROFILE_STOP_NO_TABLE = 4,    /* mapping's unwind table not loaded (yet) */
+	PROFILE_STOP_NO_CFI = 5,      /* no unwind rule covers the address */
+	PROFILE_STOP_UNSUPPORTED = 6, /* a rule the unwinder does not implement */
+	PROFILE_STOP_READ = 7,	      /* reading the stack faulted */
+	PROFILE_STOP_BAD_FRAME = 8,   /* a frame pointer or stack pointer went backwards */
+	PROFILE_STOP__MAX = 9,
+};
+
+/* ---- unwind tables ---------------------------------------------------------
+ * One table per binary (by build ID): rows sorted by pc, stored in the global
+ * `unwind_rows` array at [first, first + n). A page index (`unwind_pages`)
+ * narrows the search: the entry of page P of table T covers the rows whose pc
+ * lies in [P << SHIFT, (P + 1) << SHIFT) plus the row in force at the page's
+ * start, so the binary search always finds its row inside the entry.
+ */
+#define PROFILE_UNWIND_PAGE_SHIFT   12
+#define PROFILE_UNWIND_PAGE_ROWS    4097 /* rows one page entry may span (checked by the builder) */
+#define PROFILE_UNWIND_SEARCH_STEPS 13	 /* ceil(log2(PROFILE_UNWIND_PAGE_ROWS)) */
+
+/* How the canonical frame address (CFA) is found at a pc. */
+enum profile_cfa_kind {
+	PROFILE_CFA_INVALID = 0,     /* no rule covers this pc */
+	PROFILE_CFA_RSP = 1,	     /* CFA = rsp + cfa_off */
+	PROFILE_CFA_RBP = 2,	     /* CFA = rbp + cfa_off */
+	PROFILE_CFA_PLT = 3,	     /* PLT stub: CFA = rsp + cfa_off (+ 8 past the push) */
+	PROFILE_CFA_END = 4,	     /* the return address is undefined: outermost frame */
+	PROFILE_CFA_UNSUPPORTED = 5, /* an expression or register the unwinder cannot follow */
+};
+
+#define PROFILE_RBP_SAME    0	/* rbp is unchanged in the caller */
+#define PROFILE_RBP_UNKNOWN 255 /* the caller's rbp cannot be recovered */
+
+/* One unwind rule, in force from pc (relative to the table's base) up to the
+ * next row's pc. The return address is always at CFA - 8 (x86_64). */
+struct profile_unwind_row {
+	__u32 pc; /* offset from the table's base vaddr */
+	__s16 cfa_off;
+	__u8 kind; /* enum profile_cfa_kind */
+	__u8 rbp;  /* PROFILE_RBP_SAME, PROFILE_RBP_UNKNOWN, or the caller's rbp at CFA - 8 * rbp */
+};
+
+struct profile_page_key {
+	__u32 table; /* table id, never reused while the object is loaded */
+	__u32 page;  /* pc >> PROFILE_UNWIND_PAGE_SHIFT */
+};
+
+struct profile_page {
+	__u32 first; /* index in unwind_rows */
+	__u32 n;     /* rows, at most PROFILE_UNWIND_PAGE_ROWS */
+};
+
+/* ---- processes ---------------------------------------------------------------
+ * Per process (tgid), its executable mappings sorted by start, and for each
+ * how to unwind through it. */
+#define PROFILE_MAX_PROC_MAPS 128
+
+enum profile_map_kind {
+	PROFILE_MAP_TABLE = 0,	 /* unwind with the table `table` */
+	PROFILE_MAP_FP = 1,	 /* no CFI (Go, JIT, anonymous code): follow frame pointers */
+	PROFILE_MAP_PENDING = 2, /* table not built yet: stop with PROFILE_STOP_NO_TABLE */
+};
+
+struct profile_exec_map {
+	__u64 start, end; /* [start, end) in the process */
+	__u64 base;	  /* table-relative pc = address - base */
+	__u32 table;	  /* table id for PROFILE_MAP_TABLE */
+	__u32 kind;	  /* enum profile_map_kind */
+};
+
+#define PROFILE_PROC_OVERFLOW                                                                      \
+	1 /* more executable mappings than fit: unknown ones use frame pointers */
+
+struct profile_proc {
+	__u64 mm;    /* address space the maps belong to; 0 until the first sample binds it */
+	__u32 n;     /* maps in use */
+	__u32 flags; /* PROFILE_PROC_* */
+	struct profile_exec_map maps[PROFILE_MAX_PROC_MAPS];
+};
+
+/* Value of `proc_events` (keyed by tgid): why user space should (re)read a process. */
+enum profile_proc_event {
+	PROFILE_EVENT_NEW = 1,	/* sampled but unknown */
+	PROFILE_EVENT_MAPS = 2, /* an address fell outside its known mappings (dlopen, JIT) */
+	PROFILE_EVENT_EXEC = 3, /* its address space changed (exec) */
+};
+
 /* Per-slot counters in the per-CPU `drops` array, index slot * PROFILE_DROP__MAX + kind.
- * Stack errors keep the sample (with an unknown stack); COUNTS_FULL loses it. */
+ * Stack errors keep the sample (with a marked stack); COUNTS_FULL loses it. */
 enum profile_drop_kind {
 	PROFILE_DROP_USER_STACK = 0,  /* user stack not captured (empty stacks do not count) */
 	PROFILE_DROP_KERN_STACK = 1,  /* kernel stack not captured */
-	PROFILE_DROP_STACK_FULL = 2,  /* stack map bucket taken by another stack or map full */
+	PROFILE_DROP_STACK_FULL = 2,  /* stacks map full: the sample counts without its stack */
 	PROFILE_DROP_COUNTS_FULL = 3, /* counts map full: the sample is lost */
 	PROFILE_DROP__MAX = 4,
 };

@@ -51,6 +51,7 @@ def test_minimal_example_gets_defaults(stack, crd, namespace):
     assert spec["duration"] == "30s"
     assert spec["frequencyHz"] == 99
     assert spec["kernelStacks"] is True
+    assert spec["unwinder"] == "auto"
     assert "schedule" not in spec and "output" not in spec
 
 
@@ -111,6 +112,8 @@ INVALID = [
      ["spec.schedule.every", "must not be shorter than duration"]),
     ("bad-container-name", {"selector": SEL, "containers": ["Not_A_Name"]},
      ["spec.containers[0]", "should match"]),
+    ("bad-unwinder", {"selector": SEL, "unwinder": "dwarf"},
+     ["spec.unwinder", "Unsupported value"]),
 ]
 
 

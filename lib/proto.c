@@ -349,6 +349,8 @@ static int val_attach(struct json_object *o, struct proto_attach *a, struct prot
 	if (!e)
 		e = get_bool(o, "kernelStacks", &a->kernel_stacks, false, err, "kernelStacks");
 	if (!e)
+		e = get_bool(o, "framePointers", &a->frame_pointers, false, err, "framePointers");
+	if (!e)
 		e = get_u64(o, "windowMs", &a->window_ms, 1, PROTO_MAX_WINDOW_MS, true, err,
 			    "windowMs");
 	if (!e)
@@ -391,6 +393,8 @@ static int val_progress(struct json_object *o, struct proto_progress *p, struct 
 		e = get_u64(o, "samples", &p->samples, 0, INT64_MAX, true, err, "samples");
 	if (!e)
 		e = get_u64(o, "drops", &p->drops, 0, INT64_MAX, false, err, "drops");
+	if (!e)
+		e = get_u64(o, "truncated", &p->truncated, 0, INT64_MAX, false, err, "truncated");
 	if (!e)
 		e = get_u64(o, "cgroups", &x, 0, UINT32_MAX, false, err, "cgroups");
 	p->cgroups = (uint32_t)x;
@@ -586,6 +590,8 @@ static int build_attach(struct json_object *o, const struct proto_attach *a)
 		e = add_u64(o, "frequencyHz", a->frequency_hz);
 	if (!e)
 		e = add_bool(o, "kernelStacks", a->kernel_stacks);
+	if (!e && a->frame_pointers)
+		e = add_bool(o, "framePointers", true);
 	if (!e)
 		e = add_u64(o, "windowMs", a->window_ms);
 	/* Bound the loop by the cap: the validator refuses the excess anyway. */
@@ -627,6 +633,8 @@ static int build_progress(struct json_object *o, const struct proto_progress *p)
 		e = add_u64(o, "samples", p->samples);
 	if (!e)
 		e = add_u64(o, "drops", p->drops);
+	if (!e)
+		e = add_u64(o, "truncated", p->truncated);
 	if (!e)
 		e = add_u64(o, "cgroups", p->cgroups);
 	if (!e)

@@ -108,7 +108,8 @@ struct proto_attach {
 	char job_id[PROTO_MAX_JOB_ID_LEN + 1];
 	uint32_t frequency_hz;
 	bool kernel_stacks;
-	uint64_t window_ms; /* job ends this long after the worker first starts it */
+	bool frame_pointers; /* walk user stacks by frame pointers only (spec.unwinder) */
+	uint64_t window_ms;  /* job ends this long after the worker first starts it */
 	size_t n_pods;
 	struct proto_pod *pods; /* heap, n_pods entries; attach is additive per job */
 };
@@ -126,9 +127,10 @@ struct proto_progress {
 	char job_id[PROTO_MAX_JOB_ID_LEN + 1];
 	uint64_t samples;
 	uint64_t drops;
-	uint32_t cgroups; /* cgroups currently attached */
-	uint32_t errors;  /* errors seen by the job so far */
-	bool final;	  /* last progress of the job (after its profile) */
+	uint64_t truncated; /* samples whose user stack walk ended early (a marker frame) */
+	uint32_t cgroups;   /* cgroups currently attached */
+	uint32_t errors;    /* errors seen by the job so far */
+	bool final;	    /* last progress of the job (after its profile) */
 	size_t n_pods;
 	struct proto_pod_samples *pods; /* heap, n_pods entries */
 };

@@ -169,6 +169,7 @@ static void attach_node(struct reconciler *r, struct rtarget *t, struct rnode *n
 	copy_str(a.job_id, sizeof(a.job_id), t->job_id);
 	a.frequency_hz = (uint32_t)t->spec.frequency_hz;
 	a.kernel_stacks = t->spec.kernel_stacks;
+	a.frame_pointers = t->spec.frame_pointers;
 	a.window_ms = left;
 	a.pods = calloc(t->npods ? t->npods : 1, sizeof(*a.pods));
 	if (!a.pods)
@@ -783,6 +784,7 @@ void reconciler_progress(struct reconciler *r, const char *node, const struct pr
 		return;
 	n->samples = p->samples;
 	n->drops = p->drops;
+	n->truncated = p->truncated;
 	for (size_t i = 0; i < p->n_pods; i++) {
 		struct rpod *pod = find_pod(t, p->pods[i].uid);
 

@@ -39,9 +39,10 @@ struct rnode {
 	enum nstate state;
 	uint64_t samples;
 	uint64_t drops;
-	bool ever_lost;	   /* disconnected at least once mid-window */
-	bool got_final;	   /* the final profile is in: later ones are dropped */
-	unsigned partials; /* non-final profiles merged (capped) */
+	uint64_t truncated; /* samples whose user stack ended early */
+	bool ever_lost;	    /* disconnected at least once mid-window */
+	bool got_final;	    /* the final profile is in: later ones are dropped */
+	unsigned partials;  /* non-final profiles merged (capped) */
 	char message[160];
 };
 

@@ -89,7 +89,7 @@ bool rc_partial(const struct rtarget *t, char *why, size_t cap)
 
 static json_object *build_status(const struct rtarget *t)
 {
-	uint64_t drops = 0;
+	uint64_t drops = 0, truncated = 0;
 	json_object *st = json_object_new_object(), *arr, *conds;
 	char now[40], why[512];
 	bool done = t->phase == PH_SUCCEEDED || t->phase == PH_FAILED;
@@ -127,6 +127,9 @@ static json_object *build_status(const struct rtarget *t)
 		json_object_object_add(n, "drops",
 				       json_object_new_int64((int64_t)t->nodes[i].drops));
 		drops += t->nodes[i].drops;
+		json_object_object_add(n, "truncated",
+				       json_object_new_int64((int64_t)t->nodes[i].truncated));
+		truncated += t->nodes[i].truncated;
 		if (t->nodes[i].message[0])
 			json_object_object_add(n, "message",
 					       json_object_new_string(t->nodes[i].message));
@@ -136,6 +139,7 @@ static json_object *build_status(const struct rtarget *t)
 	json_object_object_add(st, "samples", json_object_new_int64((int64_t)rc_total_samples(t)));
 	/* Samples the kernel side could not keep (full maps, stack errors). */
 	json_object_object_add(st, "drops", json_object_new_int64((int64_t)drops));
+	json_object_object_add(st, "truncatedStacks", json_object_new_int64((int64_t)truncated));
 	if (t->spec.every_ms)
 		json_object_object_add(st, "windowsCompleted",
 				       json_object_new_int64((int64_t)t->windows_done));

@@ -94,6 +94,16 @@ int target_spec_parse(struct json_object *spec, struct target_spec *out, const c
 		}
 		out->kernel_stacks = json_object_get_boolean(v);
 	}
+	if (json_object_object_get_ex(spec, "unwinder", &v) && v) {
+		const char *u = json_object_get_string(v);
+
+		if (!json_object_is_type(v, json_type_string) ||
+		    (strcmp(u, "auto") != 0 && strcmp(u, "framepointer") != 0)) {
+			*msg = "spec.unwinder: must be auto or framepointer";
+			goto cleanup;
+		}
+		out->frame_pointers = strcmp(u, "framepointer") == 0;
+	}
 	if (json_object_object_get_ex(spec, "containers", &v) && v) {
 		size_t n;
 

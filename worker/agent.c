@@ -31,6 +31,7 @@
 #define TOKEN_FILE_MAX	PROTO_MAX_TOKEN_LEN
 #define WELCOME_TIMEOUT 10 /* seconds from upgrade to welcome */
 #define TICK_US		(1000 * LWS_US_PER_MS)
+#define UNWIND_TICK_US	(100 * LWS_US_PER_MS)
 
 /* Reconnect delays; lws adds up to 30 % jitter so that workers restarted
  * together do not dial the operator in lock step. */
@@ -53,7 +54,7 @@ struct agent {
 	int port;
 	bool tls;
 	char *token; /* re-read per connect; wiped on replace */
-	lws_sorted_usec_list_t sul_connect, sul_heartbeat, sul_tick;
+	lws_sorted_usec_list_t sul_connect, sul_heartbeat, sul_tick, sul_unwind;
 	uint16_t retries;
 	bool welcomed;
 	uint32_t heartbeat_ms;
@@ -280,6 +281,15 @@ static void tick_cb(lws_sorted_usec_list_t *sul)
 	lws_sul_schedule(ag->ctx, 0, &ag->sul_tick, tick_cb,
 			 (lws_usec_t)agent_jobs_next_due_ms(ag->jobs, TICK_US / LWS_US_PER_MS) *
 			     LWS_US_PER_MS);
+}
+
+/* New processes reach the unwinder between drains (see job_engine_tick). */
+static void unwind_cb(lws_sorted_usec_list_t *sul)
+{
+	struct agent *ag = lws_container_of(sul, struct agent, sul_unwind);
+
+	agent_jobs_unwind_tick(ag->jobs);
+	lws_sul_schedule(ag->ctx, 0, &ag->sul_unwind, unwind_cb, UNWIND_TICK_US);
 }
 
 static void link_down(struct agent *ag, const char *why)
@@ -553,6 +563,7 @@ int agent_run(struct agent *ag)
 		 ag->host, ag->port, ag->path);
 	lws_sul_schedule(ag->ctx, 0, &ag->sul_connect, connect_cb, 1);
 	lws_sul_schedule(ag->ctx, 0, &ag->sul_tick, tick_cb, TICK_US);
+	lws_sul_schedule(ag->ctx, 0, &ag->sul_unwind, unwind_cb, UNWIND_TICK_US);
 	while (!ag->stop) {
 		if (lws_service(ag->ctx, 0) < 0)
 			return -EIO;
@@ -581,6 +592,7 @@ void agent_free(struct agent *ag)
 		lws_sul_cancel(&ag->sul_connect);
 		lws_sul_cancel(&ag->sul_heartbeat);
 		lws_sul_cancel(&ag->sul_tick);
+		lws_sul_cancel(&ag->sul_unwind);
 		lws_context_destroy(ag->ctx);
 	}
 	wsq_clear(&ag->q);

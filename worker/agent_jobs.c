@@ -41,7 +41,7 @@ struct aj_job {
 	size_t n_cgs, cap_cgs;
 	struct pprof_builder *acc; /* windows merged so far */
 	uint64_t started_ms, deadline_ms, next_progress_ms;
-	uint64_t samples, drops;
+	uint64_t samples, drops, truncated;
 	uint32_t errors;
 };
 
@@ -216,7 +216,7 @@ static int attach_cgroup(struct aj_job *j, size_t pod, const struct cgroup_match
 		    strcmp(bare_id(p->containers[k].id), m->container_id) == 0)
 			lb.container = p->containers[k].name;
 	}
-	err = job_add_cgroup(j->job, m->id, &lb);
+	err = job_add_cgroup(j->job, m->id, m->path, &lb);
 	if (err)
 		return err;
 	if (!cg) {
@@ -340,8 +340,10 @@ static int apply_spec(struct agent_jobs *aj, struct aj_job *j, const struct prot
 
 int agent_jobs_attach(struct agent_jobs *aj, const struct proto_attach *a)
 {
-	struct job_params jp = {
-	    .id = a->job_id, .hz = a->frequency_hz, .kernel_stacks = a->kernel_stacks};
+	struct job_params jp = {.id = a->job_id,
+				.hz = a->frequency_hz,
+				.kernel_stacks = a->kernel_stacks,
+				.fp_only = a->frame_pointers};
 	struct aj_job *j = find_job(aj, a->job_id, NULL);
 	int err;
 
@@ -421,6 +423,8 @@ static int take_window(struct aj_job *j)
 		return err;
 	j->samples += (uint64_t)(st.samples > 0 ? st.samples : 0);
 	j->drops += st.drops[PROFILE_DROP_COUNTS_FULL] + st.drops[PROFILE_DROP_STACK_FULL];
+	for (size_t k = 0; k < PROFILE_STOP__MAX; k++)
+		j->truncated += st.stops[k];
 	for (size_t i = 0; i < st.n_cgroups; i++) {
 		struct aj_cgroup *cg = find_cg(j, st.cgroups[i].cgroup_id);
 
@@ -449,6 +453,7 @@ static int fill_progress(const struct aj_job *j, bool final, struct proto_msg *m
 	snprintf(p->job_id, sizeof(p->job_id), "%s", j->id);
 	p->samples = j->samples;
 	p->drops = j->drops;
+	p->truncated = j->truncated;
 	p->cgroups = attached_count(j);
 	p->errors = j->errors;
 	p->final = final;
@@ -550,6 +555,14 @@ uint64_t agent_jobs_next_due_ms(const struct agent_jobs *aj, uint64_t max_ms)
 			due = left;
 	}
 	return due;
+}
+
+void agent_jobs_unwind_tick(struct agent_jobs *aj)
+{
+	int err = job_engine_tick(aj->engine);
+
+	if (err)
+		log_debug(MOD, "unwinder: %s", strerror(-err));
 }
 
 void agent_jobs_tick(struct agent_jobs *aj)

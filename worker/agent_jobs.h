@@ -61,6 +61,9 @@ int agent_jobs_detach(struct agent_jobs *aj, const char *job_id);
  * did not exist yet, ends windows, sends progress. */
 void agent_jobs_tick(struct agent_jobs *aj);
 
+/* Hand processes the sampler has just met to the unwinder (every ~100 ms). */
+void agent_jobs_unwind_tick(struct agent_jobs *aj);
+
 /* Milliseconds until the earliest job window ends (0 if one is due now), or
  * max_ms when no job ends sooner: the agent ticks at that moment, so a window
  * closes on time rather than up to a tick late. */

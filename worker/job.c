@@ -11,11 +11,12 @@
 #include "log.h"
 #include "sampler.h"
 #include "symbolize.h"
+#include "unwinder.h"
 
 #define MOD "job"
 
 #define MAX_TARGETS_PER_JOB 1024 /* pods x containers on one node, generously */
-#define MAX_FRAMES	    (2 * PROFILE_MAX_STACK_DEPTH + 1)
+#define MAX_FRAMES	    (PROFILE_MAX_FRAMES + 1)
 
 struct job_target {
 	enum profile_target_kind kind;
@@ -35,6 +36,9 @@ struct job {
 	struct pprof_builder *window; /* current window */
 	int64_t window_start_ns;      /* CLOCK_MONOTONIC, for the duration */
 	uint64_t last_drops[PROFILE_DROP__MAX];
+	uint64_t stops
+	    [PROFILE_STOP__MAX]; /* samples whose user stack ended with a marker, this window */
+	bool fp_only;
 };
 
 struct job_engine {
@@ -43,6 +47,7 @@ struct job_engine {
 	bool per_thread;
 	struct sampler *sampler; /* NULL while idle */
 	struct symbolizer *sym;	 /* NULL while idle */
+	struct unwinder *unw;	 /* NULL while idle */
 	struct job *slots[PROFILE_MAX_SLOTS];
 	size_t running;
 	struct pprof_frame frames[MAX_FRAMES]; /* scratch for one sample */
@@ -107,9 +112,14 @@ static int engine_wake(struct job_engine *e)
 		log_error(MOD, "symbolizer: %s", strerror(-err));
 		goto cleanup;
 	}
+	err = unwinder_new(&e->unw, e->sampler, e->proc_root);
+	if (err)
+		goto cleanup;
 	log_info(MOD, "BPF sampler loaded");
 	return 0;
 cleanup:
+	symbolizer_free(e->sym);
+	e->sym = NULL;
 	sampler_close(e->sampler);
 	e->sampler = NULL;
 	return err;
@@ -119,6 +129,8 @@ static void engine_sleep(struct job_engine *e)
 {
 	if (!e->sampler)
 		return;
+	unwinder_free(e->unw);
+	e->unw = NULL;
 	sampler_close(e->sampler);
 	e->sampler = NULL;
 	symbolizer_free(e->sym);
@@ -136,6 +148,11 @@ void job_engine_free(struct job_engine *e)
 	free(e->proc_root);
 	free(e->node_name);
 	free(e);
+}
+
+int job_engine_tick(struct job_engine *e)
+{
+	return e && e->unw ? unwinder_poll_events(e->unw) : 0;
 }
 
 size_t job_engine_running(const struct job_engine *e)
@@ -197,6 +214,7 @@ int job_start(struct job_engine *e, const struct job_params *p, struct job **out
 	j->slot = slot;
 	j->hz = p->hz;
 	j->kernel_stacks = p->kernel_stacks;
+	j->fp_only = p->fp_only;
 	j->id = strdup(p->id);
 	if (!j->id) {
 		err = -ENOMEM;
@@ -205,7 +223,7 @@ int job_start(struct job_engine *e, const struct job_params *p, struct job **out
 	err = engine_wake(e);
 	if (err)
 		goto cleanup;
-	err = sampler_attach_slot(e->sampler, slot, p->hz, p->kernel_stacks);
+	err = sampler_attach_slot(e->sampler, slot, p->hz, p->kernel_stacks, p->fp_only);
 	if (err) {
 		if (e->running == 0)
 			engine_sleep(e);
@@ -221,8 +239,9 @@ int job_start(struct job_engine *e, const struct job_params *p, struct job **out
 	}
 	e->slots[slot] = j;
 	e->running++;
-	log_info(MOD, "job %s started (slot %u, %u Hz%s)", j->id, slot, j->hz,
-		 j->kernel_stacks ? ", kernel stacks" : "");
+	log_info(MOD, "job %s started (slot %u, %u Hz%s%s)", j->id, slot, j->hz,
+		 j->kernel_stacks ? ", kernel stacks" : "",
+		 j->fp_only ? ", frame pointers only" : "");
 	*out = j;
 	j = NULL;
 	err = 0;
@@ -288,17 +307,40 @@ cleanup:
 	return err;
 }
 
-int job_add_cgroup(struct job *j, uint64_t cgroup_id, const struct job_labels *labels)
+int job_add_cgroup(struct job *j, uint64_t cgroup_id, const char *dir,
+		   const struct job_labels *labels)
 {
+	int err;
+
 	if (cgroup_id == 0)
 		return -EINVAL;
-	return add_target(j, PROFILE_TARGET_CGROUP, cgroup_id, labels);
+	/* Tell the unwinder about the processes already there before they are
+	 * sampled (and keep looking for new ones), so their first samples
+	 * unwind fully. */
+	if (dir && !j->fp_only) {
+		err = unwinder_watch_cgroup(j->engine->unw, cgroup_id, dir);
+		if (err)
+			log_warn(MOD, "cgroup %s: processes are learnt from samples only (%s)", dir,
+				 strerror(-err));
+	}
+	err = add_target(j, PROFILE_TARGET_CGROUP, cgroup_id, labels);
+	if (err && dir && !j->fp_only)
+		unwinder_unwatch_cgroup(j->engine->unw, cgroup_id);
+	return err;
 }
 
 int job_add_pid(struct job *j, pid_t pid)
 {
+	int err;
+
 	if (pid <= 0)
 		return -EINVAL;
+	if (!j->fp_only) {
+		err = unwinder_add_pid(j->engine->unw, pid);
+		if (err && err != -ESRCH)
+			log_warn(MOD, "pid %d: unwinding from samples only (%s)", (int)pid,
+				 strerror(-err));
+	}
 	return add_target(j, PROFILE_TARGET_TGID, (uint64_t)pid, NULL);
 }
 
@@ -316,6 +358,7 @@ int job_remove_cgroup(struct job *j, uint64_t cgroup_id)
 	err = sampler_target_remove(j->engine->sampler, j->slot, PROFILE_TARGET_CGROUP, cgroup_id);
 	if (err)
 		return err;
+	unwinder_unwatch_cgroup(j->engine->unw, cgroup_id);
 	target_free(t);
 	*t = j->targets[--j->n_targets];
 	return 0;
@@ -348,11 +391,26 @@ static int add_sample(void *ctx, const struct sampler_sample *smp)
 		nf = smp->n_kern;
 	}
 	if (smp->n_user) {
-		err = symbolizer_user(e->sym, (pid_t)smp->pid, smp->user_ips, smp->n_user,
-				      e->frames + nf);
-		if (err)
-			return err;
-		nf += smp->n_user;
+		size_t nu = smp->n_user;
+		uint64_t last = smp->user_ips[nu - 1];
+
+		/* A marker ends the walk: symbolize the addresses, name the reason. */
+		if (last & PROFILE_FRAME_MARKER)
+			nu--;
+		if (nu) {
+			err = symbolizer_user(e->sym, (pid_t)smp->pid, smp->user_ips, nu,
+					      e->frames + nf);
+			if (err)
+				return err;
+			nf += nu;
+		}
+		if (last & PROFILE_FRAME_MARKER) {
+			uint32_t why = (uint32_t)(last & 0xff);
+
+			placeholder(&e->frames[nf++], job_stop_reason_frame(why));
+			if (why < PROFILE_STOP__MAX)
+				j->stops[why] += smp->count;
+		}
 	} else if (smp->user_err && smp->user_err != -EFAULT) {
 		/* -EFAULT is a task with no user context (kernel thread): no frame. */
 		placeholder(&e->frames[nf++], "[user stack lost]");
@@ -377,8 +435,32 @@ static int add_sample(void *ctx, const struct sampler_sample *smp)
 	return pprof_builder_add(j->window, e->frames, nf, (int64_t)smp->count, labels, nl);
 }
 
+const char *job_stop_reason_frame(uint32_t why)
+{
+	static const char *const names[PROFILE_STOP__MAX] = {
+	    [PROFILE_STOP_DEPTH] = "[truncated: too deep]",
+	    [PROFILE_STOP_NO_PROC] = "[truncated: process not yet known]",
+	    [PROFILE_STOP_NO_MAPPING] = "[truncated: unknown mapping]",
+	    [PROFILE_STOP_NO_TABLE] = "[truncated: no unwind table]",
+	    [PROFILE_STOP_NO_CFI] = "[truncated: no unwind info]",
+	    [PROFILE_STOP_UNSUPPORTED] = "[truncated: unsupported unwind rule]",
+	    [PROFILE_STOP_READ] = "[truncated: stack unreadable]",
+	    [PROFILE_STOP_BAD_FRAME] = "[truncated: bad frame]",
+	};
+
+	return why < PROFILE_STOP__MAX && names[why] ? names[why] : "[truncated]";
+}
+
 int job_poll(struct job *j)
 {
+	int err;
+
+	/* Processes first, so that their next samples unwind fully. */
+	if (!j->fp_only) {
+		err = unwinder_poll(j->engine->unw);
+		if (err)
+			return err;
+	}
 	return sampler_drain_slot(j->engine->sampler, j->slot, add_sample, j);
 }
 
@@ -405,6 +487,11 @@ static int fill_stats(struct job *j, struct job_stats *st)
 			st->drops[k] = drops[k] - j->last_drops[k];
 		j->last_drops[k] = drops[k];
 	}
+	if (st) {
+		memcpy(st->stops, j->stops, sizeof(st->stops));
+		unwinder_stats(j->engine->unw, &st->unwind);
+	}
+	memset(j->stops, 0, sizeof(j->stops));
 	if (st) {
 		st->cgroups = calloc(j->n_targets ? j->n_targets : 1, sizeof(*st->cgroups));
 		if (!st->cgroups)

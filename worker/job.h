@@ -29,6 +29,7 @@
 
 #include "pprof.h"
 #include "profile.h"
+#include "unwinder.h"
 
 #define JOB_MIN_HZ 1
 #define JOB_MAX_HZ 1000
@@ -53,6 +54,7 @@ struct job_params {
 	const char *id;	    /* caller's name for the job (copied), e.g. target UID */
 	unsigned int hz;    /* JOB_MIN_HZ..JOB_MAX_HZ */
 	bool kernel_stacks; /* also record kernel stacks */
+	bool fp_only;	    /* walk user stacks by frame pointers only (no unwind tables) */
 };
 
 struct job_cgroup_stat {
@@ -66,7 +68,9 @@ struct job_stats {
 	uint64_t drops[PROFILE_DROP__MAX]; /* see enum profile_drop_kind; [COUNTS_FULL] were lost */
 	struct job_cgroup_stat *cgroups;   /* one per cgroup target; owned, job_stats_release() */
 	size_t n_cgroups;
-	int64_t duration_ns; /* window length */
+	int64_t duration_ns;		   /* window length */
+	uint64_t stops[PROFILE_STOP__MAX]; /* samples whose user stack ended early, per reason */
+	struct unwinder_stats unwind;	   /* the engine's unwinder at collection time */
 };
 
 /* New idle engine (nothing loaded). cfg may be NULL. Free with job_engine_free(). */
@@ -74,6 +78,11 @@ int job_engine_new(struct job_engine **out, const struct job_engine_config *cfg)
 
 /* Stop every job still running, unload, free. Accepts NULL. */
 void job_engine_free(struct job_engine *e);
+
+/* Learn the processes the BPF program has just met (new, exec'd, new
+ * mappings) so their stacks unwind fully: call often, e.g. every 100 ms,
+ * between job_poll()s. Cheap when nothing happened; a no-op while idle. */
+int job_engine_tick(struct job_engine *e);
 
 /* Jobs running now; 0 means nothing is loaded or attached. */
 size_t job_engine_running(const struct job_engine *e);
@@ -85,8 +94,11 @@ size_t job_engine_running(const struct job_engine *e);
 int job_start(struct job_engine *e, const struct job_params *p, struct job **out);
 
 /* Add a cgroup v2 ID (its descendants count too) with optional labels
- * (copied), or remove one. Adding an existing cgroup updates its labels. */
-int job_add_cgroup(struct job *j, uint64_t cgroup_id, const struct job_labels *labels);
+ * (copied), or remove one. Adding an existing cgroup updates its labels.
+ * dir (may be NULL) is its directory: its processes are handed to the
+ * unwinder before they are first sampled, and on every poll. */
+int job_add_cgroup(struct job *j, uint64_t cgroup_id, const char *dir,
+		   const struct job_labels *labels);
 int job_remove_cgroup(struct job *j, uint64_t cgroup_id);
 
 /* Add a process (all its threads) as a target. */
@@ -106,6 +118,9 @@ int job_take_profile(struct job *j, struct pprof_builder **out, struct job_stats
 int job_collect(struct job *j, void **data, size_t *len, struct job_stats *st);
 
 void job_stats_release(struct job_stats *st);
+
+/* The frame name that stands for a walk that stopped (enum profile_stop_reason). */
+const char *job_stop_reason_frame(uint32_t why);
 
 const char *job_id(const struct job *j);
 

@@ -35,6 +35,7 @@
 #define MIN_DURATION_NS (100LL * 1000000)	   /* 100ms */
 #define MAX_DURATION_NS (24LL * 3600 * 1000000000) /* a day */
 #define POLL_NS		1000000000LL		   /* drain once a second */
+#define TICK_NS		100000000LL		   /* new processes for the unwinder */
 
 static const char usage[] =
     "Usage: podprof-worker record (--pid PID | --cgroup PATH) [options]\n"
@@ -50,6 +51,9 @@ static const char usage[] =
     "                          Ctrl-C ends early and still writes the profile\n"
     "  -F, --frequency HZ      samples per second per CPU, 1..1000 (default 99)\n"
     "  -k, --kernel-stacks     record kernel stacks too\n"
+    "      --unwinder MODE     user stacks: auto (unwind tables from .eh_frame, frame\n"
+    "                          pointers where a binary has none; default) or\n"
+    "                          framepointer (frame pointers only, cheapest)\n"
     "  -o, --output FILE       where to write the profile (default profile.pb.gz)\n"
     "  -n, --top N             rows in the top-functions table, 0..1000 (default 20)\n"
     "      --cgroup-root DIR   cgroup v2 mount (default /sys/fs/cgroup/unified if it is\n"
@@ -69,6 +73,7 @@ struct record_args {
 	int64_t duration_ns;
 	unsigned int hz;
 	bool kernel_stacks;
+	bool fp_only;
 	const char *output;
 	size_t top;
 	bool verbose;
@@ -96,7 +101,7 @@ static int parse_duration(const char *s, int64_t *out)
 
 static int parse_args(int argc, char **argv, struct record_args *a)
 {
-	enum { OPT_CGROUP_ROOT = 256 };
+	enum { OPT_CGROUP_ROOT = 256, OPT_UNWINDER };
 	static const struct option opts[] = {
 	    {"pid", required_argument, NULL, 'p'},
 	    {"cgroup", required_argument, NULL, 'c'},
@@ -106,6 +111,7 @@ static int parse_args(int argc, char **argv, struct record_args *a)
 	    {"output", required_argument, NULL, 'o'},
 	    {"top", required_argument, NULL, 'n'},
 	    {"cgroup-root", required_argument, NULL, OPT_CGROUP_ROOT},
+	    {"unwinder", required_argument, NULL, OPT_UNWINDER},
 	    {"verbose", no_argument, NULL, 'v'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
@@ -161,6 +167,15 @@ static int parse_args(int argc, char **argv, struct record_args *a)
 			break;
 		case OPT_CGROUP_ROOT:
 			a->cgroup_root = optarg;
+			break;
+		case OPT_UNWINDER:
+			if (strcmp(optarg, "auto") != 0 && strcmp(optarg, "framepointer") != 0) {
+				fprintf(stderr,
+					"record: invalid --unwinder '%s' (auto or framepointer)\n",
+					optarg);
+				return 2;
+			}
+			a->fp_only = strcmp(optarg, "framepointer") == 0;
 			break;
 		case 'v':
 			a->verbose = true;
@@ -260,6 +275,29 @@ static int write_file(const char *path, const void *data, size_t len)
 	return err;
 }
 
+/* One line on the stack walks: how many ended early and why, and the tables. */
+static void print_unwind(const struct job_stats *st)
+{
+	const struct unwinder_stats *u = &st->unwind;
+	uint64_t stopped = 0;
+
+	for (uint32_t k = 0; k < PROFILE_STOP__MAX; k++)
+		stopped += st->stops[k];
+	printf("unwind: %llu truncated", (unsigned long long)stopped);
+	for (uint32_t k = 0; k < PROFILE_STOP__MAX; k++) {
+		if (st->stops[k])
+			printf(" %s=%llu", job_stop_reason_frame(k),
+			       (unsigned long long)st->stops[k]);
+	}
+	printf("; %zu tables, %llu of %llu rows, %llu built in %.1f ms, %llu evicted, "
+	       "%llu refused; %zu processes (%llu updates, %llu full, %llu events)\n",
+	       u->tables, (unsigned long long)u->rows_used, (unsigned long long)u->rows_capacity,
+	       (unsigned long long)u->table_builds, (double)u->table_build_ns / 1e6,
+	       (unsigned long long)u->table_evictions, (unsigned long long)u->table_refused,
+	       u->procs, (unsigned long long)u->proc_updates, (unsigned long long)u->procs_full,
+	       (unsigned long long)u->events);
+}
+
 static void print_top(struct pprof_builder *b, const struct job_stats *st, size_t top)
 {
 	struct pprof_top_entry *e = NULL;
@@ -273,6 +311,7 @@ static void print_top(struct pprof_builder *b, const struct job_stats *st, size_
 	       (unsigned long long)st->drops[PROFILE_DROP_KERN_STACK],
 	       (unsigned long long)st->drops[PROFILE_DROP_STACK_FULL],
 	       (unsigned long long)st->drops[PROFILE_DROP_COUNTS_FULL]);
+	print_unwind(st);
 	if (top == 0 || total == 0)
 		return;
 	if (pprof_builder_top(b, top, &e, &n) != 0)
@@ -285,10 +324,11 @@ static void print_top(struct pprof_builder *b, const struct job_stats *st, size_
 	pprof_top_free(e, n);
 }
 
-/* Sample until the duration is over or a signal arrives, draining each second. */
-static int run_window(struct job *j, int64_t duration_ns)
+/* Sample until the duration is over or a signal arrives, draining each
+ * second and telling the unwinder about new processes in between. */
+static int run_window(struct job_engine *e, struct job *j, int64_t duration_ns)
 {
-	int64_t end = mono_ns() + duration_ns;
+	int64_t now = mono_ns(), end = now + duration_ns, next_poll = now + POLL_NS;
 	int err;
 
 	while (!stop_flag) {
@@ -296,8 +336,12 @@ static int run_window(struct job *j, int64_t duration_ns)
 
 		if (left <= 0)
 			break;
-		sleep_ns(left < POLL_NS ? left : POLL_NS);
-		err = job_poll(j);
+		sleep_ns(left < TICK_NS ? left : TICK_NS);
+		err = job_engine_tick(e);
+		if (!err && mono_ns() >= next_poll) {
+			next_poll += POLL_NS;
+			err = job_poll(j);
+		}
 		if (err) {
 			log_error(MOD, "draining samples: %s", strerror(-err));
 			return err;
@@ -371,13 +415,14 @@ int record_main(int argc, char **argv)
 		goto cleanup;
 	jp.hz = a.hz;
 	jp.kernel_stacks = a.kernel_stacks;
+	jp.fp_only = a.fp_only;
 	err = job_start(e, &jp, &j);
 	if (err) {
 		log_error(MOD, "cannot start sampling: %s", strerror(-err));
 		goto cleanup;
 	}
 	if (a.cgroup)
-		err = job_add_cgroup(j, cg_id, NULL);
+		err = job_add_cgroup(j, cg_id, cg_path, NULL);
 	else
 		err = job_add_pid(j, a.pid);
 	if (err) {
@@ -391,7 +436,7 @@ int record_main(int argc, char **argv)
 		log_info(MOD, "sampling pid %d at %u Hz for %.1fs", (int)a.pid, a.hz,
 			 (double)a.duration_ns / 1e9);
 
-	err = run_window(j, a.duration_ns);
+	err = run_window(e, j, a.duration_ns);
 	if (err)
 		goto cleanup;
 	err = job_take_profile(j, &b, &st);

@@ -16,13 +16,18 @@
 
 #include "log.h"
 #include "profile.skel.h"
+#include "stack_cache.h"
 
 #define MOD "sampler"
 
-#define DEFAULT_STACK_ENTRIES  16384
-#define DEFAULT_COUNT_ENTRIES  65536
+#define DEFAULT_STACK_ENTRIES  8192
+#define DEFAULT_COUNT_ENTRIES  32768
 #define DEFAULT_TARGET_ENTRIES 4096
-#define MAX_CPUS	       4096 /* cap on what we parse from sysfs */
+#define DEFAULT_PROC_ENTRIES   1024
+#define DEFAULT_ROW_ENTRIES    (1u << 20)
+#define DEFAULT_PAGE_ENTRIES   (1u << 15)
+#define STACK_CACHE_BYTES      (8u << 20) /* per generation, see stack_cache.h */
+#define MAX_CPUS	       4096	  /* cap on what we parse from sysfs */
 #define BTF_PATH	       "/sys/kernel/btf/vmlinux"
 
 struct slot {
@@ -35,10 +40,12 @@ struct sampler {
 	struct profile_bpf *skel;
 	bool loaded;
 	uint32_t count_entries;
+	uint32_t row_entries;
 	struct slot slots[PROFILE_MAX_SLOTS];
 	int ncpus_possible;
-	uint64_t *stack_buf; /* PROFILE_MAX_STACK_DEPTH ips, reused per lookup */
-	uint64_t *stack_buf2;
+	struct stack_cache *stacks; /* stacks read out of the kernel, see stack_cache.h */
+	struct profile_stack stack; /* scratch for one lookup */
+	uint64_t stacks_lost;	    /* counts whose stack was gone */
 };
 
 static bool libbpf_debug;
@@ -98,12 +105,9 @@ int sampler_open(struct sampler **out, const struct sampler_config *cfg)
 		err = s->ncpus_possible < 0 ? s->ncpus_possible : -EINVAL;
 		goto cleanup;
 	}
-	s->stack_buf = calloc(PROFILE_MAX_STACK_DEPTH, sizeof(uint64_t));
-	s->stack_buf2 = calloc(PROFILE_MAX_STACK_DEPTH, sizeof(uint64_t));
-	if (!s->stack_buf || !s->stack_buf2) {
-		err = -ENOMEM;
+	err = stack_cache_new(&s->stacks, STACK_CACHE_BYTES);
+	if (err)
 		goto cleanup;
-	}
 	s->skel = profile_bpf__open();
 	if (!s->skel) {
 		err = errno ? -errno : -EINVAL;
@@ -120,6 +124,17 @@ int sampler_open(struct sampler **out, const struct sampler_config *cfg)
 		err = bpf_map__set_max_entries(s->skel->maps.targets, cfg->target_entries
 									  ? cfg->target_entries
 									  : DEFAULT_TARGET_ENTRIES);
+	s->row_entries = cfg->row_entries ? cfg->row_entries : DEFAULT_ROW_ENTRIES;
+	if (!err)
+		err = bpf_map__set_max_entries(s->skel->maps.unwind_rows, s->row_entries);
+	if (!err)
+		err = bpf_map__set_max_entries(s->skel->maps.unwind_pages,
+					       cfg->page_entries ? cfg->page_entries
+								 : DEFAULT_PAGE_ENTRIES);
+	if (!err)
+		err = bpf_map__set_max_entries(s->skel->maps.procs, cfg->proc_entries
+									? cfg->proc_entries
+									: DEFAULT_PROC_ENTRIES);
 	if (err)
 		goto cleanup;
 	*out = s;
@@ -215,7 +230,8 @@ static int perf_open_cpu(int cpu, unsigned int hz)
 	return (int)fd;
 }
 
-int sampler_attach_slot(struct sampler *s, uint32_t slot, unsigned int hz, bool kernel_stacks)
+int sampler_attach_slot(struct sampler *s, uint32_t slot, unsigned int hz, bool kernel_stacks,
+			bool fp_only)
 {
 	bool *online = NULL;
 	struct slot *sl;
@@ -272,7 +288,8 @@ int sampler_attach_slot(struct sampler *s, uint32_t slot, unsigned int hz, bool 
 					  strerror(-err));
 			goto cleanup;
 		}
-		opts.bpf_cookie = slot | (kernel_stacks ? PROFILE_COOKIE_KSTACKS : 0);
+		opts.bpf_cookie = slot | (kernel_stacks ? PROFILE_COOKIE_KSTACKS : 0) |
+				  (fp_only ? PROFILE_COOKIE_FP_ONLY : 0);
 		link =
 		    bpf_program__attach_perf_event_opts(s->skel->progs.profile_sample, fd, &opts);
 		if (!link) {
@@ -373,20 +390,27 @@ int sampler_target_hits(struct sampler *s, uint32_t slot, enum profile_target_ki
 	return bpf_map_lookup_elem(bpf_map__fd(s->skel->maps.targets), &k, hits);
 }
 
-/* Read a stack into buf; returns the number of frames (the map zero-fills
- * past the end) or a negative errno. */
-static int read_stack(struct sampler *s, int32_t id, uint64_t *buf)
+/* The stack stored under hash: from the cache, else read out of the kernel,
+ * cached and deleted there (the map keeps only recent stacks). NULL when it
+ * is gone (the cache dropped it and the kernel has not stored it again). */
+static const struct profile_stack *read_stack(struct sampler *s, uint64_t hash)
 {
-	int n = 0, err;
+	const struct profile_stack *st;
+	int fd = bpf_map__fd(s->skel->maps.stacks);
 
-	if (id < 0)
-		return id;
-	err = bpf_map_lookup_elem(bpf_map__fd(s->skel->maps.stacks), &id, buf);
-	if (err)
-		return err;
-	while (n < PROFILE_MAX_STACK_DEPTH && buf[n])
-		n++;
-	return n;
+	if (hash <= PROFILE_STACK_NOT_STORED)
+		return NULL;
+	st = stack_cache_get(s->stacks, hash);
+	if (st)
+		return st;
+	if (bpf_map_lookup_elem(fd, &hash, &s->stack) != 0)
+		return NULL;
+	if (s->stack.n_kern > PROFILE_MAX_KERN_FRAMES || s->stack.n_user > PROFILE_MAX_USER_FRAMES)
+		return NULL;
+	/* Only once it is safely cached may the kernel copy go. */
+	if (stack_cache_put(s->stacks, hash, &s->stack) == 0)
+		bpf_map_delete_elem(fd, &hash);
+	return &s->stack;
 }
 
 /* Collect the keys of `slot` from a hash map whose keys start with a __u32
@@ -457,9 +481,9 @@ int sampler_drain_slot(struct sampler *s, uint32_t slot, sampler_sample_fn fn, v
 	if (err)
 		goto cleanup;
 	for (size_t i = 0; i < nkeys; i++) {
+		const struct profile_stack *st;
 		struct sampler_sample smp;
 		uint64_t count = 0;
-		int nu, nk;
 
 		err = bpf_map_lookup_and_delete_elem(counts_fd, &keys[i], &count);
 		if (err == -ENOENT) {
@@ -469,20 +493,26 @@ int sampler_drain_slot(struct sampler *s, uint32_t slot, sampler_sample_fn fn, v
 		if (err)
 			goto cleanup;
 		keys[i].comm[PROFILE_COMM_LEN - 1] = '\0';
-		nu = read_stack(s, keys[i].user_stack_id, s->stack_buf);
-		nk = read_stack(s, keys[i].kern_stack_id, s->stack_buf2);
+		st = read_stack(s, keys[i].stack_hash);
 		memset(&smp, 0, sizeof(smp));
 		smp.pid = keys[i].pid;
 		smp.tid = keys[i].tid;
 		smp.target_kind = keys[i].target_kind;
 		smp.target_id = keys[i].target_id;
 		smp.comm = keys[i].comm;
-		smp.user_ips = s->stack_buf;
-		smp.n_user = nu > 0 ? (size_t)nu : 0;
-		smp.user_err = nu < 0 ? nu : 0;
-		smp.kern_ips = s->stack_buf2;
-		smp.n_kern = nk > 0 ? (size_t)nk : 0;
-		smp.kern_err = nk < 0 ? nk : 0;
+		if (st) {
+			smp.kern_ips = (const uint64_t *)st->ips;
+			smp.n_kern = st->n_kern;
+			smp.user_ips = (const uint64_t *)st->ips + st->n_kern;
+			smp.n_user = st->n_user;
+		} else if (keys[i].stack_hash == PROFILE_STACK_NONE) {
+			smp.user_err = -EFAULT; /* nothing to walk: not an error */
+		} else {
+			/* Stored without a stack (map full), or the stack was evicted. */
+			smp.user_err = -ENOENT;
+			if (keys[i].stack_hash != PROFILE_STACK_NOT_STORED)
+				s->stacks_lost += count;
+		}
 		smp.count = count;
 		err = fn(ctx, &smp);
 		if (err)
@@ -573,7 +603,111 @@ void sampler_close(struct sampler *s)
 		sampler_detach_slot(s, i);
 	profile_bpf__destroy(s->skel);
 	s->skel = NULL;
-	free(s->stack_buf);
-	free(s->stack_buf2);
+	stack_cache_free(s->stacks);
 	free(s);
+}
+
+/* ---- unwinder state ------------------------------------------------------------ */
+
+uint32_t sampler_row_capacity(const struct sampler *s)
+{
+	return s->row_entries;
+}
+
+int sampler_rows_write(struct sampler *s, uint32_t first, const struct profile_unwind_row *rows,
+		       size_t n)
+{
+	LIBBPF_OPTS(bpf_map_batch_opts, opts);
+	uint32_t *keys = NULL, count;
+	int fd, err = 0;
+
+	if (!s->loaded || first > s->row_entries || n > s->row_entries - first)
+		return -EINVAL;
+	fd = bpf_map__fd(s->skel->maps.unwind_rows);
+	keys = malloc(sizeof(*keys) * (n < 65536 ? n : 65536) + 1);
+	if (!keys)
+		return -ENOMEM;
+	/* In batches, so the key array stays small. */
+	for (size_t done = 0; done < n && !err; done += count) {
+		count = (uint32_t)(n - done < 65536 ? n - done : 65536);
+		for (uint32_t i = 0; i < count; i++)
+			keys[i] = first + (uint32_t)done + i;
+		err = bpf_map_update_batch(fd, keys, rows + done, &count, &opts);
+	}
+	free(keys);
+	return err;
+}
+
+int sampler_page_set(struct sampler *s, const struct profile_page_key *k,
+		     const struct profile_page *pg)
+{
+	int err;
+
+	if (!s->loaded)
+		return -EINVAL;
+	err = bpf_map_update_elem(bpf_map__fd(s->skel->maps.unwind_pages), k, pg, BPF_ANY);
+	return err == -E2BIG ? -ENOSPC : err;
+}
+
+int sampler_page_delete(struct sampler *s, const struct profile_page_key *k)
+{
+	int err;
+
+	if (!s->loaded)
+		return -EINVAL;
+	err = bpf_map_delete_elem(bpf_map__fd(s->skel->maps.unwind_pages), k);
+	return err == -ENOENT ? 0 : err;
+}
+
+int sampler_proc_set(struct sampler *s, uint32_t pid, const struct profile_proc *p)
+{
+	int err;
+
+	if (!s->loaded)
+		return -EINVAL;
+	err = bpf_map_update_elem(bpf_map__fd(s->skel->maps.procs), &pid, p, BPF_ANY);
+	return err == -E2BIG ? -ENOSPC : err;
+}
+
+int sampler_proc_delete(struct sampler *s, uint32_t pid)
+{
+	int err;
+
+	if (!s->loaded)
+		return -EINVAL;
+	err = bpf_map_delete_elem(bpf_map__fd(s->skel->maps.procs), &pid);
+	return err == -ENOENT ? 0 : err;
+}
+
+int sampler_proc_events(struct sampler *s, sampler_proc_event_fn fn, void *ctx)
+{
+	uint32_t pids[256], key, next, what;
+	size_t n = 0;
+	int fd, err = 0;
+
+	if (!s->loaded)
+		return -EINVAL;
+	fd = bpf_map__fd(s->skel->maps.proc_events);
+	/* Collect first: deleting while walking with get_next_key restarts the walk. */
+	for (bool first = true; n < sizeof(pids) / sizeof(pids[0]); first = false) {
+		if (bpf_map_get_next_key(fd, first ? NULL : &key, &next) != 0)
+			break;
+		pids[n++] = next;
+		key = next;
+	}
+	for (size_t i = 0; i < n && !err; i++) {
+		if (bpf_map_lookup_and_delete_elem(fd, &pids[i], &what) != 0)
+			continue;
+		err = fn(ctx, pids[i], what);
+	}
+	return err;
+}
+
+void sampler_stack_stats(const struct sampler *s, struct sampler_stack_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	if (!s)
+		return;
+	stack_cache_stats(s->stacks, &st->cached, &st->cached_bytes, &st->generations_dropped);
+	st->lost = s->stacks_lost;
 }

@@ -31,14 +31,19 @@ struct sampler;
 
 struct sampler_config {
 	bool per_thread;	 /* key samples by thread too (tid label) */
-	uint32_t stack_entries;	 /* stack map buckets; 0 = default 16384 */
-	uint32_t count_entries;	 /* distinct (pid, stacks, comm) keys between drains; 0 = 65536 */
+	uint32_t stack_entries;	 /* distinct stacks held between drains; 0 = 8192 */
+	uint32_t count_entries;	 /* distinct (pid, stack, comm) keys between drains; 0 = 32768 */
 	uint32_t target_entries; /* target keys over all jobs; 0 = 4096 */
+	uint32_t proc_entries;	 /* processes known to the unwinder; 0 = 1024 */
+	uint32_t row_entries;	 /* unwind rows over all tables; 0 = 1 Mi (8 MiB) */
+	uint32_t page_entries;	 /* unwind page index entries (4 KiB of code each); 0 = 32 Ki */
 };
 
 /* One aggregated entry handed to the drain callback. Arrays are valid only
- * during the callback. Stack ids that failed give n == 0 and err < 0
- * (-ENOENT for a kernel stack nobody asked for). */
+ * during the callback. A sample whose stack could not be stored gives
+ * n_user == n_kern == 0 and user_err -ENOENT. User frames with
+ * PROFILE_FRAME_MARKER set are not addresses but the reason the walk
+ * stopped (enum profile_stop_reason in the low byte). */
 struct sampler_sample {
 	uint32_t pid;		  /* tgid */
 	uint32_t tid;		  /* thread id, 0 unless per_thread */
@@ -72,9 +77,11 @@ int sampler_open(struct sampler **out, const struct sampler_config *cfg);
 int sampler_load(struct sampler *s);
 
 /* Phase 3, per job: open one cpu-clock perf event at `hz` on every online CPU
- * and attach the program with the slot (and the kernel-stacks flag) as its
- * cookie. The slot's drop counters start at 0. -EBUSY if already attached. */
-int sampler_attach_slot(struct sampler *s, uint32_t slot, unsigned int hz, bool kernel_stacks);
+ * and attach the program with the slot (and the kernel-stacks and
+ * frame-pointers-only flags) as its cookie. The slot's drop counters start
+ * at 0. -EBUSY if already attached. */
+int sampler_attach_slot(struct sampler *s, uint32_t slot, unsigned int hz, bool kernel_stacks,
+			bool fp_only);
 
 /* Close the slot's perf events and links (samples stop). Safe on an idle slot. */
 void sampler_detach_slot(struct sampler *s, uint32_t slot);
@@ -104,6 +111,31 @@ int sampler_drops(struct sampler *s, uint32_t slot, uint64_t *out);
 /* Forget a finished slot: remove all its targets, counts and drop counters
  * so the slot can be reused. The slot must be detached. */
 int sampler_clear_slot(struct sampler *s, uint32_t slot);
+
+/* ---- unwinder state (worker/unwinder.c drives these) ----
+ * Rows live in one array of sampler_row_capacity() entries; pages index
+ * them per table; procs give each process's executable mappings. */
+uint32_t sampler_row_capacity(const struct sampler *s);
+int sampler_rows_write(struct sampler *s, uint32_t first, const struct profile_unwind_row *rows,
+		       size_t n);
+int sampler_page_set(struct sampler *s, const struct profile_page_key *k,
+		     const struct profile_page *pg);
+int sampler_page_delete(struct sampler *s, const struct profile_page_key *k);
+/* -ENOSPC when the procs map is full. */
+int sampler_proc_set(struct sampler *s, uint32_t pid, const struct profile_proc *p);
+int sampler_proc_delete(struct sampler *s, uint32_t pid);
+
+/* Hand every pending process event (enum profile_proc_event) to fn and clear it. */
+typedef int (*sampler_proc_event_fn)(void *ctx, uint32_t pid, uint32_t event);
+int sampler_proc_events(struct sampler *s, sampler_proc_event_fn fn, void *ctx);
+
+struct sampler_stack_stats {
+	size_t cached;		      /* stacks held in user space */
+	size_t cached_bytes;	      /* ... and their bytes */
+	uint64_t generations_dropped; /* cache generations retired */
+	uint64_t lost;		      /* samples whose stored stack was gone when drained */
+};
+void sampler_stack_stats(const struct sampler *s, struct sampler_stack_stats *st);
 
 /* Detach everything and unload; accepts NULL. */
 void sampler_close(struct sampler *s);

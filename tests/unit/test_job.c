@@ -128,8 +128,8 @@ UNIT_TEST(job_two_jobs_kept_apart)
 	if (!ja || !jb)
 		goto cleanup;
 	CHECK_EQ_INT(job_engine_running(e), 2);
-	CHECK_EQ_INT(job_add_cgroup(ja, ida, &la), 0);
-	CHECK_EQ_INT(job_add_cgroup(jb, idb, NULL), 0);
+	CHECK_EQ_INT(job_add_cgroup(ja, ida, NULL, &la), 0);
+	CHECK_EQ_INT(job_add_cgroup(jb, idb, NULL, NULL), 0);
 	nap_ms(1500);
 
 	CHECK_EQ_INT(job_take_profile(ja, &b, &st), 0);
@@ -152,7 +152,7 @@ UNIT_TEST(job_two_jobs_kept_apart)
 	job_stats_release(&st);
 
 	/* Job a now also covers b's cgroup, then lets it go again. */
-	CHECK_EQ_INT(job_add_cgroup(ja, idb, NULL), 0);
+	CHECK_EQ_INT(job_add_cgroup(ja, idb, NULL, NULL), 0);
 	nap_ms(1500);
 	CHECK_EQ_INT(job_take_profile(ja, &b, &st), 0);
 	CHECK_EQ_INT(st.n_cgroups, 2);

@@ -99,7 +99,8 @@ UNIT_TEST(proto_attach_fields)
 {
 	static const char f[] =
 	    "{\"v\":1,\"type\":\"attach\",\"jobId\":\"t1/2\",\"frequencyHz\":49,"
-	    "\"windowMs\":1500,\"kernelStacks\":true,\"pods\":[{\"uid\":\"u1\",\"namespace\":"
+	    "\"windowMs\":1500,\"kernelStacks\":true,\"framePointers\":true,\"pods\":[{\"uid\":"
+	    "\"u1\",\"namespace\":"
 	    "\"ns\",\"name\":\"p1\",\"containers\":[{\"name\":\"c\",\"id\":\"containerd://"
 	    "ab\"}]}]}";
 	struct proto_attach copy;
@@ -112,6 +113,7 @@ UNIT_TEST(proto_attach_fields)
 	CHECK_EQ_INT(m.u.attach.frequency_hz, 49);
 	CHECK_EQ_INT(m.u.attach.window_ms, 1500);
 	CHECK(m.u.attach.kernel_stacks);
+	CHECK(m.u.attach.frame_pointers);
 	CHECK_EQ_INT(m.u.attach.n_pods, 1);
 	CHECK_EQ_STR(m.u.attach.pods[0].ns, "ns");
 	CHECK_EQ_INT(m.u.attach.pods[0].n_containers, 1);

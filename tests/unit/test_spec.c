@@ -25,17 +25,20 @@ UNIT_TEST(spec_defaults_and_bounds)
 	CHECK_EQ_INT(s.duration_ms, 30000);
 	CHECK_EQ_INT(s.frequency_hz, 99);
 	CHECK(s.kernel_stacks);
+	CHECK(!s.frame_pointers);
 	CHECK(target_spec_wants_container(&s, "any"));
 	target_spec_release(&s);
 
 	CHECK_EQ_INT(parse("{\"selector\":{\"matchLabels\":{\"app\":\"a\"}},\"duration\":\"5s\","
 			   "\"frequencyHz\":999,\"kernelStacks\":false,\"containers\":[\"main\"],"
+			   "\"unwinder\":\"framepointer\","
 			   "\"output\":{\"prefix\":\"p\"}}",
 			   &s),
 		     0);
 	CHECK_EQ_INT(s.duration_ms, 5000);
 	CHECK_EQ_INT(s.frequency_hz, 999);
 	CHECK(!s.kernel_stacks);
+	CHECK(s.frame_pointers);
 	CHECK(target_spec_wants_container(&s, "main"));
 	CHECK(!target_spec_wants_container(&s, "sidecar"));
 	CHECK_EQ_STR(s.output_prefix, "p");

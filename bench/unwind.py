@@ -1,0 +1,369 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
+"""unwind.py -- stack quality and unwinding cost, side by side with perf and bpftrace.
+
+1. Quality: each workload (a -O2 C chain without frame pointers, Debian's
+   python3, gzip -6 and xz -9 fed by seq) runs in its own cgroup and is
+   recorded at the same time by `podprof-worker record --cgroup` and
+   `perf record --call-graph dwarf -p PIDS` (99 Hz, same window). For each:
+   samples, share whose stack reaches the process entry (__libc_start_main
+   on the stack, no marker frame), median depth, and agreement: frames are
+   normalised (a named function keeps its name, an unnamed frame becomes
+   "<binary>?") and agreement = sum over stacks of min(share in podprof,
+   share in perf), 100 % when both see the same stacks in the same shares.
+2. Cost, the agent's path: `record --cgroup` over a 30 s window on the
+   workloads above at 19 and 99 Hz, with unwind tables (auto) and frame
+   pointers only, and bpftrace's `profile` with ustack on the same cgroup:
+   BPF ns per program run (kernel run_time_ns / run_cnt), worker CPU, node
+   CPU share ((BPF time + worker CPU) / (cores x window)) and worker peak RSS
+   with the tables of these processes loaded.
+3. Collisions: a generated program with 100 leaf functions reached through
+   recursion depths 1..100 (10,000 distinct stacks) recorded at 999 Hz:
+   distinct stacks seen and samples whose stack was lost (must be 0).
+Writes one JSON file for report.py.
+"""
+
+import argparse
+import collections
+import json
+import os
+import secrets
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import time
+
+import benchlib as bl
+
+sys.path.insert(0, bl.E2E)
+import pprofread  # noqa: E402
+
+ENTRY = "__libc_start_main"
+HZ = 99
+
+
+# ---- workloads -------------------------------------------------------------------------------
+
+def cgroup_root():
+    for cand in ("/sys/fs/cgroup/unified", "/sys/fs/cgroup"):
+        if os.path.exists(os.path.join(cand, "cgroup.subtree_control")):
+            return cand
+    raise SystemExit("no cgroup v2 mount")
+
+
+class Group:
+    """A cgroup with workload processes; the shell joins it before it forks anything."""
+
+    def __init__(self, name):
+        self.path = os.path.join(cgroup_root(), f"podprof-bench-{name}-{secrets.token_hex(3)}")
+        os.mkdir(self.path)
+        self.procs = []
+
+    def start(self, cmd):
+        script = f"echo $$ > {self.path}/cgroup.procs; exec {cmd}"
+        self.procs.append(subprocess.Popen(["sh", "-c", script], stdout=subprocess.DEVNULL,
+                                           stderr=subprocess.DEVNULL, start_new_session=True))
+
+    def pids(self):
+        out = []
+        for dirpath, _, files in os.walk(self.path):
+            if "cgroup.procs" in files:
+                with open(os.path.join(dirpath, "cgroup.procs")) as f:
+                    out += [int(x) for x in f.read().split()]
+        return out
+
+    def close(self):
+        for p in self.procs:
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+            except OSError:
+                pass
+            p.wait()
+        for pid in self.pids():
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        for _ in range(50):
+            try:
+                os.rmdir(self.path)
+                break
+            except OSError:
+                time.sleep(0.1)
+
+
+PY_LOOP = ("def c(n):\n s=0\n for i in range(n): s+=i*i\n return s\n"
+           "def b(n): return c(n)\ndef a(n): return b(n)\nwhile True: a(100000)\n")
+
+
+def workloads(res):
+    py = os.path.join(res, "unwind-loop.py")
+    with open(py, "w") as f:
+        f.write(PY_LOOP)
+    chain = os.path.join(res, "unwind-chain")
+    bl.compile_c(os.path.join(bl.E2E, "workloads", "unwind.c"), chain,
+                 ["-O2", "-fomit-frame-pointer", os.path.join(bl.E2E, "workloads", "unwlib.c")])
+    return {
+        "C -O2, no frame pointers": f"{chain} chain 100000",
+        "Debian python3": f"/usr/bin/python3 {py}",
+        "Debian gzip -6": "sh -c 'seq 1 2000000000 | gzip -6 > /dev/null'",
+        "Debian xz -9": "sh -c 'seq 1 2000000000 | xz -9 -T1 > /dev/null'",
+    }
+
+
+# ---- reading stacks ---------------------------------------------------------------------------
+
+def norm_podprof(frame):
+    if "+0x" in frame and not frame.startswith("["):
+        return frame.split("+0x")[0] + "?"
+    return frame
+
+
+def podprof_stacks(path):
+    """[(frame names, binaries per frame, count)]; marker frames keep their name."""
+    out = []
+    for smp in pprofread.Profile(path).samples:
+        names = [norm_podprof(f) for f in smp.frames]
+        bins = smp.binaries + [""] * (len(names) - len(smp.binaries))
+        if names and names[-1].startswith("["):
+            bins[-1] = names[-1]  # a marker is its own "binary": it never agrees
+        out.append((names, bins, smp.values[0] if smp.values else 0))
+    return out
+
+
+def perf_stacks(perf, data):
+    """Same shape from `perf script`; inlined frames (DWARF inline info) are left out
+    so that a location counts once, as in pprof."""
+    r = subprocess.run([perf, "script", "-i", data, "-F", "comm,pid,ip,sym,dso"],
+                       capture_output=True, text=True, timeout=600)
+    stacks, names, bins = [], None, None
+    for line in r.stdout.splitlines() + [""]:
+        if not line.strip():
+            if names is not None:
+                stacks.append((names, bins, 1))
+            names = bins = None
+            continue
+        if not line.startswith((" ", "\t")):
+            names, bins = [], []
+            continue
+        if names is None:
+            continue
+        parts = line.split(None, 1)
+        rest = parts[1] if len(parts) > 1 else ""
+        sym, _, dso = rest.rpartition(" (")
+        dso = dso.rstrip(")")
+        if dso == "inlined":
+            continue
+        dso = os.path.basename(dso)
+        if dso.startswith("[kernel") or dso.endswith(".ko"):
+            continue
+        sym = sym.split("+0x")[0]
+        names.append(dso + "?" if not sym or sym == "[unknown]" else sym)
+        bins.append(dso)
+    return stacks
+
+
+def quality(stacks):
+    total = sum(v for _, _, v in stacks)
+    if not total:
+        return {"samples": 0}
+    reach = sum(v for f, _, v in stacks if ENTRY in f and not f[-1].startswith("[truncated"))
+    depths = sorted(d for f, _, v in stacks for d in [len(f)] * v)
+    return {"samples": total, "entry": reach / total, "depth": statistics.median(depths)}
+
+
+def agreement(a, b):
+    """Frame for frame, by the binary each frame is in (both tools know it even where
+    neither names the function): sum over stacks of min(share in a, share in b)."""
+    def shares(stacks):
+        c = collections.Counter()
+        for _, bins, v in stacks:
+            c[tuple(bins)] += v
+        t = sum(c.values()) or 1
+        return {k: n / t for k, n in c.items()}
+    sa, sb = shares(a), shares(b)
+    return sum(min(sa.get(k, 0), sb.get(k, 0)) for k in set(sa) | set(sb))
+
+
+def side_by_side(worker, perf, cmd, res, tag, secs):
+    g = Group("q")
+    try:
+        g.start(cmd)
+        time.sleep(1.0)
+        pids = ",".join(str(p) for p in g.pids())
+        pout = os.path.join(res, f"unwind-{tag}.pb.gz")
+        data = os.path.join(res, f"unwind-{tag}.perf.data")
+        rec = subprocess.Popen([worker, "record", "--cgroup", g.path, "--duration", f"{secs}s",
+                                "--frequency", str(HZ), "-o", pout, "--top", "0"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        pr = None
+        if perf:
+            pr = subprocess.Popen([perf, "record", "-q", "-e", "cpu-clock", "-F", str(HZ),
+                                   "--call-graph", "dwarf",
+                                   "-p", pids, "-o", data], stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL)
+        hwm = 0
+        while rec.poll() is None:
+            hwm = max(hwm, bl.proc_status_kb(rec.pid, "VmHWM") or 0)
+            time.sleep(0.05)
+        out = {"podprof": quality(podprof_stacks(pout)), "worker_hwm_kb": hwm,
+               "unwind_line": next((ln for ln in rec.stdout.read().splitlines()
+                                    if ln.startswith("unwind:")), "")}
+        if pr:
+            pr.send_signal(signal.SIGINT)
+            pr.wait(timeout=120)
+            ps = perf_stacks(perf, data)
+            out["perf"] = quality(ps)
+            out["agreement"] = agreement(podprof_stacks(pout), ps)
+            os.unlink(data)
+        return out
+    finally:
+        g.close()
+
+
+# ---- cost -------------------------------------------------------------------------------------
+
+def bpf_prog_stats(ids):
+    t = c = 0
+    for i in ids:
+        r = subprocess.run(["bpftool", "prog", "show", "id", str(i), "-j"], capture_output=True,
+                           text=True, timeout=30)
+        try:
+            p = json.loads(r.stdout)
+        except ValueError:
+            continue
+        t += p.get("run_time_ns", 0)
+        c += p.get("run_cnt", 0)
+    return t, c
+
+
+def prog_ids(pid):
+    ids = set()
+    try:
+        for fd in os.listdir(f"/proc/{pid}/fdinfo"):
+            with open(f"/proc/{pid}/fdinfo/{fd}") as f:
+                for line in f:
+                    if line.startswith("prog_id:"):
+                        ids.add(int(line.split()[1]))
+    except OSError:
+        pass
+    return ids
+
+
+def cost_run(tool, exe, cg, hz, secs):
+    """BPF ns per run, runs, worker CPU s, peak RSS kB for one window."""
+    if tool == "bpftrace":
+        prog = (f'profile:hz:{hz} /cgroup == cgroupid("{cg}")/ {{ @[ustack] = count(); }} '
+                f'interval:s:{secs} {{ exit(); }}')
+        p = subprocess.Popen([exe, "-e", prog], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+    else:
+        p = subprocess.Popen([exe, "record", "--cgroup", cg, "--duration", f"{secs}s",
+                              "--frequency", str(hz), "--top", "0", "--unwinder", tool,
+                              "-o", os.devnull], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+    ids, t_end, hwm, stats = set(), time.monotonic() + secs + 60, 0, (0, 0)
+    while not bl.exited(p) and time.monotonic() < t_end:
+        ids |= prog_ids(p.pid)
+        hwm = max(hwm, bl.proc_status_kb(p.pid, "VmHWM") or 0)
+        if ids:
+            stats = bpf_prog_stats(ids)  # the last read before exit counts the window
+        time.sleep(0.5)
+    rc, ru = bl.wait_rusage(p, timeout=60)
+    cpu = (ru.ru_utime + ru.ru_stime) if ru else None
+    t, c = stats
+    return {"bpf_ns": t, "runs": c, "ns_per_run": t / c if c else None, "cpu_s": cpu,
+            "hwm_kb": hwm, "rc": rc}
+
+
+def cost(worker, bpftrace, cmds, secs, rounds):
+    subprocess.run(["sysctl", "-qw", "kernel.bpf_stats_enabled=1"], check=False)
+    out = []
+    try:
+        g = Group("cost")
+        for c in cmds:
+            g.start(c)
+        time.sleep(1.0)
+        tools = ["auto", "framepointer"] + (["bpftrace"] if bpftrace else [])
+        for r in range(rounds):
+            for hz in (19, 99):
+                for tool in tools[r % len(tools):] + tools[:r % len(tools)]:
+                    exe = bpftrace if tool == "bpftrace" else worker
+                    m = cost_run(tool, exe, g.path, hz, secs)
+                    m.update(tool=tool, hz=hz, round=r, secs=secs)
+                    print(f"  cost {tool:12s} {hz:3d} Hz: {m}", flush=True)
+                    out.append(m)
+        g.close()
+    finally:
+        subprocess.run(["sysctl", "-qw", "kernel.bpf_stats_enabled=0"], check=False)
+    return out
+
+
+# ---- collisions -------------------------------------------------------------------------------
+
+def distinct_program(path):
+    """100 leaves x recursion depth 1..100 = 10,000 distinct stacks."""
+    lines = ["#include <stdlib.h>", "#include <time.h>", "volatile unsigned long sink;"]
+    for i in range(100):
+        lines.append(f"__attribute__((noinline)) void leaf{i}(void) "
+                     f"{{ for (int k = 0; k < 2000; k++) sink += k ^ {i}; }}")
+    lines.append("typedef void (*fn)(void); static fn leaves[100] = {" +
+                 ",".join(f"leaf{i}" for i in range(100)) + "};")
+    lines.append("__attribute__((noinline)) void rec(int d, int l) "
+                 "{ if (d <= 1) leaves[l](); else rec(d - 1, l); sink++; }")
+    lines.append("int main(int c, char **v) { time_t end = time(0) + atoi(v[1]); unsigned x = 1;"
+                 " while (time(0) < end) { x = x * 1103515245u + 12345u;"
+                 " rec(1 + (x >> 8) % 100, (x >> 20) % 100); } return 0; }")
+    src = path + ".c"
+    with open(src, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    bl.compile_c(src, path, ["-O2", "-fomit-frame-pointer"])
+
+
+def collisions(worker, res, secs):
+    exe = os.path.join(res, "distinct")
+    distinct_program(exe)
+    g = Group("distinct")
+    try:
+        g.start(f"{exe} {secs + 30}")
+        time.sleep(0.5)
+        out = os.path.join(res, "distinct.pb.gz")
+        r = subprocess.run([worker, "record", "--cgroup", g.path, "--duration", f"{secs}s",
+                            "--frequency", "999", "-o", out, "--top", "0"],
+                           capture_output=True, text=True, timeout=secs + 120)
+        stacks = pprofread.Profile(out).stacks()
+        lost = sum(v for f, v in stacks if "[user stack lost]" in f)
+        distinct = len({tuple(f) for f, _ in stacks})
+        first = r.stdout.splitlines()[:2]
+        return {"distinct": distinct, "samples": sum(v for _, v in stacks), "lost": lost,
+                "summary": first, "secs": secs}
+    finally:
+        g.close()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", required=True)
+    a = ap.parse_args()
+    res = os.path.dirname(os.path.abspath(a.out))
+    worker = os.path.join(bl.build_dir(), "podprof-worker")
+    perf = shutil.which("perf")
+    bpftrace = shutil.which("bpftrace")
+    cmds = workloads(res)
+    secs = 5 if bl.QUICK else 10
+    result = {"machine": bl.machine(), "hz": HZ, "quality": {}, "secs": secs}
+    for name, cmd in cmds.items():
+        tag = "".join(ch for ch in name if ch.isalnum())[:20]
+        q = side_by_side(worker, perf, cmd, res, tag, secs)
+        print(f"  {name}: {q}", flush=True)
+        result["quality"][name] = q
+    result["cost"] = cost(worker, bpftrace, list(cmds.values()), 10 if bl.QUICK else 30,
+                          1 if bl.QUICK else 3)
+    result["collisions"] = collisions(worker, res, 10 if bl.QUICK else 30)
+    bl.write_json(a.out, result)
+
+
+if __name__ == "__main__":
+    main()
