@@ -123,8 +123,13 @@ def emit(**ev):
 
 
 class FakeWorker:
-    def __init__(self, args, node):
+    def __init__(self, args, node, index=0):
         self.args, self.node = args, node
+        # Each real worker dials from its own pod address, and the hub caps
+        # connections before hello per address: on loopback, use one source
+        # address per fake worker (127.1.0.0/16 is all loopback on Linux).
+        self.local_addr = (f"127.1.{index // 250 % 256}.{index % 250 + 1}", 0) \
+            if args.host.startswith("127.") else None
         self.jobs = {}  # job id -> asyncio.Task ending the window
         self.writer = None
 
@@ -155,7 +160,8 @@ class FakeWorker:
     async def run(self, handshake_sem, connected):
         host, port = self.args.host, self.args.port
         async with handshake_sem:
-            reader, self.writer = await asyncio.open_connection(host, port, limit=1 << 20)
+            reader, self.writer = await asyncio.open_connection(host, port, limit=1 << 20,
+                                                                local_addr=self.local_addr)
             key = base64.b64encode(os.urandom(16)).decode()
             self.writer.write((f"GET / HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
                                f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
@@ -240,7 +246,7 @@ async def amain(args):
         if count[0] == args.count:
             emit(ev="all_connected", n=args.count)
 
-    workers = [FakeWorker(args, f"{args.prefix}{i}") for i in range(args.count)]
+    workers = [FakeWorker(args, f"{args.prefix}{i}", i) for i in range(args.count)]
 
     async def one(w):
         try:

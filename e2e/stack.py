@@ -448,16 +448,34 @@ class Stack(_Service):
         text = manifest if isinstance(manifest, str) else json.dumps(manifest)
         return self.kubectl("apply", "-f", "-", *extra, input=text, check=check)
 
-    def sa_token(self, namespace, name, audiences=(), duration="1h"):
+    def sa_token(self, namespace, name, audiences=(), duration="1h", bound_pod=None):
         """Mint a bound service-account token (TokenRequest), creating the namespace
-        and ServiceAccount if needed. The API server accepts it in TokenReview."""
+        and ServiceAccount if needed. The API server accepts it in TokenReview.
+        bound_pod: name of a pod (of this ServiceAccount) the token is bound to,
+        as a projected token in that pod would be; its TokenReview then names
+        the pod and, on Kubernetes >= 1.30, the pod's node."""
         self.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
         self.apply({"apiVersion": "v1", "kind": "ServiceAccount",
                     "metadata": {"name": name, "namespace": namespace}})
         args = ["create", "token", name, "-n", namespace, "--duration", duration]
         for a in audiences:
             args += ["--audience", a]
+        if bound_pod:
+            args += ["--bound-object-kind", "Pod", "--bound-object-name", bound_pod]
         return self.kubectl(*args).stdout.strip()
+
+    def worker_pod(self, namespace, name, service_account, node=None):
+        """A (never started) pod of service_account, on node when given: what a
+        worker DaemonSet pod is to the API server, so that tokens can be bound to it."""
+        spec = {"serviceAccountName": service_account, "automountServiceAccountToken": False,
+                "containers": [{"name": "worker", "image": "podprof/worker:e2e"}]}
+        if node:
+            spec["nodeName"] = node
+        self.apply({"apiVersion": "v1", "kind": "ServiceAccount",
+                    "metadata": {"name": service_account, "namespace": namespace}})
+        return self.request("POST", f"/api/v1/namespaces/{namespace}/pods", {
+            "apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": namespace},
+            "spec": spec})
 
     def token_review(self, token, audiences=()):
         """Ask the API server who a token belongs to; returns the TokenReview status."""

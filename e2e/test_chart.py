@@ -41,9 +41,11 @@ NONDEFAULT = {
                                   "effect": "NoSchedule"}],
                  "podLabels": {"team": "perf"}},
     "worker": {"priorityClassName": "system-node-critical", "extraCapabilities": ["SYS_RESOURCE"],
-               "nodeSelector": {"podprof.dev/profile": "true"}, "seccompProfile": "Unconfined",
+               "nodeSelector": {"podprof.dev/profile": "true"}, "seccompProfile": "Localhost",
+               "seccompLocalhostProfile": "operators/podprof-worker.json", "onControlPlane": True,
                "maxUnavailable": "10%", "tokenExpirationSeconds": 7200},
-    "hub": {"port": 9443, "audience": "podprof-hub", "tls": {"mode": "secret", "secretName": "my-hub-tls"}},
+    "hub": {"port": 9443, "audience": "podprof-hub", "tls": {"mode": "secret", "secretName": "my-hub-tls"},
+            "networkPolicy": {"extraFrom": [{"namespaceSelector": {"matchLabels": {"name": "monitoring"}}}]}},
     "storage": {"type": "s3", "s3": {"endpoint": "https://minio.storage.svc:9000", "bucket": "profiles",
                                      "region": "eu-west-1", "prefix": "cluster-a/", "pathStyle": True,
                                      "accessKey": "AKIAEXAMPLE", "secretKey": "secret-example"}},
@@ -171,14 +173,33 @@ def test_default_render_is_least_privilege(tmp_path):
     assert ds["hostPID"] is True and ds["automountServiceAccountToken"] is False
     assert "hostNetwork" not in ds
     mounts = {m["name"]: m for m in c["volumeMounts"]}
-    assert all(m.get("readOnly") for m in mounts.values())
     vols = {v["name"]: v for v in ds["volumes"]}
+    # Read-only everywhere but the health file's small in-memory emptyDir.
+    assert all(m.get("readOnly") or "emptyDir" in vols[n] for n, m in mounts.items())
+    assert [n for n, m in mounts.items() if not m.get("readOnly")] == ["run"]
     assert vols["cgroup"]["hostPath"]["path"] == "/sys/fs/cgroup"
     assert vols["btf"]["hostPath"]["path"] == "/sys/kernel/btf"
     assert not any("debug" in v.get("hostPath", {}).get("path", "") for v in ds["volumes"])
     tok = vols["hub-token"]["projected"]["sources"][0]["serviceAccountToken"]
     assert tok["audience"] == "podprof"
     assert "--operator=wss://pp-podprof-hub.podprof.svc:7443" in c["args"]
+    # Issue 17, finding 9: off control-plane nodes, probes, hub NetworkPolicy, seccomp list shipped.
+    terms = ds["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
+    assert {"key": "node-role.kubernetes.io/control-plane", "operator": "DoesNotExist"} in \
+        terms[0]["matchExpressions"]
+    assert c["livenessProbe"]["exec"]["command"][-1] == "--check-health=/run/podprof/health"
+    assert c["readinessProbe"]["exec"]["command"][-1] == "--check-ready=/run/podprof/health"
+    assert "--health-file=/run/podprof/health" in c["args"]
+    assert vols["run"]["emptyDir"]["medium"] == "Memory"
+    assert sc["seccompProfile"] == {"type": "RuntimeDefault"}
+    np = by_kind(objs, "NetworkPolicy")[0]["spec"]
+    assert np["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "operator"
+    assert np["ingress"] == [{"ports": [{"port": "hub", "protocol": "TCP"}], "from": [{"podSelector": {
+        "matchLabels": {"app.kubernetes.io/name": "podprof", "app.kubernetes.io/instance": "pp",
+                        "app.kubernetes.io/component": "worker"}}}]}]
+    cm = by_kind(objs, "ConfigMap", "-worker-seccomp")[0]
+    with open(os.path.join(CHART, "files", "worker-seccomp.json")) as f:
+        assert json.loads(cm["data"]["worker.json"]) == json.load(f)
     dep = by_kind(objs, "Deployment")[0]["spec"]
     assert dep["strategy"]["type"] == "Recreate"  # one operator, never two at once
     pod = dep["template"]["spec"]
@@ -229,6 +250,11 @@ def test_nondefault_render_wires_every_switch(tmp_path):
     assert ds["priorityClassName"] == "system-node-critical"
     assert "--operator=wss://pp-podprof-hub.podprof.svc:9443" in c["args"] and "-v" in c["args"]
     assert {v["name"]: v for v in ds["volumes"]}["hub-ca"]["secret"]["secretName"] == "my-hub-tls"
+    assert "affinity" not in ds  # onControlPlane: no exclusion
+    assert c["securityContext"]["seccompProfile"] == {"type": "Localhost",
+                                                      "localhostProfile": "operators/podprof-worker.json"}
+    assert by_kind(objs, "NetworkPolicy")[0]["spec"]["ingress"][0]["from"][1] == \
+        {"namespaceSelector": {"matchLabels": {"name": "monitoring"}}}
 
 
 # --- against the real API server -----------------------------------------------------
@@ -248,7 +274,7 @@ def test_render_accepted_by_server_dry_run(stack, crd, tmp_path, values):
 def _release_objects(stack, ns, release):
     """(kind, name) of every object labelled with the release, namespaced and cluster-wide."""
     sel = f"app.kubernetes.io/instance={release}"
-    kinds = "serviceaccounts,secrets,services,deployments,daemonsets,roles,rolebindings,configmaps"
+    kinds = "serviceaccounts,secrets,services,deployments,daemonsets,roles,rolebindings,configmaps,networkpolicies"
     out = json.loads(stack.kubectl("get", kinds, "-n", ns, "-l", sel, "-o", "json").stdout)
     cluster = json.loads(stack.kubectl("get", "clusterroles,clusterrolebindings", "-l", sel, "-o", "json").stdout)
     return {(o["kind"], o["metadata"]["name"]) for o in out["items"] + cluster["items"]}
@@ -262,7 +288,8 @@ def test_install_upgrade_uninstall(stack, crd, namespace):
     base = {("ServiceAccount", f"{fn}-operator"), ("ServiceAccount", f"{fn}-worker"), ("Secret", f"{fn}-hub-tls"),
             ("Service", f"{fn}-hub"), ("Deployment", f"{fn}-operator"), ("DaemonSet", f"{fn}-worker"),
             ("ClusterRole", f"{fn}-operator"), ("ClusterRoleBinding", f"{fn}-operator"),
-            ("ClusterRole", f"{fn}-viewer")}
+            ("ClusterRole", f"{fn}-viewer"),
+            ("ConfigMap", f"{fn}-worker-seccomp"), ("NetworkPolicy", f"{fn}-hub")}
     assert _release_objects(stack, namespace, rel) == base
     tls1 = json.loads(stack.kubectl("get", "secret", f"{fn}-hub-tls", "-n", namespace, "-o", "json").stdout)["data"]
     assert set(tls1) == {"tls.crt", "tls.key", "ca.crt"}

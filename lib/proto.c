@@ -147,8 +147,12 @@ static int get_u64(struct json_object *o, const char *key, uint64_t *dst, uint64
 		return fail(err, PROTO_E_WRONG_TYPE, fname);
 	errno = 0;
 	x = json_object_get_int64(v);
-	/* json-c clamps values beyond int64 and sets errno; both are refusals. */
-	if (errno || x < 0 || (uint64_t)x < min || (uint64_t)x > max)
+	/* json-c stores literals above INT64_MAX as uint64 and get_int64 clamps
+	 * them to INT64_MAX without errno: tell the two apart by the uint64 view,
+	 * so that an out-of-range literal is refused, never clamped. */
+	if (errno || x < 0 ||
+	    (x == INT64_MAX && json_object_get_uint64(v) != (uint64_t)INT64_MAX) ||
+	    (uint64_t)x < min || (uint64_t)x > max)
 		return fail(err, PROTO_E_RANGE, fname);
 	*dst = (uint64_t)x;
 	return 0;
@@ -199,6 +203,26 @@ static struct json_object *array_obj(struct json_object *arr, size_t i, struct p
 	return e;
 }
 
+bool proto_node_name_valid(const char *s)
+{
+	size_t len = s ? strlen(s) : 0;
+
+	if (len == 0 || len > PROTO_MAX_NODE_LEN)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		char c = s[i];
+		bool alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+		/* Labels start and end alphanumeric: no "", ".", "..", "-x", "x-". */
+		bool edge = i == 0 || i == len - 1 || s[i - 1] == '.' || s[i + 1] == '.';
+
+		if (alnum)
+			continue;
+		if ((c != '-' && c != '.') || edge)
+			return false;
+	}
+	return true;
+}
+
 /* ---- per-type validators (JSON object -> C struct) ---------------------------- */
 
 static int val_hello(struct json_object *o, struct proto_hello *h, struct proto_err *err)
@@ -209,6 +233,9 @@ static int val_hello(struct json_object *o, struct proto_hello *h, struct proto_
 	int e;
 
 	e = get_str(o, "node", h->node, sizeof(h->node), true, false, STR_IDENT, err, "node");
+	/* The node name becomes part of object keys and file names: DNS-1123 only. */
+	if (!e && !proto_node_name_valid(h->node))
+		e = fail(err, PROTO_E_TOO_LONG, "node");
 	if (!e)
 		e = get_str(o, "version", h->version, sizeof(h->version), true, false, STR_IDENT,
 			    err, "version");

@@ -166,6 +166,12 @@ const char *proto_type_str(enum proto_type t);
 /* Stable identifier of a refusal reason ("bad_json", "too_long", ...). */
 const char *proto_status_str(enum proto_status s);
 
+/* Whether s is a DNS-1123 subdomain (lowercase alphanumerics, '-' and '.',
+ * labels starting and ending alphanumeric, 1..PROTO_MAX_NODE_LEN bytes), as
+ * Kubernetes requires of Node names. Such a name is safe as a path component:
+ * no '/', no "..", no leading '-' or '.'. */
+bool proto_node_name_valid(const char *s);
+
 /* Decode and validate one text frame of len bytes (need not be
  * NUL-terminated). On success fills *out (caller calls proto_msg_free) and
  * returns 0. On failure returns -E2BIG (too big), -EPROTO (bad JSON, version,

@@ -79,7 +79,11 @@ static void ev_profile(void *ctx, const char *node, const char *job_id, bool fin
 	FILE *f;
 
 	printf("event profile node=%s job=%s bytes=%zu final=%d\n", node, job_id, len, final);
-	if (d->profile_dir) {
+	/* The hub refuses hellos with a non-DNS-1123 node, so no "../" gets here;
+	 * check again because this is where the name becomes a path. */
+	if (d->profile_dir && !proto_node_name_valid(node)) {
+		log_error(MOD, "not saving profile of node '%s': not a DNS-1123 name", node);
+	} else if (d->profile_dir) {
 		snprintf(path, sizeof(path), "%s/%s.%u.pb.gz", d->profile_dir, node, d->profiles++);
 		f = fopen(path, "wb");
 		if (!f || fwrite(data, 1, len, f) != len)
@@ -89,6 +93,13 @@ static void ev_profile(void *ctx, const char *node, const char *job_id, bool fin
 		if (f)
 			fclose(f);
 	}
+	fflush(stdout);
+}
+
+static void ev_refused(void *ctx, const char *node, const char *identity, const char *reason)
+{
+	(void)ctx;
+	printf("event refused node=%s identity=%s reason=%s\n", node, identity, reason);
 	fflush(stdout);
 }
 
@@ -146,7 +157,8 @@ static int parse_u64(const char *s, const char *name, uint64_t min, uint64_t max
 static const char usage[] =
     "usage: podprof-operator debug-hub --port P --token-file F [--iface ADDR]\n"
     "         [--tls-cert F --tls-key F] [--max-profile-bytes N] [--heartbeat-ms N]\n"
-    "         [--attach-file F] [--profile-dir D] [-v]\n";
+    "         [--attach-file F] [--profile-dir D] [--max-pending N]\n"
+    "         [--max-pending-per-addr N] [-v]\n";
 
 int debug_hub_main(int argc, char **argv)
 {
@@ -160,6 +172,8 @@ int debug_hub_main(int argc, char **argv)
 	    {"heartbeat-ms", required_argument, NULL, 'b'},
 	    {"attach-file", required_argument, NULL, 'a'},
 	    {"profile-dir", required_argument, NULL, 'd'},
+	    {"max-pending", required_argument, NULL, 'P'},
+	    {"max-pending-per-addr", required_argument, NULL, 'A'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -209,6 +223,16 @@ int debug_hub_main(int argc, char **argv)
 		case 'd':
 			d.profile_dir = optarg;
 			break;
+		case 'P':
+			if (parse_u64(optarg, "--max-pending", 1, 65536, &v))
+				goto cleanup;
+			cfg.max_pending = (unsigned)v;
+			break;
+		case 'A':
+			if (parse_u64(optarg, "--max-pending-per-addr", 1, 65536, &v))
+				goto cleanup;
+			cfg.max_pending_per_addr = (unsigned)v;
+			break;
 		case 'v':
 			log_set_level(LOG_LVL_DEBUG);
 			break;
@@ -236,6 +260,7 @@ int debug_hub_main(int argc, char **argv)
 	cbs.on_progress = ev_progress;
 	cbs.on_profile = ev_profile;
 	cbs.on_error = ev_error;
+	cbs.on_worker_refused = ev_refused;
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;

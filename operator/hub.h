@@ -22,8 +22,16 @@
  * authenticator; hub_token_file_auth() is the local-mode one (shared secret
  * file, constant-time compare). A worker becomes "connected" after a valid
  * hello naming its node; a second hello for the same node replaces the older
- * connection (callbacks: on_worker_disconnected(node), then
- * on_worker_connected(node); the old session then closes silently).
+ * connection only when it proves the same identity (callbacks:
+ * on_worker_disconnected(node), then on_worker_connected(node); the old
+ * session then closes silently); otherwise the newcomer is refused. With
+ * require_node_binding the node named in hello must be the node the token is
+ * bound to (cluster mode: TokenReview's node-name extra).
+ *
+ * Before hello a connection may send one text message of at most
+ * PROTO_MAX_TEXT_FRAME bytes; a binary frame is refused on its first
+ * fragment. Such connections have their own caps (max_pending, per address),
+ * so that they can never lock registered workers out.
  *
  * Abuse handling: malformed, oversized, unknown or out-of-order messages close
  * the connection with 1008 (policy) or 1009 (too big) and a logged reason;
@@ -42,12 +50,21 @@
 
 struct hub;
 
-/* Checks a bearer token. On success returns 0 and writes a printable identity
- * (e.g. the TokenReview username) into identity (idlen bytes, NUL-terminated);
- * returns -EACCES for a refused token, other negative errno when the check
- * itself failed (both refuse the connection). Called on the hub thread, once
- * per connection; it may block (TokenReview is a short HTTPS call). */
-typedef int (*hub_auth_fn)(void *ctx, const char *token, char *identity, size_t idlen);
+/* What a token proves: who holds it and, when the token is bound to a node
+ * (a projected service-account token of a pod on that node), which node. */
+struct hub_auth_result {
+	char identity[256];		   /* printable, e.g. the TokenReview username */
+	char node[PROTO_MAX_NODE_LEN + 1]; /* node the token is bound to; "" = none */
+};
+
+/* Checks a bearer token. On success returns 0 and fills *out (identity
+ * NUL-terminated; node "" when the token names no node); returns -EACCES for a
+ * refused token, other negative errno when the check itself failed (both
+ * refuse the connection). With hub_config.auth_async false it runs on the hub
+ * thread and must be quick (a constant-time compare); with auth_async true it
+ * runs on one of the hub's auth threads (it may block: TokenReview is an
+ * HTTPS call) and must be thread-safe. */
+typedef int (*hub_auth_fn)(void *ctx, const char *token, struct hub_auth_result *out);
 
 struct hub_config {
 	const char *iface;	    /* bind address or interface; NULL = all */
@@ -56,10 +73,28 @@ struct hub_config {
 	const char *tls_key;	    /* PEM private key, required with tls_cert */
 	uint64_t max_profile_bytes; /* binary message cap; 0 = PROTO_PROFILE_MAX_DEFAULT */
 	uint32_t heartbeat_ms;	    /* told to workers in welcome; 0 = 5000 */
-	unsigned max_workers;	    /* WebSocket sessions at once; 0 = 4096 */
+	unsigned max_workers;	    /* workers registered (hello done) at once; 0 = 4096 */
 	const char *version;	    /* operator version sent in welcome; NULL = "dev" */
 	hub_auth_fn auth;	    /* required: no anonymous workers */
 	void *auth_ctx;
+	/* Off the hub thread: auth runs on auth_threads threads (0 = 4); results,
+	 * refusals included, are cached for a short time by token hash, and
+	 * each source address may start only a few uncached checks per second. */
+	bool auth_async;
+	unsigned auth_threads;
+	/* Workers must say hello from a node their token is bound to; a token
+	 * without a node binding is refused. Off: any node (local mode with a
+	 * shared secret). */
+	bool require_node_binding;
+	/* Connections that have not completed hello (not counted in max_workers):
+	 * at most max_pending (0 = 256) at once, the oldest closed to make room,
+	 * and max_pending_per_addr (0 = 16) per source address. */
+	unsigned max_pending;
+	unsigned max_pending_per_addr;
+	/* Bytes of inbound messages being reassembled, all sessions together;
+	 * 0 = 4 x max_profile_bytes. A message that would exceed it is refused
+	 * with 1013 (try again later). */
+	uint64_t max_rx_total;
 };
 
 /* Event callbacks; any may be NULL. node is the worker's node name. Pointers
@@ -73,6 +108,10 @@ struct hub_callbacks {
 	void (*on_profile)(void *ctx, const char *node, const char *job_id, bool final,
 			   const uint8_t *data, size_t len);
 	void (*on_error)(void *ctx, const char *node, const struct proto_error_msg *msg);
+	/* A hello was refused because the token does not speak for node (reason
+	 * says why); identity is the token's. For an Event: someone tried. */
+	void (*on_worker_refused)(void *ctx, const char *node, const char *identity,
+				  const char *reason);
 };
 
 /* One connected worker, as seen by hub_foreach_worker. */
@@ -165,18 +204,23 @@ unsigned hub_worker_count(struct hub *hub);
 
 /* ---- local-mode authentication ------------------------------------------ */
 
-/* Shared secret for local runs: the trimmed first line of a file. */
+/* Secrets for local runs, from a file (at most 64 KiB). Either one line
+ * holding a shared secret (any node may use it), or one "NODE TOKEN" line per
+ * node: such a token is bound to NODE and speaks for no other node. Blank
+ * lines and lines starting with '#' are ignored in the per-node form. */
 struct hub_token_file;
 
-/* Read path (at most 4 KiB, non-empty, mode should not be world-readable:
- * a warning is logged if it is). Returns 0 and *out, or negative errno. */
+/* Read path (mode should not be world-readable: a warning is logged if it
+ * is). Returns 0 and *out, or negative errno (-EINVAL for an empty file, a
+ * malformed line or a node name that is not DNS-1123). */
 int hub_token_file_load(const char *path, struct hub_token_file **out);
 
 /* Wipe and free; accepts NULL. */
 void hub_token_file_free(struct hub_token_file *tf);
 
-/* hub_auth_fn for a struct hub_token_file ctx: constant-time comparison,
- * identity "token-file". */
-int hub_token_file_auth(void *ctx, const char *token, char *identity, size_t idlen);
+/* hub_auth_fn for a struct hub_token_file ctx: constant-time comparison with
+ * every secret; identity "token-file" (shared) or "token-file:NODE", and
+ * out->node = NODE for a per-node token. */
+int hub_token_file_auth(void *ctx, const char *token, struct hub_auth_result *out);
 
 #endif

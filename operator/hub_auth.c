@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* hub_auth.c -- local-mode worker authentication: a shared secret file.
+/* hub_auth.c -- local-mode worker authentication: a shared secret file, or one
+ * secret per node.
  *
  * Cluster mode uses TokenReview through the Kubernetes client instead; both
  * plug into the hub as a hub_auth_fn.
@@ -16,19 +17,94 @@
 #include <unistd.h>
 
 #define MOD	       "hub"
-#define TOKEN_FILE_MAX 4096
+#define TOKEN_FILE_MAX (64 * 1024)
+#define TOKEN_MAX      4096
+
+struct token_entry {
+	char node[PROTO_MAX_NODE_LEN + 1]; /* "" = shared secret, any node */
+	size_t len;
+	char *tok;
+};
 
 struct hub_token_file {
-	size_t len;
-	char tok[TOKEN_FILE_MAX + 1];
+	char *text; /* the file, NUL-terminated; entries point into it */
+	size_t text_len;
+	struct token_entry *e;
+	size_t n;
 };
+
+static size_t trim_len(const char *s, size_t len)
+{
+	while (len && (s[len - 1] == ' ' || s[len - 1] == '\t' || s[len - 1] == '\r'))
+		len--;
+	return len;
+}
+
+/* Split text into entries: a single line without a blank is a shared secret,
+ * otherwise every line is "NODE TOKEN". Tokens are NUL-terminated in place. */
+static int parse_entries(struct hub_token_file *tf, const char *path)
+{
+	char *line = tf->text, *next;
+	size_t lines = 0;
+
+	for (char *p = tf->text; *p; p++)
+		lines += *p == '\n';
+	tf->e = calloc(lines + 1, sizeof(*tf->e));
+	if (!tf->e)
+		return -ENOMEM;
+	for (; line && *line; line = next) {
+		size_t len;
+		char *sp;
+
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		len = trim_len(line, strlen(line));
+		line[len] = '\0';
+		if (!len || line[0] == '#')
+			continue;
+		sp = strpbrk(line, " \t");
+		/* A shared secret must be the file's only entry. */
+		if ((!sp && tf->n) || (tf->n && !tf->e[0].node[0]))
+			goto bad;
+		if (!sp) {
+			if (len > TOKEN_MAX)
+				goto bad;
+			tf->e[0].tok = line;
+			tf->e[0].len = len;
+			tf->n = 1;
+			continue;
+		}
+		if (!sp || (size_t)(sp - line) > PROTO_MAX_NODE_LEN)
+			goto bad;
+		memcpy(tf->e[tf->n].node, line, (size_t)(sp - line));
+		tf->e[tf->n].node[sp - line] = '\0';
+		sp += strspn(sp, " \t");
+		if (!proto_node_name_valid(tf->e[tf->n].node) || !*sp || strpbrk(sp, " \t") ||
+		    strlen(sp) > TOKEN_MAX)
+			goto bad;
+		tf->e[tf->n].tok = sp;
+		tf->e[tf->n].len = strlen(sp);
+		tf->n++;
+	}
+	if (!tf->n) {
+		log_error(MOD, "token file %s is empty", path);
+		return -EINVAL;
+	}
+	return 0;
+bad:
+	log_error(MOD,
+		  "token file %s: want one secret, or \"NODE TOKEN\" lines with "
+		  "DNS-1123 node names",
+		  path);
+	return -EINVAL;
+}
 
 int hub_token_file_load(const char *path, struct hub_token_file **out)
 {
 	struct hub_token_file *tf = NULL;
 	struct stat st;
 	ssize_t n;
-	size_t len;
 	int fd = -1, err;
 
 	*out = NULL;
@@ -41,12 +117,15 @@ int hub_token_file_load(const char *path, struct hub_token_file **out)
 	if (fstat(fd, &st) == 0 && (st.st_mode & S_IROTH))
 		log_warn(MOD, "token file %s is world-readable", path);
 	tf = calloc(1, sizeof(*tf));
-	if (!tf) {
+	if (tf)
+		tf->text = calloc(1, TOKEN_FILE_MAX + 2);
+	if (!tf || !tf->text) {
 		err = -ENOMEM;
 		goto cleanup;
 	}
+	tf->text_len = TOKEN_FILE_MAX + 2;
 	/* Read one byte more than the cap to tell "exactly full" from "too big". */
-	n = read(fd, tf->tok, TOKEN_FILE_MAX + 1);
+	n = read(fd, tf->text, TOKEN_FILE_MAX + 1);
 	if (n < 0) {
 		err = -errno;
 		goto cleanup;
@@ -56,20 +135,16 @@ int hub_token_file_load(const char *path, struct hub_token_file **out)
 		err = -EFBIG;
 		goto cleanup;
 	}
-	tf->tok[n] = '\0';
-	len = strcspn(tf->tok, "\r\n");
-	while (len && (tf->tok[len - 1] == ' ' || tf->tok[len - 1] == '\t'))
-		len--;
-	explicit_bzero(tf->tok + len, sizeof(tf->tok) - len);
-	if (!len) {
-		log_error(MOD, "token file %s is empty", path);
+	if (strlen(tf->text) != (size_t)n) {
+		log_error(MOD, "token file %s holds a NUL byte", path);
 		err = -EINVAL;
 		goto cleanup;
 	}
-	tf->len = len;
+	err = parse_entries(tf, path);
+	if (err)
+		goto cleanup;
 	*out = tf;
 	tf = NULL;
-	err = 0;
 cleanup:
 	if (fd >= 0)
 		close(fd);
@@ -81,25 +156,46 @@ void hub_token_file_free(struct hub_token_file *tf)
 {
 	if (!tf)
 		return;
+	if (tf->text)
+		explicit_bzero(tf->text, tf->text_len);
+	free(tf->text);
+	free(tf->e);
 	explicit_bzero(tf, sizeof(*tf));
 	free(tf);
 }
 
-int hub_token_file_auth(void *ctx, const char *token, char *identity, size_t idlen)
+/* Constant time in the secret's content: depends on lengths only. */
+static bool token_eq(const struct token_entry *e, const char *token, size_t tlen)
+{
+	unsigned char diff = (unsigned char)(tlen != e->len);
+
+	for (size_t i = 0; i < e->len; i++)
+		diff |= (unsigned char)(e->tok[i] ^ (i < tlen ? token[i] : 0));
+	return diff == 0;
+}
+
+int hub_token_file_auth(void *ctx, const char *token, struct hub_auth_result *out)
 {
 	const struct hub_token_file *tf = ctx;
-	size_t tlen = token ? strnlen(token, TOKEN_FILE_MAX + 1) : 0;
-	unsigned char diff;
+	size_t tlen = token ? strnlen(token, TOKEN_MAX + 1) : 0;
+	const struct token_entry *hit = NULL;
 
+	memset(out, 0, sizeof(*out));
 	if (!tf || !token)
 		return -EACCES;
-	/* Time depends on the secret's length only, never on where they differ. */
-	diff = (unsigned char)(tlen != tf->len);
-	for (size_t i = 0; i < tf->len; i++)
-		diff |= (unsigned char)(tf->tok[i] ^ (i < tlen ? token[i] : 0));
-	if (diff)
+	/* Compare with every entry, not stopping at a match: the time taken does
+	 * not tell which node's secret matched. */
+	for (size_t i = 0; i < tf->n; i++) {
+		if (token_eq(&tf->e[i], token, tlen) && !hit)
+			hit = &tf->e[i];
+	}
+	if (!hit)
 		return -EACCES;
-	if (idlen)
-		snprintf(identity, idlen, "token-file");
+	if (hit->node[0]) {
+		snprintf(out->identity, sizeof(out->identity), "token-file:%.200s", hit->node);
+		snprintf(out->node, sizeof(out->node), "%s", hit->node);
+	} else {
+		snprintf(out->identity, sizeof(out->identity), "token-file");
+	}
 	return 0;
 }

@@ -60,6 +60,35 @@ int hub_metrics_write(struct hub *hub, char *buf, size_t cap)
 		  "# TYPE podprof_hub_sessions gauge\n"
 		  "podprof_hub_sessions %u\n",
 		  hub->n_sessions);
+	wb_printf(
+	    &b,
+	    "# HELP podprof_hub_pending_sessions WebSocket sessions before hello.\n"
+	    "# TYPE podprof_hub_pending_sessions gauge\n"
+	    "podprof_hub_pending_sessions %u\n"
+	    "# HELP podprof_hub_rx_buffer_bytes Bytes held for inbound messages, all sessions.\n"
+	    "# TYPE podprof_hub_rx_buffer_bytes gauge\n"
+	    "podprof_hub_rx_buffer_bytes %llu\n",
+	    hub->n_pending, (unsigned long long)hub->rx_total);
+	wb_printf(&b,
+		  "# HELP podprof_hub_limited_total Connections and messages refused by a hub "
+		  "limit, by limit.\n"
+		  "# TYPE podprof_hub_limited_total counter\n"
+		  "podprof_hub_limited_total{limit=\"pending_evicted\"} %llu\n"
+		  "podprof_hub_limited_total{limit=\"pending_per_address\"} %llu\n"
+		  "podprof_hub_limited_total{limit=\"rx_buffers\"} %llu\n"
+		  "podprof_hub_limited_total{limit=\"auth_rate\"} %llu\n"
+		  "podprof_hub_limited_total{limit=\"node_binding\"} %llu\n",
+		  (unsigned long long)c->pending_evicted, (unsigned long long)c->pending_refused,
+		  (unsigned long long)c->rx_busy, (unsigned long long)c->auth_rate_limited,
+		  (unsigned long long)c->node_mismatch);
+	wb_printf(&b,
+		  "# HELP podprof_hub_auth_checks_total Token checks run (cache misses).\n"
+		  "# TYPE podprof_hub_auth_checks_total counter\n"
+		  "podprof_hub_auth_checks_total %llu\n"
+		  "# HELP podprof_hub_auth_cache_hits_total Token verdicts taken from the cache.\n"
+		  "# TYPE podprof_hub_auth_cache_hits_total counter\n"
+		  "podprof_hub_auth_cache_hits_total %llu\n",
+		  (unsigned long long)c->auth_checks, (unsigned long long)c->auth_cache_hits);
 	wb_printf(&b,
 		  "# HELP podprof_hub_connections_total WebSocket upgrades accepted.\n"
 		  "# TYPE podprof_hub_connections_total counter\n"
@@ -268,11 +297,13 @@ static int confirm_upgrade(struct lws *wsi, struct hub *hub)
 	char *hdr = NULL;
 	int hl, rc = 0;
 
-	hub->pending_wsi = NULL;
+	hub_pending_clear(hub);
+	if (!lws_get_peer_simple(wsi, peer, sizeof(peer)))
+		snprintf(peer, sizeof(peer), "?");
 	if (lws_hdr_copy(wsi, proto, sizeof(proto), WSI_TOKEN_PROTOCOL) <= 0 ||
 	    !strstr(proto, PROTO_SUBPROTOCOL)) {
-		log_warn(MOD, "upgrade from %s without subprotocol %s refused",
-			 lws_get_peer_simple(wsi, peer, sizeof(peer)), PROTO_SUBPROTOCOL);
+		log_warn(MOD, "upgrade from %s without subprotocol %s refused", peer,
+			 PROTO_SUBPROTOCOL);
 		hub->c.refused_other++;
 		lws_return_http_status(wsi, HTTP_STATUS_BAD_REQUEST, "subprotocol required");
 		return 1;
@@ -291,7 +322,16 @@ static int confirm_upgrade(struct lws *wsi, struct hub *hub)
 		hub->c.auth_failures++;
 		goto cleanup;
 	}
-	rc = hub_check_token(hub, hdr + 7, hub->pending_identity, sizeof(hub->pending_identity));
+	rc = hub_check_token(hub, peer, hdr + 7, &hub->pending_result);
+	if (rc == -EINPROGRESS) {
+		/* Checked off the hub thread once the session exists; a refusal
+		 * is then a 1008 close rather than this 401. */
+		hub->pending_token = strdup(hdr + 7);
+		rc = hub->pending_token ? 0 : -ENOMEM;
+		hub->pending_auth = 1;
+	} else if (!rc) {
+		hub->pending_auth = 0;
+	}
 	if (!rc)
 		hub->pending_wsi = wsi;
 cleanup:
@@ -301,8 +341,7 @@ cleanup:
 	}
 	if (!rc)
 		return 0;
-	log_warn(MOD, "worker connection from %s refused: bearer token %s",
-		 lws_get_peer_simple(wsi, peer, sizeof(peer)),
+	log_warn(MOD, "worker connection from %s refused: bearer token %s", peer,
 		 rc == -EACCES ? "refused" : "could not be checked");
 	lws_return_http_status(wsi, HTTP_STATUS_UNAUTHORIZED, "bearer token refused");
 	return 1;

@@ -12,14 +12,27 @@
 #define HUB_IDENTITY_MAX 256
 #define HUB_METRICS_MAX	 (1024 * 1024) /* /metrics body cap */
 
+#define HUB_PEER_MAX 64
+
+enum hub_auth_state {
+	HUB_AUTH_NONE,	  /* no token seen yet: it must come in hello */
+	HUB_AUTH_PENDING, /* a check runs on an auth thread; rx is paused */
+	HUB_AUTH_OK,
+};
+
 /* Per-WebSocket-connection state; lws allocates it (protocols[].per_session_data_size). */
 struct hub_session {
 	struct hub *hub;
 	struct lws *wsi;
 	struct lws_dll2 list; /* in hub->sessions */
-	bool authed;	      /* token accepted (header or hello) */
-	bool registered;      /* hello done and node owns hub's registry slot */
+	uint64_t id;	      /* matches auth results to sessions that may be gone */
+	enum hub_auth_state auth;
+	bool registered;   /* hello done and node owns hub's registry slot */
+	bool pending;	   /* counted in hub->n_pending (before hello) */
+	bool hello_parked; /* hello received while the token check runs */
+	char peer[HUB_PEER_MAX];
 	char node[PROTO_MAX_NODE_LEN + 1];
+	char bound_node[PROTO_MAX_NODE_LEN + 1]; /* from the token; "" = none */
 	char identity[HUB_IDENTITY_MAX];
 	char version[PROTO_MAX_VERSION_LEN + 1];
 	uint64_t connected_at_ms;
@@ -45,6 +58,13 @@ struct hub_counters {
 	uint64_t hellos;			  /* workers registered */
 	uint64_t refused[PROTO_E_BAD_HEADER + 1]; /* by proto_status */
 	uint64_t refused_other;			  /* order/size/policy refusals */
+	uint64_t node_mismatch;			  /* hello for a node the token is not bound to */
+	uint64_t pending_evicted;		  /* pre-hello sessions closed to make room */
+	uint64_t pending_refused;		  /* pre-hello sessions over the per-address cap */
+	uint64_t rx_busy;			  /* messages refused: receive buffers full */
+	uint64_t auth_checks;			  /* checks run (not answered from cache) */
+	uint64_t auth_cache_hits;
+	uint64_t auth_rate_limited;
 	uint64_t rx_messages[PROTO_HEARTBEAT + 1];
 	uint64_t profiles; /* binary profile messages */
 	uint64_t profile_bytes;
@@ -57,6 +77,11 @@ struct hub {
 	struct hub_callbacks cbs;
 	struct lws_dll2_owner sessions;
 	unsigned n_sessions;
+	unsigned n_pending;    /* sessions before hello (see hub_config.max_pending) */
+	unsigned n_registered; /* sessions that completed hello */
+	uint64_t rx_total;     /* bytes of all sessions' reassembly buffers */
+	uint64_t next_id;
+	struct hub_authq *authq; /* NULL unless cfg.auth_async */
 	struct hub_counters c;
 	void (*wakeup_cb)(void *ctx);
 	void *wakeup_ctx;
@@ -69,16 +94,43 @@ struct hub {
 	/* Identity of the connection whose upgrade was just authorized: the
 	 * HTTP-side check (401 on failure) runs before the ws session exists. */
 	struct lws *pending_wsi;
-	char pending_identity[HUB_IDENTITY_MAX];
+	int pending_auth; /* 0: pending_result holds the identity; 1: pending_token to check */
+	struct hub_auth_result pending_result;
+	char *pending_token;
 };
 
 /* hub_http.c: the "http" protocol callback (protocol 0). */
 int hub_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
 		      size_t len);
 
-/* hub.c: run the authenticator on a token; logs and counts refusals. */
-int hub_check_token(struct hub *hub, const char *token, char *identity, size_t idlen);
+/* hub.c: check a token now, from the cache or (synchronous authenticators)
+ * by calling it. Returns 0 (accepted, *res filled), -EACCES (refused, also
+ * when the address is over its rate), -EINPROGRESS (an asynchronous check is
+ * needed: hub_authq_submit), other negative errno. peer is the source address. */
+int hub_check_token(struct hub *hub, const char *peer, const char *token,
+		    struct hub_auth_result *res);
+
+/* hub_authq.c: the asynchronous token checks, their cache and rate limit. */
+struct hub_authq;
+
+int hub_authq_new(struct hub *hub, unsigned threads, struct hub_authq **out);
+/* Stop the threads (waits for checks in flight) and free; accepts NULL. */
+void hub_authq_free(struct hub_authq *q);
+/* Queue a check of token for session id. -EBUSY when too many are queued. */
+int hub_authq_submit(struct hub_authq *q, uint64_t id, const char *token);
+/* Cached verdict for token: 1 accepted (*res filled), -EACCES refused, 0 unknown. */
+int hub_authq_cached(struct hub_authq *q, const char *token, struct hub_auth_result *res);
+/* Whether peer may start another uncached check now (token bucket per address). */
+bool hub_authq_rate_ok(struct hub_authq *q, const char *peer);
+/* Hub thread: hand every finished check to hub_auth_done. */
+void hub_authq_drain(struct hub_authq *q);
+
+/* hub.c: a check finished (rc as from hub_auth_fn) for session id. */
+void hub_auth_done(struct hub *hub, uint64_t id, int rc, const struct hub_auth_result *res);
 
 uint64_t hub_now_ms(void);
+
+/* hub.c: forget the upgrade vetted last (identity, token), wiping secrets. */
+void hub_pending_clear(struct hub *hub);
 
 #endif

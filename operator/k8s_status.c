@@ -197,6 +197,25 @@ static void copy_str(json_object *o, const char *key, char *buf, size_t len)
 		snprintf(buf, len, "%s", json_object_get_string(v));
 }
 
+/* user.extra values are string arrays; only a single value is taken (two
+ * node names would bind to neither). Too long a value reads as absent. */
+static void copy_extra(json_object *extra, const char *key, char *buf, size_t len)
+{
+	json_object *arr, *v;
+	const char *s;
+
+	buf[0] = '\0';
+	if (!json_object_object_get_ex(extra, key, &arr) ||
+	    !json_object_is_type(arr, json_type_array) || json_object_array_length(arr) != 1)
+		return;
+	v = json_object_array_get_idx(arr, 0);
+	if (!v || !json_object_is_type(v, json_type_string))
+		return;
+	s = json_object_get_string(v);
+	if (strlen(s) < len)
+		memcpy(buf, s, strlen(s) + 1);
+}
+
 int k8s_token_review(struct k8s_client *c, const char *token, const char *audience,
 		     struct k8s_token_review *out)
 {
@@ -236,6 +255,14 @@ int k8s_token_review(struct k8s_client *c, const char *token, const char *audien
 	if (out->authenticated && json_object_object_get_ex(status, "user", &user)) {
 		copy_str(user, "username", out->username, sizeof(out->username));
 		copy_str(user, "uid", out->uid, sizeof(out->uid));
+		if (json_object_object_get_ex(user, "extra", &v)) {
+			copy_extra(v, "authentication.kubernetes.io/node-name", out->node_name,
+				   sizeof(out->node_name));
+			copy_extra(v, "authentication.kubernetes.io/pod-name", out->pod_name,
+				   sizeof(out->pod_name));
+			copy_extra(v, "authentication.kubernetes.io/pod-uid", out->pod_uid,
+				   sizeof(out->pod_uid));
+		}
 	}
 cleanup:
 	if (req) {

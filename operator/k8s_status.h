@@ -67,6 +67,11 @@ struct k8s_token_review {
 	char username[256]; /* e.g. "system:serviceaccount:podprof:worker" */
 	char uid[128];	    /* user UID, may be empty */
 	char error[256];    /* status.error when not authenticated */
+	/* user.extra of a pod-bound service-account token ("" when absent):
+	 * node-name is set by Kubernetes >= 1.30 when the pod has a node. */
+	char node_name[254];
+	char pod_name[254];
+	char pod_uid[128];
 };
 
 /* Ask the API server whether token is valid. audience may be NULL (the

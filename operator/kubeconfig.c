@@ -123,15 +123,21 @@ static int split_lines(struct yparser *p, const char *buf, size_t len)
 	int lineno = 0;
 	bool seen_content = false;
 
+	/* Editors on Windows write a UTF-8 byte-order mark: not part of a key. */
+	if (len >= 3 && !memcmp(buf, "\xef\xbb\xbf", 3))
+		i = 3;
 	while (i < len) {
 		size_t start = i, end;
 		int indent = 0;
 		struct yline *l;
 
 		lineno++;
-		while (i < len && buf[i] != '\n')
+		/* Lines end in LF, CRLF or a lone CR (old Mac files). */
+		while (i < len && buf[i] != '\n' && buf[i] != '\r')
 			i++;
 		end = i;
+		if (i < len && buf[i] == '\r' && i + 1 < len && buf[i + 1] == '\n')
+			i++;
 		if (i < len)
 			i++;
 		if (lineno > YAML_MAX_LINES)
@@ -653,17 +659,18 @@ static const char *jstr(json_object *o, const char *key)
 	return json_object_get_string(v);
 }
 
-static bool jbool(json_object *o, const char *key)
+/* 1 or 0 for a YAML boolean, 0 when absent, -EINVAL for anything else: a
+ * quoted "true" is a string, which kubectl refuses as well (turning TLS
+ * verification off must be unmistakable). */
+static int jbool(json_object *o, const char *key)
 {
 	json_object *v;
 
-	if (!o || !json_object_object_get_ex(o, key, &v))
-		return false;
+	if (!o || !json_object_object_get_ex(o, key, &v) || json_object_is_type(v, json_type_null))
+		return 0;
 	if (json_object_is_type(v, json_type_boolean))
-		return json_object_get_boolean(v);
-	if (json_object_is_type(v, json_type_string))
-		return !strcmp(json_object_get_string(v), "true");
-	return false;
+		return json_object_get_boolean(v) ? 1 : 0;
+	return -EINVAL;
 }
 
 /* Find {name: NAME, <field>: {...}} in the list root[list]; returns the inner object. */
@@ -739,6 +746,7 @@ static int fill_cluster(struct k8s_config *cfg, json_object *cl, const char *bas
 {
 	const char *server = jstr(cl, "server"), *s;
 	size_t sl;
+	int err;
 
 	if (!server || (strncmp(server, "https://", 8) && strncmp(server, "http://", 7))) {
 		set_err(errbuf, errlen, "kubeconfig: cluster has no http(s) server URL");
@@ -750,7 +758,14 @@ static int fill_cluster(struct k8s_config *cfg, json_object *cl, const char *bas
 	sl = strlen(cfg->server);
 	while (sl > 0 && cfg->server[sl - 1] == '/')
 		cfg->server[--sl] = '\0';
-	cfg->insecure = jbool(cl, "insecure-skip-tls-verify");
+	err = jbool(cl, "insecure-skip-tls-verify");
+	if (err < 0) {
+		set_err(errbuf, errlen,
+			"kubeconfig: insecure-skip-tls-verify must be a boolean (true/false), "
+			"not a string");
+		return err;
+	}
+	cfg->insecure = err == 1;
 	s = jstr(cl, "certificate-authority-data");
 	if (s && s[0]) {
 		if (dup_b64(s, &cfg->ca_data, &cfg->ca_data_len)) {

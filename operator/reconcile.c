@@ -21,7 +21,8 @@
 #include "waker.h"
 #include "reconcile_int.h"
 
-#define MAX_PROFILE_BYTES (256u << 20) /* decompressed, per node profile */
+#define MAX_PROFILE_BYTES    (256u << 20) /* decompressed, per node profile */
+#define MAX_PARTIAL_PROFILES 16		  /* non-final profiles per node per job */
 
 /* ---- small helpers ------------------------------------------------------- */
 
@@ -409,18 +410,25 @@ static struct upload *new_upload(struct reconciler *r, const struct rtarget *t, 
 static void store_profile(struct reconciler *r, struct rtarget *t, const void *pb, size_t len)
 {
 	char *key = NULL, *svg_key = NULL, *svg = NULL;
-	char title[256];
+	char title[256], prefix[1600] = "";
 	size_t svg_len = 0;
 	struct upload *u;
 	int err;
 
 	if (!r->cfg.store)
 		return;
-	err = storage_key(t->spec.output_prefix ? t->spec.output_prefix : r->cfg.prefix, t->ns,
-			  t->name, t->uid, t->start_unix_ms / 1000, "pb.gz", &key);
+	/* spec.output.prefix nests under the operator's prefix: a tenant chooses
+	 * a folder inside the operator's area, never a place outside it. */
+	if (t->spec.output_prefix && t->spec.output_prefix[0] &&
+	    (size_t)snprintf(prefix, sizeof(prefix), "%s%s%s", r->cfg.prefix,
+			     r->cfg.prefix[0] ? "/" : "", t->spec.output_prefix) >= sizeof(prefix))
+		err = -ENAMETOOLONG;
+	else
+		err = storage_key(prefix[0] ? prefix : r->cfg.prefix, t->ns, t->name, t->uid,
+				  t->start_unix_ms / 1000, "pb.gz", &key);
 	if (!err)
-		err = storage_key(t->spec.output_prefix ? t->spec.output_prefix : r->cfg.prefix,
-				  t->ns, t->name, t->uid, t->start_unix_ms / 1000, "svg", &svg_key);
+		err = storage_key(prefix[0] ? prefix : r->cfg.prefix, t->ns, t->name, t->uid,
+				  t->start_unix_ms / 1000, "svg", &svg_key);
 	if (err) {
 		snprintf(t->upload_msg, sizeof(t->upload_msg), "cannot build object key: %s",
 			 strerror(-err));
@@ -803,6 +811,18 @@ void reconciler_profile(struct reconciler *r, const char *node, const char *job_
 			 node);
 		return;
 	}
+	/* One final profile per node per job (a repeated one would count the
+	 * node's samples again), and a bounded number of partial ones. */
+	if (n->got_final || (!final && n->partials >= MAX_PARTIAL_PROFILES)) {
+		log_warn(MOD, "%s/%s: extra profile from node %s dropped (%s)", t->ns, t->name,
+			 node, n->got_final ? "final one already merged" : "too many partial ones");
+		r->profiles_dropped++;
+		return;
+	}
+	if (final)
+		n->got_final = true;
+	else
+		n->partials++;
 	r->profiles_received++;
 	err = pprof_builder_merge(t->merged, data, len, MAX_PROFILE_BYTES);
 	if (err < 0) {
@@ -894,6 +914,10 @@ int reconciler_metrics(struct reconciler *r, char *buf, size_t cap)
 		     "# HELP podprof_profiles_received_total Profile frames merged.\n"
 		     "# TYPE podprof_profiles_received_total counter\n"
 		     "podprof_profiles_received_total %" PRIu64 "\n"
+		     "# HELP podprof_profiles_dropped_total Profiles beyond one final (and a "
+		     "few partial) per node per job.\n"
+		     "# TYPE podprof_profiles_dropped_total counter\n"
+		     "podprof_profiles_dropped_total %" PRIu64 "\n"
 		     "# HELP podprof_attaches_sent_total Attach messages sent to workers.\n"
 		     "# TYPE podprof_attaches_sent_total counter\n"
 		     "podprof_attaches_sent_total %" PRIu64 "\n"
@@ -903,7 +927,7 @@ int reconciler_metrics(struct reconciler *r, char *buf, size_t cap)
 		     counts[PH_PENDING],
 		     counts[PH_RUNNING] + counts[PH_COLLECTING] + counts[PH_WAITING],
 		     counts[PH_SUCCEEDED], counts[PH_FAILED], r->samples_received,
-		     r->profiles_received, r->attaches_sent, r->api_errors);
+		     r->profiles_received, r->profiles_dropped, r->attaches_sent, r->api_errors);
 	if (n < 0 || (size_t)n >= cap)
 		return -ENOSPC;
 	return n;

@@ -41,6 +41,8 @@ struct rnode {
 	uint64_t drops;
 	uint64_t truncated; /* samples whose user stack ended early */
 	bool ever_lost;	    /* disconnected at least once mid-window */
+	bool got_final;	    /* the final profile is in: later ones are dropped */
+	unsigned partials;  /* non-final profiles merged (capped) */
 	char message[160];
 };
 
@@ -97,6 +99,7 @@ struct reconciler {
 	struct upload *uploads;
 	uint64_t samples_received;
 	uint64_t profiles_received;
+	uint64_t profiles_dropped;
 	uint64_t api_errors;
 	uint64_t attaches_sent;
 };

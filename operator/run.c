@@ -2,8 +2,9 @@
 /* run.c -- wiring of the operator: flags, API client, informers, hub, storage,
  * reconciler, and the main loop that drives them all.
  *
- * One thread owns everything: the hub's libwebsockets loop. Informers and the
- * uploader work on their own threads and signal eventfds; the waker thread
+ * One thread owns everything: the hub's libwebsockets loop. Informers, the
+ * uploader and the hub's token checks (TokenReview) work on their own
+ * threads and signal eventfds or the lws loop; the waker thread
  * turns those (and the reconciler's next deadline) into hub_wake(), whose
  * callback drains every queue here on the main thread.
  */
@@ -171,13 +172,43 @@ static void h_error(void *ctx, const char *node, const struct proto_error_msg *m
 	reconciler_worker_error(((struct op *)ctx)->rec, node, m);
 }
 
-/* TokenReview authentication: the token must belong to the worker's
- * ServiceAccount (when one is configured). */
-static int tokenreview_auth(void *ctx, const char *token, char *identity, size_t idlen)
+/* Node of a pod-bound token on API servers older than 1.30 (no node-name
+ * extra): the pod named in the token, if its UID still matches, and its
+ * spec.nodeName. "" when it cannot be told. */
+static void node_of_token_pod(struct op *op, const char *ns, const struct k8s_token_review *tr,
+			      char *node, size_t len)
+{
+	json_object *pod = NULL, *meta, *spec, *v;
+	char path[700];
+
+	node[0] = '\0';
+	if (!tr->pod_name[0])
+		return;
+	snprintf(path, sizeof(path), "/api/v1/namespaces/%s/pods/%s", ns, tr->pod_name);
+	if (k8s_get(op->k8s, path, &pod, NULL))
+		return;
+	/* A pod of the same name re-created elsewhere is not the token's pod. */
+	if (tr->pod_uid[0] && (!json_object_object_get_ex(pod, "metadata", &meta) ||
+			       !json_object_object_get_ex(meta, "uid", &v) ||
+			       strcmp(json_object_get_string(v), tr->pod_uid) != 0))
+		goto cleanup;
+	if (json_object_object_get_ex(pod, "spec", &spec) &&
+	    json_object_object_get_ex(spec, "nodeName", &v) &&
+	    json_object_is_type(v, json_type_string))
+		snprintf(node, len, "%s", json_object_get_string(v));
+cleanup:
+	json_object_put(pod);
+}
+
+/* TokenReview authentication, on the hub's auth threads: the token must
+ * belong to the worker's ServiceAccount (when one is configured), and names
+ * the node it may speak for: the node-name extra of a pod-bound token, else
+ * its pod's node. */
+static int tokenreview_auth(void *ctx, const char *token, struct hub_auth_result *out)
 {
 	struct op *op = ctx;
 	struct k8s_token_review tr;
-	char want[300];
+	char want[300], ns[254], name[254];
 	int err;
 
 	err = k8s_token_review(op->k8s, token, op->audience, &tr);
@@ -193,8 +224,31 @@ static int tokenreview_auth(void *ctx, const char *token, char *identity, size_t
 			return -EACCES;
 		}
 	}
-	snprintf(identity, idlen, "%s", tr.username);
+	snprintf(out->identity, sizeof(out->identity), "%s", tr.username);
+	if (tr.node_name[0])
+		snprintf(out->node, sizeof(out->node), "%s", tr.node_name);
+	else if (k8s_sa_username_split(tr.username, ns, sizeof(ns), name, sizeof(name)) == 0)
+		node_of_token_pod(op, ns, &tr, out->node, sizeof(out->node));
 	return 0;
+}
+
+/* An Event on the Node a worker falsely claimed: visible to whoever watches
+ * the cluster, not only in the operator's log. */
+static void h_refused(void *ctx, const char *node, const char *identity, const char *reason)
+{
+	struct op *op = ctx;
+	struct k8s_object_ref ref = {.api_prefix = "/api/v1",
+				     .plural = "nodes",
+				     .api_version = "v1",
+				     .kind = "Node",
+				     .name = node};
+	char msg[600];
+
+	if (!op->writer)
+		return;
+	snprintf(msg, sizeof(msg), "podprof worker connection as node %s refused (%s): %s", node,
+		 identity, reason);
+	status_writer_event(op->writer, &ref, "Warning", "WorkerIdentityMismatch", msg);
 }
 
 static int metrics_cb(void *ctx, char *buf, size_t cap)
@@ -575,6 +629,8 @@ int operator_run(int argc, char **argv)
 	} else {
 		hcfg.auth = tokenreview_auth;
 		hcfg.auth_ctx = &op;
+		hcfg.auth_async = true;
+		hcfg.require_node_binding = true;
 	}
 	if (!no_storage) {
 		err = storage_open(&op.store, &scfg, NULL, NULL);
@@ -589,7 +645,8 @@ int operator_run(int argc, char **argv)
 				      .on_worker_disconnected = h_disconnected,
 				      .on_progress = h_progress,
 				      .on_profile = h_profile,
-				      .on_error = h_error};
+				      .on_error = h_error,
+				      .on_worker_refused = h_refused};
 	err = hub_new(&hcfg, &hcbs, &op.hub);
 	if (err < 0) {
 		log_error(MOD, "cannot serve workers on port %d: %s", hcfg.port, strerror(-err));

@@ -10,6 +10,7 @@
 
 #include "parse.h"
 #include "selector.h"
+#include "storage.h"
 
 void target_spec_release(struct target_spec *s)
 {
@@ -18,7 +19,6 @@ void target_spec_release(struct target_spec *s)
 	selector_free(s->selector);
 	for (size_t i = 0; i < s->ncontainers; i++)
 		free(s->containers[i]);
-	free(s->output_bucket);
 	free(s->output_prefix);
 	memset(s, 0, sizeof(*s));
 }
@@ -33,6 +33,18 @@ static int dup_opt_string(struct json_object *o, const char *key, char **out)
 		return -EINVAL;
 	*out = strdup(json_object_get_string(v));
 	return *out ? 0 : -ENOMEM;
+}
+
+/* A tenant's prefix nests under the operator's: drop trailing '/' (accepted
+ * as "a directory"), and refuse what could climb out of it or clash. "" when
+ * only slashes were given. */
+static int normalize_prefix(char *p)
+{
+	size_t len = strlen(p);
+
+	while (len && p[len - 1] == '/')
+		p[--len] = '\0';
+	return len && !storage_key_valid(p) ? -EINVAL : 0;
 }
 
 int target_spec_parse(struct json_object *spec, struct target_spec *out, const char **msg)
@@ -142,9 +154,21 @@ int target_spec_parse(struct json_object *spec, struct target_spec *out, const c
 	}
 	if (json_object_object_get_ex(spec, "output", &v) && v) {
 		if (!json_object_is_type(v, json_type_object) ||
-		    dup_opt_string(v, "bucket", &out->output_bucket) < 0 ||
 		    dup_opt_string(v, "prefix", &out->output_prefix) < 0) {
-			*msg = "spec.output: bucket and prefix must be strings";
+			*msg = "spec.output.prefix must be a string";
+			goto cleanup;
+		}
+		/* The operator's credentials would write any bucket a tenant names:
+		 * profiles go to the operator's one bucket only. */
+		if (json_object_object_get_ex(v, "bucket", NULL)) {
+			*msg = "spec.output.bucket is not supported: profiles go to the operator's "
+			       "configured bucket (use spec.output.prefix)";
+			goto cleanup;
+		}
+		if (out->output_prefix && normalize_prefix(out->output_prefix) < 0) {
+			*msg =
+			    "spec.output.prefix: want path segments separated by '/', without "
+			    "'.', '..', '\\', empty segments, control characters or a leading '/'";
 			goto cleanup;
 		}
 	}

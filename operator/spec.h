@@ -29,8 +29,7 @@ struct target_spec {
 	int frequency_hz;    /* 1..1000 */
 	bool kernel_stacks;
 	bool frame_pointers; /* spec.unwinder: framepointer */
-	char *output_bucket; /* optional override, owned */
-	char *output_prefix; /* optional override, owned */
+	char *output_prefix; /* optional, below the operator's prefix; no trailing '/'; owned */
 	int64_t every_ms;    /* schedule.every: start of one window to the next; 0 = one window */
 	uint32_t count;	     /* schedule.count: windows to run; 0 = until deleted */
 };

@@ -109,6 +109,10 @@ int storage_config_finish(struct storage_config *c);
 
 /* ---- keys ----------------------------------------------------------------- */
 
+/* 1 when the key may be stored: non-empty, <= STORAGE_MAX_KEY, no leading
+ * '/', no empty/"."/".." segments, no control characters. */
+bool storage_key_valid(const char *key);
+
 /* Build "<prefix>/<namespace>/<target>/<uid>/<start>.<ext>" where start is
  * the UTC start time in RFC 3339 basic format (20261127T101500Z) and ext is
  * e.g. "pb.gz" or "svg". An empty/NULL prefix is omitted. Components must be

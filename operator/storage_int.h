@@ -24,10 +24,6 @@
 /* Deep copy; dst must be uninitialised or released. */
 int storage_config_copy(struct storage_config *dst, const struct storage_config *src);
 
-/* 1 when the key may be stored: non-empty, <= STORAGE_MAX_KEY, no leading
- * '/', no empty/"."/".." segments, no control characters. */
-bool storage_key_valid(const char *key);
-
 /* ---- files (storage_spool.c) ---- */
 
 /* Write data to path atomically: a temporary file in the same directory,

@@ -12,7 +12,7 @@ PKGS=(
 	libbpf-dev bpftool linux-perf
 	libcurl4-openssl-dev libjson-c-dev libwebsockets-dev libcap-dev libcap2-bin
 	libelf-dev libdw-dev libprotobuf-c-dev protobuf-c-compiler zlib1g-dev
-	python3 python3-pip iproute2 procps valgrind
+	python3 python3-pip iproute2 procps valgrind strace python3-seccomp
 	chromium # the flame graph's browser test (e2e/test_plugin.py)
 	qemu-system-x86 busybox-static cpio debian-archive-keyring
 )

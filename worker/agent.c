@@ -19,6 +19,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifndef PODPROF_VERSION
@@ -220,10 +222,62 @@ static void heartbeat_cb(lws_sorted_usec_list_t *sul)
 			 (lws_usec_t)ag->heartbeat_ms * LWS_US_PER_MS);
 }
 
+/* Liveness for the kubelet: the event loop rewrites this file every tick with
+ * "linked" or "waiting" (operator link up or not). A loop stuck in a drain
+ * leaves it stale, and the exec probe (--check-health / --check-ready, below)
+ * fails. A file, not an HTTP port: the worker listens on nothing. NULL = off. */
+#define HEALTH_MAX_AGE_S 30
+static const char *health_file;
+
+static void health_touch(const struct agent *ag)
+{
+	const char *state = ag->welcomed ? "linked\n" : "waiting\n";
+	int fd;
+
+	if (!health_file)
+		return;
+	fd = open(health_file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (fd < 0)
+		return;
+	if (write(fd, state, strlen(state)) < 0)
+		log_debug(MOD, "health file %s: %s", health_file, strerror(errno));
+	close(fd);
+}
+
+/* Probe mode: 0 when path was written in the last HEALTH_MAX_AGE_S seconds
+ * (and, with need_link, says "linked"); 1 otherwise, with the reason. */
+static int health_check(const char *path, bool need_link)
+{
+	struct timespec now;
+	struct stat st;
+	char buf[16] = "";
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+
+	if (fd < 0 || fstat(fd, &st) < 0 || read(fd, buf, sizeof(buf) - 1) < 0) {
+		fprintf(stderr, "podprof-worker: health file %s: %s\n", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return 1;
+	}
+	close(fd);
+	clock_gettime(CLOCK_REALTIME, &now);
+	if (now.tv_sec - st.st_mtim.tv_sec > HEALTH_MAX_AGE_S) {
+		fprintf(stderr, "podprof-worker: event loop stalled (health file %lds old)\n",
+			(long)(now.tv_sec - st.st_mtim.tv_sec));
+		return 1;
+	}
+	if (need_link && strcmp(buf, "linked\n") != 0) {
+		fprintf(stderr, "podprof-worker: not connected to the operator\n");
+		return 1;
+	}
+	return 0;
+}
+
 static void tick_cb(lws_sorted_usec_list_t *sul)
 {
 	struct agent *ag = lws_container_of(sul, struct agent, sul_tick);
 
+	health_touch(ag);
 	agent_jobs_tick(ag->jobs);
 	lws_sul_schedule(ag->ctx, 0, &ag->sul_tick, tick_cb,
 			 (lws_usec_t)agent_jobs_next_due_ms(ag->jobs, TICK_US / LWS_US_PER_MS) *
@@ -563,7 +617,9 @@ static void on_signal(int sig)
 
 static const char usage[] =
     "usage: podprof-worker agent --operator ws://HOST:PORT --node NAME --token-file F\n"
-    "         [--ca-file F] [--insecure] [--cgroup-root DIR] [--proc-root DIR] [-v]\n"
+    "         [--ca-file F] [--insecure] [--cgroup-root DIR] [--proc-root DIR]\n"
+    "         [--health-file F] [-v]\n"
+    "       podprof-worker agent --check-health F | --check-ready F   (kubelet probes)\n"
     "  env fallbacks: PODPROF_OPERATOR_URL, NODE_NAME, PODPROF_TOKEN_FILE\n"
     "example:\n"
     "  podprof-worker agent --operator ws://127.0.0.1:8443 --node node-a \\\n"
@@ -579,6 +635,9 @@ int agent_main(int argc, char **argv)
 	    {"insecure", no_argument, NULL, 'k'},
 	    {"cgroup-root", required_argument, NULL, 'g'},
 	    {"proc-root", required_argument, NULL, 'p'},
+	    {"health-file", required_argument, NULL, 'H'},
+	    {"check-health", required_argument, NULL, 'L'},
+	    {"check-ready", required_argument, NULL, 'R'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -615,6 +674,12 @@ int agent_main(int argc, char **argv)
 		case 'p':
 			cfg.proc_root = optarg;
 			break;
+		case 'H':
+			health_file = optarg;
+			break;
+		case 'L':
+		case 'R':
+			return health_check(optarg, c == 'R');
 		case 'v':
 			log_set_level(LOG_LVL_DEBUG);
 			break;

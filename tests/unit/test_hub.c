@@ -26,12 +26,11 @@ static void *waker(void *arg)
 	return NULL;
 }
 
-static int deny_all(void *ctx, const char *token, char *identity, size_t idlen)
+static int deny_all(void *ctx, const char *token, struct hub_auth_result *out)
 {
 	(void)ctx;
 	(void)token;
-	(void)identity;
-	(void)idlen;
+	(void)out;
 	return -EACCES;
 }
 
@@ -69,26 +68,35 @@ UNIT_TEST(hub_wake_runs_callback_on_service_thread)
 	hub_free(NULL);
 }
 
+static int write_token_file(char *path, const char *text)
+{
+	int fd = mkstemp(path);
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	n = write(fd, text, strlen(text));
+	close(fd);
+	return n == (ssize_t)strlen(text) ? 0 : -1;
+}
+
 UNIT_TEST(hub_token_file_auth)
 {
 	char path[] = "/tmp/podprof-unit-token-XXXXXX";
 	struct hub_token_file *tf = NULL;
-	char id[64];
-	int fd = mkstemp(path);
+	struct hub_auth_result r;
+	int fd;
 
-	CHECK(fd >= 0);
-	if (fd < 0)
-		return;
-	CHECK_EQ_INT(write(fd, "s3cret-token \r\nsecond line\n", 27), 27);
-	close(fd);
+	CHECK_EQ_INT(write_token_file(path, "s3cret-token \r\n\n"), 0);
 	CHECK_EQ_INT(hub_token_file_load(path, &tf), 0);
-	CHECK_EQ_INT(hub_token_file_auth(tf, "s3cret-token", id, sizeof(id)), 0);
-	CHECK_EQ_STR(id, "token-file");
-	CHECK_EQ_INT(hub_token_file_auth(tf, "s3cret-toke", id, sizeof(id)), -EACCES);
-	CHECK_EQ_INT(hub_token_file_auth(tf, "s3cret-tokenX", id, sizeof(id)), -EACCES);
-	CHECK_EQ_INT(hub_token_file_auth(tf, "S3cret-token", id, sizeof(id)), -EACCES);
-	CHECK_EQ_INT(hub_token_file_auth(tf, "", id, sizeof(id)), -EACCES);
-	CHECK_EQ_INT(hub_token_file_auth(tf, NULL, id, sizeof(id)), -EACCES);
+	CHECK_EQ_INT(hub_token_file_auth(tf, "s3cret-token", &r), 0);
+	CHECK_EQ_STR(r.identity, "token-file");
+	CHECK_EQ_STR(r.node, "");
+	CHECK_EQ_INT(hub_token_file_auth(tf, "s3cret-toke", &r), -EACCES);
+	CHECK_EQ_INT(hub_token_file_auth(tf, "s3cret-tokenX", &r), -EACCES);
+	CHECK_EQ_INT(hub_token_file_auth(tf, "S3cret-token", &r), -EACCES);
+	CHECK_EQ_INT(hub_token_file_auth(tf, "", &r), -EACCES);
+	CHECK_EQ_INT(hub_token_file_auth(tf, NULL, &r), -EACCES);
 	hub_token_file_free(tf);
 	/* An empty file is refused, not treated as "any token". */
 	fd = open(path, O_WRONLY | O_TRUNC);
@@ -97,4 +105,58 @@ UNIT_TEST(hub_token_file_auth)
 	CHECK(tf == NULL);
 	CHECK(hub_token_file_load("/nonexistent/podprof-token", &tf) < 0);
 	unlink(path);
+}
+
+/* Per-node secrets: each binds its node; malformed files are refused whole. */
+UNIT_TEST(hub_token_file_per_node)
+{
+	static const char *const bad[] = {
+	    "shared\nnode-a tok-a\n",  /* shared secret mixed with per-node */
+	    "node-a tok-a\nshared\n",  /* and the other way round */
+	    "../etc tok\n",	       /* node name used in paths */
+	    "Node-A tok\n",	       /* not DNS-1123 */
+	    "node-a tok with blank\n", /* token with a blank */
+	};
+	char path[] = "/tmp/podprof-unit-token-XXXXXX";
+	struct hub_token_file *tf = NULL;
+	struct hub_auth_result r;
+
+	CHECK_EQ_INT(write_token_file(path, "# per node\nnode-a tok-a\r\nnode-b\ttok-b\n"), 0);
+	CHECK_EQ_INT(hub_token_file_load(path, &tf), 0);
+	CHECK_EQ_INT(hub_token_file_auth(tf, "tok-a", &r), 0);
+	CHECK_EQ_STR(r.node, "node-a");
+	CHECK_EQ_STR(r.identity, "token-file:node-a");
+	CHECK_EQ_INT(hub_token_file_auth(tf, "tok-b", &r), 0);
+	CHECK_EQ_STR(r.node, "node-b");
+	CHECK_EQ_INT(hub_token_file_auth(tf, "tok-c", &r), -EACCES);
+	CHECK_EQ_INT(hub_token_file_auth(tf, "node-a tok-a", &r), -EACCES);
+	hub_token_file_free(tf);
+	unlink(path);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char p2[] = "/tmp/podprof-unit-token-XXXXXX";
+
+		CHECK_EQ_INT(write_token_file(p2, bad[i]), 0);
+		tf = NULL;
+		CHECK_EQ_INT(hub_token_file_load(p2, &tf), -EINVAL);
+		CHECK(tf == NULL);
+		unlink(p2);
+	}
+}
+
+/* DNS-1123 node names: what may become a path component. */
+UNIT_TEST(proto_node_name_valid)
+{
+	CHECK(proto_node_name_valid("node-a"));
+	CHECK(proto_node_name_valid("ip-10-0-0-1.ec2.internal"));
+	CHECK(proto_node_name_valid("a"));
+	CHECK(!proto_node_name_valid(""));
+	CHECK(!proto_node_name_valid(NULL));
+	CHECK(!proto_node_name_valid(".."));
+	CHECK(!proto_node_name_valid("../x"));
+	CHECK(!proto_node_name_valid("a/b"));
+	CHECK(!proto_node_name_valid("-a"));
+	CHECK(!proto_node_name_valid("a-"));
+	CHECK(!proto_node_name_valid("a..b"));
+	CHECK(!proto_node_name_valid("a.-b"));
+	CHECK(!proto_node_name_valid("Node"));
 }

@@ -287,3 +287,45 @@ UNIT_TEST(kubeconfig_in_cluster)
 	unlink(path);
 	rmdir(dir);
 }
+
+/* Issue 17: a UTF-8 BOM, CR-only line ends, and a quoted "true" (a string,
+ * refused by kubectl) for insecure-skip-tls-verify. */
+UNIT_TEST(kubeconfig_bom_cr_and_string_bool)
+{
+	static const char body[] =
+	    "apiVersion: v1\rkind: Config\rcurrent-context: c\rclusters:\r- name: k\r"
+	    "  cluster:\r    server: https://10.1.2.3:6443\r    insecure-skip-tls-verify: %s\r"
+	    "contexts:\r- name: c\r  context:\r    cluster: k\r    user: u\r"
+	    "users:\r- name: u\r  user:\r    token: t0k\r";
+	struct k8s_config *cfg = NULL;
+	char buf[1024], err[256] = "";
+	int n;
+
+	/* BOM + CR-only + a real boolean. */
+	n = snprintf(buf, sizeof(buf), "\xef\xbb\xbf");
+	n += snprintf(buf + n, sizeof(buf) - (size_t)n, body, "true");
+	CHECK_EQ_INT(kubeconfig_parse(buf, (size_t)n, NULL, NULL, &cfg, err, sizeof(err)), 0);
+	if (cfg) {
+		CHECK_EQ_STR(cfg->server, "https://10.1.2.3:6443");
+		CHECK_EQ_STR(cfg->token, "t0k");
+		CHECK(cfg->insecure);
+	}
+	k8s_config_free(cfg);
+	cfg = NULL;
+	/* The same with "true" quoted: refused, verification never silently off. */
+	n = snprintf(buf, sizeof(buf), body, "\"true\"");
+	CHECK_EQ_INT(kubeconfig_parse(buf, (size_t)n, NULL, NULL, &cfg, err, sizeof(err)), -EINVAL);
+	CHECK(strstr(err, "insecure-skip-tls-verify") != NULL);
+	CHECK(cfg == NULL);
+	/* CRLF still works, and false stays false. */
+	n = snprintf(buf, sizeof(buf),
+		     "apiVersion: v1\r\nkind: Config\r\ncurrent-context: c\r\n"
+		     "clusters:\r\n- name: k\r\n  cluster:\r\n"
+		     "    server: https://h:1\r\n    insecure-skip-tls-verify: false\r\n"
+		     "contexts:\r\n- name: c\r\n  context:\r\n    cluster: k\r\n"
+		     "    user: u\r\nusers:\r\n- name: u\r\n  user:\r\n    token: x\r\n");
+	CHECK_EQ_INT(kubeconfig_parse(buf, (size_t)n, NULL, NULL, &cfg, err, sizeof(err)), 0);
+	if (cfg)
+		CHECK(!cfg->insecure);
+	k8s_config_free(cfg);
+}

@@ -257,3 +257,24 @@ UNIT_TEST(proto_profile_header)
 	CHECK_EQ_INT(proto_profile_header_encode(buf, sizeof(buf), "a b", 0), -EINVAL);
 	CHECK_EQ_INT(proto_profile_header_encode(buf, 8, "abc", 0), -ENOSPC);
 }
+
+/* Integer literals beyond INT64_MAX are refused, never clamped (issue 17). */
+UNIT_TEST(proto_int_above_int64_refused)
+{
+	static const char *const bad[] = {
+	    "{\"v\":1,\"type\":\"heartbeat\",\"seq\":9223372036854775808}",
+	    "{\"v\":1,\"type\":\"heartbeat\",\"seq\":18446744073709551615}",
+	    "{\"v\":1,\"type\":\"heartbeat\",\"seq\":99999999999999999999999}",
+	};
+	static const char ok[] = "{\"v\":1,\"type\":\"heartbeat\",\"seq\":9223372036854775807}";
+	struct proto_msg m;
+	struct proto_err err;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		CHECK_EQ_INT(proto_decode(bad[i], strlen(bad[i]), &m, &err), -EINVAL);
+		CHECK_EQ_STR(proto_status_str(err.status), "out_of_range");
+	}
+	CHECK_EQ_INT(proto_decode(ok, strlen(ok), &m, &err), 0);
+	CHECK(m.u.heartbeat.seq == (uint64_t)INT64_MAX);
+	proto_msg_free(&m);
+}

@@ -44,6 +44,25 @@ UNIT_TEST(spec_defaults_and_bounds)
 	CHECK_EQ_STR(s.output_prefix, "p");
 	target_spec_release(&s);
 
+	/* Issue 17: a trailing '/' is accepted (dropped), escapes and bucket are not. */
+	CHECK_EQ_INT(parse("{\"selector\":{\"matchLabels\":{\"a\":\"b\"}},"
+			   "\"output\":{\"prefix\":\"team/x/\"}}",
+			   &s),
+		     0);
+	CHECK_EQ_STR(s.output_prefix, "team/x");
+	target_spec_release(&s);
+	CHECK(parse("{\"selector\":{\"matchLabels\":{\"a\":\"b\"}},"
+		    "\"output\":{\"prefix\":\"../other\"}}",
+		    &s) < 0);
+	CHECK(parse("{\"selector\":{\"matchLabels\":{\"a\":\"b\"}},"
+		    "\"output\":{\"prefix\":\"/abs\"}}",
+		    &s) < 0);
+	CHECK(parse("{\"selector\":{\"matchLabels\":{\"a\":\"b\"}},"
+		    "\"output\":{\"prefix\":\"a//b\"}}",
+		    &s) < 0);
+	CHECK(parse("{\"selector\":{\"matchLabels\":{\"a\":\"b\"}},"
+		    "\"output\":{\"bucket\":\"other-tenant\"}}",
+		    &s) < 0);
 	CHECK(parse("{}", &s) < 0);
 	CHECK(parse("{\"selector\":{}}", &s) < 0);
 	CHECK(parse("{\"selector\":{\"matchLabels\":{\"a\":\"b\"}},\"frequencyHz\":0}", &s) < 0);
