@@ -379,6 +379,7 @@ static int add_sample(void *ctx, const struct sampler_sample *smp)
 
 int job_poll(struct job *j)
 {
+	symbolizer_drain_begin(j->engine->sym);
 	return sampler_drain_slot(j->engine->sampler, j->slot, add_sample, j);
 }
 
@@ -457,6 +458,10 @@ int job_take_profile(struct job *j, struct pprof_builder **out, struct job_stats
 		st->samples = pprof_builder_total(done);
 		st->duration_ns = dur;
 	}
+	/* The window's frames are copied into `done`: per-pid maps of
+	 * processes not seen in it can go now. */
+	if (symbolizer_end_window(j->engine->sym))
+		log_warn(MOD, "symbolizer: out of memory trimming its caches");
 	*out = done;
 	return 0;
 cleanup:
