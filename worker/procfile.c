@@ -168,8 +168,8 @@ int procfile_open_mapping(const char *proc_root, pid_t pid, uint64_t start, uint
 	out->fd = -1;
 	if (pid <= 0)
 		return -EINVAL;
-	snprintf(mf, sizeof(mf), "%s/%d/map_files/%" PRIx64 "-%" PRIx64, proc_root, (int)pid,
-		 start, end);
+	snprintf(mf, sizeof(mf), "%s/%d/map_files/%" PRIx64 "-%" PRIx64, proc_root, (int)pid, start,
+		 end);
 	pfd = open(mf, O_PATH | O_CLOEXEC);
 	if (pfd >= 0) {
 		err = reopen_checked(pfd, id, out);

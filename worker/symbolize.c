@@ -9,9 +9,9 @@
  *
  * Everything here is driven by the profiled processes, so it is bounded:
  * files are opened through procfile (inside the process's root, never
- * blocking, identity checked); each drain may spend DRAIN_TIME_NS and
- * DRAIN_BYTES on new maps snapshots and binaries, and all of them together
- * stay under CACHE_BYTES; past a budget the work is skipped for this drain
+ * blocking, identity checked); each drain may spend DRAIN_TIME_NS and * DRAIN_BYTES on new maps snapshots and binaries; all snapshots together
+ * stay under SNAPS_MAX_BYTES (one process's under SNAP_MAX_BYTES) and all
+ * binaries under BINS_MAX_BYTES; past a budget the work is skipped for this drain
  * (frames keep mapping+offset), counted, and reported at window end, when
  * the snapshots of processes not seen in that window are dropped.
  */
@@ -39,10 +39,14 @@
 #define MOD		"symbolize"
 #define MAX_REFRESH	8	    /* maps re-reads per pid when an address is not covered */
 #define MAX_MAP_ENTRIES 16384	    /* executable mappings kept per process */
-#define MAPS_MAX_BYTES	(32u << 20) /* one /proc/PID/maps read */
+#define MAPS_MAX_BYTES	(16u << 20) /* one /proc/PID/maps read */
 #define DRAIN_TIME_NS	(500LL * 1000 * 1000) /* maps + ELF loading per drain */
-#define DRAIN_BYTES	((uint64_t)192 << 20) /* new snapshots + binaries per drain */
-#define CACHE_BYTES	((uint64_t)384 << 20) /* all snapshots + binaries held */
+#define DRAIN_BYTES	((uint64_t)128 << 20) /* new snapshots + binaries per drain */
+#define SNAP_MAX_BYTES	((uint64_t)4 << 20)   /* one process's snapshot */
+#define SNAPS_MAX_BYTES ((uint64_t)128 << 20) /* all snapshots held */
+#define BINS_MAX_BYTES	((uint64_t)256 << 20) /* all binaries held */
+
+enum held { HELD_SNAPS, HELD_BINS };
 
 struct bin {
 	uint64_t dev, inode;
@@ -93,7 +97,7 @@ struct symbolizer {
 	bool budgeted;		/* a drain has begun: budgets apply */
 	int64_t drain_start_ns; /* CLOCK_MONOTONIC */
 	uint64_t drain_bytes;	/* charged in this drain */
-	uint64_t held_bytes;	/* snapshots + binaries held */
+	uint64_t held[2];	/* bytes held, by enum held */
 	bool drain_warned;	/* give-up logged for this drain */
 	struct symbolizer_stats stats, window_stats;
 };
@@ -111,16 +115,15 @@ static int64_t mono_ns(void)
 
 /* May this drain still start loading work (a maps read, an ELF file)?
  * Counts and logs (once per drain) when it may not. */
-static bool budget_ok(struct symbolizer *s)
+static bool budget_ok(struct symbolizer *s, enum held kind)
 {
+	static const uint64_t max[2] = {SNAPS_MAX_BYTES, BINS_MAX_BYTES};
 	const char *why = NULL;
 
-	if (!s->budgeted)
-		return s->held_bytes < CACHE_BYTES;
-	if (mono_ns() - s->drain_start_ns > DRAIN_TIME_NS) {
+	if (s->budgeted && mono_ns() - s->drain_start_ns > DRAIN_TIME_NS) {
 		COUNT(s, gave_up_time);
 		why = "time";
-	} else if (s->drain_bytes >= DRAIN_BYTES || s->held_bytes >= CACHE_BYTES) {
+	} else if ((s->budgeted && s->drain_bytes >= DRAIN_BYTES) || s->held[kind] >= max[kind]) {
 		COUNT(s, gave_up_memory);
 		why = "memory";
 	}
@@ -133,10 +136,15 @@ static bool budget_ok(struct symbolizer *s)
 	return why == NULL;
 }
 
-static void charge(struct symbolizer *s, uint64_t bytes)
+static void charge(struct symbolizer *s, enum held kind, uint64_t bytes)
 {
 	s->drain_bytes += bytes;
-	s->held_bytes += bytes;
+	s->held[kind] += bytes;
+}
+
+static void uncharge(struct symbolizer *s, enum held kind, uint64_t bytes)
+{
+	s->held[kind] -= bytes < s->held[kind] ? bytes : s->held[kind];
 }
 
 void symbolizer_drain_begin(struct symbolizer *s)
@@ -197,7 +205,7 @@ static void gen_free(struct snap_gen *g)
 static void snap_drop(struct symbolizer *s, struct snap *sn)
 {
 	for (const struct snap_gen *g = sn->gen; g; g = g->older)
-		s->held_bytes -= g->mem < s->held_bytes ? g->mem : s->held_bytes;
+		uncharge(s, HELD_SNAPS, g->mem);
 	gen_free(sn->gen);
 	sn->gen = NULL;
 	sn->refreshes = 0;
@@ -252,7 +260,7 @@ static struct bin *get_bin(struct symbolizer *s, pid_t pid, const struct procmap
 	*err = 0;
 	if (htab_find(&s->bin_h, h, bin_eq, s, key, &pos))
 		return s->bins[pos];
-	if (!budget_ok(s))
+	if (!budget_ok(s, HELD_BINS))
 		return NULL; /* not cached: a later drain may load it */
 	oerr = procfile_open_mapping(s->proc_root, pid, me->start, me->end, me->path, me->deleted,
 				     &id, &pf);
@@ -288,7 +296,7 @@ static struct bin *get_bin(struct symbolizer *s, pid_t pid, const struct procmap
 			  strerror(-lerr));
 	}
 	b->mem = sizeof(*b) + (b->sym ? elfsym_mem(b->sym) : 0);
-	charge(s, b->mem);
+	charge(s, HELD_BINS, b->mem);
 	s->bins[s->n_bins++] = b;
 	return b;
 }
@@ -349,8 +357,7 @@ static int read_snapshot(struct symbolizer *s, struct snap *sn)
 	struct procmaps pm;
 	struct snap_gen *g;
 	int err;
-
-	if (!budget_ok(s))
+	if (!budget_ok(s, HELD_SNAPS))
 		return -EAGAIN;
 	snprintf(path, sizeof(path), "%s/%d/maps", s->proc_root, (int)sn->pid);
 	/* Only executable mappings are kept, and at most MAX_MAP_ENTRIES: a
@@ -379,13 +386,20 @@ static int read_snapshot(struct symbolizer *s, struct snap *sn)
 	for (size_t i = 0; i < pm.n && g->n < MAX_MAP_ENTRIES; i++) {
 		if (!procmaps_is_exec(&pm.e[i]))
 			continue;
+		if (g->mem > SNAP_MAX_BYTES) {
+			COUNT(s, maps_truncated);
+			log_warn(MOD,
+				 "pid %d: maps snapshot over %u MiB; the rest stays unsymbolized",
+				 (int)sn->pid, (unsigned int)(SNAP_MAX_BYTES >> 20));
+			break;
+		}
 		err = fill_entry(s, sn->pid, &pm.e[i], &g->e[g->n]);
 		g->mem += g->e[g->n].mem;
 		g->n++; /* also on error, so that gen_free frees the partial entry */
 		if (err)
 			goto cleanup;
 	}
-	charge(s, g->mem);
+	charge(s, HELD_SNAPS, g->mem);
 	g->older = sn->gen;
 	sn->gen = g;
 	g = NULL;
@@ -464,8 +478,7 @@ static int reindex_bins(struct symbolizer *s)
 static int trim_bins(struct symbolizer *s)
 {
 	size_t k = 0;
-
-	if (s->held_bytes < CACHE_BYTES / 2)
+	if (s->held[HELD_BINS] < BINS_MAX_BYTES / 2)
 		return 0;
 	for (size_t i = 0; i < s->n_bins; i++)
 		s->bins[i]->live = false;
@@ -481,7 +494,7 @@ static int trim_bins(struct symbolizer *s)
 			s->bins[k++] = b;
 			continue;
 		}
-		s->held_bytes -= b->mem < s->held_bytes ? b->mem : s->held_bytes;
+		uncharge(s, HELD_BINS, b->mem);
 		elfsym_free(b->sym);
 		free(b);
 	}
@@ -515,7 +528,7 @@ int symbolizer_end_window(struct symbolizer *s)
 		}
 		if (sn->gen && sn->gen->older) {
 			for (const struct snap_gen *g = sn->gen->older; g; g = g->older)
-				s->held_bytes -= g->mem < s->held_bytes ? g->mem : s->held_bytes;
+				uncharge(s, HELD_SNAPS, g->mem);
 			gen_free(sn->gen->older);
 			sn->gen->older = NULL;
 		}

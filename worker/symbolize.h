@@ -18,10 +18,11 @@
  * offset is known.
  *
  * Budgets: between symbolizer_drain_begin() calls, at most half a second
- * and 192 MiB go to new maps snapshots and binaries, and everything held
- * stays under 384 MiB; past that, frames keep mapping+offset and the
- * give-up is counted (symbolizer_get_stats) and logged at window end.
- * Before the first drain_begin only the held-bytes cap applies.
+ * and 128 MiB go to new maps snapshots and binaries; one process's
+ * snapshot stays under 4 MiB, all of them under 128 MiB, binaries under
+ * 256 MiB. Past a budget frames keep mapping+offset and the give-up is
+ * counted (symbolizer_get_stats) and logged at window end. Before the
+ * first drain_begin only the held-bytes caps apply.
  *
  * Kernel frames carry the function name and the offset into it as address
  * (never the raw kernel address), and kernel mappings carry no range.
