@@ -25,6 +25,11 @@ bool procfile_have_openat2(void)
 	return !no_openat2;
 }
 
+void procfile_use_openat2(bool use)
+{
+	no_openat2 = !use;
+}
+
 /* O_PATH open of path under rootfd, never leaving it: openat2 where the
  * kernel has it, else a component walk that refuses symlinks and "..". */
 static int open_in_root(int rootfd, const char *path)

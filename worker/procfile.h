@@ -76,8 +76,11 @@ int procfile_read_all(const struct procfile *f, size_t max, char **buf, size_t *
 /* Close and set fd to -1 (accepts an already closed struct). */
 void procfile_close(struct procfile *f);
 
-/* Is openat2 available? false after it returned ENOSYS once (for logs and
- * tests). */
+/* Is openat2 used? false after it returned ENOSYS once. */
 bool procfile_have_openat2(void);
+
+/* use false: take the component walk from now on, as if openat2 were
+ * missing (tests); true: try openat2 again. */
+void procfile_use_openat2(bool use);
 
 #endif

@@ -37,9 +37,9 @@
 #include <unistd.h>
 
 #define MOD		"symbolize"
-#define MAX_REFRESH	8	    /* maps re-reads per pid when an address is not covered */
-#define MAX_MAP_ENTRIES 16384	    /* executable mappings kept per process */
-#define MAPS_MAX_BYTES	(16u << 20) /* one /proc/PID/maps read */
+#define MAX_REFRESH	8	   /* maps re-reads per pid when an address is not covered */
+#define MAX_MAP_ENTRIES 16384	   /* executable mappings kept per process */
+#define MAPS_MAX_BYTES	(4u << 20) /* one /proc/PID/maps read */
 #define DRAIN_TIME_NS	(500LL * 1000 * 1000) /* maps + ELF loading per drain */
 #define DRAIN_BYTES	((uint64_t)128 << 20) /* new snapshots + binaries per drain */
 #define SNAP_MAX_BYTES	((uint64_t)4 << 20)   /* one process's snapshot */
@@ -73,6 +73,7 @@ struct snap {
 	pid_t pid;
 	struct snap_gen *gen; /* NULL after forget (slot kept for the hash index) */
 	unsigned int refreshes;
+	bool too_big;	/* maps over the caps: not re-read until window end */
 	uint64_t epoch; /* window in which it was last used */
 };
 
@@ -437,7 +438,12 @@ int symbolizer_note_pid(struct symbolizer *s, pid_t pid)
 		sn->epoch = s->epoch;
 		s->snaps[s->n_snaps++] = sn;
 	}
-	return read_snapshot(s, sn);
+	if (sn->too_big)
+		return -E2BIG; /* reading it again would cost as much again */
+	err = read_snapshot(s, sn);
+	if (err == -E2BIG)
+		sn->too_big = true;
+	return err;
 }
 
 void symbolizer_forget_pid(struct symbolizer *s, pid_t pid)
@@ -533,6 +539,7 @@ int symbolizer_end_window(struct symbolizer *s)
 			sn->gen->older = NULL;
 		}
 		sn->refreshes = 0;
+		sn->too_big = false;
 		s->snaps[k++] = sn;
 	}
 	s->n_snaps = k;
@@ -586,6 +593,8 @@ int symbolizer_user(struct symbolizer *s, pid_t pid, const uint64_t *ips, size_t
 			err = read_snapshot(s, sn);
 			if (err == -ENOMEM)
 				return err;
+			if (err == -E2BIG)
+				sn->too_big = true;
 			e = find_entry(sn->gen, a);
 		}
 		if (!e)
