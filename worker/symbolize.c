@@ -9,7 +9,8 @@
  *
  * Everything here is driven by the profiled processes, so it is bounded:
  * files are opened through procfile (inside the process's root, never
- * blocking, identity checked); each drain may spend DRAIN_TIME_NS and * DRAIN_BYTES on new maps snapshots and binaries; all snapshots together
+ * blocking, identity checked); each drain may spend DRAIN_TIME_NS and
+ * DRAIN_BYTES on new maps snapshots and binaries; all snapshots together
  * stay under SNAPS_MAX_BYTES (one process's under SNAP_MAX_BYTES) and all
  * binaries under BINS_MAX_BYTES; past a budget the work is skipped for this drain
  * (frames keep mapping+offset), counted, and reported at window end, when
@@ -40,11 +41,11 @@
 #define MAX_REFRESH	8	   /* maps re-reads per pid when an address is not covered */
 #define MAX_MAP_ENTRIES 16384	   /* executable mappings kept per process */
 #define MAPS_MAX_BYTES	(4u << 20) /* one /proc/PID/maps read */
-#define DRAIN_TIME_NS	(500LL * 1000 * 1000) /* maps + ELF loading per drain */
-#define DRAIN_BYTES	((uint64_t)128 << 20) /* new snapshots + binaries per drain */
-#define SNAP_MAX_BYTES	((uint64_t)4 << 20)   /* one process's snapshot */
-#define SNAPS_MAX_BYTES ((uint64_t)128 << 20) /* all snapshots held */
-#define BINS_MAX_BYTES	((uint64_t)256 << 20) /* all binaries held */
+#define DRAIN_TIME_NS	(2000LL * 1000 * 1000) /* maps + ELF loading per drain */
+#define DRAIN_BYTES	((uint64_t)128 << 20)  /* new snapshots + binaries per drain */
+#define SNAP_MAX_BYTES	((uint64_t)4 << 20)    /* one process's snapshot */
+#define SNAPS_MAX_BYTES ((uint64_t)128 << 20)  /* all snapshots held */
+#define BINS_MAX_BYTES	((uint64_t)256 << 20)  /* all binaries held */
 
 enum held { HELD_SNAPS, HELD_BINS };
 
@@ -94,12 +95,12 @@ struct symbolizer {
 	size_t n_kmaps;
 	struct pprof_mapping_info kfallback; /* when kallsyms is unreadable */
 
-	uint64_t epoch;		/* windows ended so far */
-	bool budgeted;		/* a drain has begun: budgets apply */
-	int64_t drain_start_ns; /* CLOCK_MONOTONIC */
-	uint64_t drain_bytes;	/* charged in this drain */
-	uint64_t held[2];	/* bytes held, by enum held */
-	bool drain_warned;	/* give-up logged for this drain */
+	uint64_t epoch;	       /* windows ended so far */
+	bool budgeted;	       /* a drain has begun: budgets apply */
+	int64_t drain_work_ns; /* spent on maps reads and ELF loads */
+	uint64_t drain_bytes;  /* charged in this drain */
+	uint64_t held[2];      /* bytes held, by enum held */
+	bool drain_warned;     /* give-up logged for this drain */
 	struct symbolizer_stats stats, window_stats;
 };
 
@@ -121,7 +122,7 @@ static bool budget_ok(struct symbolizer *s, enum held kind)
 	static const uint64_t max[2] = {SNAPS_MAX_BYTES, BINS_MAX_BYTES};
 	const char *why = NULL;
 
-	if (s->budgeted && mono_ns() - s->drain_start_ns > DRAIN_TIME_NS) {
+	if (s->budgeted && s->drain_work_ns > DRAIN_TIME_NS) {
 		COUNT(s, gave_up_time);
 		why = "time";
 	} else if ((s->budgeted && s->drain_bytes >= DRAIN_BYTES) || s->held[kind] >= max[kind]) {
@@ -135,6 +136,12 @@ static bool budget_ok(struct symbolizer *s, enum held kind)
 			 why);
 	}
 	return why == NULL;
+}
+
+/* Add the time since t0 (mono_ns) to this drain's loading work. */
+static void work_done(struct symbolizer *s, int64_t t0)
+{
+	s->drain_work_ns += mono_ns() - t0;
 }
 
 static void charge(struct symbolizer *s, enum held kind, uint64_t bytes)
@@ -151,7 +158,7 @@ static void uncharge(struct symbolizer *s, enum held kind, uint64_t bytes)
 void symbolizer_drain_begin(struct symbolizer *s)
 {
 	s->budgeted = true;
-	s->drain_start_ns = mono_ns();
+	s->drain_work_ns = 0;
 	s->drain_bytes = 0;
 	s->drain_warned = false;
 }
@@ -256,6 +263,7 @@ static struct bin *get_bin(struct symbolizer *s, pid_t pid, const struct procmap
 	const struct procfile_id id = {me->dev, me->inode};
 	struct procfile pf = {.fd = -1};
 	uint32_t pos;
+	int64_t t0;
 	int oerr, lerr;
 
 	*err = 0;
@@ -263,6 +271,7 @@ static struct bin *get_bin(struct symbolizer *s, pid_t pid, const struct procmap
 		return s->bins[pos];
 	if (!budget_ok(s, HELD_BINS))
 		return NULL; /* not cached: a later drain may load it */
+	t0 = mono_ns();
 	oerr = procfile_open_mapping(s->proc_root, pid, me->start, me->end, me->path, me->deleted,
 				     &id, &pf);
 	if (oerr) {
@@ -270,6 +279,7 @@ static struct bin *get_bin(struct symbolizer *s, pid_t pid, const struct procmap
 			COUNT(s, open_refused);
 		log_debug(MOD, "pid %d: not opening %s%s: %s", (int)pid, me->path,
 			  me->deleted ? " (deleted)" : "", strerror(-oerr));
+		work_done(s, t0);
 		return NULL;
 	}
 	b = calloc(1, sizeof(*b));
@@ -279,12 +289,14 @@ static struct bin *get_bin(struct symbolizer *s, pid_t pid, const struct procmap
 	if (*err) {
 		procfile_close(&pf);
 		free(b);
+		work_done(s, t0);
 		return NULL;
 	}
 	b->dev = me->dev;
 	b->inode = me->inode;
 	lerr = elfsym_load_fd(pf.fd, &b->sym);
 	procfile_close(&pf);
+	work_done(s, t0);
 	if (lerr == -ENOMEM) {
 		/* Not cached as unusable: a later note may have memory again. */
 		*err = lerr;
@@ -357,14 +369,18 @@ static int read_snapshot(struct symbolizer *s, struct snap *sn)
 	char path[PATH_MAX];
 	struct procmaps pm;
 	struct snap_gen *g;
+	int64_t t0;
 	int err;
+
 	if (!budget_ok(s, HELD_SNAPS))
 		return -EAGAIN;
 	snprintf(path, sizeof(path), "%s/%d/maps", s->proc_root, (int)sn->pid);
 	/* Only executable mappings are kept, and at most MAX_MAP_ENTRIES: a
 	 * process with thousands of long-named mappings costs a bounded
 	 * amount however often it is re-read. */
+	t0 = mono_ns();
 	err = procmaps_read_exec(path, MAPS_MAX_BYTES, MAX_MAP_ENTRIES, &pm);
+	work_done(s, t0);
 	if (err == -E2BIG || (!err && pm.skipped)) {
 		COUNT(s, maps_truncated);
 		log_warn(MOD, "pid %d: maps over %u entries or %u MiB; %s", (int)sn->pid,
