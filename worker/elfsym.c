@@ -20,9 +20,9 @@
 #include <unistd.h>
 
 #define MOD	      "elfsym"
-#define MAX_PHDRS     4096
 #define MAX_NOTE_SIZE (1u << 20)
-#define LOOKBACK      32 /* symbols searched backwards for a containing one */
+#define SPARSE_SLACK  (1u << 20) /* table bytes allowed past st_blocks (rounding) */
+#define LOOKBACK      32	 /* symbols searched backwards for a containing one */
 
 struct sym {
 	uint64_t addr, size;
@@ -46,13 +46,105 @@ struct elfsym {
 struct loader {
 	Elf *elf;
 	uint64_t file_size;
+	uint64_t budget; /* bytes libelf may still read for tables */
 	struct elfsym *e;
 };
+
+static bool in_file_range(uint64_t off, uint64_t size, uint64_t file_size)
+{
+	return off <= file_size && size <= file_size - off;
+}
 
 /* Does [off, off + size) lie inside the file? */
 static bool in_file(const struct loader *l, uint64_t off, uint64_t size)
 {
-	return off <= l->file_size && size <= l->file_size - off;
+	return in_file_range(off, size, l->file_size);
+}
+
+/* Charge a table libelf is about to read (and allocate) to the budget. */
+static int charge(struct loader *l, uint64_t size)
+{
+	if (size > l->budget)
+		return -E2BIG;
+	l->budget -= size;
+	return 0;
+}
+
+/* ---- header checks, before libelf allocates anything ------------------------ */
+
+static uint64_t get_uint(const uint8_t *p, size_t n, bool big)
+{
+	uint64_t v = 0;
+
+	for (size_t i = 0; i < n; i++)
+		v |= (uint64_t)p[big ? n - 1 - i : i] << (8 * i);
+	return v;
+}
+
+/* Is a table of n entries of entsize bytes at off (inside the file)? */
+static bool table_ok(uint64_t off, uint64_t n, uint64_t entsize, uint64_t min_ent,
+		     uint64_t file_size)
+{
+	if (n == 0)
+		return true;
+	if (entsize < min_ent || off > file_size)
+		return false;
+	return n <= (file_size - off) / entsize;
+}
+
+/* Read the ELF header (and section 0 for extended numbering) ourselves:
+ * elf_begin allocates one descriptor per section of e_shnum, so a count
+ * from a hostile header must be capped before it runs. */
+static int check_headers(int fd, uint64_t file_size)
+{
+	uint8_t h[64], s0[64];
+	uint64_t phoff, shoff, phent, phnum, shent, shnum;
+	bool big, is64;
+
+	if (pread(fd, h, sizeof(h), 0) < 52 || memcmp(h, ELFMAG, SELFMAG) != 0)
+		return -ENOEXEC;
+	if ((h[EI_CLASS] != ELFCLASS32 && h[EI_CLASS] != ELFCLASS64) ||
+	    (h[EI_DATA] != ELFDATA2LSB && h[EI_DATA] != ELFDATA2MSB))
+		return -ENOEXEC;
+	is64 = h[EI_CLASS] == ELFCLASS64;
+	big = h[EI_DATA] == ELFDATA2MSB;
+	if (is64) {
+		phoff = get_uint(h + 32, 8, big);
+		shoff = get_uint(h + 40, 8, big);
+		phent = get_uint(h + 54, 2, big);
+		phnum = get_uint(h + 56, 2, big);
+		shent = get_uint(h + 58, 2, big);
+		shnum = get_uint(h + 60, 2, big);
+	} else {
+		phoff = get_uint(h + 28, 4, big);
+		shoff = get_uint(h + 32, 4, big);
+		phent = get_uint(h + 42, 2, big);
+		phnum = get_uint(h + 44, 2, big);
+		shent = get_uint(h + 46, 2, big);
+		shnum = get_uint(h + 48, 2, big);
+	}
+	if (shoff != 0 && (shnum == 0 || phnum == PN_XNUM)) {
+		/* Extended numbering: the real counts are in section 0. */
+		size_t need = is64 ? sizeof(Elf64_Shdr) : sizeof(Elf32_Shdr);
+
+		if (shent < need || !in_file_range(shoff, need, file_size) ||
+		    pread(fd, s0, need, (off_t)shoff) != (ssize_t)need)
+			return -ENOEXEC;
+		if (shnum == 0)
+			shnum = is64 ? get_uint(s0 + 32, 8, big) : get_uint(s0 + 20, 4, big);
+		if (phnum == PN_XNUM)
+			phnum = get_uint(s0 + (is64 ? 44 : 28), 4, big);
+	}
+	if (shnum > ELFSYM_MAX_SECTIONS || phnum > ELFSYM_MAX_PHDRS)
+		return -E2BIG;
+	if (shoff == 0)
+		shnum = 0;
+	if (!table_ok(shoff, shnum, shent, is64 ? sizeof(Elf64_Shdr) : sizeof(Elf32_Shdr),
+		      file_size) ||
+	    !table_ok(phoff, phnum, phent, is64 ? sizeof(Elf64_Phdr) : sizeof(Elf32_Phdr),
+		      file_size))
+		return -ENOEXEC;
+	return 0;
 }
 
 static uint32_t sym_rank(const GElf_Sym *s, const char *name)
@@ -81,10 +173,26 @@ static int load_symbols(struct loader *l, Elf_Scn *scn, const GElf_Shdr *sh)
 	size_t count;
 	int err = 0;
 
+	Elf_Scn *str_scn;
+	GElf_Shdr str_sh;
+
 	if (sh->sh_size > ELFSYM_MAX_SECTION)
 		return -E2BIG;
 	if (!in_file(l, sh->sh_offset, sh->sh_size) || sh->sh_entsize == 0)
 		return -ENOEXEC;
+	/* elf_strptr reads the whole linked string table: check it first. */
+	str_scn = elf_getscn(l->elf, sh->sh_link);
+	if (!str_scn || !gelf_getshdr(str_scn, &str_sh) || str_sh.sh_type != SHT_STRTAB)
+		return -ENOEXEC;
+	if (str_sh.sh_size > ELFSYM_MAX_SECTION)
+		return -E2BIG;
+	if (!in_file(l, str_sh.sh_offset, str_sh.sh_size))
+		return -ENOEXEC;
+	err = charge(l, sh->sh_size);
+	if (!err)
+		err = charge(l, str_sh.sh_size);
+	if (err)
+		return err;
 	data = elf_getdata(scn, NULL);
 	if (!data || !data->d_buf)
 		return -ENOEXEC;
@@ -156,7 +264,7 @@ static int load_segments(struct loader *l)
 
 	if (elf_getphdrnum(l->elf, &phnum) != 0)
 		return -ENOEXEC;
-	if (phnum > MAX_PHDRS)
+	if (phnum > ELFSYM_MAX_PHDRS)
 		return -E2BIG;
 	e->segs = calloc(phnum ? phnum : 1, sizeof(*e->segs));
 	if (!e->segs)
@@ -170,8 +278,11 @@ static int load_segments(struct loader *l)
 			e->segs[e->nsegs++] = (struct seg){ph.p_offset, ph.p_vaddr, ph.p_filesz};
 		} else if (ph.p_type == PT_NOTE && !e->build_id[0] &&
 			   ph.p_filesz <= MAX_NOTE_SIZE && in_file(l, ph.p_offset, ph.p_filesz)) {
-			Elf_Data *d = elf_getdata_rawchunk(l->elf, (int64_t)ph.p_offset,
-							   ph.p_filesz, ELF_T_NHDR);
+			/* libelf keeps each raw chunk until elf_end: charge it. */
+			Elf_Data *d = charge(l, ph.p_filesz)
+					  ? NULL
+					  : elf_getdata_rawchunk(l->elf, (int64_t)ph.p_offset,
+								 ph.p_filesz, ELF_T_NHDR);
 
 			if (d && d->d_buf)
 				scan_notes(e, d);
@@ -198,7 +309,8 @@ static int load_sections(struct loader *l)
 			dynsym = scn;
 			dyn_sh = sh;
 		} else if (sh.sh_type == SHT_NOTE && !l->e->build_id[0] &&
-			   sh.sh_size <= MAX_NOTE_SIZE && in_file(l, sh.sh_offset, sh.sh_size)) {
+			   sh.sh_size <= MAX_NOTE_SIZE && in_file(l, sh.sh_offset, sh.sh_size) &&
+			   charge(l, sh.sh_size) == 0) {
 			Elf_Data *d = elf_getdata(scn, NULL);
 
 			if (d && d->d_buf && d->d_type == ELF_T_NHDR)
@@ -255,7 +367,17 @@ int elfsym_load_fd(int fd, struct elfsym **out)
 		return -ENOEXEC;
 	if (elf_version(EV_CURRENT) == EV_NONE)
 		return -ENOEXEC;
+	if (st.st_size < 0 || (uint64_t)st.st_size > ELFSYM_MAX_FILE)
+		return -E2BIG;
 	l.file_size = (uint64_t)st.st_size;
+	/* Tables can only be as large as what the file really stores: holes in
+	 * a sparse file would otherwise be read (and allocated) as zeros. */
+	l.budget = (uint64_t)st.st_blocks * 512 + SPARSE_SLACK;
+	if (l.budget > ELFSYM_MAX_READ)
+		l.budget = ELFSYM_MAX_READ;
+	err = check_headers(fd, l.file_size);
+	if (err)
+		return err;
 	l.e = calloc(1, sizeof(*l.e));
 	if (!l.e)
 		return -ENOMEM;
@@ -292,7 +414,7 @@ int elfsym_load_path(const char *path, struct elfsym **out)
 	int fd, err;
 
 	*out = NULL;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
 	err = elfsym_load_fd(fd, out);
@@ -308,6 +430,11 @@ void elfsym_free(struct elfsym *e)
 	strpool_release(&e->names);
 	free(e->segs);
 	free(e);
+}
+
+size_t elfsym_mem(const struct elfsym *e)
+{
+	return sizeof(*e) + e->cap * sizeof(*e->syms) + e->names.cap + e->nsegs * sizeof(*e->segs);
 }
 
 size_t elfsym_count(const struct elfsym *e)

@@ -3,9 +3,15 @@
  * ELF file, read once through libelf and then looked up without it.
  *
  * A low-level module: libelf and lib/log only; nothing else in podprof
- * touches libelf. Files are untrusted (they come from containers): sections
- * past the end of the file or over the size caps are refused, and a file
- * that does not parse is an error, never a crash.
+ * touches libelf. Files are untrusted (they come from containers), so the
+ * ELF header is read and checked by hand before libelf sees the file (it
+ * allocates per section at elf_begin): apparent size, section and program
+ * header counts and table bounds. Every table read afterwards (.symtab,
+ * .dynsym, their string tables, notes) is checked against its cap and is
+ * charged to a per-file read budget, which is also bounded by the bytes the
+ * file really occupies on disk (st_blocks): a sparse file cannot make the
+ * worker read gigabytes of holes. A file that does not parse is an error,
+ * never a crash.
  *
  * Addresses are ELF virtual addresses (what the symbol table holds). A
  * runtime address becomes one through its file offset:
@@ -24,17 +30,26 @@
 #define ELFSYM_MAX_SECTION  (256u << 20) /* symbol or string table size */
 #define ELFSYM_MAX_SYMBOLS  (8u << 20)	 /* function symbols kept */
 #define ELFSYM_MAX_BUILD_ID 64		 /* bytes of the GNU build ID note */
+#define ELFSYM_MAX_FILE	    (4ull << 30) /* apparent file size */
+#define ELFSYM_MAX_SECTIONS 16384	 /* e_shnum (libelf allocates per section) */
+#define ELFSYM_MAX_PHDRS    4096	 /* e_phnum */
+#define ELFSYM_MAX_READ	    (384u << 20) /* bytes read from one file, all tables */
 
 struct elfsym;
 
 /* Load from an open file (not closed, position irrelevant). A valid ELF
  * without function symbols (stripped) loads with elfsym_count() == 0.
- * -ENOEXEC for something that is not ELF or is malformed, -E2BIG past a cap.
+ * -ENOEXEC for something that is not ELF or is malformed, -E2BIG past a cap
+ * (counts, sizes, the read budget, or more table bytes than the file has
+ * blocks).
  * Free with elfsym_free(). */
 int elfsym_load_fd(int fd, struct elfsym **out);
 
-/* Same, opening `path` read-only. */
+/* Same, opening `path` read-only (non-blocking; regular files only). */
 int elfsym_load_path(const char *path, struct elfsym **out);
+
+/* Bytes held by a loaded file (symbols, names, segments): for budgets. */
+size_t elfsym_mem(const struct elfsym *e);
 
 void elfsym_free(struct elfsym *e);
 

@@ -574,6 +574,7 @@ int job_poll(struct job *j)
 {
 	int err;
 
+	symbolizer_drain_begin(j->engine->sym);
 	/* Processes first, so that their next samples unwind fully. */
 	if (!j->fp_only) {
 		err = unwinder_poll(j->engine->unw);
@@ -663,6 +664,10 @@ int job_take_profile(struct job *j, struct pprof_builder **out, struct job_stats
 		st->samples = pprof_builder_total(done);
 		st->duration_ns = dur;
 	}
+	/* The window's frames are copied into `done`: per-pid maps of
+	 * processes not seen in it can go now. */
+	if (symbolizer_end_window(j->engine->sym))
+		log_warn(MOD, "symbolizer: out of memory trimming its caches");
 	*out = done;
 	return 0;
 cleanup:

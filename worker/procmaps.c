@@ -4,6 +4,7 @@
 #include "arr.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -106,6 +107,63 @@ static int parse_line(const char *p, const char *end, struct procmaps_entry *e)
 	return e->path ? 0 : -ENOMEM;
 }
 
+/* The kernel writes a newline in a path as the octal escape "\012" (and a
+ * backslash as itself, so the form is ambiguous by design); decode every
+ * "\ooo" of a non-zero byte in place. */
+static void unescape_octal(char *p)
+{
+	char *w = p;
+
+	while (*p) {
+		if (p[0] == '\\' && p[1] >= '0' && p[1] <= '3' && p[2] >= '0' && p[2] <= '7' &&
+		    p[3] >= '0' && p[3] <= '7') {
+			int v = (p[1] - '0') * 64 + (p[2] - '0') * 8 + (p[3] - '0');
+
+			if (v != 0) {
+				*w++ = (char)v;
+				p += 4;
+				continue;
+			}
+		}
+		*w++ = *p++;
+	}
+	*w = '\0';
+}
+
+/* Parse one line (without its newline) into out, or count it as skipped. */
+static int add_line(const char *p, const char *le, size_t max_entries, bool exec_only,
+		    struct procmaps *out, size_t *cap)
+{
+	struct procmaps_entry ent;
+	int err;
+
+	if ((size_t)(le - p) > PROCMAPS_MAX_LINE || out->n >= max_entries) {
+		out->skipped++;
+		return 0;
+	}
+	if (le == p)
+		return 0;
+	err = parse_line(p, le, &ent);
+	if (err == -ENOMEM)
+		return err;
+	if (err) {
+		out->skipped++;
+		return 0;
+	}
+	if (exec_only && !procmaps_is_exec(&ent)) {
+		free(ent.path);
+		return 0;
+	}
+	unescape_octal(ent.path);
+	err = arr_grow((void **)&out->e, cap, out->n + 1, sizeof(*out->e), max_entries);
+	if (err) {
+		free(ent.path);
+		return err;
+	}
+	out->e[out->n++] = ent;
+	return 0;
+}
+
 int procmaps_parse(const char *buf, size_t len, size_t max_entries, struct procmaps *out)
 {
 	const char *p = buf, *end = buf + len;
@@ -113,41 +171,26 @@ int procmaps_parse(const char *buf, size_t len, size_t max_entries, struct procm
 	int err = 0;
 
 	memset(out, 0, sizeof(*out));
-	while (p < end) {
+	while (p < end && !err) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		const char *le = nl ? nl : end;
-		struct procmaps_entry ent;
 
-		if ((size_t)(le - p) > PROCMAPS_MAX_LINE || out->n >= max_entries) {
-			out->skipped++;
-		} else if (le > p) {
-			err = parse_line(p, le, &ent);
-			if (err == -ENOMEM)
-				goto cleanup;
-			if (err) {
-				out->skipped++;
-				err = 0;
-			} else {
-				err = arr_grow((void **)&out->e, &cap, out->n + 1, sizeof(*out->e),
-					       max_entries);
-				if (err) {
-					free(ent.path);
-					goto cleanup;
-				}
-				out->e[out->n++] = ent;
-			}
-		}
+		err = add_line(p, le, max_entries, false, out, &cap);
 		p = nl ? nl + 1 : end;
 	}
-cleanup:
 	if (err)
 		procmaps_release(out);
 	return err;
 }
 
-int procmaps_read(const char *path, size_t max_entries, struct procmaps *out)
+/* Read in chunks and parse line by line, so that memory follows the
+ * entries kept, not the size of the file. */
+static int read_maps(const char *path, size_t max_bytes, size_t max_entries, bool exec_only,
+		     struct procmaps *out)
 {
-	size_t cap = 64 * 1024, n = 0;
+	const size_t bufsz = 2 * (PROCMAPS_MAX_LINE + 1) + 64 * 1024;
+	size_t n = 0, cap = 0, total = 0;
+	bool skipping = false; /* inside a line longer than the line cap */
 	char *buf = NULL;
 	int fd, err = 0;
 
@@ -155,30 +198,15 @@ int procmaps_read(const char *path, size_t max_entries, struct procmaps *out)
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return errno == ENOENT ? -ESRCH : -errno;
-	buf = malloc(cap);
+	buf = malloc(bufsz);
 	if (!buf) {
 		err = -ENOMEM;
 		goto cleanup;
 	}
 	for (;;) {
-		ssize_t r;
+		ssize_t r = read(fd, buf + n, bufsz - n);
+		size_t used = 0;
 
-		if (n == cap) {
-			char *nb;
-
-			if (cap >= PROCMAPS_MAX_BYTES) {
-				err = -E2BIG;
-				goto cleanup;
-			}
-			cap *= 2;
-			nb = realloc(buf, cap);
-			if (!nb) {
-				err = -ENOMEM;
-				goto cleanup;
-			}
-			buf = nb;
-		}
-		r = read(fd, buf + n, cap - n);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0) {
@@ -186,15 +214,53 @@ int procmaps_read(const char *path, size_t max_entries, struct procmaps *out)
 			err = errno == ESRCH || errno == ENOENT ? -ESRCH : -errno;
 			goto cleanup;
 		}
+		total += (size_t)r;
+		if (total > max_bytes) {
+			err = -E2BIG;
+			goto cleanup;
+		}
+		n += (size_t)r;
+		for (;;) {
+			char *nl = memchr(buf + used, '\n', n - used);
+			char *le = nl ? nl : buf + n;
+
+			if (!nl && r > 0 && (size_t)(le - buf - used) <= PROCMAPS_MAX_LINE)
+				break; /* incomplete line: read more */
+			if (skipping)
+				skipping = false; /* the tail of an over-long line */
+			else
+				err = add_line(buf + used, le, max_entries, exec_only, out, &cap);
+			if (err)
+				goto cleanup;
+			if (!nl) {
+				/* Over-long (counted above) or the last line. */
+				skipping = r > 0;
+				used = n;
+				break;
+			}
+			used = (size_t)(nl - buf) + 1;
+		}
+		memmove(buf, buf + used, n - used);
+		n -= used;
 		if (r == 0)
 			break;
-		n += (size_t)r;
 	}
-	err = procmaps_parse(buf, n, max_entries, out);
 cleanup:
 	free(buf);
 	close(fd);
+	if (err)
+		procmaps_release(out);
 	return err;
+}
+
+int procmaps_read(const char *path, size_t max_entries, struct procmaps *out)
+{
+	return read_maps(path, PROCMAPS_MAX_BYTES, max_entries, false, out);
+}
+
+int procmaps_read_exec(const char *path, size_t max_bytes, size_t max_entries, struct procmaps *out)
+{
+	return read_maps(path, max_bytes, max_entries, true, out);
 }
 
 void procmaps_release(struct procmaps *m)

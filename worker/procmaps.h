@@ -4,7 +4,8 @@
  * A low-level module: libc only. Input is untrusted text (file names are
  * chosen by whoever runs the process), so the file size, the line length and
  * the number of entries are capped; a line that does not parse or is too
- * long is skipped, never fatal.
+ * long is skipped, never fatal. Octal escapes the kernel writes in paths
+ * ("\012" for a newline) are decoded.
  *
  * Return convention: 0 on success, negative errno on failure.
  */
@@ -42,6 +43,12 @@ int procmaps_parse(const char *buf, size_t len, size_t max_entries, struct procm
 /* Read and parse a maps file (e.g. "/proc/123/maps"). -ENOENT/-ESRCH when
  * the process is gone, -E2BIG past PROCMAPS_MAX_BYTES. */
 int procmaps_read(const char *path, size_t max_entries, struct procmaps *out);
+
+/* Same, keeping only executable entries (procmaps_is_exec) and reading
+ * at most max_bytes of the file (-E2BIG past it). Memory follows the
+ * entries kept, not the file's size. */
+int procmaps_read_exec(const char *path, size_t max_bytes, size_t max_entries,
+		       struct procmaps *out);
 
 /* Free entries; accepts a zeroed or already released struct. */
 void procmaps_release(struct procmaps *m);

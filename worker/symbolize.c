@@ -6,6 +6,15 @@
  * drained, so a process that exits in between is still symbolized from its
  * snapshot. Each binary is read once per (dev, inode), whichever process
  * maps it.
+ *
+ * Everything here is driven by the profiled processes, so it is bounded:
+ * files are opened through procfile (inside the process's root, never
+ * blocking, identity checked); each drain may spend DRAIN_TIME_NS and
+ * DRAIN_BYTES on new maps snapshots and binaries; all snapshots together
+ * stay under SNAPS_MAX_BYTES (one process's under SNAP_MAX_BYTES) and all
+ * binaries under BINS_MAX_BYTES; past a budget the work is skipped for this drain
+ * (frames keep mapping+offset), counted, and reported at window end, when
+ * the snapshots of processes not seen in that window are dropped.
  */
 #include "symbolize.h"
 #include "arr.h"
@@ -13,6 +22,7 @@
 #include "htab.h"
 #include "kallsyms.h"
 #include "log.h"
+#include "procfile.h"
 #include "procmaps.h"
 
 #include <errno.h>
@@ -24,19 +34,31 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MOD		"symbolize"
-#define MAX_REFRESH	8     /* maps re-reads per pid when an address is not covered */
-#define MAX_MAP_ENTRIES 65536 /* executable mappings kept per process */
+#define MAX_REFRESH	8	   /* maps re-reads per pid when an address is not covered */
+#define MAX_MAP_ENTRIES 16384	   /* executable mappings kept per process */
+#define MAPS_MAX_BYTES	(4u << 20) /* one /proc/PID/maps read */
+#define DRAIN_TIME_NS	(2000LL * 1000 * 1000) /* maps + ELF loading per drain */
+#define DRAIN_BYTES	((uint64_t)128 << 20)  /* new snapshots + binaries per drain */
+#define SNAP_MAX_BYTES	((uint64_t)4 << 20)    /* one process's snapshot */
+#define SNAPS_MAX_BYTES ((uint64_t)128 << 20)  /* all snapshots held */
+#define BINS_MAX_BYTES	((uint64_t)256 << 20)  /* all binaries held */
+
+enum held { HELD_SNAPS, HELD_BINS };
 
 struct bin {
 	uint64_t dev, inode;
 	struct elfsym *sym; /* NULL when the file is not a usable ELF */
+	size_t mem;	    /* bytes charged for it */
+	bool live;	    /* referenced by a kept snapshot (trim pass) */
 };
 
 struct snap_ent {
 	uint64_t start, end, offset;
+	size_t mem;			 /* bytes of info and its filename */
 	struct bin *bin;		 /* NULL: anonymous, pseudo or unreadable */
 	struct pprof_mapping_info *info; /* owned; handed out in frames */
 };
@@ -44,6 +66,7 @@ struct snap_ent {
 struct snap_gen {
 	struct snap_ent *e;
 	size_t n;
+	size_t mem;		/* bytes charged for it */
 	struct snap_gen *older; /* replaced generations, freed on forget */
 };
 
@@ -51,6 +74,8 @@ struct snap {
 	pid_t pid;
 	struct snap_gen *gen; /* NULL after forget (slot kept for the hash index) */
 	unsigned int refreshes;
+	bool too_big;	/* maps over the caps: not re-read until window end */
+	uint64_t epoch; /* window in which it was last used */
 };
 
 struct symbolizer {
@@ -69,7 +94,79 @@ struct symbolizer {
 	struct pprof_mapping_info *kmaps; /* one per kallsyms module */
 	size_t n_kmaps;
 	struct pprof_mapping_info kfallback; /* when kallsyms is unreadable */
+
+	uint64_t epoch;	       /* windows ended so far */
+	bool budgeted;	       /* a drain has begun: budgets apply */
+	int64_t drain_work_ns; /* spent on maps reads and ELF loads */
+	uint64_t drain_bytes;  /* charged in this drain */
+	uint64_t held[2];      /* bytes held, by enum held */
+	bool drain_warned;     /* give-up logged for this drain */
+	struct symbolizer_stats stats, window_stats;
 };
+
+static int64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* One more give-up of kind f, in the totals and in this window's count. */
+#define COUNT(s, f) ((s)->stats.f++, (s)->window_stats.f++)
+
+/* May this drain still start loading work (a maps read, an ELF file)?
+ * Counts and logs (once per drain) when it may not. */
+static bool budget_ok(struct symbolizer *s, enum held kind)
+{
+	static const uint64_t max[2] = {SNAPS_MAX_BYTES, BINS_MAX_BYTES};
+	const char *why = NULL;
+
+	if (s->budgeted && s->drain_work_ns > DRAIN_TIME_NS) {
+		COUNT(s, gave_up_time);
+		why = "time";
+	} else if ((s->budgeted && s->drain_bytes >= DRAIN_BYTES) || s->held[kind] >= max[kind]) {
+		COUNT(s, gave_up_memory);
+		why = "memory";
+	}
+	if (why && !s->drain_warned) {
+		s->drain_warned = true;
+		log_warn(MOD,
+			 "drain over its %s budget: symbolizing the rest of it by mapping only",
+			 why);
+	}
+	return why == NULL;
+}
+
+/* Add the time since t0 (mono_ns) to this drain's loading work. */
+static void work_done(struct symbolizer *s, int64_t t0)
+{
+	s->drain_work_ns += mono_ns() - t0;
+}
+
+static void charge(struct symbolizer *s, enum held kind, uint64_t bytes)
+{
+	s->drain_bytes += bytes;
+	s->held[kind] += bytes;
+}
+
+static void uncharge(struct symbolizer *s, enum held kind, uint64_t bytes)
+{
+	s->held[kind] -= bytes < s->held[kind] ? bytes : s->held[kind];
+}
+
+void symbolizer_drain_begin(struct symbolizer *s)
+{
+	s->budgeted = true;
+	s->drain_work_ns = 0;
+	s->drain_bytes = 0;
+	s->drain_warned = false;
+}
+
+void symbolizer_get_stats(const struct symbolizer *s, struct symbolizer_stats *out)
+{
+	*out = s->stats;
+}
 
 static int grow(void **arr, size_t *cap, size_t need, size_t elem)
 {
@@ -91,6 +188,7 @@ int symbolizer_new(struct symbolizer **out, const char *proc_root)
 		return -ENOMEM;
 	}
 	s->kfallback.filename = "[kernel.kallsyms]";
+	s->epoch = 1;
 	*out = s;
 	return 0;
 }
@@ -109,6 +207,16 @@ static void gen_free(struct snap_gen *g)
 		free(g);
 		g = older;
 	}
+}
+
+/* Free a snapshot's generations and release what they were charged. */
+static void snap_drop(struct symbolizer *s, struct snap *sn)
+{
+	for (const struct snap_gen *g = sn->gen; g; g = g->older)
+		uncharge(s, HELD_SNAPS, g->mem);
+	gen_free(sn->gen);
+	sn->gen = NULL;
+	sn->refreshes = 0;
 }
 
 void symbolizer_free(struct symbolizer *s)
@@ -143,39 +251,6 @@ static bool bin_eq(const void *ctx, uint32_t pos, const void *key)
 	return s->bins[pos]->dev == k[0] && s->bins[pos]->inode == k[1];
 }
 
-/* Open the file behind one mapping. Preference: the exact mapped file
- * (map_files, works for deleted files; needs CAP_SYS_ADMIN), the path inside
- * the process's root (containers) and the path as is, each only when its
- * inode matches; last, the path inside the process's root regardless, as
- * overlay filesystems may report other inode numbers there. */
-static int open_mapped(const struct symbolizer *s, pid_t pid, const struct procmaps_entry *me)
-{
-	char cand[3][PATH_MAX + 64];
-	int fallback = -1;
-
-	snprintf(cand[0], sizeof(cand[0]), "%s/%d/map_files/%" PRIx64 "-%" PRIx64, s->proc_root,
-		 (int)pid, me->start, me->end);
-	snprintf(cand[1], sizeof(cand[1]), "%s/%d/root%s", s->proc_root, (int)pid, me->path);
-	snprintf(cand[2], sizeof(cand[2]), "%s", me->path);
-	for (int i = 0; i < 3; i++) {
-		struct stat st;
-		int fd = open(cand[i], O_RDONLY | O_CLOEXEC);
-
-		if (fd < 0)
-			continue;
-		if (fstat(fd, &st) == 0 && (uint64_t)st.st_ino == me->inode) {
-			if (fallback >= 0)
-				close(fallback);
-			return fd;
-		}
-		if (i == 1 && fallback < 0)
-			fallback = fd;
-		else
-			close(fd);
-	}
-	return fallback >= 0 ? fallback : -ENOENT;
-}
-
 /* The cached binary of a file mapping, loading it on first sight. NULL
  * (with *err 0) when it cannot be opened now; a file that opens but does
  * not parse is cached as such so that it is not re-read. */
@@ -185,15 +260,26 @@ static struct bin *get_bin(struct symbolizer *s, pid_t pid, const struct procmap
 	uint64_t key[2] = {me->dev, me->inode};
 	uint64_t h = htab_hash_u64(htab_hash_u64(HTAB_SEED, me->dev), me->inode);
 	struct bin *b;
+	const struct procfile_id id = {me->dev, me->inode};
+	struct procfile pf = {.fd = -1};
 	uint32_t pos;
-	int fd, lerr;
+	int64_t t0;
+	int oerr, lerr;
 
 	*err = 0;
 	if (htab_find(&s->bin_h, h, bin_eq, s, key, &pos))
 		return s->bins[pos];
-	fd = open_mapped(s, pid, me);
-	if (fd < 0) {
-		log_debug(MOD, "pid %d: cannot open %s: %s", (int)pid, me->path, strerror(-fd));
+	if (!budget_ok(s, HELD_BINS))
+		return NULL; /* not cached: a later drain may load it */
+	t0 = mono_ns();
+	oerr = procfile_open_mapping(s->proc_root, pid, me->start, me->end, me->path, me->deleted,
+				     &id, &pf);
+	if (oerr) {
+		if (oerr == -ESTALE || oerr == -EINVAL || oerr == -ELOOP || me->deleted)
+			COUNT(s, open_refused);
+		log_debug(MOD, "pid %d: not opening %s%s: %s", (int)pid, me->path,
+			  me->deleted ? " (deleted)" : "", strerror(-oerr));
+		work_done(s, t0);
 		return NULL;
 	}
 	b = calloc(1, sizeof(*b));
@@ -201,21 +287,29 @@ static struct bin *get_bin(struct symbolizer *s, pid_t pid, const struct procmap
 	if (!*err)
 		*err = htab_insert(&s->bin_h, h, (uint32_t)s->n_bins);
 	if (*err) {
-		close(fd);
+		procfile_close(&pf);
 		free(b);
+		work_done(s, t0);
 		return NULL;
 	}
 	b->dev = me->dev;
 	b->inode = me->inode;
-	lerr = elfsym_load_fd(fd, &b->sym);
-	close(fd);
+	lerr = elfsym_load_fd(pf.fd, &b->sym);
+	procfile_close(&pf);
+	work_done(s, t0);
 	if (lerr == -ENOMEM) {
 		/* Not cached as unusable: a later note may have memory again. */
 		*err = lerr;
+	} else if (lerr == -E2BIG) {
+		COUNT(s, elf_refused);
+		log_warn(MOD, "pid %d: %s is over the ELF caps; its frames keep mapping+offset",
+			 (int)pid, me->path);
 	} else if (lerr) {
 		log_debug(MOD, "%s: not a usable ELF (%s); frames keep mapping+offset", me->path,
 			  strerror(-lerr));
 	}
+	b->mem = sizeof(*b) + (b->sym ? elfsym_mem(b->sym) : 0);
+	charge(s, HELD_BINS, b->mem);
 	s->bins[s->n_bins++] = b;
 	return b;
 }
@@ -263,6 +357,7 @@ static int fill_entry(struct symbolizer *s, pid_t pid, const struct procmaps_ent
 	mi->filename = strdup(me->path[0] ? me->path : "[anon]");
 	if (!mi->filename)
 		return -ENOMEM;
+	se->mem = sizeof(*mi) + strlen(mi->filename) + 1;
 	if (se->bin && se->bin->sym)
 		mi->build_id = elfsym_build_id(se->bin->sym);
 	return 0;
@@ -274,10 +369,24 @@ static int read_snapshot(struct symbolizer *s, struct snap *sn)
 	char path[PATH_MAX];
 	struct procmaps pm;
 	struct snap_gen *g;
+	int64_t t0;
 	int err;
 
+	if (!budget_ok(s, HELD_SNAPS))
+		return -EAGAIN;
 	snprintf(path, sizeof(path), "%s/%d/maps", s->proc_root, (int)sn->pid);
-	err = procmaps_read(path, PROCMAPS_MAX_ENTRIES, &pm);
+	/* Only executable mappings are kept, and at most MAX_MAP_ENTRIES: a
+	 * process with thousands of long-named mappings costs a bounded
+	 * amount however often it is re-read. */
+	t0 = mono_ns();
+	err = procmaps_read_exec(path, MAPS_MAX_BYTES, MAX_MAP_ENTRIES, &pm);
+	work_done(s, t0);
+	if (err == -E2BIG || (!err && pm.skipped)) {
+		COUNT(s, maps_truncated);
+		log_warn(MOD, "pid %d: maps over %u entries or %u MiB; %s", (int)sn->pid,
+			 MAX_MAP_ENTRIES, MAPS_MAX_BYTES >> 20,
+			 err ? "not snapshotted" : "the rest stays unsymbolized");
+	}
 	if (err)
 		return err;
 	g = calloc(1, sizeof(*g));
@@ -290,14 +399,24 @@ static int read_snapshot(struct symbolizer *s, struct snap *sn)
 		err = -ENOMEM;
 		goto cleanup;
 	}
+	g->mem = sizeof(*g) + pm.n * sizeof(*g->e);
 	for (size_t i = 0; i < pm.n && g->n < MAX_MAP_ENTRIES; i++) {
 		if (!procmaps_is_exec(&pm.e[i]))
 			continue;
+		if (g->mem > SNAP_MAX_BYTES) {
+			COUNT(s, maps_truncated);
+			log_warn(MOD,
+				 "pid %d: maps snapshot over %u MiB; the rest stays unsymbolized",
+				 (int)sn->pid, (unsigned int)(SNAP_MAX_BYTES >> 20));
+			break;
+		}
 		err = fill_entry(s, sn->pid, &pm.e[i], &g->e[g->n]);
+		g->mem += g->e[g->n].mem;
 		g->n++; /* also on error, so that gen_free frees the partial entry */
 		if (err)
 			goto cleanup;
 	}
+	charge(s, HELD_SNAPS, g->mem);
 	g->older = sn->gen;
 	sn->gen = g;
 	g = NULL;
@@ -315,6 +434,8 @@ int symbolizer_note_pid(struct symbolizer *s, pid_t pid)
 
 	if (pid <= 0)
 		return -EINVAL;
+	if (sn)
+		sn->epoch = s->epoch;
 	if (sn && sn->gen)
 		return 0;
 	if (!sn) {
@@ -330,9 +451,15 @@ int symbolizer_note_pid(struct symbolizer *s, pid_t pid)
 			return err;
 		}
 		sn->pid = pid;
+		sn->epoch = s->epoch;
 		s->snaps[s->n_snaps++] = sn;
 	}
-	return read_snapshot(s, sn);
+	if (sn->too_big)
+		return -E2BIG; /* reading it again would cost as much again */
+	err = read_snapshot(s, sn);
+	if (err == -E2BIG)
+		sn->too_big = true;
+	return err;
 }
 
 void symbolizer_forget_pid(struct symbolizer *s, pid_t pid)
@@ -341,9 +468,101 @@ void symbolizer_forget_pid(struct symbolizer *s, pid_t pid)
 
 	if (!sn)
 		return;
-	gen_free(sn->gen);
-	sn->gen = NULL;
-	sn->refreshes = 0;
+	snap_drop(s, sn);
+}
+
+/* Rebuild the pid index after snapshots were removed from the array. */
+static int reindex_snaps(struct symbolizer *s)
+{
+	int err = 0;
+
+	htab_release(&s->snap_h);
+	for (size_t i = 0; i < s->n_snaps && !err; i++)
+		err = htab_insert(&s->snap_h, htab_hash_u64(HTAB_SEED, (uint64_t)s->snaps[i]->pid),
+				  (uint32_t)i);
+	return err;
+}
+
+static int reindex_bins(struct symbolizer *s)
+{
+	int err = 0;
+
+	htab_release(&s->bin_h);
+	for (size_t i = 0; i < s->n_bins && !err; i++)
+		err = htab_insert(
+		    &s->bin_h,
+		    htab_hash_u64(htab_hash_u64(HTAB_SEED, s->bins[i]->dev), s->bins[i]->inode),
+		    (uint32_t)i);
+	return err;
+}
+
+/* Over half the cache: drop binaries no kept snapshot refers to. */
+static int trim_bins(struct symbolizer *s)
+{
+	size_t k = 0;
+	if (s->held[HELD_BINS] < BINS_MAX_BYTES / 2)
+		return 0;
+	for (size_t i = 0; i < s->n_bins; i++)
+		s->bins[i]->live = false;
+	for (size_t i = 0; i < s->n_snaps; i++)
+		for (const struct snap_gen *g = s->snaps[i]->gen; g; g = g->older)
+			for (size_t j = 0; j < g->n; j++)
+				if (g->e[j].bin)
+					g->e[j].bin->live = true;
+	for (size_t i = 0; i < s->n_bins; i++) {
+		struct bin *b = s->bins[i];
+
+		if (b->live) {
+			s->bins[k++] = b;
+			continue;
+		}
+		uncharge(s, HELD_BINS, b->mem);
+		elfsym_free(b->sym);
+		free(b);
+	}
+	s->n_bins = k;
+	return reindex_bins(s);
+}
+
+int symbolizer_end_window(struct symbolizer *s)
+{
+	const struct symbolizer_stats *w = &s->window_stats;
+	size_t k = 0;
+
+	if (w->gave_up_time || w->gave_up_memory || w->maps_truncated || w->elf_refused ||
+	    w->open_refused)
+		log_warn(MOD,
+			 "window: gave up %" PRIu64 "x on time and %" PRIu64
+			 "x on memory budgets, %" PRIu64 " maps truncated, %" PRIu64
+			 " ELF files over caps, %" PRIu64 " files refused (not the mapped file)",
+			 w->gave_up_time, w->gave_up_memory, w->maps_truncated, w->elf_refused,
+			 w->open_refused);
+	memset(&s->window_stats, 0, sizeof(s->window_stats));
+	/* Processes not seen in the window that just ended are forgotten;
+	 * those seen keep only their newest maps generation. */
+	for (size_t i = 0; i < s->n_snaps; i++) {
+		struct snap *sn = s->snaps[i];
+
+		if (sn->epoch != s->epoch) {
+			snap_drop(s, sn);
+			free(sn);
+			continue;
+		}
+		if (sn->gen && sn->gen->older) {
+			for (const struct snap_gen *g = sn->gen->older; g; g = g->older)
+				uncharge(s, HELD_SNAPS, g->mem);
+			gen_free(sn->gen->older);
+			sn->gen->older = NULL;
+		}
+		sn->refreshes = 0;
+		sn->too_big = false;
+		s->snaps[k++] = sn;
+	}
+	s->n_snaps = k;
+	s->epoch++;
+	if (reindex_snaps(s) || trim_bins(s))
+		return -ENOMEM;
+	return 0;
 }
 
 static const struct snap_ent *find_entry(const struct snap_gen *g, uint64_t addr)
@@ -373,6 +592,8 @@ int symbolizer_user(struct symbolizer *s, pid_t pid, const uint64_t *ips, size_t
 	if (err == -ENOMEM)
 		return err;
 	sn = find_snap(s, pid);
+	if (sn)
+		sn->epoch = s->epoch;
 	for (size_t i = 0; i < n; i++) {
 		struct pprof_frame *f = &frames[i];
 		/* Callers' frames hold return addresses; the call is just before. */
@@ -388,6 +609,8 @@ int symbolizer_user(struct symbolizer *s, pid_t pid, const uint64_t *ips, size_t
 			err = read_snapshot(s, sn);
 			if (err == -ENOMEM)
 				return err;
+			if (err == -E2BIG)
+				sn->too_big = true;
 			e = find_entry(sn->gen, a);
 		}
 		if (!e)
@@ -405,8 +628,6 @@ int symbolizer_user(struct symbolizer *s, pid_t pid, const uint64_t *ips, size_t
 static int load_kernel(struct symbolizer *s)
 {
 	char path[PATH_MAX];
-	uint64_t lo, hi;
-	const char *name;
 	size_t n = 0;
 	int err;
 
@@ -422,10 +643,9 @@ static int load_kernel(struct symbolizer *s)
 	if (!s->kmaps)
 		return -ENOMEM;
 	for (size_t i = 0; i < n; i++) {
-		name = kallsyms_module(s->ksyms, (unsigned int)i, &lo, &hi);
-		s->kmaps[i].filename = name;
-		s->kmaps[i].start = lo <= hi ? lo : 0;
-		s->kmaps[i].limit = lo <= hi ? hi + 1 : 0;
+		/* No address range: it would place the kernel (KASLR) for
+		 * anyone who can read a profile. */
+		s->kmaps[i].filename = kallsyms_module(s->ksyms, (unsigned int)i, NULL, NULL);
 	}
 	s->n_kmaps = n;
 	return 0;
@@ -445,13 +665,18 @@ int symbolizer_kernel(struct symbolizer *s, const uint64_t *ips, size_t n,
 		struct pprof_frame *f = &frames[i];
 		uint64_t a = i > 0 && ips[i] ? ips[i] - 1 : ips[i];
 		unsigned int mod = 0;
+		uint64_t start = 0;
 
+		/* A kernel frame is its function and the offset into it, never
+		 * the raw address (which gives the KASLR base away); a frame
+		 * that resolves to no function keeps address 0. */
 		memset(f, 0, sizeof(*f));
-		f->addr = ips[i];
 		f->mapping = &s->kfallback;
 		if (s->kerr != 1)
 			continue;
-		f->function = kallsyms_lookup(s->ksyms, a, NULL, &mod);
+		f->function = kallsyms_lookup(s->ksyms, a, &start, &mod);
+		if (f->function)
+			f->addr = ips[i] - start;
 		if (mod < s->n_kmaps)
 			f->mapping = &s->kmaps[mod];
 	}

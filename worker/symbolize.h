@@ -8,12 +8,25 @@
  * is seen (symbolizer_note_pid) so that it can still be symbolized after it
  * exits. What cannot be symbolized keeps its mapping and offset.
  *
- * Binaries are opened as the process sees them: /proc/PID/map_files, else
- * /proc/PID/root/<path> (containers), else <path>, checked by inode. ELF
- * files are loaded when the pid is noted, so a process that exits before
- * its samples are drained is still symbolized. Stripped or malformed
- * binaries, JIT code ("[anon]") and [vdso] give frames with function NULL
- * that keep the mapping, so the offset is known.
+ * Binaries are opened as the process sees them, through procfile:
+ * /proc/PID/map_files, else the path resolved inside the process's root,
+ * non-blocking, regular files with the mapping's identity only; deleted
+ * mappings only through map_files. ELF files are loaded when the pid is
+ * noted, so a process that exits before its samples are drained is still
+ * symbolized. Stripped or malformed binaries, JIT code ("[anon]") and
+ * [vdso] give frames with function NULL that keep the mapping, so the
+ * offset is known.
+ *
+ * Budgets: between symbolizer_drain_begin() calls, at most 2 s spent in
+ * maps reads and ELF loads (one in progress can overrun it) and 128 MiB go
+ * to new maps snapshots and binaries; one process's snapshot stays under
+ * 4 MiB, all of them under 128 MiB, binaries under 256 MiB. Past a budget
+ * frames keep mapping+offset and the give-up is
+ * counted (symbolizer_get_stats) and logged at window end. Before the
+ * first drain_begin only the held-bytes caps apply.
+ *
+ * Kernel frames carry the function name and the offset into it as address
+ * (never the raw kernel address), and kernel mappings carry no range.
  *
  * Not thread-safe: use one symbolizer from one thread.
  *
@@ -43,6 +56,26 @@ void symbolizer_free(struct symbolizer *s);
 /* Snapshot /proc/PID/maps now (cheap when already known). Call when a pid is
  * first seen so that short-lived processes stay symbolizable. */
 int symbolizer_note_pid(struct symbolizer *s, pid_t pid);
+
+struct symbolizer_stats {
+	uint64_t gave_up_time;	 /* loads skipped: drain over its time budget */
+	uint64_t gave_up_memory; /* loads skipped: drain or cache over its bytes */
+	uint64_t maps_truncated; /* maps over the entry or size cap */
+	uint64_t elf_refused;	 /* ELF files over elfsym's caps */
+	uint64_t open_refused;	 /* not a regular file, not the mapped one, deleted */
+};
+
+/* Start a drain: resets the per-drain time and memory budget. */
+void symbolizer_drain_begin(struct symbolizer *s);
+
+/* End of a profile window: logs this window's give-ups, forgets the pids
+ * not seen since the previous window end (and older maps generations of
+ * the others), and trims unreferenced binaries when the cache is large.
+ * Frames handed out before stay valid only for the mappings kept. */
+int symbolizer_end_window(struct symbolizer *s);
+
+/* Give-up counts since symbolizer_new(). */
+void symbolizer_get_stats(const struct symbolizer *s, struct symbolizer_stats *out);
 
 /* Forget a pid's maps snapshot (e.g. at the end of a job). Frees the
  * pprof_mapping_info structs handed out for it; binaries stay cached. */

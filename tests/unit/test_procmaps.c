@@ -5,6 +5,8 @@
 #include "procmaps.h"
 
 #include <errno.h>
+#include <stdio.h>
+#include <string.h>
 #include <stdlib.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -95,4 +97,70 @@ UNIT_TEST(procmaps_garbage)
 	CHECK_EQ_INT(procmaps_parse("", 0, 100, &pm), 0);
 	CHECK_EQ_INT(pm.n, 0);
 	procmaps_release(&pm);
+}
+
+/* Octal escapes the kernel writes in paths are decoded; "\000" and an
+ * incomplete escape stay as they are. */
+UNIT_TEST(procmaps_octal_escapes)
+{
+	static const char text[] = "1000-2000 r-xp 00000000 08:01 12 /tmp/new\\012line\\040x.so\n"
+				   "3000-4000 r-xp 00000000 08:01 13 /tmp/keep\\000zero\\01\n"
+				   "5000-6000 r-xp 00000000 08:01 14 /tmp/gone\\012.so (deleted)\n";
+	struct procmaps pm;
+
+	CHECK_EQ_INT(procmaps_parse(text, sizeof(text) - 1, 10, &pm), 0);
+	CHECK_EQ_INT(pm.n, 3);
+	if (pm.n == 3) {
+		CHECK_EQ_STR(pm.e[0].path, "/tmp/new\nline x.so");
+		CHECK_EQ_STR(pm.e[1].path, "/tmp/keep\\000zero\\01");
+		CHECK_EQ_STR(pm.e[2].path, "/tmp/gone\n.so");
+		CHECK(pm.e[2].deleted);
+	}
+	procmaps_release(&pm);
+}
+
+/* procmaps_read_exec keeps executable entries only, reads in chunks (lines
+ * that straddle a chunk, over-long lines), and stops at its byte cap. */
+UNIT_TEST(procmaps_read_exec_filters_and_caps)
+{
+	char path[] = "/tmp/podprof-maps-XXXXXX";
+	char longpath[PROCMAPS_MAX_LINE + 100];
+	struct procmaps pm;
+	size_t total = 0;
+	FILE *f;
+	int fd = mkstemp(path);
+
+	CHECK(fd >= 0);
+	f = fd >= 0 ? fdopen(fd, "w") : NULL;
+	CHECK(f != NULL);
+	if (!f)
+		return;
+	memset(longpath, 'a', sizeof(longpath) - 1);
+	longpath[0] = '/';
+	longpath[sizeof(longpath) - 1] = '\0';
+	for (int i = 0; i < 3000; i++) {
+		unsigned long a = 0x100000UL + (unsigned long)i * 0x2000;
+
+		/* Every third entry executable; one over-long line in the middle. */
+		total += (size_t)fprintf(f, "%lx-%lx %s 00000000 08:01 %d /usr/lib/lib%d.so\n", a,
+					 a + 0x1000, i % 3 ? "rw-p" : "r-xp", i + 1, i);
+		if (i == 1500)
+			total += (size_t)fprintf(f, "1-2 r-xp 00000000 08:01 9 %s\n", longpath);
+	}
+	fclose(f);
+	CHECK_EQ_INT(procmaps_read_exec(path, total, 100000, &pm), 0);
+	CHECK_EQ_INT(pm.n, 1000);
+	CHECK_EQ_INT(pm.skipped, 1);
+	for (size_t i = 0; i < pm.n; i++)
+		if (!procmaps_is_exec(&pm.e[i]))
+			CHECK(procmaps_is_exec(&pm.e[i]));
+	if (pm.n == 1000)
+		CHECK_EQ_STR(pm.e[999].path, "/usr/lib/lib2997.so");
+	procmaps_release(&pm);
+	CHECK_EQ_INT(procmaps_read_exec(path, total - 1, 100000, &pm), -E2BIG);
+	CHECK_EQ_INT(pm.n, 0);
+	CHECK_EQ_INT(procmaps_read_exec(path, total, 10, &pm), 0);
+	CHECK_EQ_INT(pm.n, 10);
+	procmaps_release(&pm);
+	unlink(path);
 }
