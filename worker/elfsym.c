@@ -95,7 +95,7 @@ static bool table_ok(uint64_t off, uint64_t n, uint64_t entsize, uint64_t min_en
 /* Read the ELF header (and section 0 for extended numbering) ourselves:
  * elf_begin allocates one descriptor per section of e_shnum, so a count
  * from a hostile header must be capped before it runs. */
-static int check_headers(int fd, uint64_t file_size)
+int elfsym_check_headers(int fd, uint64_t file_size)
 {
 	uint8_t h[64], s0[64];
 	uint64_t phoff, shoff, phent, phnum, shent, shnum;
@@ -375,7 +375,7 @@ int elfsym_load_fd(int fd, struct elfsym **out)
 	l.budget = (uint64_t)st.st_blocks * 512 + SPARSE_SLACK;
 	if (l.budget > ELFSYM_MAX_READ)
 		l.budget = ELFSYM_MAX_READ;
-	err = check_headers(fd, l.file_size);
+	err = elfsym_check_headers(fd, l.file_size);
 	if (err)
 		return err;
 	l.e = calloc(1, sizeof(*l.e));

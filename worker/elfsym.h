@@ -45,6 +45,12 @@ struct elfsym;
  * Free with elfsym_free(). */
 int elfsym_load_fd(int fd, struct elfsym **out);
 
+/* The checks elfsym_load_fd makes before libelf sees the file, for other
+ * readers of untrusted ELF files: apparent size, section and program header
+ * counts (ELFSYM_MAX_*) and header tables inside the file. 0 or -ENOEXEC /
+ * -E2BIG. */
+int elfsym_check_headers(int fd, uint64_t file_size);
+
 /* Same, opening `path` read-only (non-blocking; regular files only). */
 int elfsym_load_path(const char *path, struct elfsym **out);
 

@@ -9,6 +9,7 @@
  */
 #include "unwind_table.h"
 #include "arr.h"
+#include "elfsym.h"
 #include "log.h"
 
 #include <dwarf.h>
@@ -41,6 +42,7 @@
 struct builder {
 	Elf *elf;
 	uint64_t file_size;
+	uint64_t budget; /* bytes libdw may read: what the file really holds on disk */
 	struct unwind_table *t;
 	size_t cap;
 };
@@ -331,7 +333,10 @@ static int check_sections(struct builder *b)
 		name = elf_strptr(b->elf, shstrndx, sh.sh_name);
 		if (!name)
 			continue;
-		if (strcmp(name, ".eh_frame") == 0 && sh.sh_size > MAX_EH_FRAME)
+		/* A sparse file can claim a huge .eh_frame that costs nothing on disk
+		 * but all of it in memory once libdw reads it. */
+		if (strcmp(name, ".eh_frame") == 0 &&
+		    (sh.sh_size > MAX_EH_FRAME || sh.sh_size > b->budget))
 			return -E2BIG;
 		if (strcmp(name, ".gopclntab") == 0 || strcmp(name, ".go.buildinfo") == 0)
 			b->t->is_go = true;
@@ -339,9 +344,9 @@ static int check_sections(struct builder *b)
 	return 0;
 }
 
-static int build(Elf *elf, uint64_t file_size, struct unwind_table *out)
+static int build(Elf *elf, uint64_t file_size, uint64_t budget, struct unwind_table *out)
 {
-	struct builder b = {.elf = elf, .file_size = file_size, .t = out};
+	struct builder b = {.elf = elf, .file_size = file_size, .budget = budget, .t = out};
 	GElf_Phdr eh = {0};
 	uint64_t lo = UINT64_MAX, hi = 0, *locs = NULL;
 	size_t phnum, nlocs = 0;
@@ -435,11 +440,16 @@ int unwind_table_build_fd(int fd, struct unwind_table *out)
 		return -ENOEXEC;
 	if ((uint64_t)st.st_size > UNWIND_TABLE_MAX_FILE)
 		return -E2BIG;
+	/* Counts and sizes checked before libelf allocates for them. */
+	err = elfsym_check_headers(fd, (uint64_t)st.st_size);
+	if (err)
+		return err;
 	elf_version(EV_CURRENT);
 	elf = elf_begin(fd, ELF_C_READ, NULL);
 	if (!elf)
 		return -ENOEXEC;
-	err = build(elf, (uint64_t)st.st_size, out);
+	/* Blocks really allocated, plus slack for filesystems that report few. */
+	err = build(elf, (uint64_t)st.st_size, (uint64_t)st.st_blocks * 512 + (1u << 20), out);
 	elf_end(elf);
 	return err;
 }
@@ -454,7 +464,7 @@ int unwind_table_build_mem(const void *image, size_t len, struct unwind_table *o
 	elf = elf_memory((char *)image, len);
 	if (!elf)
 		return -ENOEXEC;
-	err = build(elf, len, out);
+	err = build(elf, len, len, out);
 	elf_end(elf);
 	return err;
 }

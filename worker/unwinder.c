@@ -2,6 +2,7 @@
 /* unwinder.c -- process maps and per-binary unwind tables, kept in the kernel's maps. */
 #include "unwinder.h"
 #include "log.h"
+#include "procfile.h"
 #include "procmaps.h"
 #include "sampler.h"
 #include "unwind_table.h"
@@ -322,36 +323,6 @@ static int table_load(struct unwinder *u, struct table *t)
 
 /* ---- binaries ------------------------------------------------------------------ */
 
-/* Open the file behind a mapping as the process sees it: the mapped file
- * itself (map_files), else the path inside the process's root, only when
- * it is a regular file with the mapping's inode. Never blocks (a FIFO at the
- * path is refused). */
-static int open_mapped(const struct unwinder *u, pid_t pid, const struct procmaps_entry *me,
-		       struct stat *st)
-{
-	char path[PATH_MAX + 64];
-
-	for (int i = 0; i < 2; i++) {
-		int fd;
-
-		if (i == 0)
-			snprintf(path, sizeof(path), "%s/%d/map_files/%" PRIx64 "-%" PRIx64,
-				 u->proc_root, (int)pid, me->start, me->end);
-		else if (me->deleted)
-			break;
-		else
-			snprintf(path, sizeof(path), "%s/%d/root%s", u->proc_root, (int)pid,
-				 me->path);
-		fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-		if (fd < 0)
-			continue;
-		if (fstat(fd, st) == 0 && S_ISREG(st->st_mode) && (uint64_t)st->st_ino == me->inode)
-			return fd;
-		close(fd);
-	}
-	return -ENOENT;
-}
-
 static struct table *table_find(struct unwinder *u, const struct stat *st)
 {
 	uint64_t mt = (uint64_t)st->st_mtim.tv_sec * 1000000000ULL + (uint64_t)st->st_mtim.tv_nsec;
@@ -406,12 +377,18 @@ static void build(struct unwinder *u, struct table *t, int fd, const void *image
 /* The table for a file mapping, built on first sight; NULL if unreadable. */
 static struct table *table_for(struct unwinder *u, pid_t pid, const struct procmaps_entry *me)
 {
-	struct table *t;
+	struct procfile_id id = {.dev = me->dev, .inode = me->inode};
+	struct procfile pf = {.fd = -1};
 	struct stat st;
-	int fd = open_mapped(u, pid, me, &st);
+	struct table *t;
+	int fd;
 
-	if (fd < 0)
+	/* Inside the process's root, regular files only, never blocking. */
+	if (procfile_open_mapping(u->proc_root, pid, me->start, me->end, me->path, me->deleted, &id,
+				  &pf) != 0)
 		return NULL;
+	fd = pf.fd;
+	st = pf.st;
 	t = table_find(u, &st);
 	if (t) {
 		close(fd);
