@@ -371,24 +371,40 @@ static __always_inline void finish(struct walk *w)
 	}
 }
 
-/* Walk up to PROFILE_FRAMES_PER_RUN frames; returns with w->done set at the end. */
-static __always_inline void walk_frames(struct walk *w, bool fp_only)
+/* Frame pointers only (spec.unwinder: framepointer): no process state needed. */
+static __always_inline void walk_fp(struct walk *w)
 {
-	struct profile_proc *p = NULL;
-	__u32 pid = w->key.pid;
-
-	if (!fp_only) {
-		p = bpf_map_lookup_elem(&procs, &pid);
-		if (!p) {
-			/* Unknown process: the leaf is certain, the rest would be guesswork. */
-			push_frame(w, w->pc);
-			proc_event(pid, PROFILE_EVENT_NEW);
-			stop(w, PROFILE_STOP_NO_PROC);
+	for (int i = 0; i < PROFILE_FRAMES_PER_RUN; i++) {
+		if (w->pc == 0 || w->pc >= USER_ADDR_MAX || push_frame(w, w->pc)) {
+			if (w->stack.n_user >= PROFILE_MAX_USER_FRAMES)
+				stop(w, PROFILE_STOP_DEPTH);
+			w->done = 1;
+			return;
+		}
+		if (fp_step(w)) {
+			w->done = 1; /* a frame-pointer chain ends with rbp 0 */
 			return;
 		}
 	}
+}
+
+/* Walk up to PROFILE_FRAMES_PER_RUN frames with the process's mappings and
+ * unwind tables; returns with w->done set at the end. */
+static __always_inline void walk_frames(struct walk *w)
+{
+	struct profile_proc *p;
+	__u32 pid = w->key.pid;
+
+	p = bpf_map_lookup_elem(&procs, &pid);
+	if (!p) {
+		/* Unknown process: the leaf is certain, the rest would be guesswork. */
+		push_frame(w, w->pc);
+		proc_event(pid, PROFILE_EVENT_NEW);
+		stop(w, PROFILE_STOP_NO_PROC);
+		return;
+	}
 	for (int i = 0; i < PROFILE_FRAMES_PER_RUN; i++) {
-		struct profile_exec_map *m = NULL;
+		struct profile_exec_map *m;
 		__u64 lpc;
 		int r;
 
@@ -402,17 +418,14 @@ static __always_inline void walk_frames(struct walk *w, bool fp_only)
 		}
 		/* A return address points after the call: look up the call itself. */
 		lpc = w->stack.n_user > 1 ? w->pc - 1 : w->pc;
-		if (p)
-			m = find_map(p, lpc);
-		if (fp_only || (!m && (p->flags & PROFILE_PROC_OVERFLOW))) {
-			r = fp_step(w);
-			if (r == PROFILE_STOP_BAD_FRAME && fp_only) {
-				w->done = 1; /* a frame-pointer chain ends with rbp 0 */
-				return;
+		m = find_map(p, lpc);
+		if (!m) {
+			if (p->flags & PROFILE_PROC_OVERFLOW) {
+				r = fp_step(w);
+			} else {
+				proc_event(pid, PROFILE_EVENT_MAPS);
+				r = PROFILE_STOP_NO_MAPPING;
 			}
-		} else if (!m) {
-			proc_event(pid, PROFILE_EVENT_MAPS);
-			r = PROFILE_STOP_NO_MAPPING;
 		} else if (m->kind == PROFILE_MAP_FP) {
 			r = fp_step(w);
 		} else if (m->kind == PROFILE_MAP_TABLE) {
@@ -429,6 +442,14 @@ static __always_inline void walk_frames(struct walk *w, bool fp_only)
 			return;
 		}
 	}
+}
+
+static __always_inline void walk(struct walk *w, bool fp_only)
+{
+	if (fp_only)
+		walk_fp(w);
+	else
+		walk_frames(w);
 }
 
 static __always_inline void continue_or_finish(struct bpf_perf_event_data *ctx, struct walk *w)
@@ -453,7 +474,7 @@ int unwind_user(struct bpf_perf_event_data *ctx)
 
 	if (!w)
 		return 0;
-	walk_frames(w, cookie & PROFILE_COOKIE_FP_ONLY);
+	walk(w, cookie & PROFILE_COOKIE_FP_ONLY);
 	continue_or_finish(ctx, w);
 	return 0;
 }
@@ -553,7 +574,7 @@ int profile_sample(struct bpf_perf_event_data *ctx)
 			}
 		}
 	}
-	walk_frames(w, cookie & PROFILE_COOKIE_FP_ONLY);
+	walk(w, cookie & PROFILE_COOKIE_FP_ONLY);
 	continue_or_finish(ctx, w);
 	return 0;
 }
