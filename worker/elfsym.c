@@ -41,6 +41,8 @@ struct elfsym {
 	struct seg *segs;
 	size_t nsegs;
 	char build_id[2 * ELFSYM_MAX_BUILD_ID + 1]; /* "" when none */
+	char debuglink[256];			    /* "" when none */
+	int from_symtab;			    /* syms came from .symtab */
 };
 
 struct loader {
@@ -180,11 +182,33 @@ static int load_segments(struct loader *l)
 	return 0;
 }
 
+/* .gnu_debuglink: a NUL-terminated file name, then padding and a CRC. */
+static void read_debuglink(struct loader *l, Elf_Scn *scn, const GElf_Shdr *sh)
+{
+	Elf_Data *d;
+	size_t n;
+
+	if (sh->sh_type != SHT_PROGBITS || sh->sh_size > MAX_NOTE_SIZE ||
+	    !in_file(l, sh->sh_offset, sh->sh_size))
+		return;
+	d = elf_getdata(scn, NULL);
+	if (!d || !d->d_buf)
+		return;
+	n = strnlen(d->d_buf, d->d_size);
+	if (n == 0 || n >= d->d_size || n >= sizeof(l->e->debuglink))
+		return;
+	memcpy(l->e->debuglink, d->d_buf, n + 1);
+}
+
 static int load_sections(struct loader *l)
 {
 	Elf_Scn *scn = NULL, *symtab = NULL, *dynsym = NULL;
 	GElf_Shdr sym_sh = {0}, dyn_sh = {0};
+	size_t shstrndx = 0;
 	int err = 0;
+
+	if (elf_getshdrstrndx(l->elf, &shstrndx) != 0)
+		shstrndx = 0;
 
 	while ((scn = elf_nextscn(l->elf, scn)) != NULL) {
 		GElf_Shdr sh;
@@ -203,12 +227,18 @@ static int load_sections(struct loader *l)
 
 			if (d && d->d_buf && d->d_type == ELF_T_NHDR)
 				scan_notes(l->e, d);
+		} else if (shstrndx) {
+			const char *name = elf_strptr(l->elf, shstrndx, sh.sh_name);
+
+			if (name && strcmp(name, ".gnu_debuglink") == 0)
+				read_debuglink(l, scn, &sh);
 		}
 	}
 	/* .symtab has everything .dynsym has and the static functions too;
 	 * .dynsym is the fallback for stripped shared objects. */
 	if (symtab)
 		err = load_symbols(l, symtab, &sym_sh);
+	l->e->from_symtab = !err && l->e->n > 0;
 	if ((err || l->e->n == 0) && dynsym) {
 		l->e->n = 0;
 		l->e->names.len = 0;
@@ -318,6 +348,16 @@ size_t elfsym_count(const struct elfsym *e)
 const char *elfsym_build_id(const struct elfsym *e)
 {
 	return e->build_id[0] ? e->build_id : NULL;
+}
+
+const char *elfsym_debuglink(const struct elfsym *e)
+{
+	return e->debuglink[0] ? e->debuglink : NULL;
+}
+
+int elfsym_has_symtab(const struct elfsym *e)
+{
+	return e->from_symtab;
 }
 
 int elfsym_file_to_vaddr(const struct elfsym *e, uint64_t file_off, uint64_t *vaddr)

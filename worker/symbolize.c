@@ -9,6 +9,8 @@
  */
 #include "symbolize.h"
 #include "arr.h"
+#include "debuginfo.h"
+#include "dwarfline.h"
 #include "elfsym.h"
 #include "htab.h"
 #include "kallsyms.h"
@@ -32,7 +34,9 @@
 
 struct bin {
 	uint64_t dev, inode;
-	struct elfsym *sym; /* NULL when the file is not a usable ELF */
+	struct elfsym *sym;   /* NULL when the file is not a usable ELF */
+	struct elfsym *dsym;  /* separate debug file's symbols, when sym lacks .symtab */
+	struct dwarfline *dw; /* line tables (binary's own or its debug file's), or NULL */
 };
 
 struct snap_ent {
@@ -69,6 +73,14 @@ struct symbolizer {
 	struct pprof_mapping_info *kmaps; /* one per kallsyms module */
 	size_t n_kmaps;
 	struct pprof_mapping_info kfallback; /* when kallsyms is unreadable */
+
+	char **debug_dirs; /* extra debug file directories on the node */
+	size_t n_debug_dirs;
+
+	/* Source positions handed out by symbolizer_user(), valid until its
+	 * next call: frames point into this pool. */
+	struct pprof_line *lines;
+	size_t n_lines, cap_lines;
 };
 
 static int grow(void **arr, size_t *cap, size_t need, size_t elem)
@@ -95,6 +107,32 @@ int symbolizer_new(struct symbolizer **out, const char *proc_root)
 	return 0;
 }
 
+int symbolizer_set_debug_dirs(struct symbolizer *s, const char *const *dirs, size_t n)
+{
+	char **copy;
+
+	if (n > DEBUGINFO_MAX_DIRS)
+		return -E2BIG;
+	copy = calloc(n ? n : 1, sizeof(*copy));
+	if (!copy)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		copy[i] = strdup(dirs[i]);
+		if (!copy[i]) {
+			while (i > 0)
+				free(copy[--i]);
+			free(copy);
+			return -ENOMEM;
+		}
+	}
+	for (size_t i = 0; i < s->n_debug_dirs; i++)
+		free(s->debug_dirs[i]);
+	free(s->debug_dirs);
+	s->debug_dirs = copy;
+	s->n_debug_dirs = n;
+	return 0;
+}
+
 static void gen_free(struct snap_gen *g)
 {
 	while (g) {
@@ -117,8 +155,14 @@ void symbolizer_free(struct symbolizer *s)
 		return;
 	for (size_t i = 0; i < s->n_bins; i++) {
 		elfsym_free(s->bins[i]->sym);
+		elfsym_free(s->bins[i]->dsym);
+		dwarfline_free(s->bins[i]->dw);
 		free(s->bins[i]);
 	}
+	for (size_t i = 0; i < s->n_debug_dirs; i++)
+		free(s->debug_dirs[i]);
+	free(s->debug_dirs);
+	free(s->lines);
 	free(s->bins);
 	htab_release(&s->bin_h);
 	for (size_t i = 0; i < s->n_snaps; i++) {
@@ -176,6 +220,70 @@ static int open_mapped(const struct symbolizer *s, pid_t pid, const struct procm
 	return fallback >= 0 ? fallback : -ENOENT;
 }
 
+/* Open an absolute path as process pid sees it. Every file opened inside a
+ * process's root goes through here (debug files); open_mapped() is the
+ * variant for a mapped file, checked by inode. */
+static int open_in_root(const struct symbolizer *s, pid_t pid, const char *path)
+{
+	char p[PATH_MAX + 64];
+	int fd;
+
+	if (path[0] != '/')
+		return -EINVAL;
+	if (snprintf(p, sizeof(p), "%s/%d/root%s", s->proc_root, (int)pid, path) >= (int)sizeof(p))
+		return -ENAMETOOLONG;
+	fd = open(p, O_RDONLY | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
+struct root_ctx {
+	const struct symbolizer *s;
+	pid_t pid;
+};
+
+static int open_in_root_cb(void *ctx, const char *path)
+{
+	const struct root_ctx *rc = ctx;
+
+	return open_in_root(rc->s, rc->pid, path);
+}
+
+/* Line tables and, for binaries without .symtab, function names: from the
+ * binary itself when built with -g, else from its separate debug file.
+ * Nothing found is not an error (frames get names without lines). */
+static int load_debug(struct symbolizer *s, pid_t pid, const struct procmaps_entry *me,
+		      struct bin *b, int fd)
+{
+	struct root_ctx rc = {s, pid};
+	struct debuginfo_query q = {.path = me->path,
+				    .build_id = elfsym_build_id(b->sym),
+				    .debuglink = elfsym_debuglink(b->sym)};
+	int err = dwarfline_open_fd(fd, &b->dw), dfd;
+
+	if (err == -ENOMEM)
+		return err;
+	if (!err)
+		return 0;
+	if (!q.build_id && !q.debuglink)
+		return 0;
+	err = debuginfo_find(&q, open_in_root_cb, &rc, (const char *const *)s->debug_dirs,
+			     s->n_debug_dirs, &dfd, &b->dsym);
+	if (err)
+		return err == -ENOMEM ? err : 0;
+	err = dwarfline_open_fd(dfd, &b->dw);
+	close(dfd);
+	if (elfsym_has_symtab(b->sym) || elfsym_count(b->dsym) == 0) {
+		elfsym_free(b->dsym);
+		b->dsym = NULL;
+	}
+	if (err && err != -ENOMEM)
+		log_debug(MOD, "%s: debug file without usable lines (%s)", me->path,
+			  strerror(-err));
+	else if (!err)
+		log_debug(MOD, "%s: lines from its separate debug file", me->path);
+	return err == -ENOMEM ? err : 0;
+}
+
 /* The cached binary of a file mapping, loading it on first sight. NULL
  * (with *err 0) when it cannot be opened now; a file that opens but does
  * not parse is cached as such so that it is not re-read. */
@@ -208,6 +316,8 @@ static struct bin *get_bin(struct symbolizer *s, pid_t pid, const struct procmap
 	b->dev = me->dev;
 	b->inode = me->inode;
 	lerr = elfsym_load_fd(fd, &b->sym);
+	if (!lerr)
+		lerr = load_debug(s, pid, me, b, fd);
 	close(fd);
 	if (lerr == -ENOMEM) {
 		/* Not cached as unusable: a later note may have memory again. */
@@ -265,6 +375,7 @@ static int fill_entry(struct symbolizer *s, pid_t pid, const struct procmaps_ent
 		return -ENOMEM;
 	if (se->bin && se->bin->sym)
 		mi->build_id = elfsym_build_id(se->bin->sym);
+	mi->has_inline_frames = se->bin && se->bin->dw;
 	return 0;
 }
 
@@ -363,12 +474,52 @@ static const struct snap_ent *find_entry(const struct snap_gen *g, uint64_t addr
 	return NULL;
 }
 
+/* Name (and, with DWARF, file:line and inline chain) of ELF vaddr in bin
+ * for frame f. Positions go to the symbolizer's line pool. */
+static int symbolize_vaddr(struct symbolizer *s, const struct bin *b, uint64_t vaddr,
+			   struct pprof_frame *f)
+{
+	const char *name = elfsym_lookup(b->sym, vaddr, NULL);
+	struct pprof_line *out;
+	int n;
+
+	if (!name && b->dsym)
+		name = elfsym_lookup(b->dsym, vaddr, NULL);
+	f->function = name;
+	if (!b->dw || s->cap_lines - s->n_lines < DWARFLINE_MAX_DEPTH)
+		return 0;
+	out = &s->lines[s->n_lines];
+	n = dwarfline_lookup(b->dw, vaddr, out, DWARFLINE_MAX_DEPTH);
+	if (n <= 0)
+		return 0;
+	/* The outermost level is the function the code was compiled in: the
+	 * symbol table's name for it keeps frames consistent with binaries
+	 * without DWARF (and C++ mangled names as pprof demangles them). */
+	if (name)
+		out[n - 1].function = name;
+	f->lines = out;
+	f->nlines = (size_t)n;
+	f->function = out[0].function;
+	f->filename = out[0].filename;
+	s->n_lines += (size_t)n;
+	return 0;
+}
+
 int symbolizer_user(struct symbolizer *s, pid_t pid, const uint64_t *ips, size_t n,
 		    struct pprof_frame *frames)
 {
 	struct snap *sn;
 	int err;
 
+	/* Lines handed out by the previous call are no longer referenced. The
+	 * pool is sized up front: frames point into it, so it cannot move. */
+	s->n_lines = 0;
+	if (n > SIZE_MAX / DWARFLINE_MAX_DEPTH)
+		return -E2BIG;
+	err = arr_grow((void **)&s->lines, &s->cap_lines, n * DWARFLINE_MAX_DEPTH,
+		       sizeof(*s->lines), SIZE_MAX / sizeof(*s->lines));
+	if (err)
+		return err;
 	err = symbolizer_note_pid(s, pid);
 	if (err == -ENOMEM)
 		return err;
@@ -394,8 +545,11 @@ int symbolizer_user(struct symbolizer *s, pid_t pid, const uint64_t *ips, size_t
 			continue;
 		f->mapping = e->info;
 		if (e->bin && e->bin->sym &&
-		    elfsym_file_to_vaddr(e->bin->sym, a - e->start + e->offset, &vaddr) == 0)
-			f->function = elfsym_lookup(e->bin->sym, vaddr, NULL);
+		    elfsym_file_to_vaddr(e->bin->sym, a - e->start + e->offset, &vaddr) == 0) {
+			err = symbolize_vaddr(s, e->bin, vaddr, f);
+			if (err)
+				return err;
+		}
 	}
 	return 0;
 }
