@@ -96,8 +96,8 @@ static int try_dir(struct search *s, bool root, const char *base, const char *di
 		/* Next to the binary and in its .debug/, only inside the root. */
 		if (snprintf(p, sizeof(p), "%s/%s", dir, q->debuglink) < (int)sizeof(p))
 			r = try_path(s, root, p);
-		if (!r && snprintf(p, sizeof(p), "%s/.debug/%s", dir, q->debuglink) <
-			      (int)sizeof(p))
+		if (!r &&
+		    snprintf(p, sizeof(p), "%s/.debug/%s", dir, q->debuglink) < (int)sizeof(p))
 			r = try_path(s, root, p);
 		if (r)
 			return r;

@@ -5,9 +5,9 @@
  * The chain comes from the DIE scopes around the address: each
  * DW_TAG_inlined_subroutine is one inline level whose caller position
  * is its DW_AT_call_file/DW_AT_call_line; the line table gives the
- * innermost position. Files with .gnu_debugaltlink (dwz) are refused:
- * libdw would open the shared file by a path of its own choosing on the
- * node, outside the caps here.
+ * innermost position. DWARF that refers to a .gnu_debugaltlink (dwz)
+ * file is refused for now: libdw would open the shared file by a path of
+ * its own choosing on the node, outside the caps here.
  */
 #include "dwarfline.h"
 
@@ -32,6 +32,7 @@ static int check_sections(Elf *elf, uint64_t file_size, bool *has_line)
 {
 	uint64_t total = 0;
 	Elf_Scn *scn = NULL;
+	bool has_alt = false;
 	size_t shstrndx;
 
 	*has_line = false;
@@ -48,7 +49,7 @@ static int check_sections(Elf *elf, uint64_t file_size, bool *has_line)
 		if (!name)
 			continue;
 		if (strcmp(name, ".gnu_debugaltlink") == 0)
-			return -ENOTSUP;
+			has_alt = true;
 		if (strncmp(name, ".debug_", 7) != 0 && strncmp(name, ".zdebug_", 8) != 0)
 			continue;
 		if (sh.sh_type == SHT_NOBITS)
@@ -73,7 +74,9 @@ static int check_sections(Elf *elf, uint64_t file_size, bool *has_line)
 		if (strcmp(name, ".debug_line") == 0)
 			*has_line = true;
 	}
-	return 0;
+	/* A stripped binary may name a dwz file too; only DWARF that
+	 * depends on one is refused. */
+	return has_alt && total ? -ENOTSUP : 0;
 }
 
 int dwarfline_open_fd(int fd, struct dwarfline **out)

@@ -23,7 +23,7 @@
 
 #include "pprof.h"
 
-#define DWARFLINE_MAX_FILE  (4ull << 30)  /* file size */
+#define DWARFLINE_MAX_FILE  (4ull << 30)   /* file size */
 #define DWARFLINE_MAX_DEBUG (512ull << 20) /* .debug_* sections, decompressed, summed */
 #define DWARFLINE_MAX_DEPTH 16		   /* inline levels reported per address */
 
