@@ -108,8 +108,8 @@ static bool ends_with(const char *s, const char *suffix)
 /* Symbolize the return address into the inlined call in process pid (real
  * or fake) and check both levels, or, with want_lines false, that no line
  * information came back. */
-static void check_inline_frame(int *unit_failed, const char *proc, int pid,
-			       const char *const *dirs, size_t ndirs, bool want_lines)
+static void check_inline_frame(int *unit_failed, const char *proc, int pid, const char *const *dirs,
+			       size_t ndirs, bool want_lines)
 {
 	struct symbolizer *s = NULL;
 	uint64_t ips[2] = {(uint64_t)(uintptr_t)&lines_leaf, lines_outer()};
