@@ -16,7 +16,7 @@ import subprocess
 
 import pytest
 
-from test_record import Cgroups, pprof, record  # noqa: F401 (the worker fixture below)
+from test_record import Cgroups, pprof, record, worker  # noqa: F401 (worker: a fixture)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE = os.path.join(HERE, "workloads", "lines.c")
@@ -52,15 +52,6 @@ def mapping_flags(path, binary):
     out = pprof("-raw", "-symbolize=none", path)
     m = re.search(re.escape(binary) + r" \S* ?(\[.*)$", out, re.M)
     return m.group(1) if m else ""
-
-
-@pytest.fixture(params=["plain", "asan"])
-def worker(request, build_dir, asan_build_dir):
-    d = build_dir if request.param == "plain" else asan_build_dir
-    path = os.path.join(d, "podprof-worker")
-    if not os.access(path, os.X_OK):
-        pytest.fail(f"{path} missing: run `make all asan` first")
-    return path
 
 
 @pytest.fixture(scope="session")
