@@ -15,6 +15,7 @@
 #include "htab.h"
 #include "kallsyms.h"
 #include "log.h"
+#include "perfmap.h"
 #include "procmaps.h"
 
 #include <errno.h>
@@ -26,11 +27,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MOD		"symbolize"
-#define MAX_REFRESH	8     /* maps re-reads per pid when an address is not covered */
-#define MAX_MAP_ENTRIES 65536 /* executable mappings kept per process */
+#define MAX_REFRESH	8	     /* maps re-reads per pid when an address is not covered */
+#define MAX_MAP_ENTRIES 65536	     /* executable mappings kept per process */
+#define JIT_RECHECK_NS	1000000000LL /* perf map re-read at most once a second per pid */
+#define MAX_STATUS	16384	     /* bytes of /proc/PID/status read for NSpid */
 
 struct bin {
 	uint64_t dev, inode;
@@ -41,6 +45,7 @@ struct bin {
 
 struct snap_ent {
 	uint64_t start, end, offset;
+	bool jit_candidate;		 /* anonymous: code may be in a perf map */
 	struct bin *bin;		 /* NULL: anonymous, pseudo or unreadable */
 	struct pprof_mapping_info *info; /* owned; handed out in frames */
 };
@@ -55,6 +60,9 @@ struct snap {
 	pid_t pid;
 	struct snap_gen *gen; /* NULL after forget (slot kept for the hash index) */
 	unsigned int refreshes;
+	struct perfmap *jit; /* /tmp/perf-<nspid>.map, or NULL */
+	uint64_t jit_size;   /* bytes of it parsed */
+	int64_t jit_checked; /* CLOCK_MONOTONIC ns of the last look at it; 0 never */
 };
 
 struct symbolizer {
@@ -81,6 +89,10 @@ struct symbolizer {
 	 * next call: frames point into this pool. */
 	struct pprof_line *lines;
 	size_t n_lines, cap_lines;
+	/* Perf maps replaced during a symbolizer_user() call: their names may
+	 * be in frames until the next call. */
+	struct perfmap **retired;
+	size_t n_retired, cap_retired;
 };
 
 static int grow(void **arr, size_t *cap, size_t need, size_t elem)
@@ -167,8 +179,12 @@ void symbolizer_free(struct symbolizer *s)
 	htab_release(&s->bin_h);
 	for (size_t i = 0; i < s->n_snaps; i++) {
 		gen_free(s->snaps[i]->gen);
+		perfmap_free(s->snaps[i]->jit);
 		free(s->snaps[i]);
 	}
+	for (size_t i = 0; i < s->n_retired; i++)
+		perfmap_free(s->retired[i]);
+	free(s->retired);
 	free(s->snaps);
 	htab_release(&s->snap_h);
 	kallsyms_free(s->ksyms);
@@ -357,6 +373,9 @@ static int fill_entry(struct symbolizer *s, pid_t pid, const struct procmaps_ent
 	se->start = me->start;
 	se->end = me->end;
 	se->offset = me->offset;
+	/* Anonymous or named-anonymous ("[anon:...]") memory, not [vdso]. */
+	se->jit_candidate = !me->inode && (!me->path[0] || strncmp(me->path, "[anon", 5) == 0 ||
+					   me->path[0] == '/');
 	if (me->inode && me->path[0] == '/') {
 		se->bin = get_bin(s, pid, me, &err);
 		if (err)
@@ -455,6 +474,10 @@ void symbolizer_forget_pid(struct symbolizer *s, pid_t pid)
 	gen_free(sn->gen);
 	sn->gen = NULL;
 	sn->refreshes = 0;
+	perfmap_free(sn->jit);
+	sn->jit = NULL;
+	sn->jit_size = 0;
+	sn->jit_checked = 0;
 }
 
 static const struct snap_ent *find_entry(const struct snap_gen *g, uint64_t addr)
@@ -472,6 +495,102 @@ static const struct snap_ent *find_entry(const struct snap_gen *g, uint64_t addr
 			return &g->e[mid];
 	}
 	return NULL;
+}
+
+/* ---- JIT perf maps ---------------------------------------------------------- */
+
+/* The pid as the process itself sees it: the last NSpid field of its
+ * status (its own pid namespace), else the pid we know. */
+static pid_t ns_pid(const struct symbolizer *s, pid_t pid)
+{
+	char path[PATH_MAX], buf[MAX_STATUS];
+	ssize_t n;
+	char *line, *end, *last = NULL;
+	long v;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%d/status", s->proc_root, (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return pid;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return pid;
+	buf[n] = '\0';
+	line = strstr(buf, "\nNSpid:");
+	if (!line)
+		return pid;
+	line += 7;
+	end = strchr(line, '\n');
+	if (end)
+		*end = '\0';
+	for (char *t = strtok(line, " \t"); t; t = strtok(NULL, " \t"))
+		last = t;
+	if (!last)
+		return pid;
+	errno = 0;
+	v = strtol(last, &end, 10);
+	return errno || *end || v <= 0 || v > INT32_MAX ? pid : (pid_t)v;
+}
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* (Re-)read the process's perf map when it has grown. The map it replaces
+ * is retired, not freed: its names may be in this call's frames. */
+static int refresh_jit(struct symbolizer *s, struct snap *sn)
+{
+	char path[64];
+	struct perfmap *pm = NULL;
+	uint64_t size = 0;
+	struct stat st;
+	int fd, err;
+
+	sn->jit_checked = now_ns();
+	snprintf(path, sizeof(path), "/tmp/perf-%d.map", (int)ns_pid(s, sn->pid));
+	fd = open_in_root(s, sn->pid, path);
+	if (fd < 0)
+		return 0;
+	err = fstat(fd, &st) ? -errno : 0;
+	if (!err && (!S_ISREG(st.st_mode) || (uint64_t)st.st_size == sn->jit_size))
+		goto cleanup;
+	if (!err)
+		err = arr_grow((void **)&s->retired, &s->cap_retired, s->n_retired + 1,
+			       sizeof(*s->retired), SIZE_MAX / sizeof(*s->retired));
+	if (!err)
+		err = perfmap_load_fd(fd, &pm, &size);
+	if (err) {
+		log_debug(MOD, "pid %d: %s: %s", (int)sn->pid, path, strerror(-err));
+		goto cleanup;
+	}
+	if (sn->jit)
+		s->retired[s->n_retired++] = sn->jit;
+	sn->jit = pm;
+	sn->jit_size = size;
+cleanup:
+	close(fd);
+	return err == -ENOMEM ? err : 0;
+}
+
+/* Name of JIT code at addr from the process's perf map, re-read (at most
+ * once a second) when addr is not in it yet. */
+static int jit_name(struct symbolizer *s, struct snap *sn, uint64_t addr, const char **name)
+{
+	int err;
+
+	*name = sn->jit ? perfmap_lookup(sn->jit, addr) : NULL;
+	if (*name || (sn->jit_checked && now_ns() - sn->jit_checked < JIT_RECHECK_NS))
+		return 0;
+	err = refresh_jit(s, sn);
+	if (!err && sn->jit)
+		*name = perfmap_lookup(sn->jit, addr);
+	return err;
 }
 
 /* Name (and, with DWARF, file:line and inline chain) of ELF vaddr in bin
@@ -511,9 +630,12 @@ int symbolizer_user(struct symbolizer *s, pid_t pid, const uint64_t *ips, size_t
 	struct snap *sn;
 	int err;
 
-	/* Lines handed out by the previous call are no longer referenced. The
-	 * pool is sized up front: frames point into it, so it cannot move. */
+	/* Lines and perf maps handed out by the previous call are no longer
+	 * referenced. The line pool is sized up front: frames point into it,
+	 * so it cannot move. */
 	s->n_lines = 0;
+	while (s->n_retired)
+		perfmap_free(s->retired[--s->n_retired]);
 	if (n > SIZE_MAX / DWARFLINE_MAX_DEPTH)
 		return -E2BIG;
 	err = arr_grow((void **)&s->lines, &s->cap_lines, n * DWARFLINE_MAX_DEPTH,
@@ -545,11 +667,12 @@ int symbolizer_user(struct symbolizer *s, pid_t pid, const uint64_t *ips, size_t
 			continue;
 		f->mapping = e->info;
 		if (e->bin && e->bin->sym &&
-		    elfsym_file_to_vaddr(e->bin->sym, a - e->start + e->offset, &vaddr) == 0) {
+		    elfsym_file_to_vaddr(e->bin->sym, a - e->start + e->offset, &vaddr) == 0)
 			err = symbolize_vaddr(s, e->bin, vaddr, f);
-			if (err)
-				return err;
-		}
+		else if (!e->bin && e->jit_candidate)
+			err = jit_name(s, sn, a, &f->function);
+		if (err)
+			return err;
 	}
 	return 0;
 }
