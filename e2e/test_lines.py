@@ -12,6 +12,7 @@ read from LINE-* markers in the workload's source, never written here.
 
 import os
 import re
+import shutil
 import subprocess
 
 import pytest
@@ -120,3 +121,35 @@ def test_hot_loop_and_inlined_callee_lines(worker, variants, variant, tmp_path):
     assert libc >= 0.9 * (mix + plain), f"__libc_start_call_main with source in {libc}"
     flags = mapping_flags(out, os.path.basename(binary))
     assert flags == "[FN][FL][LN][IN]", flags
+
+
+def test_stripped_go_binary_lines(worker, tmp_path):
+    """A Go binary linked with -s (no .symtab, no DWARF) is named with file:line from its
+    .gopclntab: >= 90 % of main.hotLoop's samples on its marked loop lines."""
+    src = os.path.join(HERE, "workloads", "gohot.go")
+    binary = str(tmp_path / "gohot")
+    go = shutil.which("go") or "/usr/local/go/bin/go"
+    subprocess.run([go, "build", "-ldflags=-s", "-o", binary, src], check=True,
+                   env=dict(os.environ, GOTOOLCHAIN="local", GOFLAGS=""), cwd=str(tmp_path))
+    sections = subprocess.run(["readelf", "-S", "-W", binary], check=True, capture_output=True,
+                              text=True).stdout
+    assert ".symtab" not in sections and ".debug_info" not in sections
+    with open(src) as f:
+        loop_lines = {i for i, line in enumerate(f, 1) if "// LINE-GO-LOOP" in line}
+    cg = Cgroups()
+    try:
+        proc = cg.spawn([binary], realtime=True)
+        out = str(tmp_path / "go.pb.gz")
+        r = record(worker, ["--pid", str(proc.pid), "--duration", DURATION], out)
+    finally:
+        cg.close()
+    assert r.rc == 0, r.stderr
+    hot = ok = 0
+    for n, frames in traces(out):
+        fn, path, line, _ = frames[0]
+        if fn == "main.hotLoop":
+            hot += n
+            ok += n if path.endswith("gohot.go") and line in loop_lines else 0
+    print(f"go: main.hotLoop on marked lines {ok}/{hot}")
+    assert hot >= 10, r.stdout
+    assert ok >= 0.9 * hot, f"main.hotLoop on marked lines in {ok} of {hot}"

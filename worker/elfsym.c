@@ -317,6 +317,66 @@ cleanup:
 	return err;
 }
 
+int elfsym_read_section(int fd, const char *name, size_t max, void **data, size_t *len,
+			uint64_t *addr)
+{
+	Elf_Scn *scn = NULL;
+	struct stat st;
+	size_t shstrndx;
+	Elf *elf;
+	int err = -ENOENT;
+
+	if (data)
+		*data = NULL;
+	if (fstat(fd, &st) != 0)
+		return -errno;
+	if (elf_version(EV_CURRENT) == EV_NONE)
+		return -ENOEXEC;
+	elf = elf_begin(fd, ELF_C_READ, NULL);
+	if (!elf || elf_kind(elf) != ELF_K_ELF || elf_getshdrstrndx(elf, &shstrndx) != 0) {
+		err = -ENOEXEC;
+		goto cleanup;
+	}
+	while ((scn = elf_nextscn(elf, scn)) != NULL) {
+		const char *sname;
+		GElf_Shdr sh;
+
+		if (!gelf_getshdr(scn, &sh))
+			break;
+		sname = elf_strptr(elf, shstrndx, sh.sh_name);
+		if (!sname || strcmp(sname, name) != 0 || sh.sh_type == SHT_NOBITS)
+			continue;
+		if (addr)
+			*addr = sh.sh_addr;
+		err = 0;
+		if (!data)
+			break;
+		if (sh.sh_size > max) {
+			err = -E2BIG;
+		} else if (sh.sh_offset > (uint64_t)st.st_size ||
+			   sh.sh_size > (uint64_t)st.st_size - sh.sh_offset) {
+			err = -ENOEXEC;
+		} else {
+			*data = malloc(sh.sh_size ? sh.sh_size : 1);
+			*len = sh.sh_size;
+			if (!*data)
+				err = -ENOMEM;
+			else if (pread(fd, *data, sh.sh_size, (off_t)sh.sh_offset) !=
+				 (ssize_t)sh.sh_size)
+				err = -EIO;
+		}
+		break;
+	}
+	if (err && data) {
+		free(*data);
+		*data = NULL;
+	}
+cleanup:
+	if (elf)
+		elf_end(elf);
+	return err;
+}
+
 int elfsym_load_path(const char *path, struct elfsym **out)
 {
 	int fd, err;

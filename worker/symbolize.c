@@ -12,6 +12,7 @@
 #include "debuginfo.h"
 #include "dwarfline.h"
 #include "elfsym.h"
+#include "gopclntab.h"
 #include "htab.h"
 #include "kallsyms.h"
 #include "log.h"
@@ -41,6 +42,7 @@ struct bin {
 	struct elfsym *sym;   /* NULL when the file is not a usable ELF */
 	struct elfsym *dsym;  /* separate debug file's symbols, when sym lacks .symtab */
 	struct dwarfline *dw; /* line tables (binary's own or its debug file's), or NULL */
+	struct gopclntab *go; /* Go pc tables of a Go binary without .symtab, or NULL */
 };
 
 struct snap_ent {
@@ -169,6 +171,7 @@ void symbolizer_free(struct symbolizer *s)
 		elfsym_free(s->bins[i]->sym);
 		elfsym_free(s->bins[i]->dsym);
 		dwarfline_free(s->bins[i]->dw);
+		gopclntab_free(s->bins[i]->go);
 		free(s->bins[i]);
 	}
 	for (size_t i = 0; i < s->n_debug_dirs; i++)
@@ -300,6 +303,26 @@ static int load_debug(struct symbolizer *s, pid_t pid, const struct procmaps_ent
 	return err == -ENOMEM ? err : 0;
 }
 
+/* A Go binary linked with -s keeps its pc tables: names and lines. */
+static int load_go(struct bin *b, int fd)
+{
+	void *data = NULL;
+	size_t len = 0;
+	uint64_t text = 0;
+	int err;
+
+	if (elfsym_has_symtab(b->sym))
+		return 0;
+	err = elfsym_read_section(fd, ".gopclntab", GOPCLNTAB_MAX_SIZE, &data, &len, NULL);
+	if (!err)
+		err = elfsym_read_section(fd, ".text", 0, NULL, NULL, &text);
+	if (!err)
+		err = gopclntab_load(data, len, text, &b->go);
+	else
+		free(data);
+	return err == -ENOMEM ? err : 0;
+}
+
 /* The cached binary of a file mapping, loading it on first sight. NULL
  * (with *err 0) when it cannot be opened now; a file that opens but does
  * not parse is cached as such so that it is not re-read. */
@@ -334,6 +357,8 @@ static struct bin *get_bin(struct symbolizer *s, pid_t pid, const struct procmap
 	lerr = elfsym_load_fd(fd, &b->sym);
 	if (!lerr)
 		lerr = load_debug(s, pid, me, b, fd);
+	if (!lerr && !b->dw)
+		lerr = load_go(b, fd);
 	close(fd);
 	if (lerr == -ENOMEM) {
 		/* Not cached as unusable: a later note may have memory again. */
@@ -605,10 +630,11 @@ static int symbolize_vaddr(struct symbolizer *s, const struct bin *b, uint64_t v
 	if (!name && b->dsym)
 		name = elfsym_lookup(b->dsym, vaddr, NULL);
 	f->function = name;
-	if (!b->dw || s->cap_lines - s->n_lines < DWARFLINE_MAX_DEPTH)
+	if ((!b->dw && !b->go) || s->cap_lines - s->n_lines < DWARFLINE_MAX_DEPTH)
 		return 0;
 	out = &s->lines[s->n_lines];
-	n = dwarfline_lookup(b->dw, vaddr, out, DWARFLINE_MAX_DEPTH);
+	n = b->dw ? dwarfline_lookup(b->dw, vaddr, out, DWARFLINE_MAX_DEPTH)
+		  : gopclntab_lookup(b->go, vaddr, out);
 	if (n <= 0)
 		return 0;
 	/* The outermost level is the function the code was compiled in: the
