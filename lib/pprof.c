@@ -526,6 +526,86 @@ static int enc_alloc(struct enc *e, const struct pprof_builder *b)
 
 enum { LACKS_FUNCTION = 1, LACKS_FILENAME = 2, LACKS_LINE = 4 };
 
+/* An executable rather than a shared library or pseudo mapping. */
+static bool is_executable_name(const char *fn)
+{
+	const char *base = strrchr(fn, '/');
+
+	base = base ? base + 1 : fn;
+	return fn[0] != '[' && !strstr(base, ".so");
+}
+
+struct pid_tally {
+	int64_t pid, count;
+};
+
+static int pid_cmp(const void *a, const void *b)
+{
+	const struct pid_tally *x = a, *y = b;
+
+	return x->pid < y->pid ? -1 : x->pid > y->pid;
+}
+
+/* Index of the mapping most present in the samples of the most-sampled
+ * pid (label "pid") that looks like an executable, or 0 (keep mapping 0). */
+static size_t main_executable(const struct pprof_builder *b)
+{
+	int64_t *per_map = calloc(b->n_maps + 1, sizeof(*per_map)), top_pid = -1, best = 0;
+	int64_t pid_key = -1, top_count = 0, cur = 0;
+	size_t main_map = 0;
+	struct pid_tally *tally = NULL;
+
+	for (size_t i = 0; i < b->n_strs && pid_key < 0; i++)
+		if (strcmp(b->strs[i], "pid") == 0)
+			pid_key = (int64_t)i;
+	tally = calloc(b->n_samples + 1, sizeof(*tally));
+	if (!per_map || !tally || pid_key < 0)
+		goto cleanup;
+	for (size_t i = 0; i < b->n_samples; i++) {
+		const struct pp_sample *s = &b->samples[i];
+
+		tally[i].pid = -1;
+		tally[i].count = s->count;
+		for (uint32_t j = 0; j < s->nlabel; j++)
+			if (b->labels[s->label_off + j].key == pid_key &&
+			    !b->labels[s->label_off + j].str)
+				tally[i].pid = b->labels[s->label_off + j].num;
+	}
+	/* Most samples per pid: sum runs after sorting by pid. */
+	qsort(tally, b->n_samples, sizeof(*tally), pid_cmp);
+	for (size_t i = 0; i < b->n_samples; i++) {
+		cur = i && tally[i].pid == tally[i - 1].pid ? cur + tally[i].count : tally[i].count;
+		if (tally[i].pid >= 0 && cur > top_count) {
+			top_count = cur;
+			top_pid = tally[i].pid;
+		}
+	}
+	for (size_t i = 0; top_pid >= 0 && i < b->n_samples; i++) {
+		const struct pp_sample *s = &b->samples[i];
+		bool mine = false;
+
+		for (uint32_t j = 0; j < s->nlabel; j++)
+			mine |= b->labels[s->label_off + j].key == pid_key &&
+				!b->labels[s->label_off + j].str &&
+				b->labels[s->label_off + j].num == top_pid;
+		for (uint32_t j = 0; mine && j < s->nstack; j++) {
+			uint64_t m = b->locs[b->stacks[s->stack_off + j] - 1].mapping_id;
+
+			if (m)
+				per_map[m - 1] += s->count;
+		}
+	}
+	for (size_t i = 0; i < b->n_maps; i++)
+		if (per_map[i] > best && is_executable_name(b->strs[b->maps[i].filename])) {
+			best = per_map[i];
+			main_map = i;
+		}
+cleanup:
+	free(per_map);
+	free(tally);
+	return main_map;
+}
+
 /* What a location's symbolization lacks, as LACKS_* bits. */
 static uint8_t loc_lacks(const struct pprof_builder *b, const struct pp_loc *l)
 {
@@ -643,17 +723,21 @@ static void enc_fill(struct enc *e, const struct pprof_builder *b, Perftools__Pr
 		e->m[i].has_inline_frames = m->inlines && !(e->unsym[i] & LACKS_FUNCTION);
 		e->mp[i] = &e->m[i];
 	}
-	/* pprof tools take the first mapping as the main binary: put the first
-	 * file-backed one there, not the kernel or [vdso] (ids stay as they are). */
-	for (size_t i = 1; i < b->n_maps; i++) {
-		const char *fn = b->strs[b->maps[i].filename];
+	/* pprof tools take the first mapping as the main binary (ids stay as
+	 * they are): the most-sampled process's executable, else the first
+	 * file-backed one, not the kernel or [vdso]. */
+	{
+		size_t main_map = main_executable(b);
 
-		if (b->strs[b->maps[0].filename][0] != '[')
-			break;
-		if (fn[0] != '[') {
-			e->mp[0] = &e->m[i];
-			e->mp[i] = &e->m[0];
-			break;
+		for (size_t i = 1; main_map == 0 && i < b->n_maps; i++) {
+			if (b->strs[b->maps[0].filename][0] != '[')
+				break;
+			if (b->strs[b->maps[i].filename][0] != '[')
+				main_map = i;
+		}
+		if (main_map) {
+			e->mp[0] = &e->m[main_map];
+			e->mp[main_map] = &e->m[0];
 		}
 	}
 	p->n_mapping = b->n_maps;

@@ -9,13 +9,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAGIC_GO118 0xfffffff0u
-#define MAGIC_GO120 0xfffffff1u
-#define HDR_WORDS   8	     /* nfunc, nfiles, (text), 5 table offsets */
-#define FUNC_SIZE   44	     /* bytes of _func read (with startLine, Go 1.20+) */
-#define FUNC_SIZE_118 40     /* the same without startLine (Go 1.18, 1.19) */
-#define PCDATA_INLTREE 2     /* pcdata index: inline tree entry at a pc, -1 if none */
-#define MAX_STEPS   (1u << 20) /* pc-value pairs decoded per lookup */
+#define MAGIC_GO118    0xfffffff0u
+#define MAGIC_GO120    0xfffffff1u
+#define HDR_WORDS      8	  /* nfunc, nfiles, (text), 5 table offsets */
+#define FUNC_SIZE      44	  /* bytes of _func read (with startLine, Go 1.20+) */
+#define FUNC_SIZE_118  40	  /* the same without startLine (Go 1.18, 1.19) */
+#define PCDATA_INLTREE 2	  /* pcdata index: inline tree entry at a pc, -1 if none */
+#define MAX_STEPS      (1u << 20) /* pc-value pairs decoded per lookup */
 
 struct gopclntab {
 	const uint8_t *d;
@@ -150,7 +150,7 @@ static int64_t pcvalue(const struct gopclntab *g, uint32_t off, uint64_t entry, 
 
 		if (!uvarint(g, &pos, &uv) || (uv == 0 && step > 0))
 			return -1;
-		delta = uv & 1 ? (int32_t)~(uv >> 1) : (int32_t)(uv >> 1);
+		delta = uv & 1 ? (int32_t) ~(uv >> 1) : (int32_t)(uv >> 1);
 		val += delta;
 		if (!uvarint(g, &pos, &pcd))
 			return -1;

@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -36,6 +37,7 @@
 #define MAX_MAP_ENTRIES 65536	     /* executable mappings kept per process */
 #define JIT_RECHECK_NS	1000000000LL /* perf map re-read at most once a second per pid */
 #define MAX_STATUS	16384	     /* bytes of /proc/PID/status read for NSpid */
+#define MAX_VDSO	(1u << 20)   /* bytes of a [vdso] image read from a process */
 
 struct bin {
 	uint64_t dev, inode;
@@ -77,6 +79,9 @@ struct symbolizer {
 	struct snap **snaps;
 	size_t n_snaps, cap_snaps;
 	struct htab snap_h;
+
+	struct bin *vdso; /* the kernel's vDSO image, read once from a process */
+	int vdso_err;	  /* < 0 once reading it failed */
 
 	struct kallsyms *ksyms;
 	int kerr;			  /* 0 untried, 1 loaded, < 0 load error */
@@ -178,6 +183,9 @@ void symbolizer_free(struct symbolizer *s)
 		free(s->debug_dirs[i]);
 	free(s->debug_dirs);
 	free(s->lines);
+	if (s->vdso)
+		elfsym_free(s->vdso->sym);
+	free(s->vdso);
 	free(s->bins);
 	htab_release(&s->bin_h);
 	for (size_t i = 0; i < s->n_snaps; i++) {
@@ -371,6 +379,53 @@ static struct bin *get_bin(struct symbolizer *s, pid_t pid, const struct procmap
 	return b;
 }
 
+/* The vDSO is an ELF image only in memory: copy it from the process
+ * (bounded) into an anonymous file for elfsym. One image per kernel, so it
+ * is read once; its functions (clock_gettime, ...) then get names. */
+static struct bin *get_vdso(struct symbolizer *s, pid_t pid, const struct procmaps_entry *me,
+			    int *err)
+{
+	char path[PATH_MAX];
+	size_t len = me->end - me->start;
+	void *img = NULL;
+	int mem = -1, fd = -1;
+	ssize_t r;
+
+	*err = 0;
+	if (s->vdso || s->vdso_err)
+		return s->vdso;
+	s->vdso_err = -EIO;
+	if (len == 0 || len > MAX_VDSO)
+		return NULL;
+	snprintf(path, sizeof(path), "%s/%d/mem", s->proc_root, (int)pid);
+	img = malloc(len);
+	s->vdso = calloc(1, sizeof(*s->vdso));
+	if (!img || !s->vdso) {
+		*err = -ENOMEM;
+		goto cleanup;
+	}
+	mem = open(path, O_RDONLY | O_CLOEXEC);
+	r = mem >= 0 ? pread(mem, img, len, (off_t)me->start) : -1;
+	fd = r == (ssize_t)len ? memfd_create("vdso", MFD_CLOEXEC) : -1;
+	if (fd >= 0 && write(fd, img, len) == (ssize_t)len)
+		s->vdso_err = elfsym_load_fd(fd, &s->vdso->sym);
+	if (s->vdso_err == -ENOMEM)
+		*err = -ENOMEM;
+cleanup:
+	if (s->vdso_err) {
+		log_debug(MOD, "pid %d: [vdso] unreadable (%s); its frames keep offsets", (int)pid,
+			  strerror(-s->vdso_err));
+		free(s->vdso);
+		s->vdso = NULL;
+	}
+	if (mem >= 0)
+		close(mem);
+	if (fd >= 0)
+		close(fd);
+	free(img);
+	return s->vdso;
+}
+
 /* ---- process snapshots --------------------------------------------------- */
 
 static bool snap_eq(const void *ctx, uint32_t pos, const void *key)
@@ -401,11 +456,12 @@ static int fill_entry(struct symbolizer *s, pid_t pid, const struct procmaps_ent
 	/* Anonymous or named-anonymous ("[anon:...]") memory, not [vdso]. */
 	se->jit_candidate = !me->inode && (!me->path[0] || strncmp(me->path, "[anon", 5) == 0 ||
 					   me->path[0] == '/');
-	if (me->inode && me->path[0] == '/') {
+	if (me->inode && me->path[0] == '/')
 		se->bin = get_bin(s, pid, me, &err);
-		if (err)
-			return err;
-	}
+	else if (strcmp(me->path, "[vdso]") == 0)
+		se->bin = get_vdso(s, pid, me, &err);
+	if (err)
+		return err;
 	mi = calloc(1, sizeof(*mi));
 	if (!mi)
 		return -ENOMEM;

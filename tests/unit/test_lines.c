@@ -238,3 +238,29 @@ UNIT_TEST(lines_junk_debug_data_refused)
 		close(fd);
 	drop_root();
 }
+
+/* [vdso] frames are named from the vDSO image read out of the process. */
+UNIT_TEST(lines_vdso_functions_named)
+{
+	unsigned long long a = 0, b = 0;
+	struct symbolizer *s = NULL;
+	struct pprof_frame f;
+	char line[512];
+	FILE *m = fopen("/proc/self/maps", "re");
+	bool named = false;
+
+	while (m && fgets(line, sizeof(line), m))
+		if (strstr(line, "[vdso]") && sscanf(line, "%llx-%llx", &a, &b) == 2)
+			break;
+	if (m)
+		fclose(m);
+	CHECK(a && b > a);
+	CHECK_EQ_INT(symbolizer_new(&s, "/proc"), 0);
+	for (uint64_t ip = a; ip < b && !named; ip += 16) {
+		CHECK_EQ_INT(symbolizer_user(s, getpid(), &ip, 1, &f), 0);
+		CHECK(f.mapping && strcmp(f.mapping->filename, "[vdso]") == 0);
+		named = f.function && strstr(f.function, "gettime");
+	}
+	CHECK(named);
+	symbolizer_free(s);
+}

@@ -716,3 +716,34 @@ UNIT_TEST(pprof_inline_lines_and_mapping_flags)
 	pprof_builder_free(b);
 	pprof_builder_free(m);
 }
+
+/* pprof tools read the first mapping as the main binary: the executable of
+ * the most-sampled process, not a library or another process's binary. */
+UNIT_TEST(pprof_first_mapping_is_main_executable)
+{
+	static const struct pprof_mapping_info small = {
+	    .start = 0x400000, .limit = 0x401000, .filename = "/usr/bin/small"};
+	const struct pprof_frame one[] = {FR(0x7f000010, "getpid", &libc_map),
+					  FR(0x400010, "main", &small)};
+	const struct pprof_frame two[] = {FR(0x7f000010, "getpid", &libc_map),
+					  FR(0x55551010, "hot", &app_map)};
+	const struct pprof_label p1[] = {{.key = "pid", .num = 1, .num_unit = "pid"}};
+	const struct pprof_label p2[] = {{.key = "pid", .num = 2, .num_unit = "pid"}};
+	struct pprof_builder *b = NULL;
+	Perftools__Profiles__Profile *p = NULL;
+	void *raw = NULL;
+	size_t len = 0;
+
+	CHECK_EQ_INT(pprof_builder_new(&b, PERIOD_NS, 0), 0);
+	CHECK_EQ_INT(pprof_builder_add(b, one, 2, 5, p1, 1), 0);
+	CHECK_EQ_INT(pprof_builder_add(b, two, 2, 9, p2, 1), 0);
+	CHECK_EQ_INT(pprof_builder_encode(b, false, &raw, &len), 0);
+	p = raw ? perftools__profiles__profile__unpack(NULL, len, raw) : NULL;
+	CHECK(p && p->n_mapping == 3);
+	if (p && p->n_mapping == 3)
+		CHECK_EQ_STR(pstr(p, p->mapping[0]->filename), "/usr/bin/app");
+	if (p)
+		perftools__profiles__profile__free_unpacked(p, NULL);
+	free(raw);
+	pprof_builder_free(b);
+}
