@@ -13,7 +13,7 @@ PKGS=(
 	libcurl4-openssl-dev libjson-c-dev libwebsockets-dev libcap-dev libcap2-bin
 	libelf-dev libdw-dev libprotobuf-c-dev protobuf-c-compiler zlib1g-dev
 	python3 python3-pip iproute2 procps valgrind
-	libc6-dbg binutils
+	libc6-dbg binutils nodejs openjdk-17-jdk-headless
 )
 
 missing=()
