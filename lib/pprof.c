@@ -64,14 +64,15 @@ static bool func_eq(const void *ctx, uint32_t pos, const void *key)
 	return memcmp(&b->funcs[pos], key, sizeof(struct pp_func)) == 0;
 }
 
-int pp_intern_func(struct pprof_builder *b, int64_t name, int64_t filename, uint64_t *id)
+int pp_intern_func(struct pprof_builder *b, const struct pp_func *f, uint64_t *id)
 {
-	struct pp_func f = {.name = name, .filename = filename};
-	uint64_t h = htab_hash_u64(htab_hash_u64(HTAB_SEED, (uint64_t)name), (uint64_t)filename);
+	uint64_t h =
+	    htab_hash_u64(htab_hash_u64(HTAB_SEED, (uint64_t)f->name), (uint64_t)f->filename);
 	uint32_t pos;
 	int err;
 
-	if (htab_find(&b->func_h, h, func_eq, b, &f, &pos)) {
+	h = htab_hash_u64(h, (uint64_t)f->start_line);
+	if (htab_find(&b->func_h, h, func_eq, b, f, &pos)) {
 		*id = (uint64_t)pos + 1;
 		return 0;
 	}
@@ -80,7 +81,7 @@ int pp_intern_func(struct pprof_builder *b, int64_t name, int64_t filename, uint
 		err = htab_insert(&b->func_h, h, (uint32_t)b->n_funcs);
 	if (err)
 		return err;
-	b->funcs[b->n_funcs++] = f;
+	b->funcs[b->n_funcs++] = *f;
 	*id = b->n_funcs;
 	return 0;
 }
@@ -101,6 +102,8 @@ int pp_intern_map(struct pprof_builder *b, const struct pp_map *m, uint64_t *id)
 
 	h = htab_hash_u64(htab_hash_u64(h, (uint64_t)m->build_id), m->start);
 	if (htab_find(&b->map_h, h, map_eq, b, m, &pos)) {
+		/* Inline frames are complete only if every source had them. */
+		b->maps[pos].inlines = b->maps[pos].inlines && m->inlines;
 		*id = (uint64_t)pos + 1;
 		return 0;
 	}
@@ -318,16 +321,35 @@ int64_t pprof_builder_total(const struct pprof_builder *b)
 	return b->total;
 }
 
+/* Intern one source position as a (function, line) pair. */
+static int intern_line(struct pprof_builder *b, const struct pprof_line *in, struct pp_line *out)
+{
+	struct pp_func f = {.start_line = in->start_line};
+	int err;
+
+	if (!in->function)
+		return -EINVAL;
+	err = pp_intern_str(b, in->function, &f.name);
+	if (!err && in->filename)
+		err = pp_intern_str(b, in->filename, &f.filename);
+	if (!err)
+		err = pp_intern_func(b, &f, &out->func_id);
+	out->line = in->line;
+	return err;
+}
+
 static int frame_loc(struct pprof_builder *b, const struct pprof_frame *f, uint64_t *id)
 {
 	uint64_t mapping_id = 0;
-	struct pp_line line = {0};
-	int err;
+	struct pp_line one, *lines = &one;
+	size_t nlines = 0;
+	int err = 0;
 
 	if (f->mapping) {
 		struct pp_map m = {.start = f->mapping->start,
 				   .limit = f->mapping->limit,
-				   .offset = f->mapping->file_offset};
+				   .offset = f->mapping->file_offset,
+				   .inlines = f->mapping->has_inline_frames};
 
 		err = pp_intern_str(b, f->mapping->filename, &m.filename);
 		if (!err && f->mapping->build_id)
@@ -337,18 +359,29 @@ static int frame_loc(struct pprof_builder *b, const struct pprof_frame *f, uint6
 		if (err)
 			return err;
 	}
-	if (f->function) {
-		int64_t name, file = 0;
+	if (f->nlines) {
+		if (!f->lines)
+			return -EINVAL;
+		if (f->nlines > PP_MAX_ENTRIES)
+			return -E2BIG;
+		if (f->nlines > 1) {
+			lines = calloc(f->nlines, sizeof(*lines));
+			if (!lines)
+				return -ENOMEM;
+		}
+		for (; nlines < f->nlines && !err; nlines++)
+			err = intern_line(b, &f->lines[nlines], &lines[nlines]);
+	} else if (f->function) {
+		struct pprof_line l = {.function = f->function, .filename = f->filename};
 
-		err = pp_intern_str(b, f->function, &name);
-		if (!err && f->filename)
-			err = pp_intern_str(b, f->filename, &file);
-		if (!err)
-			err = pp_intern_func(b, name, file, &line.func_id);
-		if (err)
-			return err;
+		err = intern_line(b, &l, &one);
+		nlines = 1;
 	}
-	return pp_intern_loc(b, mapping_id, f->addr, &line, f->function ? 1 : 0, id);
+	if (!err)
+		err = pp_intern_loc(b, mapping_id, f->addr, lines, nlines, id);
+	if (lines != &one)
+		free(lines);
+	return err;
 }
 
 int pprof_builder_add(struct pprof_builder *b, const struct pprof_frame *frames, size_t nframes,
@@ -447,7 +480,7 @@ struct enc {
 	Perftools__Profiles__Location *loc, **locp;
 	Perftools__Profiles__Line *ln, **lnp;
 	Perftools__Profiles__Function *f, **fp;
-	uint8_t *unsym; /* per mapping: has an unsymbolized location */
+	uint8_t *unsym; /* per mapping: MAP_* bits of what some location lacks */
 };
 
 static void enc_free(struct enc *e)
@@ -489,6 +522,104 @@ static int enc_alloc(struct enc *e, const struct pprof_builder *b)
 	    !e->locp || !e->ln || !e->lnp || !e->f || !e->fp || !e->unsym)
 		return -ENOMEM;
 	return 0;
+}
+
+enum { LACKS_FUNCTION = 1, LACKS_FILENAME = 2, LACKS_LINE = 4 };
+
+/* An executable rather than a shared library or pseudo mapping. */
+static bool is_executable_name(const char *fn)
+{
+	const char *base = strrchr(fn, '/');
+
+	base = base ? base + 1 : fn;
+	return fn[0] != '[' && !strstr(base, ".so");
+}
+
+struct pid_tally {
+	int64_t pid, count;
+};
+
+static int pid_cmp(const void *a, const void *b)
+{
+	const struct pid_tally *x = a, *y = b;
+
+	return x->pid < y->pid ? -1 : x->pid > y->pid;
+}
+
+/* Index of the mapping most present in the samples of the most-sampled
+ * pid (label "pid") that looks like an executable, or 0 (keep mapping 0). */
+static size_t main_executable(const struct pprof_builder *b)
+{
+	int64_t *per_map = calloc(b->n_maps + 1, sizeof(*per_map)), top_pid = -1, best = 0;
+	int64_t pid_key = -1, top_count = 0, cur = 0;
+	size_t main_map = 0;
+	struct pid_tally *tally = NULL;
+
+	for (size_t i = 0; i < b->n_strs && pid_key < 0; i++)
+		if (strcmp(b->strs[i], "pid") == 0)
+			pid_key = (int64_t)i;
+	tally = calloc(b->n_samples + 1, sizeof(*tally));
+	if (!per_map || !tally || pid_key < 0)
+		goto cleanup;
+	for (size_t i = 0; i < b->n_samples; i++) {
+		const struct pp_sample *s = &b->samples[i];
+
+		tally[i].pid = -1;
+		tally[i].count = s->count;
+		for (uint32_t j = 0; j < s->nlabel; j++)
+			if (b->labels[s->label_off + j].key == pid_key &&
+			    !b->labels[s->label_off + j].str)
+				tally[i].pid = b->labels[s->label_off + j].num;
+	}
+	/* Most samples per pid: sum runs after sorting by pid. */
+	qsort(tally, b->n_samples, sizeof(*tally), pid_cmp);
+	for (size_t i = 0; i < b->n_samples; i++) {
+		cur = i && tally[i].pid == tally[i - 1].pid ? cur + tally[i].count : tally[i].count;
+		if (tally[i].pid >= 0 && cur > top_count) {
+			top_count = cur;
+			top_pid = tally[i].pid;
+		}
+	}
+	for (size_t i = 0; top_pid >= 0 && i < b->n_samples; i++) {
+		const struct pp_sample *s = &b->samples[i];
+		bool mine = false;
+
+		for (uint32_t j = 0; j < s->nlabel; j++)
+			mine |= b->labels[s->label_off + j].key == pid_key &&
+				!b->labels[s->label_off + j].str &&
+				b->labels[s->label_off + j].num == top_pid;
+		for (uint32_t j = 0; mine && j < s->nstack; j++) {
+			uint64_t m = b->locs[b->stacks[s->stack_off + j] - 1].mapping_id;
+
+			if (m)
+				per_map[m - 1] += s->count;
+		}
+	}
+	for (size_t i = 0; i < b->n_maps; i++)
+		if (per_map[i] > best && is_executable_name(b->strs[b->maps[i].filename])) {
+			best = per_map[i];
+			main_map = i;
+		}
+cleanup:
+	free(per_map);
+	free(tally);
+	return main_map;
+}
+
+/* What a location's symbolization lacks, as LACKS_* bits. */
+static uint8_t loc_lacks(const struct pprof_builder *b, const struct pp_loc *l)
+{
+	uint8_t lacks = l->nlines ? 0 : LACKS_FUNCTION;
+
+	for (size_t j = 0; j < l->nlines; j++) {
+		const struct pp_line *ln = &b->lines[l->line_off + j];
+
+		if (!b->funcs[ln->func_id - 1].filename)
+			lacks |= LACKS_FILENAME;
+		if (ln->line <= 0)
+			lacks |= LACKS_LINE;
+	}
+	return lacks;
 }
 
 static void enc_fill(struct enc *e, const struct pprof_builder *b, Perftools__Profiles__Profile *p)
@@ -546,6 +677,7 @@ static void enc_fill(struct enc *e, const struct pprof_builder *b, Perftools__Pr
 		e->f[i].name = b->funcs[i].name;
 		e->f[i].system_name = b->funcs[i].name;
 		e->f[i].filename = b->funcs[i].filename;
+		e->f[i].start_line = b->funcs[i].start_line;
 		e->fp[i] = &e->f[i];
 	}
 	p->n_function = b->n_funcs;
@@ -567,8 +699,8 @@ static void enc_fill(struct enc *e, const struct pprof_builder *b, Perftools__Pr
 		e->loc[i].n_line = l->nlines;
 		e->loc[i].line = l->nlines ? &e->lnp[l->line_off] : NULL;
 		e->locp[i] = &e->loc[i];
-		if (l->mapping_id && !l->nlines)
-			e->unsym[l->mapping_id - 1] = 1;
+		if (l->mapping_id)
+			e->unsym[l->mapping_id - 1] |= loc_lacks(b, l);
 	}
 	p->n_location = b->n_locs;
 	p->location = e->locp;
@@ -583,22 +715,29 @@ static void enc_fill(struct enc *e, const struct pprof_builder *b, Perftools__Pr
 		e->m[i].file_offset = m->offset;
 		e->m[i].filename = m->filename;
 		e->m[i].build_id = m->build_id;
-		/* Only claim symbols when every frame in the mapping has them, so
-		 * that pprof still offers to symbolize the rest offline. */
-		e->m[i].has_functions = !e->unsym[i];
+		/* Only claim what every frame in the mapping has, so that pprof
+		 * still offers to symbolize the rest offline. */
+		e->m[i].has_functions = !(e->unsym[i] & LACKS_FUNCTION);
+		e->m[i].has_filenames = !(e->unsym[i] & (LACKS_FUNCTION | LACKS_FILENAME));
+		e->m[i].has_line_numbers = !(e->unsym[i] & (LACKS_FUNCTION | LACKS_LINE));
+		e->m[i].has_inline_frames = m->inlines && !(e->unsym[i] & LACKS_FUNCTION);
 		e->mp[i] = &e->m[i];
 	}
-	/* pprof tools take the first mapping as the main binary: put the first
-	 * file-backed one there, not the kernel or [vdso] (ids stay as they are). */
-	for (size_t i = 1; i < b->n_maps; i++) {
-		const char *fn = b->strs[b->maps[i].filename];
+	/* pprof tools take the first mapping as the main binary (ids stay as
+	 * they are): the most-sampled process's executable, else the first
+	 * file-backed one, not the kernel or [vdso]. */
+	{
+		size_t main_map = main_executable(b);
 
-		if (b->strs[b->maps[0].filename][0] != '[')
-			break;
-		if (fn[0] != '[') {
-			e->mp[0] = &e->m[i];
-			e->mp[i] = &e->m[0];
-			break;
+		for (size_t i = 1; main_map == 0 && i < b->n_maps; i++) {
+			if (b->strs[b->maps[0].filename][0] != '[')
+				break;
+			if (b->strs[b->maps[i].filename][0] != '[')
+				main_map = i;
+		}
+		if (main_map) {
+			e->mp[0] = &e->m[main_map];
+			e->mp[main_map] = &e->m[0];
 		}
 	}
 	p->n_mapping = b->n_maps;

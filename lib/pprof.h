@@ -28,14 +28,32 @@ struct pprof_mapping_info {
 	uint64_t file_offset; /* offset in the file of `start` */
 	const char *filename; /* path as seen by the process, or "[kernel.kallsyms]" */
 	const char *build_id; /* lowercase hex GNU build ID, or NULL */
+	/* The symbolizer expanded inlined calls for this binary (it read its
+	 * DWARF), so frames of it carry every inline level. */
+	bool has_inline_frames;
 };
 
-/* One stack frame. `function` NULL means unsymbolized: the location keeps
+/* One source position: a function and where in it. Any frame kind uses
+ * these (native code from DWARF, JIT maps, interpreter frames). */
+struct pprof_line {
+	const char *function; /* name; required */
+	const char *filename; /* source file, or NULL */
+	int64_t line;	      /* 1-based source line, 0 if unknown */
+	int64_t start_line;   /* first line of the function, 0 if unknown */
+};
+
+/* One stack frame, i.e. one pprof Location. Its source positions are
+ * either lines[0..nlines) -- several when calls were inlined, innermost
+ * (the inlined callee) first, as pprof expects -- or, when nlines is 0,
+ * the single position (function, filename) without a line number.
+ * Neither (function NULL, nlines 0) means unsymbolized: the location keeps
  * the address (and the mapping, if any) so a later tool can symbolize. */
 struct pprof_frame {
-	uint64_t addr;				  /* instruction address (runtime) */
-	const char *function;			  /* symbol name, or NULL */
-	const char *filename;			  /* source/binary file, or NULL */
+	uint64_t addr;			/* instruction address (runtime) */
+	const char *function;		/* symbol name, or NULL */
+	const char *filename;		/* source/binary file, or NULL */
+	const struct pprof_line *lines; /* or NULL; see above */
+	size_t nlines;
 	const struct pprof_mapping_info *mapping; /* or NULL */
 };
 

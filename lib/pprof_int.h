@@ -3,9 +3,9 @@
  * encode, top) and pprof_merge.c (decode, validate, merge). Not a public
  * header: nothing outside lib/pprof*.c includes it.
  *
- * Everything is interned: strings by content, functions by (name, filename),
- * mappings by (filename, build_id, start), locations by (mapping, address,
- * lines), samples by (stack, sorted labels). Ids handed out are array
+ * Everything is interned: strings by content, functions by (name, filename,
+ * start line), mappings by (filename, build_id, start), locations by
+ * (mapping, address, lines), samples by (stack, sorted labels). Ids handed out are array
  * position + 1, as the pprof format wants non-zero ids.
  */
 #ifndef PODPROF_PPROF_INT_H
@@ -18,14 +18,16 @@
 #define PP_MAX_ENTRIES (1u << 30)
 
 struct pp_func {
-	int64_t name;	  /* string index */
-	int64_t filename; /* string index, 0 if unknown */
+	int64_t name;	    /* string index */
+	int64_t filename;   /* string index, 0 if unknown */
+	int64_t start_line; /* 0 if unknown */
 };
 
 struct pp_map {
 	uint64_t start, limit, offset;
 	int64_t filename; /* string index */
 	int64_t build_id; /* string index, 0 if unknown */
+	bool inlines;	  /* every source added inline frames (ANDed on interning) */
 };
 
 struct pp_line {
@@ -87,7 +89,7 @@ struct pprof_builder {
 int pp_grow(void **arr, size_t *cap, size_t need, size_t elem);
 
 int pp_intern_str(struct pprof_builder *b, const char *s, int64_t *idx);
-int pp_intern_func(struct pprof_builder *b, int64_t name, int64_t filename, uint64_t *id);
+int pp_intern_func(struct pprof_builder *b, const struct pp_func *f, uint64_t *id);
 int pp_intern_map(struct pprof_builder *b, const struct pp_map *m, uint64_t *id);
 int pp_intern_loc(struct pprof_builder *b, uint64_t mapping_id, uint64_t addr,
 		  const struct pp_line *lines, size_t nlines, uint64_t *id);

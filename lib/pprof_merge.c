@@ -290,15 +290,19 @@ static int intern_tables(struct merge_ctx *c, struct pprof_builder *b)
 				    .limit = m->memory_limit,
 				    .offset = m->file_offset,
 				    .filename = c->new_str[m->filename],
-				    .build_id = c->new_str[m->build_id]};
+				    .build_id = c->new_str[m->build_id],
+				    .inlines = m->has_inline_frames};
 
 		err = pp_intern_map(b, &nm, &c->new_map[i]);
 	}
 	for (size_t i = 0; i < p->n_function && !err; i++) {
 		const Perftools__Profiles__Function *f = p->function[i];
 
-		err = pp_intern_func(b, c->new_str[f->name], c->new_str[f->filename],
-				     &c->new_func[i]);
+		struct pp_func nf = {.name = c->new_str[f->name],
+				     .filename = c->new_str[f->filename],
+				     .start_line = f->start_line};
+
+		err = pp_intern_func(b, &nf, &c->new_func[i]);
 	}
 	for (size_t i = 0; i < p->n_location && !err; i++) {
 		const Perftools__Profiles__Location *l = p->location[i];

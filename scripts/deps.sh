@@ -15,6 +15,7 @@ PKGS=(
 	python3 python3-pip iproute2 procps valgrind strace python3-seccomp
 	chromium # the flame graph's browser test (e2e/test_plugin.py)
 	qemu-system-x86 busybox-static cpio debian-archive-keyring
+	libc6-dbg binutils nodejs openjdk-17-jdk-headless
 )
 
 missing=()

@@ -3,6 +3,7 @@
  * reconnect with backoff, route attach/detach to agent_jobs, send results.
  */
 #include "agent.h"
+#include "debuginfo.h"
 #include "caps.h"
 #include "kfeatures.h"
 #include "sampler.h"
@@ -526,6 +527,8 @@ int agent_new(const struct agent_config *cfg, struct agent **out)
 	jc.node = cfg->node;
 	jc.cgroup_root = cfg->cgroup_root;
 	jc.proc_root = cfg->proc_root;
+	jc.debug_dirs = cfg->debug_dirs;
+	jc.n_debug_dirs = cfg->n_debug_dirs;
 	sink.ctx = ag;
 	sink.send_msg = sink_send_msg;
 	sink.send_profile = sink_send_profile;
@@ -618,7 +621,7 @@ static void on_signal(int sig)
 static const char usage[] =
     "usage: podprof-worker agent --operator ws://HOST:PORT --node NAME --token-file F\n"
     "         [--ca-file F] [--insecure] [--cgroup-root DIR] [--proc-root DIR]\n"
-    "         [--health-file F] [-v]\n"
+    "         [--health-file F] [--debug-dir DIR]... [-v]\n"
     "       podprof-worker agent --check-health F | --check-ready F   (kubelet probes)\n"
     "  env fallbacks: PODPROF_OPERATOR_URL, NODE_NAME, PODPROF_TOKEN_FILE\n"
     "example:\n"
@@ -638,6 +641,7 @@ int agent_main(int argc, char **argv)
 	    {"health-file", required_argument, NULL, 'H'},
 	    {"check-health", required_argument, NULL, 'L'},
 	    {"check-ready", required_argument, NULL, 'R'},
+	    {"debug-dir", required_argument, NULL, 'D'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -646,6 +650,7 @@ int agent_main(int argc, char **argv)
 	    .node = getenv("NODE_NAME"),
 	    .token_file = getenv("PODPROF_TOKEN_FILE"),
 	};
+	const char *debug_dirs[DEBUGINFO_MAX_DIRS];
 	struct agent *ag = NULL;
 	struct sigaction sa;
 	int c, rc;
@@ -680,6 +685,15 @@ int agent_main(int argc, char **argv)
 		case 'L':
 		case 'R':
 			return health_check(optarg, c == 'R');
+		case 'D':
+			if (cfg.n_debug_dirs == DEBUGINFO_MAX_DIRS) {
+				fprintf(stderr, "podprof-worker agent: at most %d --debug-dir\n",
+					DEBUGINFO_MAX_DIRS);
+				return 2;
+			}
+			debug_dirs[cfg.n_debug_dirs++] = optarg;
+			cfg.debug_dirs = debug_dirs;
+			break;
 		case 'v':
 			log_set_level(LOG_LVL_DEBUG);
 			break;

@@ -19,18 +19,21 @@
 #define PODPROF_AGENT_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct agent;
 
 struct agent_config {
-	const char *operator_url; /* ws://HOST:PORT[/path] or wss://... */
-	const char *node;	  /* this node's name (as in spec.nodeName) */
-	const char *token_file;	  /* bearer token, first line */
-	const char *ca_file;	  /* PEM CA bundle for wss://; NULL = system store */
-	const char *cgroup_root;  /* NULL = detect cgroup v2 mount */
-	const char *proc_root;	  /* NULL = /proc */
-	bool insecure;		  /* wss:// without certificate checks (local tests only) */
+	const char *operator_url;      /* ws://HOST:PORT[/path] or wss://... */
+	const char *node;	       /* this node's name (as in spec.nodeName) */
+	const char *token_file;	       /* bearer token, first line */
+	const char *ca_file;	       /* PEM CA bundle for wss://; NULL = system store */
+	const char *cgroup_root;       /* NULL = detect cgroup v2 mount */
+	const char *proc_root;	       /* NULL = /proc */
+	const char *const *debug_dirs; /* extra debug file directories */
+	size_t n_debug_dirs;
+	bool insecure; /* wss:// without certificate checks (local tests only) */
 };
 
 /* Create the agent (no connection yet). cfg strings must outlive it.

@@ -118,6 +118,8 @@ int agent_jobs_new(const struct agent_jobs_config *cfg, const struct agent_jobs_
 		}
 	}
 	ec.proc_root = cfg->proc_root;
+	ec.debug_dirs = cfg->debug_dirs;
+	ec.n_debug_dirs = cfg->n_debug_dirs;
 	ec.node_name = cfg->node;
 	err = job_engine_new(&aj->engine, &ec);
 	if (err)

@@ -35,9 +35,11 @@ struct agent_jobs_sink {
 };
 
 struct agent_jobs_config {
-	const char *node;	    /* node label on samples */
-	const char *cgroup_root;    /* NULL = cgroup_default_root() */
-	const char *proc_root;	    /* NULL = "/proc" */
+	const char *node;	       /* node label on samples */
+	const char *cgroup_root;       /* NULL = cgroup_default_root() */
+	const char *proc_root;	       /* NULL = "/proc" */
+	const char *const *debug_dirs; /* extra debug file directories */
+	size_t n_debug_dirs;
 	uint32_t progress_ms;	    /* progress interval while running; 0 = 5000 */
 	uint64_t max_profile_bytes; /* operator's cap (from welcome); 0 = default */
 };

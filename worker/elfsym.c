@@ -41,6 +41,8 @@ struct elfsym {
 	struct seg *segs;
 	size_t nsegs;
 	char build_id[2 * ELFSYM_MAX_BUILD_ID + 1]; /* "" when none */
+	char debuglink[256];			    /* "" when none */
+	int from_symtab;			    /* syms came from .symtab */
 };
 
 struct loader {
@@ -291,11 +293,33 @@ static int load_segments(struct loader *l)
 	return 0;
 }
 
+/* .gnu_debuglink: a NUL-terminated file name, then padding and a CRC. */
+static void read_debuglink(struct loader *l, Elf_Scn *scn, const GElf_Shdr *sh)
+{
+	Elf_Data *d;
+	size_t n;
+
+	if (sh->sh_type != SHT_PROGBITS || sh->sh_size > MAX_NOTE_SIZE ||
+	    !in_file(l, sh->sh_offset, sh->sh_size))
+		return;
+	d = elf_getdata(scn, NULL);
+	if (!d || !d->d_buf)
+		return;
+	n = strnlen(d->d_buf, d->d_size);
+	if (n == 0 || n >= d->d_size || n >= sizeof(l->e->debuglink))
+		return;
+	memcpy(l->e->debuglink, d->d_buf, n + 1);
+}
+
 static int load_sections(struct loader *l)
 {
 	Elf_Scn *scn = NULL, *symtab = NULL, *dynsym = NULL;
 	GElf_Shdr sym_sh = {0}, dyn_sh = {0};
+	size_t shstrndx = 0;
 	int err = 0;
+
+	if (elf_getshdrstrndx(l->elf, &shstrndx) != 0)
+		shstrndx = 0;
 
 	while ((scn = elf_nextscn(l->elf, scn)) != NULL) {
 		GElf_Shdr sh;
@@ -315,12 +339,18 @@ static int load_sections(struct loader *l)
 
 			if (d && d->d_buf && d->d_type == ELF_T_NHDR)
 				scan_notes(l->e, d);
+		} else if (shstrndx) {
+			const char *name = elf_strptr(l->elf, shstrndx, sh.sh_name);
+
+			if (name && strcmp(name, ".gnu_debuglink") == 0)
+				read_debuglink(l, scn, &sh);
 		}
 	}
 	/* .symtab has everything .dynsym has and the static functions too;
 	 * .dynsym is the fallback for stripped shared objects. */
 	if (symtab)
 		err = load_symbols(l, symtab, &sym_sh);
+	l->e->from_symtab = !err && l->e->n > 0;
 	if ((err || l->e->n == 0) && dynsym) {
 		l->e->n = 0;
 		l->e->names.len = 0;
@@ -409,6 +439,66 @@ cleanup:
 	return err;
 }
 
+int elfsym_read_section(int fd, const char *name, size_t max, void **data, size_t *len,
+			uint64_t *addr)
+{
+	Elf_Scn *scn = NULL;
+	struct stat st;
+	size_t shstrndx;
+	Elf *elf;
+	int err = -ENOENT;
+
+	if (data)
+		*data = NULL;
+	if (fstat(fd, &st) != 0)
+		return -errno;
+	if (elf_version(EV_CURRENT) == EV_NONE)
+		return -ENOEXEC;
+	elf = elf_begin(fd, ELF_C_READ, NULL);
+	if (!elf || elf_kind(elf) != ELF_K_ELF || elf_getshdrstrndx(elf, &shstrndx) != 0) {
+		err = -ENOEXEC;
+		goto cleanup;
+	}
+	while ((scn = elf_nextscn(elf, scn)) != NULL) {
+		const char *sname;
+		GElf_Shdr sh;
+
+		if (!gelf_getshdr(scn, &sh))
+			break;
+		sname = elf_strptr(elf, shstrndx, sh.sh_name);
+		if (!sname || strcmp(sname, name) != 0 || sh.sh_type == SHT_NOBITS)
+			continue;
+		if (addr)
+			*addr = sh.sh_addr;
+		err = 0;
+		if (!data)
+			break;
+		if (sh.sh_size > max) {
+			err = -E2BIG;
+		} else if (sh.sh_offset > (uint64_t)st.st_size ||
+			   sh.sh_size > (uint64_t)st.st_size - sh.sh_offset) {
+			err = -ENOEXEC;
+		} else {
+			*data = malloc(sh.sh_size ? sh.sh_size : 1);
+			*len = sh.sh_size;
+			if (!*data)
+				err = -ENOMEM;
+			else if (pread(fd, *data, sh.sh_size, (off_t)sh.sh_offset) !=
+				 (ssize_t)sh.sh_size)
+				err = -EIO;
+		}
+		break;
+	}
+	if (err && data) {
+		free(*data);
+		*data = NULL;
+	}
+cleanup:
+	if (elf)
+		elf_end(elf);
+	return err;
+}
+
 int elfsym_load_path(const char *path, struct elfsym **out)
 {
 	int fd, err;
@@ -445,6 +535,16 @@ size_t elfsym_count(const struct elfsym *e)
 const char *elfsym_build_id(const struct elfsym *e)
 {
 	return e->build_id[0] ? e->build_id : NULL;
+}
+
+const char *elfsym_debuglink(const struct elfsym *e)
+{
+	return e->debuglink[0] ? e->debuglink : NULL;
+}
+
+int elfsym_has_symtab(const struct elfsym *e)
+{
+	return e->from_symtab;
 }
 
 int elfsym_file_to_vaddr(const struct elfsym *e, uint64_t file_off, uint64_t *vaddr)

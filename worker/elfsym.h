@@ -65,6 +65,22 @@ size_t elfsym_count(const struct elfsym *e);
 /* Lowercase hex GNU build ID, or NULL when the file has none. Owned by e. */
 const char *elfsym_build_id(const struct elfsym *e);
 
+/* File name from .gnu_debuglink (the separate debug file), or NULL. Owned
+ * by e. */
+const char *elfsym_debuglink(const struct elfsym *e);
+
+/* Whether the symbols came from .symtab (all functions) rather than only
+ * .dynsym (exported ones): a debug file is worth reading for names. */
+int elfsym_has_symtab(const struct elfsym *e);
+
+/* Read section `name` of an open ELF file: with data non-NULL, its bytes
+ * into a malloc'd *data (caller frees) of *len bytes, refusing sections
+ * over max bytes (-E2BIG) or outside the file (-ENOEXEC); its address
+ * (sh_addr) into *addr when addr is non-NULL. -ENOENT when absent or
+ * without file data (SHT_NOBITS). */
+int elfsym_read_section(int fd, const char *name, size_t max, void **data, size_t *len,
+			uint64_t *addr);
+
 /* Map a file offset to the ELF vaddr through the PT_LOAD segment that holds
  * it. -ENOENT when no load segment covers the offset. */
 int elfsym_file_to_vaddr(const struct elfsym *e, uint64_t file_off, uint64_t *vaddr);

@@ -47,6 +47,8 @@ struct job {
 
 struct job_engine {
 	char *proc_root;
+	const char *const *debug_dirs; /* the config's; outlives the engine */
+	size_t n_debug_dirs;
 	char *node_name;
 	bool per_thread;
 	struct sampler *sampler; /* NULL while idle */
@@ -82,6 +84,10 @@ int job_engine_new(struct job_engine **out, const struct job_engine_config *cfg)
 	e->proc_root = strdup(cfg && cfg->proc_root ? cfg->proc_root : "/proc");
 	e->node_name = cfg ? dup_or_null(cfg->node_name) : NULL;
 	e->per_thread = cfg && cfg->per_thread;
+	if (cfg) {
+		e->debug_dirs = cfg->debug_dirs;
+		e->n_debug_dirs = cfg->n_debug_dirs;
+	}
 	if (!e->proc_root || (cfg && cfg->node_name && !e->node_name)) {
 		err = -ENOMEM;
 		goto cleanup;
@@ -121,6 +127,8 @@ static int engine_wake(struct job_engine *e)
 	if (err)
 		goto cleanup;
 	err = symbolizer_new(&e->sym, e->proc_root);
+	if (!err)
+		err = symbolizer_set_debug_dirs(e->sym, e->debug_dirs, e->n_debug_dirs);
 	if (err) {
 		log_error(MOD, "symbolizer: %s", strerror(-err));
 		goto cleanup;

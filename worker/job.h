@@ -38,9 +38,11 @@ struct job_engine;
 struct job;
 
 struct job_engine_config {
-	const char *proc_root; /* where /proc is; NULL = "/proc" */
-	const char *node_name; /* "node" label on every sample; NULL = none */
-	bool per_thread;       /* add a "tid" label (more distinct keys) */
+	const char *proc_root;	       /* where /proc is; NULL = "/proc" */
+	const char *node_name;	       /* "node" label on every sample; NULL = none */
+	bool per_thread;	       /* add a "tid" label (more distinct keys) */
+	const char *const *debug_dirs; /* extra debug file dirs; must outlive the engine */
+	size_t n_debug_dirs;
 };
 
 /* Labels attached to every sample of one cgroup target; any may be NULL. */

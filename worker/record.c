@@ -25,6 +25,7 @@
 
 #include "caps.h"
 #include "cgroup.h"
+#include "debuginfo.h"
 #include "job.h"
 #include "kfeatures.h"
 #include "log.h"
@@ -59,6 +60,8 @@ static const char usage[] =
     "  -n, --top N             rows in the top-functions table, 0..1000 (default 20)\n"
     "      --cgroup-root DIR   cgroup v2 mount (default /sys/fs/cgroup/unified if it is\n"
     "                          cgroup2, else /sys/fs/cgroup)\n"
+    "      --debug-dir DIR     also look for separate debug files here (laid out like\n"
+    "                          /usr/lib/debug); repeatable, up to 16\n"
     "  -v, --verbose           debug logs, including libbpf's\n"
     "  -h, --help              this text\n"
     "\n"
@@ -78,6 +81,8 @@ struct record_args {
 	const char *output;
 	size_t top;
 	bool verbose;
+	const char *debug_dirs[DEBUGINFO_MAX_DIRS];
+	size_t n_debug_dirs;
 };
 
 static volatile sig_atomic_t stop_flag;
@@ -102,7 +107,7 @@ static int parse_duration(const char *s, int64_t *out)
 
 static int parse_args(int argc, char **argv, struct record_args *a)
 {
-	enum { OPT_CGROUP_ROOT = 256, OPT_UNWINDER };
+	enum { OPT_CGROUP_ROOT = 256, OPT_UNWINDER, OPT_DEBUG_DIR };
 	static const struct option opts[] = {
 	    {"pid", required_argument, NULL, 'p'},
 	    {"cgroup", required_argument, NULL, 'c'},
@@ -113,6 +118,7 @@ static int parse_args(int argc, char **argv, struct record_args *a)
 	    {"top", required_argument, NULL, 'n'},
 	    {"cgroup-root", required_argument, NULL, OPT_CGROUP_ROOT},
 	    {"unwinder", required_argument, NULL, OPT_UNWINDER},
+	    {"debug-dir", required_argument, NULL, OPT_DEBUG_DIR},
 	    {"verbose", no_argument, NULL, 'v'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
@@ -177,6 +183,14 @@ static int parse_args(int argc, char **argv, struct record_args *a)
 				return 2;
 			}
 			a->fp_only = strcmp(optarg, "framepointer") == 0;
+			break;
+		case OPT_DEBUG_DIR:
+			if (a->n_debug_dirs == DEBUGINFO_MAX_DIRS) {
+				fprintf(stderr, "record: at most %d --debug-dir\n",
+					DEBUGINFO_MAX_DIRS);
+				return 2;
+			}
+			a->debug_dirs[a->n_debug_dirs++] = optarg;
 			break;
 		case 'v':
 			a->verbose = true;
@@ -358,6 +372,7 @@ int record_main(int argc, char **argv)
 	struct record_args a = {
 	    .duration_ns = 10000000000LL, .hz = 99, .output = "profile.pb.gz", .top = 20};
 	struct job_params jp = {.id = "record"};
+	struct job_engine_config ec = {0};
 	struct job_stats st = {0};
 	struct job_engine *e = NULL;
 	struct pprof_builder *b = NULL;
@@ -413,7 +428,9 @@ int record_main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 
-	err = job_engine_new(&e, NULL);
+	ec.debug_dirs = a.debug_dirs;
+	ec.n_debug_dirs = a.n_debug_dirs;
+	err = job_engine_new(&e, &ec);
 	if (err)
 		goto cleanup;
 	jp.hz = a.hz;

@@ -18,10 +18,14 @@
  */
 #include "symbolize.h"
 #include "arr.h"
+#include "debuginfo.h"
+#include "dwarfline.h"
 #include "elfsym.h"
+#include "gopclntab.h"
 #include "htab.h"
 #include "kallsyms.h"
 #include "log.h"
+#include "perfmap.h"
 #include "procfile.h"
 #include "procmaps.h"
 
@@ -33,6 +37,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -46,19 +51,26 @@
 #define SNAP_MAX_BYTES	((uint64_t)4 << 20)    /* one process's snapshot */
 #define SNAPS_MAX_BYTES ((uint64_t)128 << 20)  /* all snapshots held */
 #define BINS_MAX_BYTES	((uint64_t)256 << 20)  /* all binaries held */
+#define JIT_RECHECK_NS	1000000000LL	       /* perf map re-read at most once a second per pid */
+#define MAX_STATUS	16384		       /* bytes of /proc/PID/status read for NSpid */
+#define MAX_VDSO	(1u << 20)	       /* bytes of a [vdso] image read from a process */
 
 enum held { HELD_SNAPS, HELD_BINS };
 
 struct bin {
 	uint64_t dev, inode;
-	struct elfsym *sym; /* NULL when the file is not a usable ELF */
-	size_t mem;	    /* bytes charged for it */
-	bool live;	    /* referenced by a kept snapshot (trim pass) */
+	struct elfsym *sym;   /* NULL when the file is not a usable ELF */
+	struct elfsym *dsym;  /* separate debug file's symbols, when sym lacks .symtab */
+	struct dwarfline *dw; /* line tables (binary's own or its debug file's), or NULL */
+	struct gopclntab *go; /* Go pc tables of a Go binary without .symtab, or NULL */
+	size_t mem;	      /* bytes charged for it */
+	bool live;	      /* referenced by a kept snapshot (trim pass) */
 };
 
 struct snap_ent {
 	uint64_t start, end, offset;
 	size_t mem;			 /* bytes of info and its filename */
+	bool jit_candidate;		 /* anonymous: code may be in a perf map */
 	struct bin *bin;		 /* NULL: anonymous, pseudo or unreadable */
 	struct pprof_mapping_info *info; /* owned; handed out in frames */
 };
@@ -74,8 +86,11 @@ struct snap {
 	pid_t pid;
 	struct snap_gen *gen; /* NULL after forget (slot kept for the hash index) */
 	unsigned int refreshes;
-	bool too_big;	/* maps over the caps: not re-read until window end */
-	uint64_t epoch; /* window in which it was last used */
+	bool too_big;	     /* maps over the caps: not re-read until window end */
+	uint64_t epoch;	     /* window in which it was last used */
+	struct perfmap *jit; /* /tmp/perf-<nspid>.map, or NULL */
+	uint64_t jit_size;   /* bytes of it parsed */
+	int64_t jit_checked; /* CLOCK_MONOTONIC ns of the last look at it; 0 never */
 };
 
 struct symbolizer {
@@ -88,6 +103,9 @@ struct symbolizer {
 	struct snap **snaps;
 	size_t n_snaps, cap_snaps;
 	struct htab snap_h;
+
+	struct bin *vdso; /* the kernel's vDSO image, read once from a process */
+	int vdso_err;	  /* < 0 once reading it failed */
 
 	struct kallsyms *ksyms;
 	int kerr;			  /* 0 untried, 1 loaded, < 0 load error */
@@ -102,6 +120,17 @@ struct symbolizer {
 	uint64_t held[2];      /* bytes held, by enum held */
 	bool drain_warned;     /* give-up logged for this drain */
 	struct symbolizer_stats stats, window_stats;
+	char **debug_dirs; /* extra debug file directories on the node */
+	size_t n_debug_dirs;
+
+	/* Source positions handed out by symbolizer_user(), valid until its
+	 * next call: frames point into this pool. */
+	struct pprof_line *lines;
+	size_t n_lines, cap_lines;
+	/* Perf maps replaced during a symbolizer_user() call: their names may
+	 * be in frames until the next call. */
+	struct perfmap **retired;
+	size_t n_retired, cap_retired;
 };
 
 static int64_t mono_ns(void)
@@ -193,6 +222,32 @@ int symbolizer_new(struct symbolizer **out, const char *proc_root)
 	return 0;
 }
 
+int symbolizer_set_debug_dirs(struct symbolizer *s, const char *const *dirs, size_t n)
+{
+	char **copy;
+
+	if (n > DEBUGINFO_MAX_DIRS)
+		return -E2BIG;
+	copy = calloc(n ? n : 1, sizeof(*copy));
+	if (!copy)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		copy[i] = strdup(dirs[i]);
+		if (!copy[i]) {
+			while (i > 0)
+				free(copy[--i]);
+			free(copy);
+			return -ENOMEM;
+		}
+	}
+	for (size_t i = 0; i < s->n_debug_dirs; i++)
+		free(s->debug_dirs[i]);
+	free(s->debug_dirs);
+	s->debug_dirs = copy;
+	s->n_debug_dirs = n;
+	return 0;
+}
+
 static void gen_free(struct snap_gen *g)
 {
 	while (g) {
@@ -217,6 +272,10 @@ static void snap_drop(struct symbolizer *s, struct snap *sn)
 	gen_free(sn->gen);
 	sn->gen = NULL;
 	sn->refreshes = 0;
+	perfmap_free(sn->jit);
+	sn->jit = NULL;
+	sn->jit_size = 0;
+	sn->jit_checked = 0;
 }
 
 void symbolizer_free(struct symbolizer *s)
@@ -225,14 +284,28 @@ void symbolizer_free(struct symbolizer *s)
 		return;
 	for (size_t i = 0; i < s->n_bins; i++) {
 		elfsym_free(s->bins[i]->sym);
+		elfsym_free(s->bins[i]->dsym);
+		dwarfline_free(s->bins[i]->dw);
+		gopclntab_free(s->bins[i]->go);
 		free(s->bins[i]);
 	}
+	for (size_t i = 0; i < s->n_debug_dirs; i++)
+		free(s->debug_dirs[i]);
+	free(s->debug_dirs);
+	free(s->lines);
+	if (s->vdso)
+		elfsym_free(s->vdso->sym);
+	free(s->vdso);
 	free(s->bins);
 	htab_release(&s->bin_h);
 	for (size_t i = 0; i < s->n_snaps; i++) {
 		gen_free(s->snaps[i]->gen);
+		perfmap_free(s->snaps[i]->jit);
 		free(s->snaps[i]);
 	}
+	for (size_t i = 0; i < s->n_retired; i++)
+		perfmap_free(s->retired[i]);
+	free(s->retired);
 	free(s->snaps);
 	htab_release(&s->snap_h);
 	kallsyms_free(s->ksyms);
@@ -249,6 +322,88 @@ static bool bin_eq(const void *ctx, uint32_t pos, const void *key)
 	const uint64_t *k = key;
 
 	return s->bins[pos]->dev == k[0] && s->bins[pos]->inode == k[1];
+}
+
+/* Open an absolute path as process pid sees it (debug files): through
+ * procfile, resolved inside its root, regular files only, never blocking.
+ * Returns the fd (the caller closes it) or -errno. */
+static int open_in_root(const struct symbolizer *s, pid_t pid, const char *path)
+{
+	struct procfile pf = {.fd = -1};
+	int err;
+
+	if (path[0] != '/')
+		return -EINVAL;
+	err = procfile_open(s->proc_root, pid, path, NULL, &pf);
+	return err ? err : pf.fd;
+}
+
+struct root_ctx {
+	const struct symbolizer *s;
+	pid_t pid;
+};
+
+static int open_in_root_cb(void *ctx, const char *path)
+{
+	const struct root_ctx *rc = ctx;
+
+	return open_in_root(rc->s, rc->pid, path);
+}
+
+/* Line tables and, for binaries without .symtab, function names: from the
+ * binary itself when built with -g, else from its separate debug file.
+ * Nothing found is not an error (frames get names without lines). */
+static int load_debug(struct symbolizer *s, pid_t pid, const struct procmaps_entry *me,
+		      struct bin *b, int fd)
+{
+	struct root_ctx rc = {s, pid};
+	struct debuginfo_query q = {.path = me->path,
+				    .build_id = elfsym_build_id(b->sym),
+				    .debuglink = elfsym_debuglink(b->sym)};
+	int err = dwarfline_open_fd(fd, &b->dw), dfd;
+
+	if (err == -ENOMEM)
+		return err;
+	if (!err)
+		return 0;
+	if (!q.build_id && !q.debuglink)
+		return 0;
+	err = debuginfo_find(&q, open_in_root_cb, &rc, (const char *const *)s->debug_dirs,
+			     s->n_debug_dirs, &dfd, &b->dsym);
+	if (err)
+		return err == -ENOMEM ? err : 0;
+	err = dwarfline_open_fd(dfd, &b->dw);
+	close(dfd);
+	if (elfsym_has_symtab(b->sym) || elfsym_count(b->dsym) == 0) {
+		elfsym_free(b->dsym);
+		b->dsym = NULL;
+	}
+	if (err && err != -ENOMEM)
+		log_debug(MOD, "%s: debug file without usable lines (%s)", me->path,
+			  strerror(-err));
+	else if (!err)
+		log_debug(MOD, "%s: lines from its separate debug file", me->path);
+	return err == -ENOMEM ? err : 0;
+}
+
+/* A Go binary linked with -s keeps its pc tables: names and lines. */
+static int load_go(struct bin *b, int fd)
+{
+	void *data = NULL;
+	size_t len = 0;
+	uint64_t text = 0;
+	int err;
+
+	if (elfsym_has_symtab(b->sym))
+		return 0;
+	err = elfsym_read_section(fd, ".gopclntab", GOPCLNTAB_MAX_SIZE, &data, &len, NULL);
+	if (!err)
+		err = elfsym_read_section(fd, ".text", 0, NULL, NULL, &text);
+	if (!err)
+		err = gopclntab_load(data, len, text, &b->go);
+	else
+		free(data);
+	return err == -ENOMEM ? err : 0;
 }
 
 /* The cached binary of a file mapping, loading it on first sight. NULL
@@ -295,6 +450,10 @@ static struct bin *get_bin(struct symbolizer *s, pid_t pid, const struct procmap
 	b->dev = me->dev;
 	b->inode = me->inode;
 	lerr = elfsym_load_fd(pf.fd, &b->sym);
+	if (!lerr)
+		lerr = load_debug(s, pid, me, b, pf.fd);
+	if (!lerr && !b->dw)
+		lerr = load_go(b, pf.fd);
 	procfile_close(&pf);
 	work_done(s, t0);
 	if (lerr == -ENOMEM) {
@@ -312,6 +471,53 @@ static struct bin *get_bin(struct symbolizer *s, pid_t pid, const struct procmap
 	charge(s, HELD_BINS, b->mem);
 	s->bins[s->n_bins++] = b;
 	return b;
+}
+
+/* The vDSO is an ELF image only in memory: copy it from the process
+ * (bounded) into an anonymous file for elfsym. One image per kernel, so it
+ * is read once; its functions (clock_gettime, ...) then get names. */
+static struct bin *get_vdso(struct symbolizer *s, pid_t pid, const struct procmaps_entry *me,
+			    int *err)
+{
+	char path[PATH_MAX];
+	size_t len = me->end - me->start;
+	void *img = NULL;
+	int mem = -1, fd = -1;
+	ssize_t r;
+
+	*err = 0;
+	if (s->vdso || s->vdso_err)
+		return s->vdso;
+	s->vdso_err = -EIO;
+	if (len == 0 || len > MAX_VDSO)
+		return NULL;
+	snprintf(path, sizeof(path), "%s/%d/mem", s->proc_root, (int)pid);
+	img = malloc(len);
+	s->vdso = calloc(1, sizeof(*s->vdso));
+	if (!img || !s->vdso) {
+		*err = -ENOMEM;
+		goto cleanup;
+	}
+	mem = open(path, O_RDONLY | O_CLOEXEC);
+	r = mem >= 0 ? pread(mem, img, len, (off_t)me->start) : -1;
+	fd = r == (ssize_t)len ? memfd_create("vdso", MFD_CLOEXEC) : -1;
+	if (fd >= 0 && write(fd, img, len) == (ssize_t)len)
+		s->vdso_err = elfsym_load_fd(fd, &s->vdso->sym);
+	if (s->vdso_err == -ENOMEM)
+		*err = -ENOMEM;
+cleanup:
+	if (s->vdso_err) {
+		log_debug(MOD, "pid %d: [vdso] unreadable (%s); its frames keep offsets", (int)pid,
+			  strerror(-s->vdso_err));
+		free(s->vdso);
+		s->vdso = NULL;
+	}
+	if (mem >= 0)
+		close(mem);
+	if (fd >= 0)
+		close(fd);
+	free(img);
+	return s->vdso;
 }
 
 /* ---- process snapshots --------------------------------------------------- */
@@ -341,11 +547,15 @@ static int fill_entry(struct symbolizer *s, pid_t pid, const struct procmaps_ent
 	se->start = me->start;
 	se->end = me->end;
 	se->offset = me->offset;
-	if (me->inode && me->path[0] == '/') {
+	/* Anonymous or named-anonymous ("[anon:...]") memory, not [vdso]. */
+	se->jit_candidate = !me->inode && (!me->path[0] || strncmp(me->path, "[anon", 5) == 0 ||
+					   me->path[0] == '/');
+	if (me->inode && me->path[0] == '/')
 		se->bin = get_bin(s, pid, me, &err);
-		if (err)
-			return err;
-	}
+	else if (strcmp(me->path, "[vdso]") == 0)
+		se->bin = get_vdso(s, pid, me, &err);
+	if (err)
+		return err;
 	mi = calloc(1, sizeof(*mi));
 	if (!mi)
 		return -ENOMEM;
@@ -360,6 +570,7 @@ static int fill_entry(struct symbolizer *s, pid_t pid, const struct procmaps_ent
 	se->mem = sizeof(*mi) + strlen(mi->filename) + 1;
 	if (se->bin && se->bin->sym)
 		mi->build_id = elfsym_build_id(se->bin->sym);
+	mi->has_inline_frames = se->bin && se->bin->dw;
 	return 0;
 }
 
@@ -518,6 +729,9 @@ static int trim_bins(struct symbolizer *s)
 		}
 		uncharge(s, HELD_BINS, b->mem);
 		elfsym_free(b->sym);
+		elfsym_free(b->dsym);
+		dwarfline_free(b->dw);
+		gopclntab_free(b->go);
 		free(b);
 	}
 	s->n_bins = k;
@@ -582,12 +796,152 @@ static const struct snap_ent *find_entry(const struct snap_gen *g, uint64_t addr
 	return NULL;
 }
 
+/* ---- JIT perf maps ---------------------------------------------------------- */
+
+/* The pid as the process itself sees it: the last NSpid field of its
+ * status (its own pid namespace), else the pid we know. */
+static pid_t ns_pid(const struct symbolizer *s, pid_t pid)
+{
+	char path[PATH_MAX], buf[MAX_STATUS];
+	ssize_t n;
+	char *line, *end, *last = NULL;
+	long v;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%d/status", s->proc_root, (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return pid;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return pid;
+	buf[n] = '\0';
+	line = strstr(buf, "\nNSpid:");
+	if (!line)
+		return pid;
+	line += 7;
+	end = strchr(line, '\n');
+	if (end)
+		*end = '\0';
+	for (char *t = strtok(line, " \t"); t; t = strtok(NULL, " \t"))
+		last = t;
+	if (!last)
+		return pid;
+	errno = 0;
+	v = strtol(last, &end, 10);
+	return errno || *end || v <= 0 || v > INT32_MAX ? pid : (pid_t)v;
+}
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* (Re-)read the process's perf map when it has grown. The map it replaces
+ * is retired, not freed: its names may be in this call's frames. */
+static int refresh_jit(struct symbolizer *s, struct snap *sn)
+{
+	char path[64];
+	struct perfmap *pm = NULL;
+	uint64_t size = 0;
+	struct stat st;
+	int fd, err;
+
+	sn->jit_checked = now_ns();
+	snprintf(path, sizeof(path), "/tmp/perf-%d.map", (int)ns_pid(s, sn->pid));
+	fd = open_in_root(s, sn->pid, path);
+	if (fd < 0)
+		return 0;
+	err = fstat(fd, &st) ? -errno : 0;
+	if (!err && (!S_ISREG(st.st_mode) || (uint64_t)st.st_size == sn->jit_size))
+		goto cleanup;
+	if (!err)
+		err = arr_grow((void **)&s->retired, &s->cap_retired, s->n_retired + 1,
+			       sizeof(*s->retired), SIZE_MAX / sizeof(*s->retired));
+	if (!err)
+		err = perfmap_load_fd(fd, &pm, &size);
+	if (err) {
+		log_debug(MOD, "pid %d: %s: %s", (int)sn->pid, path, strerror(-err));
+		goto cleanup;
+	}
+	if (sn->jit)
+		s->retired[s->n_retired++] = sn->jit;
+	sn->jit = pm;
+	sn->jit_size = size;
+cleanup:
+	close(fd);
+	return err == -ENOMEM ? err : 0;
+}
+
+/* Name of JIT code at addr from the process's perf map, re-read (at most
+ * once a second) when addr is not in it yet. */
+static int jit_name(struct symbolizer *s, struct snap *sn, uint64_t addr, const char **name)
+{
+	int err;
+
+	*name = sn->jit ? perfmap_lookup(sn->jit, addr) : NULL;
+	if (*name || (sn->jit_checked && now_ns() - sn->jit_checked < JIT_RECHECK_NS))
+		return 0;
+	err = refresh_jit(s, sn);
+	if (!err && sn->jit)
+		*name = perfmap_lookup(sn->jit, addr);
+	return err;
+}
+
+/* Name (and, with DWARF, file:line and inline chain) of ELF vaddr in bin
+ * for frame f. Positions go to the symbolizer's line pool. */
+static int symbolize_vaddr(struct symbolizer *s, const struct bin *b, uint64_t vaddr,
+			   struct pprof_frame *f)
+{
+	const char *name = elfsym_lookup(b->sym, vaddr, NULL);
+	struct pprof_line *out;
+	int n;
+
+	if (!name && b->dsym)
+		name = elfsym_lookup(b->dsym, vaddr, NULL);
+	f->function = name;
+	if ((!b->dw && !b->go) || s->cap_lines - s->n_lines < DWARFLINE_MAX_DEPTH)
+		return 0;
+	out = &s->lines[s->n_lines];
+	n = b->dw ? dwarfline_lookup(b->dw, vaddr, out, DWARFLINE_MAX_DEPTH)
+		  : gopclntab_lookup(b->go, vaddr, out);
+	if (n <= 0)
+		return 0;
+	/* The outermost level is the function the code was compiled in: the
+	 * symbol table's name for it keeps frames consistent with binaries
+	 * without DWARF (and C++ mangled names as pprof demangles them). */
+	if (name)
+		out[n - 1].function = name;
+	f->lines = out;
+	f->nlines = (size_t)n;
+	f->function = out[0].function;
+	f->filename = out[0].filename;
+	s->n_lines += (size_t)n;
+	return 0;
+}
+
 int symbolizer_user(struct symbolizer *s, pid_t pid, const uint64_t *ips, size_t n,
 		    struct pprof_frame *frames)
 {
 	struct snap *sn;
 	int err;
 
+	/* Lines and perf maps handed out by the previous call are no longer
+	 * referenced. The line pool is sized up front: frames point into it,
+	 * so it cannot move. */
+	s->n_lines = 0;
+	while (s->n_retired)
+		perfmap_free(s->retired[--s->n_retired]);
+	if (n > SIZE_MAX / DWARFLINE_MAX_DEPTH)
+		return -E2BIG;
+	err = arr_grow((void **)&s->lines, &s->cap_lines, n * DWARFLINE_MAX_DEPTH,
+		       sizeof(*s->lines), SIZE_MAX / sizeof(*s->lines));
+	if (err)
+		return err;
 	err = symbolizer_note_pid(s, pid);
 	if (err == -ENOMEM)
 		return err;
@@ -618,7 +972,11 @@ int symbolizer_user(struct symbolizer *s, pid_t pid, const uint64_t *ips, size_t
 		f->mapping = e->info;
 		if (e->bin && e->bin->sym &&
 		    elfsym_file_to_vaddr(e->bin->sym, a - e->start + e->offset, &vaddr) == 0)
-			f->function = elfsym_lookup(e->bin->sym, vaddr, NULL);
+			err = symbolize_vaddr(s, e->bin, vaddr, f);
+		else if (!e->bin && e->jit_candidate)
+			err = jit_name(s, sn, a, &f->function);
+		if (err)
+			return err;
 	}
 	return 0;
 }

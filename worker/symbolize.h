@@ -8,6 +8,10 @@
  * is seen (symbolizer_note_pid) so that it can still be symbolized after it
  * exits. What cannot be symbolized keeps its mapping and offset.
  *
+ * Where the binary or its separate debug file (found as gdb does, see
+ * debuginfo.h) has DWARF, user frames carry file:line and one line per
+ * inlined call (dwarfline.h), innermost first.
+ *
  * Binaries are opened as the process sees them, through procfile:
  * /proc/PID/map_files, else the path resolved inside the process's root,
  * non-blocking, regular files with the mapping's identity only; deleted
@@ -35,7 +39,8 @@
  * only -ENOMEM (and -EINVAL for a bad pid) are returned.
  * Strings returned through pprof_frame/pprof_mapping_info stay valid until
  * symbolizer_free(), except that mappings of a pid are freed by
- * symbolizer_forget_pid() of that pid.
+ * symbolizer_forget_pid() of that pid. pprof_frame.lines arrays stay valid
+ * until the next symbolizer_user() call.
  */
 #ifndef PODPROF_SYMBOLIZE_H
 #define PODPROF_SYMBOLIZE_H
@@ -52,6 +57,12 @@ struct symbolizer;
  * that see the host's /proc under another path). */
 int symbolizer_new(struct symbolizer **out, const char *proc_root);
 void symbolizer_free(struct symbolizer *s);
+
+/* Extra node directories searched for separate debug files after the
+ * process's own /usr/lib/debug (laid out like it: .build-id/xx/rest.debug,
+ * <binary dir>/<debuglink>). At most DEBUGINFO_MAX_DIRS (16); copied. Affects
+ * binaries loaded afterwards. */
+int symbolizer_set_debug_dirs(struct symbolizer *s, const char *const *dirs, size_t n);
 
 /* Snapshot /proc/PID/maps now (cheap when already known). Call when a pid is
  * first seen so that short-lived processes stay symbolizable. */

@@ -655,3 +655,95 @@ UNIT_TEST(pprof_write_known_profile)
 	free(gz);
 	pprof_builder_free(b);
 }
+
+/* An inlined call is one Location with one Line per level, innermost
+ * first; functions keep file and start line; mappings claim files, lines
+ * and inline frames only when all their locations have them, also after a
+ * merge. */
+UNIT_TEST(pprof_inline_lines_and_mapping_flags)
+{
+	static const struct pprof_mapping_info dw_map = {
+	    .start = 0x1000, .limit = 0x2000, .filename = "/app", .has_inline_frames = true};
+	static const struct pprof_line chain[] = {
+	    {.function = "inl", .filename = "a.c", .line = 12, .start_line = 10},
+	    {.function = "outer", .filename = "a.c", .line = 30, .start_line = 28}};
+	const struct pprof_frame fr[] = {
+	    {.addr = 0x1100, .lines = chain, .nlines = 2, .mapping = &dw_map},
+	    {.addr = 0x7f000010, .function = "getpid", .mapping = &libc_map}};
+	struct pprof_builder *b = NULL, *m = NULL;
+	Perftools__Profiles__Profile *p = NULL;
+	void *raw = NULL, *raw2 = NULL;
+	size_t len = 0, len2 = 0;
+
+	CHECK_EQ_INT(pprof_builder_new(&b, PERIOD_NS, 0), 0);
+	CHECK_EQ_INT(pprof_builder_add(b, fr, 2, 3, NULL, 0), 0);
+	CHECK_EQ_INT(pprof_builder_encode(b, false, &raw, &len), 0);
+	/* Through a merge: what the operator writes keeps it all. */
+	CHECK_EQ_INT(pprof_builder_new(&m, PERIOD_NS, 0), 0);
+	CHECK_EQ_INT(pprof_builder_merge(m, raw, len, MAX_IN), 0);
+	CHECK_EQ_INT(pprof_builder_encode(m, false, &raw2, &len2), 0);
+	p = raw2 ? perftools__profiles__profile__unpack(NULL, len2, raw2) : NULL;
+	CHECK(p != NULL && p->n_location == 2 && p->n_mapping == 2 && p->n_function == 3);
+	if (p && p->n_location == 2 && p->n_mapping == 2 && p->n_function == 3) {
+		const Perftools__Profiles__Location *l = p->location[0];
+		const Perftools__Profiles__Function *f;
+
+		CHECK_EQ_INT(l->n_line, 2);
+		if (l->n_line == 2) {
+			f = p->function[l->line[0]->function_id - 1];
+			CHECK_EQ_STR(pstr(p, f->name), "inl");
+			CHECK_EQ_STR(pstr(p, f->filename), "a.c");
+			CHECK_EQ_INT(f->start_line, 10);
+			CHECK_EQ_INT(l->line[0]->line, 12);
+			f = p->function[l->line[1]->function_id - 1];
+			CHECK_EQ_STR(pstr(p, f->name), "outer");
+			CHECK_EQ_INT(l->line[1]->line, 30);
+		}
+		for (size_t i = 0; i < p->n_mapping; i++) {
+			const Perftools__Profiles__Mapping *mp = p->mapping[i];
+			bool app = strcmp(pstr(p, mp->filename), "/app") == 0;
+
+			CHECK(mp->has_functions);
+			CHECK_EQ_INT(mp->has_filenames, app);
+			CHECK_EQ_INT(mp->has_line_numbers, app);
+			CHECK_EQ_INT(mp->has_inline_frames, app);
+		}
+	}
+	if (p)
+		perftools__profiles__profile__free_unpacked(p, NULL);
+	free(raw);
+	free(raw2);
+	pprof_builder_free(b);
+	pprof_builder_free(m);
+}
+
+/* pprof tools read the first mapping as the main binary: the executable of
+ * the most-sampled process, not a library or another process's binary. */
+UNIT_TEST(pprof_first_mapping_is_main_executable)
+{
+	static const struct pprof_mapping_info small = {
+	    .start = 0x400000, .limit = 0x401000, .filename = "/usr/bin/small"};
+	const struct pprof_frame one[] = {FR(0x7f000010, "getpid", &libc_map),
+					  FR(0x400010, "main", &small)};
+	const struct pprof_frame two[] = {FR(0x7f000010, "getpid", &libc_map),
+					  FR(0x55551010, "hot", &app_map)};
+	const struct pprof_label p1[] = {{.key = "pid", .num = 1, .num_unit = "pid"}};
+	const struct pprof_label p2[] = {{.key = "pid", .num = 2, .num_unit = "pid"}};
+	struct pprof_builder *b = NULL;
+	Perftools__Profiles__Profile *p = NULL;
+	void *raw = NULL;
+	size_t len = 0;
+
+	CHECK_EQ_INT(pprof_builder_new(&b, PERIOD_NS, 0), 0);
+	CHECK_EQ_INT(pprof_builder_add(b, one, 2, 5, p1, 1), 0);
+	CHECK_EQ_INT(pprof_builder_add(b, two, 2, 9, p2, 1), 0);
+	CHECK_EQ_INT(pprof_builder_encode(b, false, &raw, &len), 0);
+	p = raw ? perftools__profiles__profile__unpack(NULL, len, raw) : NULL;
+	CHECK(p && p->n_mapping == 3);
+	if (p && p->n_mapping == 3)
+		CHECK_EQ_STR(pstr(p, p->mapping[0]->filename), "/usr/bin/app");
+	if (p)
+		perftools__profiles__profile__free_unpacked(p, NULL);
+	free(raw);
+	pprof_builder_free(b);
+}
