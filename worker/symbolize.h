@@ -21,7 +21,7 @@
  * [vdso] give frames with function NULL that keep the mapping, so the
  * offset is known.
  *
- * Budgets: between symbolizer_drain_begin() calls, at most 2 s spent in
+ * Budgets: between symbolizer_drain_begin() calls, at most 2 s of CPU spent in
  * maps reads and ELF loads (one in progress can overrun it) and 128 MiB go
  * to new maps snapshots and binaries; one process's snapshot stays under
  * 4 MiB, all of them under 128 MiB, binaries under 256 MiB. Past a budget
