@@ -42,6 +42,9 @@ import pprofread  # noqa: E402
 
 ENTRY = "__libc_start_main"
 HZ = 99
+# perf names glibc's start code by its internal symbols (from libc6-dbg)
+ALIASES = {"__libc_start_main_impl": "__libc_start_main",
+           "__libc_start_main_alias_2": "__libc_start_main"}
 
 
 # ---- workloads -------------------------------------------------------------------------------
@@ -138,10 +141,11 @@ def perf_stacks(perf, data):
     so that a location counts once, as in pprof."""
     r = subprocess.run([perf, "script", "-i", data, "-F", "comm,pid,ip,sym,dso"],
                        capture_output=True, text=True, timeout=600)
-    stacks, names, bins = [], None, None
+    stacks, names, bins, last_ip = [], None, None, None
     for line in r.stdout.splitlines() + [""]:
         if not line.strip():
             if names is not None:
+                # An address printed only as inlined is in the binary of its neighbours.
                 stacks.append((names, bins, 1))
             names = bins = None
             continue
@@ -151,17 +155,25 @@ def perf_stacks(perf, data):
         if names is None:
             continue
         parts = line.split(None, 1)
+        ip = parts[0]
         rest = parts[1] if len(parts) > 1 else ""
         sym, _, dso = rest.rpartition(" (")
         dso = dso.rstrip(")")
+        sym = ALIASES.get(sym.split("+0x")[0], sym.split("+0x")[0])
         if dso == "inlined":
-            continue
+            # perf expands inlined calls into lines of the same address; an
+            # address can also be printed only as inlined. Such a frame is in
+            # the binary of the frame before it.
+            dso = bins[-1] if bins else "?"
         dso = os.path.basename(dso)
         if dso.startswith("[kernel") or dso.endswith(".ko"):
             continue
-        sym = sym.split("+0x")[0]
+        if names and last_ip == ip:
+            names.pop()  # one frame per address: keep the outermost function
+            bins.pop()
         names.append(dso + "?" if not sym or sym == "[unknown]" else sym)
         bins.append(dso)
+        last_ip = ip
     return stacks
 
 
