@@ -28,6 +28,7 @@
 #define MAX_SHDRS	 65536
 #define MAX_EH_FRAME	 (256u << 20) /* .eh_frame / .eh_frame_hdr bytes */
 #define MAX_FDE_ROWS	 4096	      /* rows per FDE walked before giving up on it */
+#define MAX_SHSTRTAB	 (1u << 20)   /* section name table */
 #define DWARF_REG_RBP	 6
 #define DWARF_REG_RSP	 7
 #define DWARF_REG_RIP	 16
@@ -317,11 +318,18 @@ static int fde_starts(struct builder *b, const GElf_Phdr *hdr, uint64_t **out, s
 static int check_sections(struct builder *b)
 {
 	size_t shnum, shstrndx;
-	Elf_Scn *scn = NULL;
+	Elf_Scn *scn = NULL, *names;
+	GElf_Shdr nsh;
 
 	if (elf_getshdrnum(b->elf, &shnum) != 0 || shnum > MAX_SHDRS ||
 	    elf_getshdrstrndx(b->elf, &shstrndx) != 0)
 		return -ENOEXEC;
+	/* Section names are read below: a huge (sparse) name table is refused
+	 * before libelf loads it. */
+	names = elf_getscn(b->elf, shstrndx);
+	if (!names || !gelf_getshdr(names, &nsh) || nsh.sh_size > MAX_SHSTRTAB ||
+	    nsh.sh_size > b->budget)
+		return -E2BIG;
 	while ((scn = elf_nextscn(b->elf, scn))) {
 		const char *name;
 		GElf_Shdr sh;

@@ -24,12 +24,13 @@
 
 #define MOD "unwinder"
 
-#define MAX_TABLES	   4096	 /* binaries remembered (loaded or not) */
-#define MAX_PROCS	   16384 /* processes remembered */
-#define MAX_PROC_MAPS_READ 65536 /* maps entries parsed per process */
-#define MAX_WATCH	   1024	 /* watched cgroups */
-#define MAX_SCAN_DIRS	   256	 /* cgroup directories scanned per watch per poll */
-#define MAX_SCAN_PIDS	   4096	 /* pids taken from one watch per poll */
+#define MAX_TABLES	   4096	      /* binaries remembered (loaded or not) */
+#define MAX_PROCS	   16384      /* processes remembered */
+#define MAX_PROC_MAPS_READ 16384      /* executable maps entries parsed per process */
+#define MAX_MAPS_BYTES	   (4u << 20) /* one /proc/PID/maps read */
+#define MAX_WATCH	   1024	      /* watched cgroups */
+#define MAX_SCAN_DIRS	   256	      /* cgroup directories scanned per watch per poll */
+#define MAX_SCAN_PIDS	   4096	      /* pids taken from one watch per poll */
 #define MAX_SCAN_DEPTH	   8
 #define MIN_REREAD_NS	   (200 * 1000000LL) /* a process's maps re-read at most this often */
 
@@ -56,6 +57,7 @@ struct table {
 struct proc {
 	pid_t pid;
 	bool in_kernel;
+	bool too_big;	 /* its maps are over the caps: not read again */
 	int64_t read_ns; /* when its maps were last read */
 	struct table **tables;
 	size_t n_tables;
@@ -529,6 +531,30 @@ static bool map_entry(struct unwinder *u, pid_t pid, const struct procmaps_entry
 	return true;
 }
 
+/* A new process record (not in the kernel yet), or NULL (full, no memory). */
+static struct proc *proc_add(struct unwinder *u, pid_t pid)
+{
+	struct proc *p;
+
+	if (u->n_procs >= MAX_PROCS)
+		return NULL;
+	if (!(u->n_procs & (u->n_procs + 1)) || u->n_procs == 0) {
+		struct proc **g = realloc(u->procs, (u->n_procs * 2 + 1) * sizeof(*g));
+
+		if (!g)
+			return NULL;
+		u->procs = g;
+	}
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return NULL;
+	p->pid = pid;
+	u->procs[u->n_procs++] = p;
+	if (u->on_new)
+		u->on_new(u->on_new_ctx, pid);
+	return p;
+}
+
 int unwinder_add_pid(struct unwinder *u, pid_t pid)
 {
 	struct profile_proc *e = &u->entry;
@@ -542,7 +568,22 @@ int unwinder_add_pid(struct unwinder *u, pid_t pid)
 	if (pid <= 0)
 		return -EINVAL;
 	snprintf(path, sizeof(path), "%s/%d/maps", u->proc_root, (int)pid);
-	err = procmaps_read(path, MAX_PROC_MAPS_READ, &maps);
+	/* Executable entries only, read in chunks under a byte cap: a process
+	 * controls its maps (thousands of mappings, long paths). */
+	p = proc_find(u, pid, NULL);
+	if (p && p->too_big)
+		return -E2BIG;
+	err = procmaps_read_exec(path, MAX_MAPS_BYTES, MAX_PROC_MAPS_READ, &maps);
+	if (err == -E2BIG) {
+		/* Remember the refusal, or every sample's event would read the
+		 * same megabytes again. Its frames carry a marker. */
+		log_warn(MOD, "pid %d: maps over %u bytes; its stacks are not unwound", (int)pid,
+			 MAX_MAPS_BYTES);
+		p = p ? p : proc_add(u, pid);
+		if (p)
+			p->too_big = true;
+		return err;
+	}
 	if (err)
 		return err == -ENOENT ? -ESRCH : err;
 	used = calloc(PROFILE_MAX_PROC_MAPS, sizeof(*used));
@@ -558,6 +599,13 @@ int unwinder_add_pid(struct unwinder *u, pid_t pid)
 
 		if (!procmaps_is_exec(me))
 			continue;
+		if (e->n == PROFILE_MAX_PROC_MAPS) {
+			/* Past the cap no file is opened: addresses in no entry use
+			 * frame pointers. */
+			e->flags |= PROFILE_PROC_OVERFLOW;
+			anon++;
+			continue;
+		}
 		if (!map_entry(u, pid, me, &m, &t))
 			continue;
 		/* Adjacent JIT regions share one entry. */
@@ -582,30 +630,12 @@ int unwinder_add_pid(struct unwinder *u, pid_t pid)
 	if (anon)
 		log_debug(MOD, "pid %d: %zu executable mappings past the cap of %d", (int)pid, anon,
 			  PROFILE_MAX_PROC_MAPS);
-	p = proc_find(u, pid, NULL);
 	if (!p) {
-		if (u->n_procs >= MAX_PROCS) {
-			err = -ENOSPC;
-			goto cleanup;
-		}
-		if (!(u->n_procs & (u->n_procs + 1)) || u->n_procs == 0) {
-			struct proc **g = realloc(u->procs, (u->n_procs * 2 + 1) * sizeof(*g));
-
-			if (!g) {
-				err = -ENOMEM;
-				goto cleanup;
-			}
-			u->procs = g;
-		}
-		p = calloc(1, sizeof(*p));
+		p = proc_add(u, pid);
 		if (!p) {
-			err = -ENOMEM;
+			err = u->n_procs >= MAX_PROCS ? -ENOSPC : -ENOMEM;
 			goto cleanup;
 		}
-		p->pid = pid;
-		u->procs[u->n_procs++] = p;
-		if (u->on_new)
-			u->on_new(u->on_new_ctx, pid);
 	}
 	/* e->mm stays 0: the BPF program binds the entry to the address space it
 	 * first samples, and drops it when that changes (exec). */
