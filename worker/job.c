@@ -475,16 +475,18 @@ int job_remove_cgroup(struct job *j, uint64_t cgroup_id)
 
 	if (!t)
 		return -ENOENT;
-	/* Drain first so samples already counted keep their labels. */
-	err = job_poll(j);
-	if (err)
-		return err;
+	/* Stop counting it first, then drain while its labels are still
+	 * known: no sample of it can land in the kernel after the drain. */
 	err = sampler_target_remove(j->engine->sampler, j->slot, PROFILE_TARGET_CGROUP, cgroup_id);
 	if (err)
 		return err;
-	unwinder_unwatch_cgroup(j->engine->unw, cgroup_id);
 	if (t->events)
 		sampler_slot_unsample(j->engine->sampler, j->slot, cgroup_id);
+	t->events = false;
+	err = job_poll(j);
+	if (err)
+		return err;
+	unwinder_unwatch_cgroup(j->engine->unw, cgroup_id);
 	target_free(t);
 	*t = j->targets[--j->n_targets];
 	/* Targets inside the one removed need events of their own now. */
