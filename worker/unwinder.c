@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* unwinder.c -- process maps and per-binary unwind tables, kept in the kernel's maps. */
 #include "unwinder.h"
+#include "arr.h"
 #include "log.h"
 #include "procfile.h"
 #include "procmaps.h"
@@ -73,8 +74,10 @@ struct unwinder {
 	char *proc_root;
 	struct table **tables;
 	size_t n_tables;
+	size_t cap_tables;
 	struct proc **procs;
 	size_t n_procs;
+	size_t cap_procs;
 	struct watch *watches;
 	size_t n_watches;
 	struct table *vdso;
@@ -407,16 +410,11 @@ static struct table *table_for(struct unwinder *u, pid_t pid, const struct procm
 		close(fd);
 		return NULL;
 	}
-	if (!(u->n_tables & (u->n_tables + 1)) || u->n_tables == 0) {
-		/* grow at powers of two */
-		struct table **g = realloc(u->tables, (u->n_tables * 2 + 1) * sizeof(*g));
-
-		if (!g) {
-			free(t);
-			close(fd);
-			return NULL;
-		}
-		u->tables = g;
+	if (arr_grow((void **)&u->tables, &u->cap_tables, u->n_tables + 1, sizeof(*u->tables),
+		     MAX_TABLES)) {
+		free(t);
+		close(fd);
+		return NULL;
 	}
 	t->dev = (uint64_t)st.st_dev;
 	t->ino = (uint64_t)st.st_ino;
@@ -538,13 +536,9 @@ static struct proc *proc_add(struct unwinder *u, pid_t pid)
 
 	if (u->n_procs >= MAX_PROCS)
 		return NULL;
-	if (!(u->n_procs & (u->n_procs + 1)) || u->n_procs == 0) {
-		struct proc **g = realloc(u->procs, (u->n_procs * 2 + 1) * sizeof(*g));
-
-		if (!g)
-			return NULL;
-		u->procs = g;
-	}
+	if (arr_grow((void **)&u->procs, &u->cap_procs, u->n_procs + 1, sizeof(*u->procs),
+		     MAX_PROCS))
+		return NULL;
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return NULL;
