@@ -163,6 +163,12 @@ UNIT_TEST(job_two_jobs_kept_apart)
 	job_stats_release(&st);
 	CHECK_EQ_INT(job_remove_cgroup(ja, idb), 0);
 	CHECK_EQ_INT(job_remove_cgroup(ja, idb), -ENOENT);
+	/* Samples taken between the last profile and the removal still belong
+	 * to this window; only the next one must be free of b. */
+	CHECK_EQ_INT(job_take_profile(ja, &b, &st), 0);
+	pprof_builder_free(b);
+	b = NULL;
+	job_stats_release(&st);
 	nap_ms(500);
 	CHECK_EQ_INT(job_take_profile(ja, &b, &st), 0);
 	CHECK_EQ_INT(st.n_cgroups, 1);
