@@ -254,7 +254,10 @@ def cost_run(tools, hz, unwinder, secs, tag):
             t_ready = time.monotonic()
         ids |= local.bpf_prog_ids(p.pid)
         if ids:
-            stats = bpf_stats_ids(ids)
+            # Programs vanish at exit and then read as 0: keep the last real read.
+            now = bpf_stats_ids(ids)
+            if now[1] >= stats[1]:
+                stats = now
         hwm = max(hwm, bl.proc_status_kb(p.pid, "VmHWM") or 0)
         # The window's last moments: CPU before the final drain and the write.
         if t_ready is not None and time.monotonic() - t_ready < secs - 0.3:
