@@ -24,11 +24,12 @@
 struct dwarfline {
 	Elf *elf;
 	Dwarf *dw;
+	uint64_t debug_bytes; /* .debug_* sections as held in memory */
 };
 
 /* Sum of the .debug_* section sizes as libdw will hold them in memory
  * (decompressed), refusing what lies outside the file. */
-static int check_sections(Elf *elf, uint64_t file_size, bool *has_line)
+static int check_sections(Elf *elf, uint64_t file_size, bool *has_line, uint64_t *bytes)
 {
 	uint64_t total = 0;
 	Elf_Scn *scn = NULL;
@@ -74,6 +75,7 @@ static int check_sections(Elf *elf, uint64_t file_size, bool *has_line)
 		if (strcmp(name, ".debug_line") == 0)
 			*has_line = true;
 	}
+	*bytes = total;
 	/* A stripped binary may name a dwz file too; only DWARF that
 	 * depends on one is refused. */
 	return has_alt && total ? -ENOTSUP : 0;
@@ -104,7 +106,7 @@ int dwarfline_open_fd(int fd, struct dwarfline **out)
 		err = -ENOEXEC;
 		goto cleanup;
 	}
-	err = check_sections(d->elf, (uint64_t)st.st_size, &has_line);
+	err = check_sections(d->elf, (uint64_t)st.st_size, &has_line, &d->debug_bytes);
 	if (!err && !has_line)
 		err = -ENOENT;
 	if (err)
@@ -122,6 +124,11 @@ int dwarfline_open_fd(int fd, struct dwarfline **out)
 cleanup:
 	dwarfline_free(d);
 	return err;
+}
+
+size_t dwarfline_mem(const struct dwarfline *d)
+{
+	return d ? sizeof(*d) + (size_t)d->debug_bytes : 0;
 }
 
 void dwarfline_free(struct dwarfline *d)
