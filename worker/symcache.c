@@ -44,8 +44,8 @@ int symcache_new(struct symcache **out, uint64_t max_bytes)
 
 size_t symcache_bin_mem(const struct symcache_bin *b)
 {
-	return sizeof(*b) + (b->sym ? elfsym_mem(b->sym) : 0) + (b->dsym ? elfsym_mem(b->dsym) : 0) +
-	       dwarfline_mem(b->dw) + gopclntab_mem(b->go);
+	return sizeof(*b) + (b->sym ? elfsym_mem(b->sym) : 0) +
+	       (b->dsym ? elfsym_mem(b->dsym) : 0) + dwarfline_mem(b->dw) + gopclntab_mem(b->go);
 }
 
 void symcache_bin_free(struct symcache_bin *b)
@@ -133,7 +133,8 @@ bool symcache_make_room(struct symcache *c)
 		size_t victim = c->n;
 
 		for (size_t i = 0; i < c->n; i++)
-			if (!c->e[i]->pins && (victim == c->n || c->e[i]->used < c->e[victim]->used))
+			if (!c->e[i]->pins &&
+			    (victim == c->n || c->e[i]->used < c->e[victim]->used))
 				victim = i;
 		if (victim == c->n)
 			break;

@@ -38,14 +38,14 @@ struct symcache;
 /* One binary's tables. The loader fills the four tables and mem before
  * symcache_put(); the cache owns the entry from then on. */
 struct symcache_bin {
-	struct elfsym *sym;	  /* NULL when the file is not a usable ELF */
-	struct elfsym *dsym;	  /* separate debug file's symbols, when sym lacks .symtab */
-	struct dwarfline *dw;	  /* line tables (binary's own or its debug file's), or NULL */
-	struct gopclntab *go;	  /* Go pc tables of a Go binary without .symtab, or NULL */
-	size_t mem;		  /* bytes charged (symcache_bin_mem) */
+	struct elfsym *sym;	    /* NULL when the file is not a usable ELF */
+	struct elfsym *dsym;	    /* separate debug file's symbols, when sym lacks .symtab */
+	struct dwarfline *dw;	    /* line tables (binary's own or its debug file's), or NULL */
+	struct gopclntab *go;	    /* Go pc tables of a Go binary without .symtab, or NULL */
+	size_t mem;		    /* bytes charged (symcache_bin_mem) */
 	char key[SYMCACHE_KEY_MAX]; /* the cache's: set by symcache_put */
-	unsigned int pins;	  /* the cache's: snapshots referring to it */
-	uint64_t used;		  /* the cache's: LRU clock at the last get/put */
+	unsigned int pins;	    /* the cache's: snapshots referring to it */
+	uint64_t used;		    /* the cache's: LRU clock at the last get/put */
 };
 
 struct symcache_stats {
