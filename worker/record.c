@@ -332,11 +332,12 @@ static void print_symbols(const struct job_stats *st)
 	const struct symcache_stats *c = &st->symbols;
 
 	printf("symbols: %llu binaries cached (%llu in use), %.1f of %.0f MiB; %llu hits, "
-	       "%llu misses, %llu evicted\n",
+	       "%llu misses, %llu evicted; lines: %llu remembered, %llu looked up\n",
 	       (unsigned long long)c->entries, (unsigned long long)c->pinned,
 	       (double)c->bytes / (1 << 20), (double)c->max_bytes / (1 << 20),
 	       (unsigned long long)c->hits, (unsigned long long)c->misses,
-	       (unsigned long long)c->evictions);
+	       (unsigned long long)c->evictions, (unsigned long long)c->line_hits,
+	       (unsigned long long)c->line_misses);
 }
 
 static void print_top(struct pprof_builder *b, const struct job_stats *st, size_t top)

@@ -869,9 +869,36 @@ static int jit_name(struct symbolizer *s, struct snap *sn, uint64_t addr, const 
 	return err;
 }
 
+/* Source positions of vaddr from b's DWARF into out (DWARFLINE_MAX_DEPTH
+ * slots), the outermost named as the symbol table names it; answered from
+ * the binary's memo in the cache when it was looked up before. Returns how
+ * many (0: none) or -ENOMEM. */
+static int dwarf_lines(struct symbolizer *s, struct symcache_bin *b, uint64_t vaddr,
+		       const char *name, struct pprof_line *out)
+{
+	size_t nm;
+	const struct pprof_line *m = symcache_memo_find(s->cache, b, vaddr, &nm);
+	int n, err;
+
+	if (m) {
+		memcpy(out, m, nm * sizeof(*out));
+		return (int)nm;
+	}
+	n = dwarfline_lookup(b->dw, vaddr, out, DWARFLINE_MAX_DEPTH);
+	if (n < 0)
+		n = 0;
+	/* The outermost level is the function the code was compiled in: the
+	 * symbol table's name for it keeps frames consistent with binaries
+	 * without DWARF (and C++ mangled names as pprof demangles them). */
+	if (n > 0 && name)
+		out[n - 1].function = name;
+	err = symcache_memo_add(s->cache, b, vaddr, out, (size_t)n);
+	return err ? err : n;
+}
+
 /* Name (and, with DWARF, file:line and inline chain) of ELF vaddr in bin
  * for frame f. Positions go to the symbolizer's line pool. */
-static int symbolize_vaddr(struct symbolizer *s, const struct symcache_bin *b, uint64_t vaddr,
+static int symbolize_vaddr(struct symbolizer *s, struct symcache_bin *b, uint64_t vaddr,
 			   struct pprof_frame *f)
 {
 	const char *name = elfsym_lookup(b->sym, vaddr, NULL);
@@ -884,15 +911,17 @@ static int symbolize_vaddr(struct symbolizer *s, const struct symcache_bin *b, u
 	if ((!b->dw && !b->go) || s->cap_lines - s->n_lines < DWARFLINE_MAX_DEPTH)
 		return 0;
 	out = &s->lines[s->n_lines];
-	n = b->dw ? dwarfline_lookup(b->dw, vaddr, out, DWARFLINE_MAX_DEPTH)
-		  : gopclntab_lookup(b->go, vaddr, out);
-	if (n <= 0)
+	if (b->dw) {
+		n = dwarf_lines(s, b, vaddr, name, out);
+	} else {
+		n = gopclntab_lookup(b->go, vaddr, out);
+		if (n > 0 && name)
+			out[n - 1].function = name;
+	}
+	if (n < 0)
+		return n;
+	if (n == 0)
 		return 0;
-	/* The outermost level is the function the code was compiled in: the
-	 * symbol table's name for it keeps frames consistent with binaries
-	 * without DWARF (and C++ mangled names as pprof demangles them). */
-	if (name)
-		out[n - 1].function = name;
 	f->lines = out;
 	f->nlines = (size_t)n;
 	f->function = out[0].function;

@@ -56,6 +56,9 @@ void symcache_bin_free(struct symcache_bin *b)
 	elfsym_free(b->dsym);
 	dwarfline_free(b->dw);
 	gopclntab_free(b->go);
+	free(b->memo.e);
+	free(b->memo.lines);
+	htab_release(&b->memo.h);
 	free(b);
 }
 
@@ -187,4 +190,57 @@ void symcache_unpin(struct symcache *c, struct symcache_bin *b)
 void symcache_get_stats(const struct symcache *c, struct symcache_stats *out)
 {
 	*out = c->st;
+}
+
+static bool memo_eq(const void *ctx, uint32_t pos, const void *key)
+{
+	const struct symcache_memo *m = ctx;
+
+	return m->e[pos].vaddr == *(const uint64_t *)key;
+}
+
+const struct pprof_line *symcache_memo_find(struct symcache *c, struct symcache_bin *b,
+					    uint64_t vaddr, size_t *n)
+{
+	struct symcache_memo *m = &b->memo;
+	uint32_t pos;
+
+	*n = 0;
+	if (!htab_find(&m->h, htab_hash_u64(HTAB_SEED, vaddr), memo_eq, m, &vaddr, &pos)) {
+		c->st.line_misses++;
+		return NULL;
+	}
+	c->st.line_hits++;
+	*n = m->e[pos].n;
+	/* Never NULL for a remembered address, even one without lines. */
+	return m->lines ? m->lines + m->e[pos].off : (const struct pprof_line *)m;
+}
+
+int symcache_memo_add(struct symcache *c, struct symcache_bin *b, uint64_t vaddr,
+		      const struct pprof_line *lines, size_t n)
+{
+	struct symcache_memo *m = &b->memo;
+	size_t cap_e = m->cap, cap_l = m->cap_lines, before;
+	int err;
+
+	if (m->n >= SYMCACHE_MEMO_MAX || n > UINT32_MAX || m->n_lines > UINT32_MAX - n)
+		return 0;
+	err = arr_grow((void **)&m->e, &m->cap, m->n + 1, sizeof(*m->e), SYMCACHE_MEMO_MAX);
+	if (!err && n)
+		err = arr_grow((void **)&m->lines, &m->cap_lines, m->n_lines + n, sizeof(*m->lines),
+			       UINT32_MAX);
+	if (!err)
+		err = htab_insert(&m->h, htab_hash_u64(HTAB_SEED, vaddr), (uint32_t)m->n);
+	if (err)
+		return err;
+	if (n)
+		memcpy(m->lines + m->n_lines, lines, n * sizeof(*lines));
+	m->e[m->n++] = (struct symcache_memo_ent){vaddr, (uint32_t)m->n_lines, (uint32_t)n};
+	m->n_lines += n;
+	/* Charge what the arrays grew by, plus an index slot per entry. */
+	before = b->mem;
+	b->mem += (m->cap - cap_e) * sizeof(*m->e) + (m->cap_lines - cap_l) * sizeof(*m->lines) +
+		  2 * sizeof(uint64_t);
+	c->st.bytes += b->mem - before;
+	return 0;
 }

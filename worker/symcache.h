@@ -29,9 +29,27 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "htab.h"
+#include "pprof.h"
+
 #define SYMCACHE_DEFAULT_BYTES ((uint64_t)128 << 20)
 #define SYMCACHE_MIN_BYTES     ((uint64_t)1 << 20)
-#define SYMCACHE_KEY_MAX       176 /* "b:" + 128 hex digits + ":" + size, with room */
+#define SYMCACHE_KEY_MAX       176	  /* "b:" + 128 hex digits + ":" + size, with room */
+#define SYMCACHE_MEMO_MAX      (1u << 16) /* source positions remembered per binary */
+
+/* Source positions of addresses already looked up in one binary's DWARF:
+ * libdw's lookup walks the whole compilation unit each time, so the hot
+ * addresses a profile meets in every drain are answered from here. */
+struct symcache_memo {
+	struct symcache_memo_ent {
+		uint64_t vaddr;
+		uint32_t off, n; /* lines[off .. off + n) */
+	} * e;
+	size_t n, cap;
+	struct pprof_line *lines; /* strings owned by the binary's tables */
+	size_t n_lines, cap_lines;
+	struct htab h; /* vaddr -> position in e */
+};
 
 struct symcache;
 
@@ -42,20 +60,23 @@ struct symcache_bin {
 	struct elfsym *dsym;	    /* separate debug file's symbols, when sym lacks .symtab */
 	struct dwarfline *dw;	    /* line tables (binary's own or its debug file's), or NULL */
 	struct gopclntab *go;	    /* Go pc tables of a Go binary without .symtab, or NULL */
-	size_t mem;		    /* bytes charged (symcache_bin_mem) */
+	size_t mem;		    /* bytes charged (symcache_bin_mem, plus the memo) */
+	struct symcache_memo memo;  /* the cache's: symcache_memo_find/add */
 	char key[SYMCACHE_KEY_MAX]; /* the cache's: set by symcache_put */
 	unsigned int pins;	    /* the cache's: snapshots referring to it */
 	uint64_t used;		    /* the cache's: LRU clock at the last get/put */
 };
 
 struct symcache_stats {
-	uint64_t hits;	    /* lookups answered from the cache */
-	uint64_t misses;    /* lookups that had to load the binary */
-	uint64_t evictions; /* unpinned entries freed to stay in budget */
-	uint64_t bytes;	    /* bytes held now */
-	uint64_t max_bytes; /* the budget */
-	uint64_t entries;   /* binaries held now */
-	uint64_t pinned;    /* of which referenced by a live snapshot */
+	uint64_t hits;	      /* lookups answered from the cache */
+	uint64_t misses;      /* lookups that had to load the binary */
+	uint64_t evictions;   /* unpinned entries freed to stay in budget */
+	uint64_t bytes;	      /* bytes held now */
+	uint64_t max_bytes;   /* the budget */
+	uint64_t entries;     /* binaries held now */
+	uint64_t pinned;      /* of which referenced by a live snapshot */
+	uint64_t line_hits;   /* DWARF lookups answered from a binary's memo */
+	uint64_t line_misses; /* DWARF lookups that went to libdw */
 };
 
 /* max_bytes 0 means SYMCACHE_DEFAULT_BYTES; at least SYMCACHE_MIN_BYTES is
@@ -87,6 +108,19 @@ int symcache_put(struct symcache *c, const char *key, struct symcache_bin *b);
 void symcache_unpin(struct symcache *c, struct symcache_bin *b);
 
 void symcache_get_stats(const struct symcache *c, struct symcache_stats *out);
+
+/* The source positions remembered for vaddr in b (*n of them; n may be 0:
+ * the address has none), or NULL when it was not looked up yet. Counts a
+ * line hit or miss. Valid until the next symcache_memo_add on b. */
+const struct pprof_line *symcache_memo_find(struct symcache *c, struct symcache_bin *b,
+					    uint64_t vaddr, size_t *n);
+
+/* Remember n positions for vaddr in b (copied; their strings must live as
+ * long as b), charged to the cache. Past SYMCACHE_MEMO_MAX addresses per
+ * binary nothing more is remembered (0 returned). -ENOMEM leaves b as it
+ * was. */
+int symcache_memo_add(struct symcache *c, struct symcache_bin *b, uint64_t vaddr,
+		      const struct pprof_line *lines, size_t n);
 
 /* Bytes held by b's tables, for b->mem. */
 size_t symcache_bin_mem(const struct symcache_bin *b);
