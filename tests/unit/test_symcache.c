@@ -168,3 +168,43 @@ UNIT_TEST(symcache_key_build_id_and_identity)
 	unlink(t);
 	rmdir(dir);
 }
+
+/* Looked-up source positions are remembered per binary, also "none", and
+ * what they hold is charged to the cache. */
+UNIT_TEST(symcache_memo_remembers_lines)
+{
+	static const struct pprof_line two[] = {
+	    {.function = "inl", .filename = "a.c", .line = 3},
+	    {.function = "outer", .filename = "a.c", .line = 9}};
+	struct symcache *c = NULL;
+	struct symcache_bin *b = fake_bin(1);
+	const struct pprof_line *l;
+	struct symcache_stats st;
+	uint64_t before;
+	size_t n = 99;
+
+	CHECK_EQ_INT(symcache_new(&c, 0), 0);
+	if (!c || !b || symcache_put(c, "b:memo:1", b)) {
+		symcache_free(c);
+		symcache_bin_free(b);
+		return;
+	}
+	symcache_get_stats(c, &st);
+	before = st.bytes;
+	CHECK(symcache_memo_find(c, b, 0x1234, &n) == NULL && n == 0);
+	CHECK_EQ_INT(symcache_memo_add(c, b, 0x1234, two, 2), 0);
+	CHECK_EQ_INT(symcache_memo_add(c, b, 0x5000, NULL, 0), 0); /* no lines there */
+	l = symcache_memo_find(c, b, 0x1234, &n);
+	CHECK(l != NULL && n == 2);
+	if (l && n == 2) {
+		CHECK_EQ_STR(l[0].function, "inl");
+		CHECK_EQ_INT(l[1].line, 9);
+	}
+	l = symcache_memo_find(c, b, 0x5000, &n);
+	CHECK(l != NULL && n == 0);
+	symcache_get_stats(c, &st);
+	CHECK_EQ_INT(st.line_hits, 2);
+	CHECK_EQ_INT(st.line_misses, 1);
+	CHECK(st.bytes > before && st.bytes == b->mem);
+	symcache_free(c);
+}
