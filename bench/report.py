@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """report.py -- turn the benchmark result files into docs/benchmarks.md (and print it).
 
-Reads local.json, tta.json, scale.json, sym.json, unwind.json from a results folder; a
+Reads local.json, tta.json, scale.json, sym.json, unwind.json, selected.json from a results folder; a
 missing or failed part becomes a line saying so. Every table states its
 method and, where the project set a target, whether it was met.
 """
@@ -337,11 +337,80 @@ def unwind_section(uw, out):
                    f"with a lost stack (goal 0: {yes(col['lost'] == 0)}).\n")
 
 
+def selected_section(sel, out):
+    out.append("## 8. What the selected pods pay, and the others do not (the agent's path)\n")
+    if "cost" not in sel and "selected" not in sel:
+        out.append(f"Not measured: {sel.get('error', 'no data')}\n")
+        return
+    out.append(f"Method (`bench/selected.py`): two pods as a kubelet lays them out (pod cgroup, container "
+               f"cgroup at level {sel.get('pod_level', '?')} below the cgroup v2 root). podprof `record "
+               "--cgroup` targets pod A's cgroup, as the agent does (cgroup-mode perf events: only pod A's "
+               "tasks take timer interrupts); `podprof --pid` is the reference with events for every task; "
+               "perf (`record -a -g`) and bpftrace (`profile:hz:N /cgroup == cgroupid(pod A)/ "
+               "{ @[ustack] = count(); }`) profile the whole node, as always-on agents do. "
+               f"`cpuwork`, {sel['threads']} threads, {sel['rounds']} fixed rounds (~{sel['target_s']:.0f} s "
+               "alone); rounds rotate the order; slowdown = wall profiled / wall alone in the same round, "
+               "median. *Selected*: the work runs in pod A. *Unselected*: the work runs in pod B while pod A "
+               "runs a target that wakes every millisecond. Goals: selected slowdown no worse than the best "
+               "peer; unselected slowdown within noise of no profiler.\n")
+    names = {"podprof": "podprof --cgroup (pod)", "podprof-pid": "podprof --pid", "perf": "perf record -a -g",
+             "bpftrace": "bpftrace (cgroup filter)"}
+    for which in ("selected", "unselected"):
+        runs = sel.get(which)
+        if not runs:
+            continue
+        out.append(f"**{which.capitalize()} workload**\n")
+        out.append("| profiler | 19 Hz | 99 Hz | 999 Hz |")
+        out.append("|---|---|---|---|")
+        for tool in ("podprof", "podprof-pid", "perf", "bpftrace"):
+            cells = []
+            for hz in (19, 99, 999):
+                base = {r["round"]: r["wall_s"] for r in runs if r["tool"] is None and r["hz"] == hz}
+                ratios = [r["wall_s"] / base[r["round"]] for r in runs
+                          if r["tool"] == tool and r["hz"] == hz and r["round"] in base]
+                m = median(ratios)
+                cells.append("n/a" if m is None else f"{(m - 1) * 100:+.1f} %")
+            if any(c != "n/a" for c in cells):
+                out.append(f"| {names[tool]} | " + " | ".join(cells) + " |")
+            elif sel.get("errors", {}).get(tool):
+                out.append(f"| {names[tool]} | cannot run here: `{sel['errors'][tool]}` | | |")
+        out.append("")
+    runs = sel.get("cost", [])
+    if runs:
+        cores = sel["machine"]["cores"]
+        out.append(f"Cost of `record --cgroup` on pod A (all CPUs busy in pod A) over a {runs[0]['secs']} s "
+                   "window, medians: *start-up* = worker CPU until it samples (BTF, program load and "
+                   "verification, unwind tables); *steady* = worker CPU during the window (drains, "
+                   "unwinder upkeep, symbolization of new stacks); *exit* = the last drain, symbolization "
+                   "and writing the profile. *Node CPU steady* = (steady CPU + BPF time) / (cores x "
+                   "window). Goal: steady-state worker CPU <= 0.05 % of the node at 99 Hz.\n")
+        out.append("| walker | Hz | BPF ns per run | runs | start-up CPU s | steady CPU s | exit CPU s "
+                   "| steady worker CPU % of node | node CPU steady | peak RSS | goal |")
+        out.append("|---|---|---|---|---|---|---|---|---|---|---|")
+        for unw in ("auto", "framepointer"):
+            for hz in (19, 99, 999):
+                rs = [r for r in runs if r["unwinder"] == unw and r["hz"] == hz and "cpu_steady_s" in r]
+                if not rs:
+                    continue
+                worker = median([r["cpu_steady_s"] / (cores * r["steady_wall_s"]) for r in rs])
+                node = median([(r["cpu_steady_s"] + r["bpf_ns"] / 1e9) / (cores * r["steady_wall_s"])
+                               for r in rs])
+                goal = worker <= 0.0005 if hz == 99 else None
+                out.append(f"| {unw} | {hz} | {fmt(median([r['ns_per_run'] for r in rs]), '.0f')} | "
+                           f"{fmt(median([r['runs'] for r in rs]), '.0f')} | "
+                           f"{fmt(median([r['cpu_startup_s'] for r in rs]), '.3f')} | "
+                           f"{fmt(median([r['cpu_steady_s'] for r in rs]), '.3f')} | "
+                           f"{fmt(median([r['cpu_exit_s'] for r in rs]), '.3f')} | "
+                           f"{fmt(worker * 100, '.3f')} % | {fmt(node * 100, '.3f')} % | "
+                           f"{fmt(median([r['hwm_kb'] for r in rs]) / MIB, '.1f')} MiB | {yes(goal)} |")
+        out.append("")
+
+
 def main():
     d = sys.argv[1]
     dest = sys.argv[2] if len(sys.argv) > 2 else os.path.join(bl.REPO, "docs", "benchmarks.md")
-    loc, tta, sc, sym, uw = (load(d, n) for n in ("local.json", "tta.json", "scale.json", "sym.json",
-                                                  "unwind.json"))
+    loc, tta, sc, sym, uw, sel = (load(d, n) for n in ("local.json", "tta.json", "scale.json", "sym.json",
+                                                       "unwind.json", "selected.json"))
     m = next((x["machine"] for x in (loc, tta, sc, sym) if "machine" in x), bl.machine())
     quick = loc.get("quick", bl.QUICK)
     out = ["# podprof benchmarks\n",
@@ -359,6 +428,7 @@ def main():
     scale_section(sc, out)
     sym_section(sym, out)
     unwind_section(uw, out)
+    selected_section(sel, out)
     text = "\n".join(out) + "\n"
     with open(dest, "w") as f:
         f.write(text)

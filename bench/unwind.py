@@ -281,7 +281,11 @@ def cost_run(tool, exe, cg, hz, secs):
         ids |= prog_ids(p.pid)
         hwm = max(hwm, bl.proc_status_kb(p.pid, "VmHWM") or 0)
         if ids:
-            stats = bpf_prog_stats(ids)  # the last read before exit counts the window
+            # The last read before exit counts the window; programs that
+            # are gone already read as 0, so a smaller read is not taken.
+            now = bpf_prog_stats(ids)
+            if now[1] >= stats[1]:
+                stats = now
         time.sleep(0.5)
     rc, ru = bl.wait_rusage(p, timeout=60)
     cpu = (ru.ru_utime + ru.ru_stime) if ru else None

@@ -53,6 +53,36 @@ struct {
 	__type(value, __u64);
 } targets SEC(".maps");
 
+/* Written by the worker through the mmapped .bss. slot_gen[s] is bumped after
+ * every change of slot s's targets; slot_pid_targets[s] says whether s has
+ * any process targets, so slots without them skip that lookup. */
+volatile __u32 slot_gen[PROFILE_MAX_SLOTS];
+volatile __u32 slot_pid_targets[PROFILE_MAX_SLOTS];
+
+/* The target found for a task's own cgroup, remembered so that steady state
+ * costs one lookup instead of an ancestor walk. An entry counts only while
+ * its generation is the slot's current one: a target added or removed
+ * invalidates every entry of the slot at once, including entries a program
+ * still in flight writes after the change. target_id 0: no target. */
+struct target_memo_key {
+	__u64 cgroup_id;
+	__u32 slot;
+	__u32 pad;
+};
+
+struct target_memo {
+	__u32 gen;
+	__u32 pad;
+	__u64 target_id;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 8192);
+	__type(key, struct target_memo_key);
+	__type(value, struct target_memo);
+} target_memos SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 16384);
@@ -140,21 +170,13 @@ static __always_inline void count_drop(__u32 slot, __u32 kind)
 		*v += 1; /* per-CPU slot: no other writer */
 }
 
-/* Find the target this task belongs to for `slot`; NULL if none. */
-static __always_inline __u64 *match_target(__u32 slot, __u32 tgid, struct profile_target_key *tk)
+/* Walk the task's cgroup ancestors for a target of `slot`, deepest first: a
+ * container cgroup beats its pod's. Levels above the task's own return 0.
+ * Level 0 (the root) is never a target. */
+static __always_inline __u64 *walk_cgroup_targets(struct profile_target_key *tk)
 {
 	__u64 *hits;
 
-	tk->slot = slot;
-	tk->kind = PROFILE_TARGET_TGID;
-	tk->id = tgid;
-	hits = bpf_map_lookup_elem(&targets, tk);
-	if (hits)
-		return hits;
-
-	tk->kind = PROFILE_TARGET_CGROUP;
-	/* Deepest first: a container cgroup beats its pod's. Levels above the
-	 * task's own return 0. Level 0 (the root) is never a target. */
 	for (int lvl = PROFILE_MAX_CGROUP_LEVEL; lvl >= 1; lvl--) {
 		__u64 id = bpf_get_current_ancestor_cgroup_id(lvl);
 
@@ -166,6 +188,45 @@ static __always_inline __u64 *match_target(__u32 slot, __u32 tgid, struct profil
 			return hits;
 	}
 	return NULL;
+}
+
+/* Find the target this task belongs to for `slot`; NULL if none. */
+static __always_inline __u64 *match_target(__u32 slot, __u32 tgid, struct profile_target_key *tk)
+{
+	struct target_memo_key mk = {};
+	struct target_memo m = {}, *mp;
+	__u32 s = slot & (PROFILE_MAX_SLOTS - 1), gen;
+	__u64 *hits;
+
+	tk->slot = slot;
+	if (slot_pid_targets[s]) {
+		tk->kind = PROFILE_TARGET_TGID;
+		tk->id = tgid;
+		hits = bpf_map_lookup_elem(&targets, tk);
+		if (hits)
+			return hits;
+	}
+
+	/* Read before the walk: a result computed from targets older than
+	 * this generation is stored under it and so never used. */
+	gen = slot_gen[s];
+	tk->kind = PROFILE_TARGET_CGROUP;
+	mk.cgroup_id = bpf_get_current_cgroup_id();
+	mk.slot = slot;
+	mp = bpf_map_lookup_elem(&target_memos, &mk);
+	if (mp && mp->gen == gen) {
+		if (!mp->target_id)
+			return NULL;
+		tk->id = mp->target_id;
+		hits = bpf_map_lookup_elem(&targets, tk);
+		if (hits)
+			return hits;
+	}
+	hits = walk_cgroup_targets(tk);
+	m.gen = gen;
+	m.target_id = hits ? tk->id : 0;
+	bpf_map_update_elem(&target_memos, &mk, &m, BPF_ANY);
+	return hits;
 }
 
 static __always_inline void proc_event(__u32 pid, __u32 what)

@@ -83,6 +83,10 @@ class Cgroups:
             if p.poll() is None:
                 p.kill()
             p.wait()
+        # Children of the spawned processes (a shell's pipeline) outlive
+        # them: kill whatever is still in the cgroups.
+        for dirpath, _, files in os.walk(self.base):
+            kill_cgroup(dirpath)
         for dirpath, dirnames, _ in sorted(os.walk(self.base), key=lambda t: -len(t[0])):
             for _ in range(50):
                 try:
@@ -90,6 +94,26 @@ class Cgroups:
                     break
                 except OSError:
                     time.sleep(0.1)  # exiting tasks leave the cgroup asynchronously
+
+
+def kill_cgroup(path):
+    """SIGKILL every task in the cgroup (cgroup.kill where the kernel has it)."""
+    try:
+        with open(os.path.join(path, "cgroup.kill"), "w") as f:
+            f.write("1")
+        return
+    except OSError:
+        pass
+    try:
+        with open(os.path.join(path, "cgroup.procs")) as f:
+            pids = [int(x) for x in f.read().split()]
+    except (OSError, ValueError):
+        return
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
 
 
 class Recording:

@@ -480,7 +480,7 @@ struct enc {
 	Perftools__Profiles__Location *loc, **locp;
 	Perftools__Profiles__Line *ln, **lnp;
 	Perftools__Profiles__Function *f, **fp;
-	uint8_t *unsym; /* per mapping: MAP_* bits of what some location lacks */
+	uint8_t *unsym; /* per mapping: LACKS_/HAS_ bits of its locations, or-ed */
 };
 
 static void enc_free(struct enc *e)
@@ -524,7 +524,7 @@ static int enc_alloc(struct enc *e, const struct pprof_builder *b)
 	return 0;
 }
 
-enum { LACKS_FUNCTION = 1, LACKS_FILENAME = 2, LACKS_LINE = 4 };
+enum { LACKS_FUNCTION = 1, HAS_FILENAME = 2, HAS_LINE = 4 };
 
 /* An executable rather than a shared library or pseudo mapping. */
 static bool is_executable_name(const char *fn)
@@ -606,20 +606,20 @@ cleanup:
 	return main_map;
 }
 
-/* What a location's symbolization lacks, as LACKS_* bits. */
+/* What a location's symbolization lacks or has, as LACKS_ and HAS_ bits. */
 static uint8_t loc_lacks(const struct pprof_builder *b, const struct pp_loc *l)
 {
-	uint8_t lacks = l->nlines ? 0 : LACKS_FUNCTION;
+	uint8_t bits = l->nlines ? 0 : LACKS_FUNCTION;
 
 	for (size_t j = 0; j < l->nlines; j++) {
 		const struct pp_line *ln = &b->lines[l->line_off + j];
 
-		if (!b->funcs[ln->func_id - 1].filename)
-			lacks |= LACKS_FILENAME;
-		if (ln->line <= 0)
-			lacks |= LACKS_LINE;
+		if (b->funcs[ln->func_id - 1].filename)
+			bits |= HAS_FILENAME;
+		if (ln->line > 0)
+			bits |= HAS_LINE;
 	}
-	return lacks;
+	return bits;
 }
 
 static void enc_fill(struct enc *e, const struct pprof_builder *b, Perftools__Profiles__Profile *p)
@@ -715,12 +715,19 @@ static void enc_fill(struct enc *e, const struct pprof_builder *b, Perftools__Pr
 		e->m[i].file_offset = m->offset;
 		e->m[i].filename = m->filename;
 		e->m[i].build_id = m->build_id;
-		/* Only claim what every frame in the mapping has, so that pprof
-		 * still offers to symbolize the rest offline. */
-		e->m[i].has_functions = !(e->unsym[i] & LACKS_FUNCTION);
-		e->m[i].has_filenames = !(e->unsym[i] & (LACKS_FUNCTION | LACKS_FILENAME));
-		e->m[i].has_line_numbers = !(e->unsym[i] & (LACKS_FUNCTION | LACKS_LINE));
-		e->m[i].has_inline_frames = m->inlines && !(e->unsym[i] & LACKS_FUNCTION);
+		/* Functions are claimed only when every frame in the mapping is
+		 * named, so that pprof still offers to symbolize the rest
+		 * offline. Files and lines are claimed when the mapping's line
+		 * tables named some frame: a named function without a line there
+		 * (start-up code from crt objects, assembly) has none anywhere,
+		 * and a false flag would make pprof re-symbolize the whole
+		 * mapping from whatever binary the viewer has at hand. */
+		bool named = !(e->unsym[i] & LACKS_FUNCTION);
+
+		e->m[i].has_functions = named;
+		e->m[i].has_filenames = named && (e->unsym[i] & HAS_FILENAME);
+		e->m[i].has_line_numbers = named && (e->unsym[i] & HAS_LINE);
+		e->m[i].has_inline_frames = m->inlines && named;
 		e->mp[i] = &e->m[i];
 	}
 	/* pprof tools take the first mapping as the main binary (ids stay as

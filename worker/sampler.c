@@ -56,6 +56,7 @@ struct sampler {
 	struct stack_cache *stacks; /* stacks read out of the kernel, see stack_cache.h */
 	struct profile_stack stack; /* scratch for one lookup */
 	uint64_t stacks_lost;	    /* counts whose stack was gone */
+	uint32_t pid_targets[PROFILE_MAX_SLOTS]; /* process targets per slot */
 };
 
 static bool libbpf_debug;
@@ -441,6 +442,16 @@ static void target_key(struct profile_target_key *k, uint32_t slot, enum profile
 	k->id = id;
 }
 
+/* The slot's targets changed: the programs' remembered matches of it are
+ * stale (see target_memos in profile.bpf.c), and whether it has process
+ * targets may have changed. Called after the targets map is updated. */
+static void targets_changed(struct sampler *s, uint32_t slot)
+{
+	__atomic_store_n(&s->skel->bss->slot_pid_targets[slot], s->pid_targets[slot] ? 1 : 0,
+			 __ATOMIC_RELEASE);
+	__atomic_fetch_add(&s->skel->bss->slot_gen[slot], 1, __ATOMIC_SEQ_CST);
+}
+
 int sampler_target_add(struct sampler *s, uint32_t slot, enum profile_target_kind kind, uint64_t id)
 {
 	struct profile_target_key k;
@@ -456,7 +467,12 @@ int sampler_target_add(struct sampler *s, uint32_t slot, enum profile_target_kin
 		return 0;
 	if (err == -E2BIG || err == -ENOMEM)
 		return -ENOSPC;
-	return err;
+	if (err)
+		return err;
+	if (kind == PROFILE_TARGET_TGID)
+		s->pid_targets[slot]++;
+	targets_changed(s, slot);
+	return 0;
 }
 
 int sampler_target_remove(struct sampler *s, uint32_t slot, enum profile_target_kind kind,
@@ -469,7 +485,12 @@ int sampler_target_remove(struct sampler *s, uint32_t slot, enum profile_target_
 		return -EINVAL;
 	target_key(&k, slot, kind, id);
 	err = bpf_map_delete_elem(bpf_map__fd(s->skel->maps.targets), &k);
-	return err == -ENOENT ? 0 : err;
+	if (err)
+		return err == -ENOENT ? 0 : err;
+	if (kind == PROFILE_TARGET_TGID && s->pid_targets[slot])
+		s->pid_targets[slot]--;
+	targets_changed(s, slot);
+	return 0;
 }
 
 int sampler_target_hits(struct sampler *s, uint32_t slot, enum profile_target_kind kind,
@@ -666,6 +687,8 @@ int sampler_clear_slot(struct sampler *s, uint32_t slot)
 		return -EINVAL;
 	err = clear_hash_slot(bpf_map__fd(s->skel->maps.targets), sizeof(struct profile_target_key),
 			      bpf_map__max_entries(s->skel->maps.targets), slot);
+	s->pid_targets[slot] = 0;
+	targets_changed(s, slot);
 	if (err)
 		goto cleanup;
 	err = clear_hash_slot(bpf_map__fd(s->skel->maps.counts), sizeof(struct profile_count_key),

@@ -200,3 +200,84 @@ cleanup:
 	rmdir(cgb);
 	rmdir(base);
 }
+
+/* A job with a process target opens events for every task, so its program
+ * also runs for tasks of other cgroups and remembers that they match
+ * nothing. Adding one of those cgroups as a target must make its tasks
+ * count at once (the remembered "no target" belongs to an older
+ * generation), and removing it must stop them. */
+UNIT_TEST(job_target_added_after_misses_counts)
+{
+	char root[PATH_MAX / 2], base[PATH_MAX / 2 + 64], cga[PATH_MAX], cgb[PATH_MAX];
+	struct job_params pa = {.id = "m", .hz = 99};
+	struct job_engine *e = NULL;
+	struct job *j = NULL;
+	struct pprof_builder *b = NULL;
+	struct job_stats st = {0};
+	uint64_t idb = 0;
+	pid_t ka = -1, kb = -1;
+
+	if (geteuid() != 0 || access("/sys/kernel/btf/vmlinux", R_OK) != 0 ||
+	    cgroup_default_root(root, sizeof(root)) != 0) {
+		printf("     (skipped: needs root, BTF and cgroup v2)\n");
+		return;
+	}
+	snprintf(base, sizeof(base), "%s/podprof-unit-memo-%d", root, (int)getpid());
+	snprintf(cga, sizeof(cga), "%s/a", base);
+	snprintf(cgb, sizeof(cgb), "%s/b", base);
+	CHECK_EQ_INT(mkdir(base, 0755), 0);
+	CHECK_EQ_INT(mkdir(cga, 0755), 0);
+	CHECK_EQ_INT(mkdir(cgb, 0755), 0);
+	CHECK_EQ_INT(cgroup_id_of_path(cgb, &idb), 0);
+	ka = spawn_in(cga, job_test_spin_a);
+	kb = spawn_in(cgb, job_test_spin_b);
+
+	CHECK_EQ_INT(job_engine_new(&e, NULL), 0);
+	CHECK_EQ_INT(job_start(e, &pa, &j), 0);
+	if (!j)
+		goto cleanup;
+	CHECK_EQ_INT(job_add_pid(j, ka), 0);
+	nap_ms(1000); /* b's task is seen and found to match nothing */
+	CHECK_EQ_INT(job_take_profile(j, &b, &st), 0);
+	CHECK_EQ_INT(has_function(b, "job_test_spin_a"), 1);
+	CHECK_EQ_INT(has_function(b, "job_test_spin_b"), 0);
+	pprof_builder_free(b);
+	b = NULL;
+	job_stats_release(&st);
+
+	CHECK_EQ_INT(job_add_cgroup(j, idb, NULL, NULL), 0);
+	nap_ms(1000);
+	CHECK_EQ_INT(job_take_profile(j, &b, &st), 0);
+	CHECK(cgroup_samples(&st, idb) > 0 && cgroup_samples(&st, idb) != UINT64_MAX);
+	CHECK_EQ_INT(has_function(b, "job_test_spin_b"), 1);
+	pprof_builder_free(b);
+	b = NULL;
+	job_stats_release(&st);
+
+	CHECK_EQ_INT(job_remove_cgroup(j, idb), 0);
+	CHECK_EQ_INT(job_take_profile(j, &b, &st), 0); /* samples from before the removal */
+	pprof_builder_free(b);
+	b = NULL;
+	job_stats_release(&st);
+	nap_ms(500);
+	CHECK_EQ_INT(job_take_profile(j, &b, &st), 0);
+	CHECK_EQ_INT(has_function(b, "job_test_spin_b"), 0);
+	CHECK_EQ_INT(has_function(b, "job_test_spin_a"), 1);
+cleanup:
+	pprof_builder_free(b);
+	job_stats_release(&st);
+	job_stop(j);
+	job_engine_free(e);
+	if (ka > 0) {
+		kill(ka, SIGKILL);
+		waitpid(ka, NULL, 0);
+	}
+	if (kb > 0) {
+		kill(kb, SIGKILL);
+		waitpid(kb, NULL, 0);
+	}
+	for (int i = 0; i < 50 && (rmdir(cga) != 0 || rmdir(cgb) != 0) && errno != ENOENT; i++)
+		nap_ms(100);
+	rmdir(cgb);
+	rmdir(base);
+}

@@ -657,9 +657,10 @@ UNIT_TEST(pprof_write_known_profile)
 }
 
 /* An inlined call is one Location with one Line per level, innermost
- * first; functions keep file and start line; mappings claim files, lines
- * and inline frames only when all their locations have them, also after a
- * merge. */
+ * first; functions keep file and start line; mappings claim functions only
+ * when all their locations are named, files and lines when their line
+ * tables named some (a named start-up function without a line does not
+ * withdraw the claim), also after a merge. */
 UNIT_TEST(pprof_inline_lines_and_mapping_flags)
 {
 	static const struct pprof_mapping_info dw_map = {
@@ -669,6 +670,7 @@ UNIT_TEST(pprof_inline_lines_and_mapping_flags)
 	    {.function = "outer", .filename = "a.c", .line = 30, .start_line = 28}};
 	const struct pprof_frame fr[] = {
 	    {.addr = 0x1100, .lines = chain, .nlines = 2, .mapping = &dw_map},
+	    {.addr = 0x1010, .function = "_start", .mapping = &dw_map},
 	    {.addr = 0x7f000010, .function = "getpid", .mapping = &libc_map}};
 	struct pprof_builder *b = NULL, *m = NULL;
 	Perftools__Profiles__Profile *p = NULL;
@@ -676,15 +678,15 @@ UNIT_TEST(pprof_inline_lines_and_mapping_flags)
 	size_t len = 0, len2 = 0;
 
 	CHECK_EQ_INT(pprof_builder_new(&b, PERIOD_NS, 0), 0);
-	CHECK_EQ_INT(pprof_builder_add(b, fr, 2, 3, NULL, 0), 0);
+	CHECK_EQ_INT(pprof_builder_add(b, fr, 3, 3, NULL, 0), 0);
 	CHECK_EQ_INT(pprof_builder_encode(b, false, &raw, &len), 0);
 	/* Through a merge: what the operator writes keeps it all. */
 	CHECK_EQ_INT(pprof_builder_new(&m, PERIOD_NS, 0), 0);
 	CHECK_EQ_INT(pprof_builder_merge(m, raw, len, MAX_IN), 0);
 	CHECK_EQ_INT(pprof_builder_encode(m, false, &raw2, &len2), 0);
 	p = raw2 ? perftools__profiles__profile__unpack(NULL, len2, raw2) : NULL;
-	CHECK(p != NULL && p->n_location == 2 && p->n_mapping == 2 && p->n_function == 3);
-	if (p && p->n_location == 2 && p->n_mapping == 2 && p->n_function == 3) {
+	CHECK(p != NULL && p->n_location == 3 && p->n_mapping == 2 && p->n_function == 4);
+	if (p && p->n_location == 3 && p->n_mapping == 2 && p->n_function == 4) {
 		const Perftools__Profiles__Location *l = p->location[0];
 		const Perftools__Profiles__Function *f;
 
