@@ -89,7 +89,16 @@ struct symbolizer {
 	char *proc_root;
 
 	struct symcache *cache; /* binaries' tables, shared with other symbolizers */
-	bool own_cache;		/* created by symbolizer_new: freed with it */
+	/* Files already opened in this window, by (dev, inode), each holding
+	 * a pin: a process mapping one file thousands of times, or the next
+	 * process of the same binary, costs no open until the window ends. */
+	struct seen_file {
+		uint64_t dev, inode;
+		struct symcache_bin *bin;
+	} * seen;
+	size_t n_seen, cap_seen;
+	struct htab seen_h;
+	bool own_cache; /* created by symbolizer_new: freed with it */
 
 	struct snap **snaps;
 	size_t n_snaps, cap_snaps;
@@ -294,6 +303,15 @@ static void snap_drop(struct symbolizer *s, struct snap *sn)
 	sn->jit_checked = 0;
 }
 
+/* Drop the pins of the files opened in this window. */
+static void seen_clear(struct symbolizer *s)
+{
+	for (size_t i = 0; i < s->n_seen; i++)
+		symcache_unpin(s->cache, s->seen[i].bin);
+	s->n_seen = 0;
+	htab_release(&s->seen_h);
+}
+
 void symbolizer_free(struct symbolizer *s)
 {
 	if (!s)
@@ -303,6 +321,9 @@ void symbolizer_free(struct symbolizer *s)
 	free(s->debug_dirs);
 	free(s->lines);
 	symcache_bin_free(s->vdso);
+	if (s->cache)
+		seen_clear(s);
+	free(s->seen);
 	for (size_t i = 0; i < s->n_snaps; i++) {
 		gen_free(s, s->snaps[i]->gen);
 		perfmap_free(s->snaps[i]->jit);
@@ -405,6 +426,27 @@ static int load_go(struct symcache_bin *b, int fd)
 	return err == -ENOMEM ? err : 0;
 }
 
+static bool seen_eq(const void *ctx, uint32_t pos, const void *key)
+{
+	const struct symbolizer *s = ctx;
+	const uint64_t *k = key;
+
+	return s->seen[pos].dev == k[0] && s->seen[pos].inode == k[1];
+}
+
+/* Remember b (pinned once more) for (dev, inode) until the window ends;
+ * without memory it is simply not remembered. */
+static void seen_add(struct symbolizer *s, const struct procmaps_entry *me, struct symcache_bin *b)
+{
+	uint64_t h = htab_hash_u64(htab_hash_u64(HTAB_SEED, me->dev), me->inode);
+
+	if (grow((void **)&s->seen, &s->cap_seen, s->n_seen + 1, sizeof(*s->seen)) ||
+	    htab_insert(&s->seen_h, h, (uint32_t)s->n_seen))
+		return;
+	s->seen[s->n_seen++] = (struct seen_file){me->dev, me->inode, b};
+	symcache_pin(s->cache, b, false);
+}
+
 /* Load the tables of the open file fd (mapping me of pid) into a new bin.
  * NULL with *err -ENOMEM when memory ran out; a file that does not parse
  * gives a bin without tables, cached as such so that it is not re-read. */
@@ -454,10 +496,17 @@ static struct symcache_bin *get_bin(struct symbolizer *s, pid_t pid,
 	struct procfile pf = {.fd = -1};
 	struct symcache_bin *b = NULL;
 	char key[SYMCACHE_KEY_MAX];
+	uint64_t idk[2] = {me->dev, me->inode};
+	uint32_t pos;
 	int64_t t0;
 	int oerr;
 
 	*err = 0;
+	if (htab_find(&s->seen_h, htab_hash_u64(htab_hash_u64(HTAB_SEED, me->dev), me->inode),
+		      seen_eq, s, idk, &pos)) {
+		symcache_pin(s->cache, s->seen[pos].bin, true);
+		return s->seen[pos].bin;
+	}
 	/* Over the time budget even a hit's open waits for a later drain. */
 	if (s->budgeted && s->drain_work_ns > DRAIN_TIME_NS && !budget_ok(s, LOAD_BIN))
 		return NULL;
@@ -486,6 +535,8 @@ static struct symcache_bin *get_bin(struct symbolizer *s, pid_t pid,
 		b = NULL;
 	}
 cleanup:
+	if (b)
+		seen_add(s, me, b);
 	procfile_close(&pf);
 	work_done(s, t0);
 	return b;
@@ -749,6 +800,8 @@ int symbolizer_end_window(struct symbolizer *s)
 	}
 	s->n_snaps = k;
 	s->epoch++;
+	/* Files are opened (and keyed) again in the next window. */
+	seen_clear(s);
 	/* Binaries no kept snapshot refers to stay cached (unpinned) for the
 	 * next processes and jobs, until the cache needs their room. */
 	if (reindex_snaps(s))

@@ -179,6 +179,14 @@ int symcache_put(struct symcache *c, const char *key, struct symcache_bin *b)
 	return 0;
 }
 
+void symcache_pin(struct symcache *c, struct symcache_bin *b, bool hit)
+{
+	c->st.hits += hit;
+	if (b->pins++ == 0)
+		c->st.pinned++;
+	b->used = ++c->clock;
+}
+
 void symcache_unpin(struct symcache *c, struct symcache_bin *b)
 {
 	if (!b || !b->pins)

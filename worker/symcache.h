@@ -104,7 +104,11 @@ bool symcache_make_room(struct symcache *c);
  * ownership on success; -ENOMEM leaves b with the caller. */
 int symcache_put(struct symcache *c, const char *key, struct symcache_bin *b);
 
-/* Drop one pin of b (from symcache_get or symcache_put). */
+/* One more pin of b, already held by the caller; hit: count it as a
+ * lookup answered (without the key). */
+void symcache_pin(struct symcache *c, struct symcache_bin *b, bool hit);
+
+/* Drop one pin of b (from symcache_get, symcache_put or symcache_pin). */
 void symcache_unpin(struct symcache *c, struct symcache_bin *b);
 
 void symcache_get_stats(const struct symcache *c, struct symcache_stats *out);
