@@ -233,18 +233,40 @@ def sym_section(sym, out):
     if "user" not in sym:
         out.append(f"Not measured: {sym.get('error', 'no data')}\n")
         return
-    out.append(f"Method: a generated PIE with {sym['functions']} functions ({sym['binary_bytes'] / 1024:.0f} KiB) "
-               "prints each function's runtime address; `bench/symbench.c` (linked "
-               "with build/libworker.a) resolves them in 16-frame stacks in shuffled order through "
-               "`symbolizer_user()`: cold = fresh symbolizer (maps and ELF symbol table loaded inside the "
-               "timed part), warm = the same symbolizer again. Kernel: every text symbol of /proc/kallsyms "
-               f"through `symbolizer_kernel()` (cold includes reading kallsyms). Best of {sym['repeats']}.\n")
-    out.append("| addresses | frames | named | cold frames/s | warm frames/s |")
-    out.append("|---|---|---|---|---|")
-    for k, label in (("user", f"user, {sym['functions']}-function binary"), ("kernel", "kernel (kallsyms)")):
+    out.append(f"Method (`bench/symbol.py`): a generated PIE built with `-g` with {sym['functions']} functions "
+               f"({sym['binary_bytes'] / 1024:.0f} KiB with its DWARF) prints each function's runtime address and "
+               "then calls them all in a loop; `bench/symbench.c` (linked with build/libworker.a) resolves the "
+               "addresses in 16-frame stacks in shuffled order through `symbolizer_user()`, names and file:line: "
+               "*cold* = fresh symbolizer and symbol cache (maps, ELF symbol table and line tables loaded inside "
+               "the timed part); *warm cache* = a new symbolizer over the cache the cold pass filled, as the next "
+               "job on a worker meets it (maps read again, the binary found by build ID); *warm* = that "
+               "symbolizer again. Kernel: every text symbol of /proc/kallsyms through `symbolizer_kernel()` "
+               f"(cold includes reading kallsyms; no symbol cache). Best of {sym['repeats']}.\n")
+    out.append("| addresses | frames | named | with file:line | cold frames/s | warm-cache frames/s | warm frames/s |")
+    out.append("|---|---|---|---|---|---|---|")
+    for k, label in (("user", f"user, {sym['functions']}-function -g binary"), ("kernel", "kernel (kallsyms)")):
         s = sym.get(k)
         if s:
-            out.append(f"| {label} | {s['frames']} | {s['named']} | {s['cold_fps']:,.0f} | {s['warm_fps']:,.0f} |")
+            lined = s.get("lined", 0) if k == "user" else "n/a"
+            cache = f"{s['cache_fps']:,.0f}" if "cache_fps" in s else "n/a"
+            out.append(f"| {label} | {s['frames']} | {s['named']} | {lined} | {s['cold_fps']:,.0f} | {cache} | "
+                       f"{s['warm_fps']:,.0f} |")
+    out.append("")
+    u = sym["user"]
+    if "rss_kb" in u:
+        out.append(f"- symbench with the binary's tables in its cache ({u['cache_bytes'] / (1 << 20):.1f} MiB charged; "
+                   f"{u['cache_hits']} hits, {u['cache_misses']} misses over the two symbolizers): RSS "
+                   f"{u['rss_kb'] / 1024:.1f} MiB, peak {u['hwm_kb'] / 1024:.1f} MiB (the address lists included).")
+    r = sym.get("record", {})
+    if "peak_rss_kb" in r and not r.get("error"):
+        c = r.get("cache", {})
+        out.append(f"- `podprof-worker record --pid` on the running program for {r['secs']} s "
+                   f"({r.get('samples', 'n/a')} samples): worker peak RSS {r['peak_rss_kb'] / 1024:.1f} MiB with "
+                   f"its line tables loaded (goal: at most 64 MiB: {yes(r['peak_rss_kb'] <= 64 * 1024)}); symbol "
+                   f"cache {c.get('binaries', 'n/a')} binaries, {c.get('mib', 'n/a')} of {c.get('max_mib', 'n/a')} "
+                   f"MiB, {c.get('hits', 'n/a')} hits, {c.get('misses', 'n/a')} misses.")
+    elif r:
+        out.append(f"- `podprof-worker record` on the program: not measured ({r.get('error', 'no data')}).")
     out.append("")
 
 

@@ -1,7 +1,8 @@
 #!/bin/bash
 # SPDX-License-Identifier: Apache-2.0
 # run.sh -- `make bench`: podprof side by side with perf, BCC profile and bpftrace,
-# then time-to-answer, operator scale and symbolization; writes docs/benchmarks.md.
+# then time-to-answer, operator scale and symbolization (cold and warm symbol
+# cache, RSS with line tables); writes docs/benchmarks.md.
 #
 # Needs root (eBPF, perf events, cgroups). Env: PODPROF_BUILD (binaries and
 # lib*.a, default build), TOOLS_DIR (kube-apiserver, etcd, kubectl, default

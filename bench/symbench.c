@@ -3,10 +3,15 @@
  *
  * Reads runtime addresses of one live process (hex, one per line), groups
  * them into 16-frame stacks in a fixed pseudo-random order and resolves them
- * with symbolizer_user(): "cold" on a fresh symbolizer (maps snapshot and
- * ELF symbol table loaded inside the timed part), "warm" again on the same
- * symbolizer. The same for kernel text addresses taken from /proc/kallsyms
- * (symbolizer_kernel). Prints one JSON object. Timing: CLOCK_MONOTONIC.
+ * with symbolizer_user(): "cold" on a fresh symbolizer and a fresh symbol
+ * cache (maps snapshot, ELF symbol table and DWARF line tables loaded inside
+ * the timed part), "cache" on a new symbolizer over the now warm cache (what
+ * the next job on a worker meets: maps read again, binaries reused by build
+ * ID), "warm" again on that symbolizer. Counts frames that got a name and
+ * those that got file:line, and reports this process's peak RSS with the
+ * line tables loaded. The same for kernel text addresses taken from
+ * /proc/kallsyms (symbolizer_kernel; no cache involved). Prints one JSON
+ * object. Timing: CLOCK_MONOTONIC.
  * Usage: symbench PID ADDRFILE REPEATS
  */
 #include <errno.h>
@@ -18,6 +23,7 @@
 
 #include "pprof.h"
 #include "symbolize.h"
+#include "symcache.h"
 
 #define STACK	  16
 #define MAX_ADDRS (1u << 20)
@@ -69,13 +75,16 @@ static void shuffle(uint64_t *a, size_t n)
 	}
 }
 
-/* Resolve all addresses once; returns seconds, counts symbolized frames. */
-static double pass(struct symbolizer *s, int pid, const uint64_t *a, size_t n, size_t *named)
+/* Resolve all addresses once; returns seconds, counts symbolized frames
+ * and frames with a source line. */
+static double pass(struct symbolizer *s, int pid, const uint64_t *a, size_t n, size_t *named,
+		   size_t *lined)
 {
 	struct pprof_frame frames[STACK];
 	double t0 = now_s();
 
 	*named = 0;
+	*lined = 0;
 	for (size_t i = 0; i < n; i += STACK) {
 		size_t k = n - i < STACK ? n - i : STACK;
 		int err = pid ? symbolizer_user(s, pid, a + i, k, frames)
@@ -83,36 +92,85 @@ static double pass(struct symbolizer *s, int pid, const uint64_t *a, size_t n, s
 
 		if (err < 0)
 			return -1;
-		for (size_t j = 0; j < k; j++)
+		for (size_t j = 0; j < k; j++) {
 			if (frames[j].function)
 				(*named)++;
+			if (frames[j].nlines && frames[j].lines[0].line > 0)
+				(*lined)++;
+		}
 	}
 	return now_s() - t0;
 }
 
+/* This process's peak or current resident set (VmHWM, VmRSS) in kB. */
+static long status_kb(const char *field)
+{
+	char line[256];
+	long kb = -1;
+	FILE *f = fopen("/proc/self/status", "r");
+
+	while (f && fgets(line, sizeof(line), f))
+		if (strncmp(line, field, strlen(field)) == 0 && line[strlen(field)] == ':')
+			kb = strtol(line + strlen(field) + 1, NULL, 10);
+	if (f)
+		fclose(f);
+	return kb;
+}
+
+static double best(double x, double best_so_far)
+{
+	/* Best of the repeats: the machine is shared; the minimum is the least disturbed run. */
+	return x < best_so_far ? x : best_so_far;
+}
+
 static int bench(const char *what, int pid, const uint64_t *a, size_t n, int repeats)
 {
-	double cold = 1e9, warm = 1e9;
-	size_t named = 0;
+	double cold = 1e9, cached = 1e9, warm = 1e9;
+	size_t named = 0, lined = 0;
+	struct symcache_stats st = {0};
+	long rss = -1;
 
 	for (int r = 0; r < repeats; r++) {
-		struct symbolizer *s = NULL;
-		double c, w;
+		struct symbolizer *s = NULL, *s2 = NULL;
+		struct symcache *c = NULL;
+		double tc, tk = 0, tw;
 
-		if (symbolizer_new(&s, "/proc") < 0)
+		if (symcache_new(&c, 0) < 0 || symbolizer_new_cached(&s, "/proc", c) < 0) {
+			symcache_free(c);
 			return -ENOMEM;
-		c = pass(s, pid, a, n, &named);
-		w = pass(s, pid, a, n, &named);
+		}
+		tc = pass(s, pid, a, n, &named, &lined);
 		symbolizer_free(s);
-		if (c < 0 || w < 0)
+		/* A new symbolizer on the warm cache: the next job. */
+		if (symbolizer_new_cached(&s2, "/proc", c) < 0) {
+			symcache_free(c);
+			return -ENOMEM;
+		}
+		if (pid)
+			tk = pass(s2, pid, a, n, &named, &lined);
+		tw = pass(s2, pid, a, n, &named, &lined);
+		symcache_get_stats(c, &st);
+		rss = status_kb("VmRSS"); /* line tables loaded */
+		symbolizer_free(s2);
+		symcache_free(c);
+		if (tc < 0 || tk < 0 || tw < 0)
 			return -EIO;
-		/* Best of the repeats: the machine is shared; the minimum is the least disturbed run. */
-		cold = c < cold ? c : cold;
-		warm = w < warm ? w : warm;
+		cold = best(tc, cold);
+		cached = best(tk, cached);
+		warm = best(tw, warm);
 	}
-	printf("\"%s\": {\"frames\": %zu, \"named\": %zu, \"cold_s\": %.6f, \"warm_s\": %.6f, "
-	       "\"cold_fps\": %.0f, \"warm_fps\": %.0f}",
-	       what, n, named, cold, warm, (double)n / cold, (double)n / warm);
+	printf("\"%s\": {\"frames\": %zu, \"named\": %zu, \"lined\": %zu, \"cold_s\": %.6f, "
+	       "\"warm_s\": %.6f, \"cold_fps\": %.0f, \"warm_fps\": %.0f",
+	       what, n, named, lined, cold, warm, (double)n / cold, (double)n / warm);
+	if (pid)
+		printf(", \"cache_s\": %.6f, \"cache_fps\": %.0f, \"cache_bytes\": %llu, "
+		       "\"cache_hits\": %llu, \"cache_misses\": %llu, \"line_hits\": %llu, "
+		       "\"line_misses\": %llu, \"rss_kb\": %ld, \"hwm_kb\": %ld",
+		       cached, (double)n / cached, (unsigned long long)st.bytes,
+		       (unsigned long long)st.hits, (unsigned long long)st.misses,
+		       (unsigned long long)st.line_hits, (unsigned long long)st.line_misses, rss,
+		       status_kb("VmHWM"));
+	printf("}");
 	return 0;
 }
 

@@ -8,6 +8,7 @@ in-memory data.
 """
 
 import os
+import re
 import tempfile
 
 import pytest
@@ -60,6 +61,8 @@ def _profile_from_s3(stack, s3, ns, name, tmp_path):
     path.write_bytes(s3.get(key))
     svg = s3.get(st["profile"]["svgURL"].split(f"/{s3.bucket}/", 1)[1])
     assert svg.startswith(b"<?xml") or b"<svg" in svg[:200]
+    # The workload is built with -g: tooltips name the hottest line of frames.
+    assert re.search(rb"\nat [^<]*/demoapp\.c:\d+ \(\d+ samples there\)</title>", svg), svg[:2000]
     return podprof.pprof_top(str(path)), st
 
 
@@ -121,6 +124,14 @@ def test_kubectl_get_and_describe_tell_the_answer(stack, env):
         stack_mod.wait_for(lambda: reason in stack.kubectl("describe", "pt", "readable", "-n", ns).stdout,
                            30, desc=f"event {reason}")
     assert "Top Functions" in desc or "topFunctions" in desc.replace(" ", "")
+    # The hottest line of the top function, where a reader jumps to the code:
+    # inside that function's body in the -g workload's source.
+    top = podprof.get_target(stack, ns, "readable")["status"]["topFunctions"][0]
+    assert top["file"].endswith("workloads/demoapp.c"), top
+    src = open(os.path.join(podprof.WORKLOADS, "demoapp.c")).read().splitlines()
+    first = next(i for i, t in enumerate(src, 1) if f"void {top['function']}(void)" in t)
+    assert first < top["line"] < first + 4, (top, first)
+    assert f"{top['line']}" in desc and "demoapp.c" in desc, desc
 
 
 def test_s3_outage_during_window_uploads_after_return(stack, s3, env, tmp_path):

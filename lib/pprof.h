@@ -92,6 +92,8 @@ struct pprof_top_entry {
 	char *function; /* owned; freed by pprof_top_free */
 	int64_t self;	/* samples with this function as leaf */
 	int64_t total;	/* samples with this function anywhere on the stack */
+	char *filename; /* source file of its hottest line, or NULL; owned */
+	int64_t line;	/* its hottest line (most self samples, else most on-stack), or 0 */
 };
 
 /* Top n functions by self samples, descending (ties by name). Unsymbolized

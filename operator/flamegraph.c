@@ -4,7 +4,10 @@
  * The input is validated and normalised by lib/pprof (merge into a fresh
  * builder, encode plain), then read with protobuf-c. Frames are interned by
  * name and tree nodes by (parent, name) through lib/htab, so building the
- * tree is linear in the number of frames.
+ * tree is linear in the number of frames. Where the profile has lines, each
+ * node also counts its samples per source position, and its tooltip names
+ * the busiest one (for a leaf, where the CPU was; for a caller, the call
+ * site), so a reader can jump to the code.
  */
 #include "flamegraph.h"
 
@@ -36,6 +39,15 @@ struct fg_node {
 	uint64_t value;	    /* samples on paths through this node */
 	uint64_t self;	    /* samples ending here */
 	uint64_t base;	    /* diff: samples of the baseline profile on this path */
+	uint32_t hot;	    /* busiest source position (index in pos + 1), 0 = none */
+};
+
+/* Samples of one node at one source position. */
+struct fg_pos {
+	uint32_t node;
+	uint32_t file; /* index into names[] */
+	int64_t line;
+	uint64_t value;
 };
 
 struct fg {
@@ -46,6 +58,9 @@ struct fg {
 	struct fg_node *nodes; /* nodes[0] is the root "all" */
 	size_t n_nodes, cap_nodes;
 	struct htab node_h;
+	struct fg_pos *pos; /* source positions per node */
+	size_t n_pos, cap_pos;
+	struct htab pos_h;
 	/* id -> object lookups, sorted by id */
 	Perftools__Profiles__Location **locs;
 	Perftools__Profiles__Function **funcs;
@@ -211,6 +226,59 @@ static void raw_name(const struct fg *g, const Perftools__Profiles__Location *l,
 		snprintf(buf, len, "0x%" PRIx64, l->address);
 }
 
+static bool pos_eq(const void *ctx, uint32_t i, const void *key)
+{
+	const struct fg *g = ctx;
+	const struct fg_pos *k = key;
+
+	return g->pos[i].node == k->node && g->pos[i].file == k->file && g->pos[i].line == k->line;
+}
+
+/* Count v samples of node at file:line (file as in the profile). */
+static int add_pos(struct fg *g, uint32_t node, const char *file, int64_t line, uint64_t v)
+{
+	struct fg_pos k = {.node = node, .line = line};
+	int64_t fi = intern(g, file);
+	uint64_t h;
+	uint32_t i;
+
+	if (fi < 0)
+		return (int)fi;
+	k.file = (uint32_t)fi;
+	h = htab_hash_u64(htab_hash_u64(htab_hash_u64(HTAB_SEED, node), k.file), (uint64_t)line);
+	if (!htab_find(&g->pos_h, h, pos_eq, g, &k, &i)) {
+		if (g->n_pos == g->cap_pos) {
+			size_t nc = g->cap_pos ? g->cap_pos * 2 : 1024;
+			struct fg_pos *np =
+			    nc > FG_MAX_NODES ? NULL : realloc(g->pos, nc * sizeof(*np));
+
+			if (!np)
+				return -ENOMEM;
+			g->pos = np;
+			g->cap_pos = nc;
+		}
+		if (htab_insert(&g->pos_h, h, (uint32_t)g->n_pos))
+			return -ENOMEM;
+		i = (uint32_t)g->n_pos;
+		g->pos[g->n_pos++] = k;
+	}
+	g->pos[i].value += v;
+	return 0;
+}
+
+/* Each node's busiest position: most samples, then the lowest line. */
+static void hottest_positions(struct fg *g)
+{
+	for (size_t i = 0; i < g->n_pos; i++) {
+		struct fg_node *n = &g->nodes[g->pos[i].node];
+		const struct fg_pos *h = n->hot ? &g->pos[n->hot - 1] : NULL;
+
+		if (!h || g->pos[i].value > h->value ||
+		    (g->pos[i].value == h->value && g->pos[i].line < h->line))
+			n->hot = (uint32_t)i + 1;
+	}
+}
+
 /* Append one sample's stack (leaf-first in pprof) root-first to the tree. */
 static int add_sample(struct fg *g, const Perftools__Profiles__Sample *s, uint64_t v, bool base)
 {
@@ -230,14 +298,13 @@ static int add_sample(struct fg *g, const Perftools__Profiles__Sample *s, uint64
 			return -EINVAL;
 		/* line[0] is the innermost inlined function: walk outermost first. */
 		for (size_t j = l->n_line ? l->n_line : 1; j-- > 0 && depth < FG_MAX_DEPTH;) {
+			const Perftools__Profiles__Function *f = NULL;
 			const char *name;
 			int64_t ni, ci;
 
 			if (l->n_line) {
-				const Perftools__Profiles__Function *f =
-				    FIND_BY_ID(Perftools__Profiles__Function, g->funcs,
+				f = FIND_BY_ID(Perftools__Profiles__Function, g->funcs,
 					       g->p->n_function, l->line[j]->function_id);
-
 				name = f ? str_at(g, f->name) : "";
 				if (!*name)
 					name = "[unknown]";
@@ -256,6 +323,13 @@ static int add_sample(struct fg *g, const Perftools__Profiles__Sample *s, uint64
 				g->nodes[node].base += v;
 			else
 				g->nodes[node].value += v;
+			if (!base && f && l->line[j]->line > 0 && *str_at(g, f->filename)) {
+				int err =
+				    add_pos(g, node, str_at(g, f->filename), l->line[j]->line, v);
+
+				if (err)
+					return err;
+			}
 			depth++;
 		}
 	}
@@ -499,6 +573,16 @@ static int draw(struct fg *g, uint32_t n, unsigned depth, double x)
 	put_escaped(g->out, name, SIZE_MAX);
 	fprintf(g->out, " (%" PRIu64 " samples, %.2f%%, self %" PRIu64, node->value,
 		100.0 * (double)node->value / total, node->self);
+	if (node->hot) {
+		/* After the numbers, so that "name (" still starts the tooltip
+		 * and the script finds the name up to the last " (" before the
+		 * newline. */
+		const struct fg_pos *p = &g->pos[node->hot - 1];
+
+		fprintf(g->out, ")\nat ");
+		put_escaped(g->out, g->names[p->file], SIZE_MAX);
+		fprintf(g->out, ":%" PRId64 " (%" PRIu64 " samples there", p->line, p->value);
+	}
 	if (g->diff) {
 		double d = delta(g, node);
 
@@ -568,6 +652,7 @@ static int render(struct fg *g, const char *title)
 
 	if (total)
 		measure(g, 0, 0);
+	hottest_positions(g);
 	height = FG_TOP + (double)(g->max_depth + 1) * FG_FRAME_H + 10;
 	fprintf(
 	    g->out,
@@ -623,6 +708,8 @@ static void fg_release(struct fg *g)
 	htab_release(&g->name_h);
 	htab_release(&g->node_h);
 	free(g->nodes);
+	free(g->pos);
+	htab_release(&g->pos_h);
 	free(g->locs);
 	free(g->funcs);
 	free(g->maps);

@@ -5,7 +5,8 @@
  * click "Reset zoom" or the root to return; "Search" (or "/", Ctrl-F) takes
  * a regular expression, highlights matching frames and shows their share of
  * all samples, nested matches counted once; Escape clears both. Frame names
- * are read from the (escaped) <title> and written back with textContent only,
+ * are read from the first line of the (escaped) <title> (a second line names
+ * the hottest source line) and written back with textContent only,
  * so a hostile function name can never become markup or code. The state is
  * mirrored in the root's data-zoom and data-match attributes and the same
  * actions are callable as window.podprofFlameGraph.{zoom,search,reset}, for
@@ -24,6 +25,7 @@ const char flamegraph_script[] =
     "  var last = \"\";\n"
     "  var frames = [].slice.call(document.querySelectorAll(\"g.f\")).map(function (g) {\n"
     "    var r = g.querySelector(\"rect\"), t = g.querySelector(\"title\").textContent;\n"
+    "    t = t.split(\"\\n\")[0];\n"
     "    return { g: g, r: r, x: +r.getAttribute(\"x\"), w: +r.getAttribute(\"width\"),\n"
     "             y: +r.getAttribute(\"y\"), h: +r.getAttribute(\"height\"),\n"
     "             name: t.substring(0, t.lastIndexOf(\" (\")), fill: r.getAttribute(\"fill\"),\n"

@@ -6,10 +6,15 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "log.h"
 #include "pprof.h"
 #include "status_writer.h"
+
+/* A source file name longer than this (a hostile binary's DWARF) is left
+ * out of status.topFunctions rather than bloating the object. */
+#define MAX_TOP_FILE 1024
 
 const char *const rc_phase_names[] = {"Pending",   "Running", "Running",
 				      "Succeeded", "Failed",  "Running"};
@@ -276,6 +281,11 @@ json_object *rc_top_json(struct pprof_builder *b, unsigned n)
 		    o, "totalPercent",
 		    json_object_new_double((double)(int64_t)(tot * 100 + 0.5) / 100));
 		json_object_object_add(o, "samples", json_object_new_int64(e[i].self));
+		/* Where to look in the code: the function's hottest line. */
+		if (e[i].filename && strlen(e[i].filename) <= MAX_TOP_FILE)
+			json_object_object_add(o, "file", json_object_new_string(e[i].filename));
+		if (e[i].line > 0)
+			json_object_object_add(o, "line", json_object_new_int64(e[i].line));
 		json_object_array_add(arr, o);
 	}
 	pprof_top_free(e, ne);

@@ -10,6 +10,7 @@
 #include "wsq.h"
 #include "agent_jobs.h"
 #include "log.h"
+#include "parse.h"
 #include "proto.h"
 
 #include <errno.h>
@@ -529,6 +530,7 @@ int agent_new(const struct agent_config *cfg, struct agent **out)
 	jc.proc_root = cfg->proc_root;
 	jc.debug_dirs = cfg->debug_dirs;
 	jc.n_debug_dirs = cfg->n_debug_dirs;
+	jc.symbol_cache_bytes = cfg->symbol_cache_bytes;
 	sink.ctx = ag;
 	sink.send_msg = sink_send_msg;
 	sink.send_profile = sink_send_profile;
@@ -621,7 +623,7 @@ static void on_signal(int sig)
 static const char usage[] =
     "usage: podprof-worker agent --operator ws://HOST:PORT --node NAME --token-file F\n"
     "         [--ca-file F] [--insecure] [--cgroup-root DIR] [--proc-root DIR]\n"
-    "         [--health-file F] [--debug-dir DIR]... [-v]\n"
+    "         [--health-file F] [--debug-dir DIR]... [--symbol-cache-mb N] [-v]\n"
     "       podprof-worker agent --check-health F | --check-ready F   (kubelet probes)\n"
     "  env fallbacks: PODPROF_OPERATOR_URL, NODE_NAME, PODPROF_TOKEN_FILE\n"
     "example:\n"
@@ -642,6 +644,7 @@ int agent_main(int argc, char **argv)
 	    {"check-health", required_argument, NULL, 'L'},
 	    {"check-ready", required_argument, NULL, 'R'},
 	    {"debug-dir", required_argument, NULL, 'D'},
+	    {"symbol-cache-mb", required_argument, NULL, 'S'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -651,6 +654,7 @@ int agent_main(int argc, char **argv)
 	    .token_file = getenv("PODPROF_TOKEN_FILE"),
 	};
 	const char *debug_dirs[DEBUGINFO_MAX_DIRS];
+	unsigned long mb;
 	struct agent *ag = NULL;
 	struct sigaction sa;
 	int c, rc;
@@ -693,6 +697,16 @@ int agent_main(int argc, char **argv)
 			}
 			debug_dirs[cfg.n_debug_dirs++] = optarg;
 			cfg.debug_dirs = debug_dirs;
+			break;
+		case 'S':
+			if (parse_ulong_range(optarg, 16, 4096, &mb)) {
+				fprintf(stderr,
+					"podprof-worker agent: invalid --symbol-cache-mb '%s' "
+					"(16..4096)\n",
+					optarg);
+				return 2;
+			}
+			cfg.symbol_cache_bytes = (uint64_t)mb << 20;
 			break;
 		case 'v':
 			log_set_level(LOG_LVL_DEBUG);

@@ -33,7 +33,8 @@ struct agent_config {
 	const char *proc_root;	       /* NULL = /proc */
 	const char *const *debug_dirs; /* extra debug file directories */
 	size_t n_debug_dirs;
-	bool insecure; /* wss:// without certificate checks (local tests only) */
+	uint64_t symbol_cache_bytes; /* symbol cache budget; 0 = default (128 MiB) */
+	bool insecure;		     /* wss:// without certificate checks (local tests only) */
 };
 
 /* Create the agent (no connection yet). cfg strings must outlive it.
@@ -52,7 +53,7 @@ void agent_free(struct agent *ag);
 
 /* `podprof-worker agent ...` (argv[0] = "agent"): flags --operator URL
  * --node NAME --token-file F [--ca-file F] [--insecure] [--cgroup-root DIR]
- * [--proc-root DIR] [-v]; env fallbacks PODPROF_OPERATOR_URL, NODE_NAME,
+ * [--proc-root DIR] [--debug-dir DIR]... [--symbol-cache-mb N] [-v]; env fallbacks PODPROF_OPERATOR_URL, NODE_NAME,
  * PODPROF_TOKEN_FILE. Returns the process exit code. */
 int agent_main(int argc, char **argv);
 

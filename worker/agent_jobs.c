@@ -43,6 +43,7 @@ struct aj_job {
 	uint64_t started_ms, deadline_ms, next_progress_ms;
 	uint64_t samples, drops, truncated;
 	uint32_t errors;
+	struct symcache_stats symbols; /* the engine's symbol cache at the last window */
 };
 
 struct aj_result {
@@ -120,6 +121,7 @@ int agent_jobs_new(const struct agent_jobs_config *cfg, const struct agent_jobs_
 	ec.proc_root = cfg->proc_root;
 	ec.debug_dirs = cfg->debug_dirs;
 	ec.n_debug_dirs = cfg->n_debug_dirs;
+	ec.symbol_cache_bytes = cfg->symbol_cache_bytes;
 	ec.node_name = cfg->node;
 	err = job_engine_new(&aj->engine, &ec);
 	if (err)
@@ -427,6 +429,7 @@ static int take_window(struct aj_job *j)
 	j->drops += st.drops[PROFILE_DROP_COUNTS_FULL] + st.drops[PROFILE_DROP_STACK_FULL];
 	for (size_t k = 0; k < PROFILE_STOP__MAX; k++)
 		j->truncated += st.stops[k];
+	j->symbols = st.symbols;
 	for (size_t i = 0; i < st.n_cgroups; i++) {
 		struct aj_cgroup *cg = find_cg(j, st.cgroups[i].cgroup_id);
 
@@ -536,8 +539,13 @@ static void finish_job(struct agent_jobs *aj, struct aj_job *j)
 		aj->pending_bytes += r->len;
 	if (fill_progress(j, true, &r->progress))
 		goto fail;
-	log_info(MOD, "job %s window ended: %llu samples, %llu dropped, profile %zu bytes", j->id,
-		 (unsigned long long)j->samples, (unsigned long long)j->drops, r->len);
+	log_info(MOD,
+		 "job %s window ended: %llu samples, %llu dropped, profile %zu bytes; symbol "
+		 "cache: %llu binaries, %llu KiB, %llu hits, %llu misses, %llu evicted",
+		 j->id, (unsigned long long)j->samples, (unsigned long long)j->drops, r->len,
+		 (unsigned long long)j->symbols.entries, (unsigned long long)j->symbols.bytes >> 10,
+		 (unsigned long long)j->symbols.hits, (unsigned long long)j->symbols.misses,
+		 (unsigned long long)j->symbols.evictions);
 	*aj->results_tail = r;
 	aj->results_tail = &r->next;
 	return;

@@ -36,6 +36,10 @@ struct dwarfline;
 int dwarfline_open_fd(int fd, struct dwarfline **out);
 void dwarfline_free(struct dwarfline *d);
 
+/* Bytes held for budgets: the debug sections as read (decompressed); 0 for
+ * NULL. libdw's parsed units and line tables grow on lookups on top of it. */
+size_t dwarfline_mem(const struct dwarfline *d);
+
 /* Source positions of vaddr, innermost first: out[0] is the function the
  * instruction belongs to (an inlined callee if it was inlined) with the
  * file:line of the instruction, out[1] its caller at the call site, ...,

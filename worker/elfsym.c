@@ -384,13 +384,14 @@ static void sort_symbols(struct elfsym *e)
 	e->n = k;
 }
 
-int elfsym_load_fd(int fd, struct elfsym **out)
+/* Checks and opens fd for libelf into l (l->e allocated). On error l may
+ * hold an Elf and an elfsym for the caller's cleanup. */
+static int loader_begin(int fd, struct loader *l)
 {
-	struct loader l = {0};
 	struct stat st;
-	int err = 0;
+	GElf_Ehdr eh;
+	int err;
 
-	*out = NULL;
 	if (fstat(fd, &st) != 0)
 		return -errno;
 	if (!S_ISREG(st.st_mode))
@@ -399,32 +400,42 @@ int elfsym_load_fd(int fd, struct elfsym **out)
 		return -ENOEXEC;
 	if (st.st_size < 0 || (uint64_t)st.st_size > ELFSYM_MAX_FILE)
 		return -E2BIG;
-	l.file_size = (uint64_t)st.st_size;
+	l->file_size = (uint64_t)st.st_size;
 	/* Tables can only be as large as what the file really stores: holes in
 	 * a sparse file would otherwise be read (and allocated) as zeros. */
-	l.budget = (uint64_t)st.st_blocks * 512 + SPARSE_SLACK;
-	if (l.budget > ELFSYM_MAX_READ)
-		l.budget = ELFSYM_MAX_READ;
-	err = elfsym_check_headers(fd, l.file_size);
+	l->budget = (uint64_t)st.st_blocks * 512 + SPARSE_SLACK;
+	if (l->budget > ELFSYM_MAX_READ)
+		l->budget = ELFSYM_MAX_READ;
+	err = elfsym_check_headers(fd, l->file_size);
 	if (err)
 		return err;
-	l.e = calloc(1, sizeof(*l.e));
-	if (!l.e)
+	l->e = calloc(1, sizeof(*l->e));
+	if (!l->e)
 		return -ENOMEM;
-	l.elf = elf_begin(fd, ELF_C_READ, NULL);
-	if (!l.elf || elf_kind(l.elf) != ELF_K_ELF) {
-		err = -ENOEXEC;
-		goto cleanup;
-	}
-	{
-		GElf_Ehdr eh;
+	l->elf = elf_begin(fd, ELF_C_READ, NULL);
+	if (!l->elf || elf_kind(l->elf) != ELF_K_ELF || !gelf_getehdr(l->elf, &eh))
+		return -ENOEXEC;
+	return 0;
+}
 
-		if (!gelf_getehdr(l.elf, &eh)) {
-			err = -ENOEXEC;
-			goto cleanup;
-		}
-	}
-	err = load_segments(&l);
+static void loader_end(struct loader *l)
+{
+	if (l->elf)
+		elf_end(l->elf);
+	elfsym_free(l->e);
+	l->elf = NULL;
+	l->e = NULL;
+}
+
+int elfsym_load_fd(int fd, struct elfsym **out)
+{
+	struct loader l = {0};
+	int err;
+
+	*out = NULL;
+	err = loader_begin(fd, &l);
+	if (!err)
+		err = load_segments(&l);
 	if (!err)
 		err = load_sections(&l);
 	if (err)
@@ -433,9 +444,26 @@ int elfsym_load_fd(int fd, struct elfsym **out)
 	*out = l.e;
 	l.e = NULL;
 cleanup:
-	if (l.elf)
-		elf_end(l.elf);
-	elfsym_free(l.e);
+	loader_end(&l);
+	return err;
+}
+
+int elfsym_probe_build_id(int fd, char *out, size_t cap)
+{
+	struct loader l = {0};
+	int err;
+
+	if (cap == 0)
+		return -EINVAL;
+	out[0] = '\0';
+	err = loader_begin(fd, &l);
+	if (!err)
+		err = load_segments(&l);
+	if (!err && strlen(l.e->build_id) >= cap)
+		err = -ENOSPC;
+	if (!err)
+		memcpy(out, l.e->build_id, strlen(l.e->build_id) + 1);
+	loader_end(&l);
 	return err;
 }
 

@@ -54,6 +54,13 @@ int elfsym_check_headers(int fd, uint64_t file_size);
 /* Same, opening `path` read-only (non-blocking; regular files only). */
 int elfsym_load_path(const char *path, struct elfsym **out);
 
+/* Only the GNU build ID from the program headers' notes (what a mapped
+ * file carries), as lowercase hex into out (cap bytes, at least
+ * 2 * ELFSYM_MAX_BUILD_ID + 1): "" when it has none. Same checks and errors
+ * as elfsym_load_fd, but reads no symbol table: cheap enough to run for
+ * every mapping of every new process (the symbol cache's key). */
+int elfsym_probe_build_id(int fd, char *out, size_t cap);
+
 /* Bytes held by a loaded file (symbols, names, segments): for budgets. */
 size_t elfsym_mem(const struct elfsym *e);
 

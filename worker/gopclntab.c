@@ -101,6 +101,11 @@ void gopclntab_free(struct gopclntab *g)
 	free(g);
 }
 
+size_t gopclntab_mem(const struct gopclntab *g)
+{
+	return g ? sizeof(*g) + g->len : 0;
+}
+
 size_t gopclntab_count(const struct gopclntab *g)
 {
 	return (size_t)g->nfunc;

@@ -37,6 +37,9 @@ void gopclntab_free(struct gopclntab *g);
 
 size_t gopclntab_count(const struct gopclntab *g);
 
+/* Bytes held (the section and the table), for budgets; 0 for NULL. */
+size_t gopclntab_mem(const struct gopclntab *g);
+
 /* Function, file, line and start line at ELF address vaddr. 1 when found
  * (*out filled, strings owned by g), 0 when not. */
 int gopclntab_lookup(const struct gopclntab *g, uint64_t vaddr, struct pprof_line *out);

@@ -51,9 +51,10 @@ struct job_engine {
 	size_t n_debug_dirs;
 	char *node_name;
 	bool per_thread;
-	struct sampler *sampler; /* NULL while idle */
-	struct symbolizer *sym;	 /* NULL while idle */
-	struct unwinder *unw;	 /* NULL while idle */
+	struct sampler *sampler;  /* NULL while idle */
+	struct symbolizer *sym;	  /* NULL while idle */
+	struct symcache *symbols; /* binaries' tables: kept across jobs, bounded */
+	struct unwinder *unw;	  /* NULL while idle */
 	struct job *slots[PROFILE_MAX_SLOTS];
 	size_t running;
 	struct pprof_frame frames[MAX_FRAMES]; /* scratch for one sample */
@@ -88,6 +89,9 @@ int job_engine_new(struct job_engine **out, const struct job_engine_config *cfg)
 		e->debug_dirs = cfg->debug_dirs;
 		e->n_debug_dirs = cfg->n_debug_dirs;
 	}
+	err = symcache_new(&e->symbols, cfg ? cfg->symbol_cache_bytes : 0);
+	if (err)
+		goto cleanup;
 	if (!e->proc_root || (cfg && cfg->node_name && !e->node_name)) {
 		err = -ENOMEM;
 		goto cleanup;
@@ -126,7 +130,7 @@ static int engine_wake(struct job_engine *e)
 	err = sampler_load(e->sampler);
 	if (err)
 		goto cleanup;
-	err = symbolizer_new(&e->sym, e->proc_root);
+	err = symbolizer_new_cached(&e->sym, e->proc_root, e->symbols);
 	if (!err)
 		err = symbolizer_set_debug_dirs(e->sym, e->debug_dirs, e->n_debug_dirs);
 	if (err) {
@@ -166,6 +170,7 @@ void job_engine_free(struct job_engine *e)
 	for (size_t i = 0; i < PROFILE_MAX_SLOTS; i++)
 		job_stop(e->slots[i]);
 	engine_sleep(e);
+	symcache_free(e->symbols);
 	free(e->proc_root);
 	free(e->node_name);
 	free(e);
@@ -620,6 +625,7 @@ static int fill_stats(struct job *j, struct job_stats *st)
 	if (st) {
 		memcpy(st->stops, j->stops, sizeof(st->stops));
 		unwinder_stats(j->engine->unw, &st->unwind);
+		symcache_get_stats(j->engine->symbols, &st->symbols);
 	}
 	memset(j->stops, 0, sizeof(j->stops));
 	if (st) {

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* job.h -- profiling jobs: sample a set of cgroups/processes and turn it into pprof.
  *
- * A job engine owns the BPF sampler and the symbolizer and runs up to
+ * A job engine owns the BPF sampler, the symbolizer and its symbol cache
+ * (which outlives the symbolizer: binaries stay loaded from one job to the
+ * next, within its budget) and runs up to
  * PROFILE_MAX_SLOTS jobs at once, each with its own frequency, kernel-stack
  * flag and targets; samples of different jobs never mix. The BPF object is
  * loaded when the first job starts and unloaded when the last one stops, so
@@ -29,6 +31,7 @@
 
 #include "pprof.h"
 #include "profile.h"
+#include "symcache.h"
 #include "unwinder.h"
 
 #define JOB_MIN_HZ 1
@@ -43,6 +46,7 @@ struct job_engine_config {
 	bool per_thread;	       /* add a "tid" label (more distinct keys) */
 	const char *const *debug_dirs; /* extra debug file dirs; must outlive the engine */
 	size_t n_debug_dirs;
+	uint64_t symbol_cache_bytes; /* budget of the symbol cache; 0 = SYMCACHE_DEFAULT_BYTES */
 };
 
 /* Labels attached to every sample of one cgroup target; any may be NULL. */
@@ -73,6 +77,7 @@ struct job_stats {
 	int64_t duration_ns;		   /* window length */
 	uint64_t stops[PROFILE_STOP__MAX]; /* samples whose user stack ended early, per reason */
 	struct unwinder_stats unwind;	   /* the engine's unwinder at collection time */
+	struct symcache_stats symbols; /* the engine's symbol cache (totals since it was made) */
 };
 
 /* New idle engine (nothing loaded). cfg may be NULL. Free with job_engine_free(). */

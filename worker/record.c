@@ -62,6 +62,8 @@ static const char usage[] =
     "                          cgroup2, else /sys/fs/cgroup)\n"
     "      --debug-dir DIR     also look for separate debug files here (laid out like\n"
     "                          /usr/lib/debug); repeatable, up to 16\n"
+    "      --symbol-cache-mb N symbol and line tables kept in memory, 16..4096 MiB\n"
+    "                          (default 128; least recently used binaries go first)\n"
     "  -v, --verbose           debug logs, including libbpf's\n"
     "  -h, --help              this text\n"
     "\n"
@@ -83,6 +85,7 @@ struct record_args {
 	bool verbose;
 	const char *debug_dirs[DEBUGINFO_MAX_DIRS];
 	size_t n_debug_dirs;
+	uint64_t symbol_cache_bytes;
 };
 
 static volatile sig_atomic_t stop_flag;
@@ -107,7 +110,7 @@ static int parse_duration(const char *s, int64_t *out)
 
 static int parse_args(int argc, char **argv, struct record_args *a)
 {
-	enum { OPT_CGROUP_ROOT = 256, OPT_UNWINDER, OPT_DEBUG_DIR };
+	enum { OPT_CGROUP_ROOT = 256, OPT_UNWINDER, OPT_DEBUG_DIR, OPT_SYMBOL_CACHE };
 	static const struct option opts[] = {
 	    {"pid", required_argument, NULL, 'p'},
 	    {"cgroup", required_argument, NULL, 'c'},
@@ -119,6 +122,7 @@ static int parse_args(int argc, char **argv, struct record_args *a)
 	    {"cgroup-root", required_argument, NULL, OPT_CGROUP_ROOT},
 	    {"unwinder", required_argument, NULL, OPT_UNWINDER},
 	    {"debug-dir", required_argument, NULL, OPT_DEBUG_DIR},
+	    {"symbol-cache-mb", required_argument, NULL, OPT_SYMBOL_CACHE},
 	    {"verbose", no_argument, NULL, 'v'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
@@ -191,6 +195,15 @@ static int parse_args(int argc, char **argv, struct record_args *a)
 				return 2;
 			}
 			a->debug_dirs[a->n_debug_dirs++] = optarg;
+			break;
+		case OPT_SYMBOL_CACHE:
+			if (parse_ulong_range(optarg, 16, 4096, &v)) {
+				fprintf(stderr,
+					"record: invalid --symbol-cache-mb '%s' (16..4096)\n",
+					optarg);
+				return 2;
+			}
+			a->symbol_cache_bytes = (uint64_t)v << 20;
 			break;
 		case 'v':
 			a->verbose = true;
@@ -313,6 +326,20 @@ static void print_unwind(const struct job_stats *st)
 	       (unsigned long long)u->events);
 }
 
+/* One line on the symbol cache: reuse of binaries' tables and its memory. */
+static void print_symbols(const struct job_stats *st)
+{
+	const struct symcache_stats *c = &st->symbols;
+
+	printf("symbols: %llu binaries cached (%llu in use), %.1f of %.0f MiB; %llu hits, "
+	       "%llu misses, %llu evicted; lines: %llu remembered, %llu looked up\n",
+	       (unsigned long long)c->entries, (unsigned long long)c->pinned,
+	       (double)c->bytes / (1 << 20), (double)c->max_bytes / (1 << 20),
+	       (unsigned long long)c->hits, (unsigned long long)c->misses,
+	       (unsigned long long)c->evictions, (unsigned long long)c->line_hits,
+	       (unsigned long long)c->line_misses);
+}
+
 static void print_top(struct pprof_builder *b, const struct job_stats *st, size_t top)
 {
 	struct pprof_top_entry *e = NULL;
@@ -327,6 +354,7 @@ static void print_top(struct pprof_builder *b, const struct job_stats *st, size_
 	       (unsigned long long)st->drops[PROFILE_DROP_STACK_FULL],
 	       (unsigned long long)st->drops[PROFILE_DROP_COUNTS_FULL]);
 	print_unwind(st);
+	print_symbols(st);
 	if (top == 0 || total == 0)
 		return;
 	if (pprof_builder_top(b, top, &e, &n) != 0)
@@ -430,6 +458,7 @@ int record_main(int argc, char **argv)
 
 	ec.debug_dirs = a.debug_dirs;
 	ec.n_debug_dirs = a.n_debug_dirs;
+	ec.symbol_cache_bytes = a.symbol_cache_bytes;
 	err = job_engine_new(&e, &ec);
 	if (err)
 		goto cleanup;

@@ -4,15 +4,15 @@
  *
  * Binaries are loaded when a pid is first noted, not when its samples are
  * drained, so a process that exits in between is still symbolized from its
- * snapshot. Each binary is read once per (dev, inode), whichever process
- * maps it.
+ * snapshot. Each binary is read once per build ID (symcache.h), whichever
+ * process or job maps it, while it stays in the cache.
  *
  * Everything here is driven by the profiled processes, so it is bounded:
  * files are opened through procfile (inside the process's root, never
  * blocking, identity checked); each drain may spend DRAIN_TIME_NS and
  * DRAIN_BYTES on new maps snapshots and binaries; all snapshots together
  * stay under SNAPS_MAX_BYTES (one process's under SNAP_MAX_BYTES) and all
- * binaries under BINS_MAX_BYTES; past a budget the work is skipped for this drain
+ * binaries under the symbol cache's budget; past a budget the work is skipped for this drain
  * (frames keep mapping+offset), counted, and reported at window end, when
  * the snapshots of processes not seen in that window are dropped.
  */
@@ -28,6 +28,7 @@
 #include "perfmap.h"
 #include "procfile.h"
 #include "procmaps.h"
+#include "symcache.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -50,28 +51,19 @@
 #define DRAIN_BYTES	((uint64_t)128 << 20)  /* new snapshots + binaries per drain */
 #define SNAP_MAX_BYTES	((uint64_t)4 << 20)    /* one process's snapshot */
 #define SNAPS_MAX_BYTES ((uint64_t)128 << 20)  /* all snapshots held */
-#define BINS_MAX_BYTES	((uint64_t)256 << 20)  /* all binaries held */
 #define JIT_RECHECK_NS	1000000000LL	       /* perf map re-read at most once a second per pid */
 #define MAX_STATUS	16384		       /* bytes of /proc/PID/status read for NSpid */
 #define MAX_VDSO	(1u << 20)	       /* bytes of a [vdso] image read from a process */
 
-enum held { HELD_SNAPS, HELD_BINS };
-
-struct bin {
-	uint64_t dev, inode;
-	struct elfsym *sym;   /* NULL when the file is not a usable ELF */
-	struct elfsym *dsym;  /* separate debug file's symbols, when sym lacks .symtab */
-	struct dwarfline *dw; /* line tables (binary's own or its debug file's), or NULL */
-	struct gopclntab *go; /* Go pc tables of a Go binary without .symtab, or NULL */
-	size_t mem;	      /* bytes charged for it */
-	bool live;	      /* referenced by a kept snapshot (trim pass) */
-};
+/* What a drain loads: a process's maps snapshot or a binary's tables. */
+enum load { LOAD_SNAP, LOAD_BIN };
 
 struct snap_ent {
 	uint64_t start, end, offset;
 	size_t mem;			 /* bytes of info and its filename */
 	bool jit_candidate;		 /* anonymous: code may be in a perf map */
-	struct bin *bin;		 /* NULL: anonymous, pseudo or unreadable */
+	bool pinned;			 /* bin is pinned in the cache for this entry */
+	struct symcache_bin *bin;	 /* NULL: anonymous, pseudo or unreadable */
 	struct pprof_mapping_info *info; /* owned; handed out in frames */
 };
 
@@ -96,16 +88,24 @@ struct snap {
 struct symbolizer {
 	char *proc_root;
 
-	struct bin **bins;
-	size_t n_bins, cap_bins;
-	struct htab bin_h;
+	struct symcache *cache; /* binaries' tables, shared with other symbolizers */
+	/* Files already opened in this window, by (dev, inode), each holding
+	 * a pin: a process mapping one file thousands of times, or the next
+	 * process of the same binary, costs no open until the window ends. */
+	struct seen_file {
+		uint64_t dev, inode;
+		struct symcache_bin *bin;
+	} * seen;
+	size_t n_seen, cap_seen;
+	struct htab seen_h;
+	bool own_cache; /* created by symbolizer_new: freed with it */
 
 	struct snap **snaps;
 	size_t n_snaps, cap_snaps;
 	struct htab snap_h;
 
-	struct bin *vdso; /* the kernel's vDSO image, read once from a process */
-	int vdso_err;	  /* < 0 once reading it failed */
+	struct symcache_bin *vdso; /* the kernel's vDSO image, read once from a process */
+	int vdso_err;		   /* < 0 once reading it failed */
 
 	struct kallsyms *ksyms;
 	int kerr;			  /* 0 untried, 1 loaded, < 0 load error */
@@ -117,7 +117,7 @@ struct symbolizer {
 	bool budgeted;	       /* a drain has begun: budgets apply */
 	int64_t drain_work_ns; /* spent on maps reads and ELF loads */
 	uint64_t drain_bytes;  /* charged in this drain */
-	uint64_t held[2];      /* bytes held, by enum held */
+	uint64_t held_snaps;   /* bytes held by maps snapshots */
 	bool drain_warned;     /* give-up logged for this drain */
 	struct symbolizer_stats stats, window_stats;
 	char **debug_dirs; /* extra debug file directories on the node */
@@ -138,15 +138,16 @@ struct symbolizer {
 
 /* May this drain still start loading work (a maps read, an ELF file)?
  * Counts and logs (once per drain) when it may not. */
-static bool budget_ok(struct symbolizer *s, enum held kind)
+static bool budget_ok(struct symbolizer *s, enum load kind)
 {
-	static const uint64_t max[2] = {SNAPS_MAX_BYTES, BINS_MAX_BYTES};
 	const char *why = NULL;
 
 	if (s->budgeted && s->drain_work_ns > DRAIN_TIME_NS) {
 		COUNT(s, gave_up_time);
 		why = "time";
-	} else if ((s->budgeted && s->drain_bytes >= DRAIN_BYTES) || s->held[kind] >= max[kind]) {
+	} else if ((s->budgeted && s->drain_bytes >= DRAIN_BYTES) ||
+		   (kind == LOAD_SNAP ? s->held_snaps >= SNAPS_MAX_BYTES
+				      : !symcache_make_room(s->cache))) {
 		COUNT(s, gave_up_memory);
 		why = "memory";
 	}
@@ -176,15 +177,17 @@ static void work_done(struct symbolizer *s, int64_t t0)
 	s->drain_work_ns += work_ns() - t0;
 }
 
-static void charge(struct symbolizer *s, enum held kind, uint64_t bytes)
+/* Charge bytes of a new load to this drain (and to the snapshots held). */
+static void charge(struct symbolizer *s, enum load kind, uint64_t bytes)
 {
 	s->drain_bytes += bytes;
-	s->held[kind] += bytes;
+	if (kind == LOAD_SNAP)
+		s->held_snaps += bytes;
 }
 
-static void uncharge(struct symbolizer *s, enum held kind, uint64_t bytes)
+static void uncharge_snap(struct symbolizer *s, uint64_t bytes)
 {
-	s->held[kind] -= bytes < s->held[kind] ? bytes : s->held[kind];
+	s->held_snaps -= bytes < s->held_snaps ? bytes : s->held_snaps;
 }
 
 void symbolizer_drain_begin(struct symbolizer *s)
@@ -206,23 +209,39 @@ static int grow(void **arr, size_t *cap, size_t need, size_t elem)
 	return arr_grow(arr, cap, need, elem, UINT32_MAX - 1);
 }
 
-int symbolizer_new(struct symbolizer **out, const char *proc_root)
+int symbolizer_new_cached(struct symbolizer **out, const char *proc_root, struct symcache *cache)
 {
 	struct symbolizer *s;
+	int err = 0;
 
 	*out = NULL;
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
 	s->proc_root = strdup(proc_root ? proc_root : "/proc");
-	if (!s->proc_root) {
-		free(s);
+	s->cache = cache;
+	if (!cache) {
+		err = symcache_new(&s->cache, 0);
+		s->own_cache = true;
+	}
+	if (!s->proc_root || err) {
+		symbolizer_free(s);
 		return -ENOMEM;
 	}
 	s->kfallback.filename = "[kernel.kallsyms]";
 	s->epoch = 1;
 	*out = s;
 	return 0;
+}
+
+int symbolizer_new(struct symbolizer **out, const char *proc_root)
+{
+	return symbolizer_new_cached(out, proc_root, NULL);
+}
+
+void symbolizer_cache_stats(const struct symbolizer *s, struct symcache_stats *out)
+{
+	symcache_get_stats(s->cache, out);
 }
 
 int symbolizer_set_debug_dirs(struct symbolizer *s, const char *const *dirs, size_t n)
@@ -251,12 +270,15 @@ int symbolizer_set_debug_dirs(struct symbolizer *s, const char *const *dirs, siz
 	return 0;
 }
 
-static void gen_free(struct snap_gen *g)
+/* Free snapshot generations, releasing their pins on cached binaries. */
+static void gen_free(struct symbolizer *s, struct snap_gen *g)
 {
 	while (g) {
 		struct snap_gen *older = g->older;
 
 		for (size_t i = 0; i < g->n; i++) {
+			if (g->e[i].pinned)
+				symcache_unpin(s->cache, g->e[i].bin);
 			if (g->e[i].info)
 				free((char *)g->e[i].info->filename);
 			free(g->e[i].info);
@@ -271,8 +293,8 @@ static void gen_free(struct snap_gen *g)
 static void snap_drop(struct symbolizer *s, struct snap *sn)
 {
 	for (const struct snap_gen *g = sn->gen; g; g = g->older)
-		uncharge(s, HELD_SNAPS, g->mem);
-	gen_free(sn->gen);
+		uncharge_snap(s, g->mem);
+	gen_free(s, sn->gen);
 	sn->gen = NULL;
 	sn->refreshes = 0;
 	perfmap_free(sn->jit);
@@ -281,31 +303,34 @@ static void snap_drop(struct symbolizer *s, struct snap *sn)
 	sn->jit_checked = 0;
 }
 
+/* Drop the pins of the files opened in this window. */
+static void seen_clear(struct symbolizer *s)
+{
+	for (size_t i = 0; i < s->n_seen; i++)
+		symcache_unpin(s->cache, s->seen[i].bin);
+	s->n_seen = 0;
+	htab_release(&s->seen_h);
+}
+
 void symbolizer_free(struct symbolizer *s)
 {
 	if (!s)
 		return;
-	for (size_t i = 0; i < s->n_bins; i++) {
-		elfsym_free(s->bins[i]->sym);
-		elfsym_free(s->bins[i]->dsym);
-		dwarfline_free(s->bins[i]->dw);
-		gopclntab_free(s->bins[i]->go);
-		free(s->bins[i]);
-	}
 	for (size_t i = 0; i < s->n_debug_dirs; i++)
 		free(s->debug_dirs[i]);
 	free(s->debug_dirs);
 	free(s->lines);
-	if (s->vdso)
-		elfsym_free(s->vdso->sym);
-	free(s->vdso);
-	free(s->bins);
-	htab_release(&s->bin_h);
+	symcache_bin_free(s->vdso);
+	if (s->cache)
+		seen_clear(s);
+	free(s->seen);
 	for (size_t i = 0; i < s->n_snaps; i++) {
-		gen_free(s->snaps[i]->gen);
+		gen_free(s, s->snaps[i]->gen);
 		perfmap_free(s->snaps[i]->jit);
 		free(s->snaps[i]);
 	}
+	if (s->own_cache)
+		symcache_free(s->cache);
 	for (size_t i = 0; i < s->n_retired; i++)
 		perfmap_free(s->retired[i]);
 	free(s->retired);
@@ -318,14 +343,6 @@ void symbolizer_free(struct symbolizer *s)
 }
 
 /* ---- binaries ---------------------------------------------------------------- */
-
-static bool bin_eq(const void *ctx, uint32_t pos, const void *key)
-{
-	const struct symbolizer *s = ctx;
-	const uint64_t *k = key;
-
-	return s->bins[pos]->dev == k[0] && s->bins[pos]->inode == k[1];
-}
 
 /* Open an absolute path as process pid sees it (debug files): through
  * procfile, resolved inside its root, regular files only, never blocking.
@@ -357,7 +374,7 @@ static int open_in_root_cb(void *ctx, const char *path)
  * binary itself when built with -g, else from its separate debug file.
  * Nothing found is not an error (frames get names without lines). */
 static int load_debug(struct symbolizer *s, pid_t pid, const struct procmaps_entry *me,
-		      struct bin *b, int fd)
+		      struct symcache_bin *b, int fd)
 {
 	struct root_ctx rc = {s, pid};
 	struct debuginfo_query q = {.path = me->path,
@@ -390,7 +407,7 @@ static int load_debug(struct symbolizer *s, pid_t pid, const struct procmaps_ent
 }
 
 /* A Go binary linked with -s keeps its pc tables: names and lines. */
-static int load_go(struct bin *b, int fd)
+static int load_go(struct symcache_bin *b, int fd)
 {
 	void *data = NULL;
 	size_t len = 0;
@@ -409,60 +426,53 @@ static int load_go(struct bin *b, int fd)
 	return err == -ENOMEM ? err : 0;
 }
 
-/* The cached binary of a file mapping, loading it on first sight. NULL
- * (with *err 0) when it cannot be opened now; a file that opens but does
- * not parse is cached as such so that it is not re-read. */
-static struct bin *get_bin(struct symbolizer *s, pid_t pid, const struct procmaps_entry *me,
-			   int *err)
+static bool seen_eq(const void *ctx, uint32_t pos, const void *key)
 {
-	uint64_t key[2] = {me->dev, me->inode};
+	const struct symbolizer *s = ctx;
+	const uint64_t *k = key;
+
+	return s->seen[pos].dev == k[0] && s->seen[pos].inode == k[1];
+}
+
+/* Remember b (pinned once more) for (dev, inode) until the window ends;
+ * without memory it is simply not remembered. */
+static void seen_add(struct symbolizer *s, const struct procmaps_entry *me, struct symcache_bin *b)
+{
 	uint64_t h = htab_hash_u64(htab_hash_u64(HTAB_SEED, me->dev), me->inode);
-	struct bin *b;
-	const struct procfile_id id = {me->dev, me->inode};
-	struct procfile pf = {.fd = -1};
-	uint32_t pos;
-	int64_t t0;
-	int oerr, lerr;
+
+	if (grow((void **)&s->seen, &s->cap_seen, s->n_seen + 1, sizeof(*s->seen)) ||
+	    htab_insert(&s->seen_h, h, (uint32_t)s->n_seen))
+		return;
+	s->seen[s->n_seen++] = (struct seen_file){me->dev, me->inode, b};
+	symcache_pin(s->cache, b, false);
+}
+
+/* Load the tables of the open file fd (mapping me of pid) into a new bin.
+ * NULL with *err -ENOMEM when memory ran out; a file that does not parse
+ * gives a bin without tables, cached as such so that it is not re-read. */
+static struct symcache_bin *load_bin(struct symbolizer *s, pid_t pid,
+				     const struct procmaps_entry *me, int fd, int *err)
+{
+	struct symcache_bin *b = calloc(1, sizeof(*b));
+	int lerr;
 
 	*err = 0;
-	if (htab_find(&s->bin_h, h, bin_eq, s, key, &pos))
-		return s->bins[pos];
-	if (!budget_ok(s, HELD_BINS))
-		return NULL; /* not cached: a later drain may load it */
-	t0 = work_ns();
-	oerr = procfile_open_mapping(s->proc_root, pid, me->start, me->end, me->path, me->deleted,
-				     &id, &pf);
-	if (oerr) {
-		if (oerr == -ESTALE || oerr == -EINVAL || oerr == -ELOOP || me->deleted)
-			COUNT(s, open_refused);
-		log_debug(MOD, "pid %d: not opening %s%s: %s", (int)pid, me->path,
-			  me->deleted ? " (deleted)" : "", strerror(-oerr));
-		work_done(s, t0);
+	if (!b) {
+		*err = -ENOMEM;
 		return NULL;
 	}
-	b = calloc(1, sizeof(*b));
-	*err = b ? grow((void **)&s->bins, &s->cap_bins, s->n_bins + 1, sizeof(*s->bins)) : -ENOMEM;
-	if (!*err)
-		*err = htab_insert(&s->bin_h, h, (uint32_t)s->n_bins);
-	if (*err) {
-		procfile_close(&pf);
-		free(b);
-		work_done(s, t0);
-		return NULL;
-	}
-	b->dev = me->dev;
-	b->inode = me->inode;
-	lerr = elfsym_load_fd(pf.fd, &b->sym);
+	lerr = elfsym_load_fd(fd, &b->sym);
 	if (!lerr)
-		lerr = load_debug(s, pid, me, b, pf.fd);
+		lerr = load_debug(s, pid, me, b, fd);
 	if (!lerr && !b->dw)
-		lerr = load_go(b, pf.fd);
-	procfile_close(&pf);
-	work_done(s, t0);
+		lerr = load_go(b, fd);
 	if (lerr == -ENOMEM) {
 		/* Not cached as unusable: a later note may have memory again. */
+		symcache_bin_free(b);
 		*err = lerr;
-	} else if (lerr == -E2BIG) {
+		return NULL;
+	}
+	if (lerr == -E2BIG) {
 		COUNT(s, elf_refused);
 		log_warn(MOD, "pid %d: %s is over the ELF caps; its frames keep mapping+offset",
 			 (int)pid, me->path);
@@ -470,17 +480,73 @@ static struct bin *get_bin(struct symbolizer *s, pid_t pid, const struct procmap
 		log_debug(MOD, "%s: not a usable ELF (%s); frames keep mapping+offset", me->path,
 			  strerror(-lerr));
 	}
-	b->mem = sizeof(*b) + (b->sym ? elfsym_mem(b->sym) : 0);
-	charge(s, HELD_BINS, b->mem);
-	s->bins[s->n_bins++] = b;
+	b->mem = symcache_bin_mem(b);
+	return b;
+}
+
+/* The tables of a file mapping, pinned in the cache (the caller unpins),
+ * loading them on first sight of the file's build ID. NULL (with *err 0)
+ * when the file cannot be opened or loaded now. The file is opened for
+ * every new mapping, also on a hit: the key comes from the file itself,
+ * so a path or inode that now holds other bytes gets other tables. */
+static struct symcache_bin *get_bin(struct symbolizer *s, pid_t pid,
+				    const struct procmaps_entry *me, int *err)
+{
+	const struct procfile_id id = {me->dev, me->inode};
+	struct procfile pf = {.fd = -1};
+	struct symcache_bin *b = NULL;
+	char key[SYMCACHE_KEY_MAX];
+	uint64_t idk[2] = {me->dev, me->inode};
+	uint32_t pos;
+	int64_t t0;
+	int oerr;
+
+	*err = 0;
+	if (htab_find(&s->seen_h, htab_hash_u64(htab_hash_u64(HTAB_SEED, me->dev), me->inode),
+		      seen_eq, s, idk, &pos)) {
+		symcache_pin(s->cache, s->seen[pos].bin, true);
+		return s->seen[pos].bin;
+	}
+	/* Over the time budget even a hit's open waits for a later drain. */
+	if (s->budgeted && s->drain_work_ns > DRAIN_TIME_NS && !budget_ok(s, LOAD_BIN))
+		return NULL;
+	t0 = work_ns();
+	oerr = procfile_open_mapping(s->proc_root, pid, me->start, me->end, me->path, me->deleted,
+				     &id, &pf);
+	if (!oerr)
+		oerr = symcache_key_fd(pf.fd, key);
+	if (oerr) {
+		if (oerr == -ESTALE || oerr == -EINVAL || oerr == -ELOOP || me->deleted)
+			COUNT(s, open_refused);
+		log_debug(MOD, "pid %d: not opening %s%s: %s", (int)pid, me->path,
+			  me->deleted ? " (deleted)" : "", strerror(-oerr));
+		goto cleanup;
+	}
+	b = symcache_get(s->cache, key);
+	if (b || !budget_ok(s, LOAD_BIN))
+		goto cleanup; /* a miss over budget: a later drain may load it */
+	b = load_bin(s, pid, me, pf.fd, err);
+	if (b) {
+		charge(s, LOAD_BIN, b->mem);
+		*err = symcache_put(s->cache, key, b);
+	}
+	if (*err) {
+		symcache_bin_free(b);
+		b = NULL;
+	}
+cleanup:
+	if (b)
+		seen_add(s, me, b);
+	procfile_close(&pf);
+	work_done(s, t0);
 	return b;
 }
 
 /* The vDSO is an ELF image only in memory: copy it from the process
  * (bounded) into an anonymous file for elfsym. One image per kernel, so it
  * is read once; its functions (clock_gettime, ...) then get names. */
-static struct bin *get_vdso(struct symbolizer *s, pid_t pid, const struct procmaps_entry *me,
-			    int *err)
+static struct symcache_bin *get_vdso(struct symbolizer *s, pid_t pid,
+				     const struct procmaps_entry *me, int *err)
 {
 	char path[PATH_MAX];
 	size_t len = me->end - me->start;
@@ -553,9 +619,10 @@ static int fill_entry(struct symbolizer *s, pid_t pid, const struct procmaps_ent
 	/* Anonymous or named-anonymous ("[anon:...]") memory, not [vdso]. */
 	se->jit_candidate = !me->inode && (!me->path[0] || strncmp(me->path, "[anon", 5) == 0 ||
 					   me->path[0] == '/');
-	if (me->inode && me->path[0] == '/')
+	if (me->inode && me->path[0] == '/') {
 		se->bin = get_bin(s, pid, me, &err);
-	else if (strcmp(me->path, "[vdso]") == 0)
+		se->pinned = se->bin != NULL;
+	} else if (strcmp(me->path, "[vdso]") == 0)
 		se->bin = get_vdso(s, pid, me, &err);
 	if (err)
 		return err;
@@ -586,7 +653,7 @@ static int read_snapshot(struct symbolizer *s, struct snap *sn)
 	int64_t t0;
 	int err;
 
-	if (!budget_ok(s, HELD_SNAPS))
+	if (!budget_ok(s, LOAD_SNAP))
 		return -EAGAIN;
 	snprintf(path, sizeof(path), "%s/%d/maps", s->proc_root, (int)sn->pid);
 	/* Only executable mappings are kept, and at most MAX_MAP_ENTRIES: a
@@ -630,12 +697,12 @@ static int read_snapshot(struct symbolizer *s, struct snap *sn)
 		if (err)
 			goto cleanup;
 	}
-	charge(s, HELD_SNAPS, g->mem);
+	charge(s, LOAD_SNAP, g->mem);
 	g->older = sn->gen;
 	sn->gen = g;
 	g = NULL;
 cleanup:
-	gen_free(g);
+	gen_free(s, g);
 	procmaps_release(&pm);
 	return err;
 }
@@ -697,50 +764,6 @@ static int reindex_snaps(struct symbolizer *s)
 	return err;
 }
 
-static int reindex_bins(struct symbolizer *s)
-{
-	int err = 0;
-
-	htab_release(&s->bin_h);
-	for (size_t i = 0; i < s->n_bins && !err; i++)
-		err = htab_insert(
-		    &s->bin_h,
-		    htab_hash_u64(htab_hash_u64(HTAB_SEED, s->bins[i]->dev), s->bins[i]->inode),
-		    (uint32_t)i);
-	return err;
-}
-
-/* Over half the cache: drop binaries no kept snapshot refers to. */
-static int trim_bins(struct symbolizer *s)
-{
-	size_t k = 0;
-	if (s->held[HELD_BINS] < BINS_MAX_BYTES / 2)
-		return 0;
-	for (size_t i = 0; i < s->n_bins; i++)
-		s->bins[i]->live = false;
-	for (size_t i = 0; i < s->n_snaps; i++)
-		for (const struct snap_gen *g = s->snaps[i]->gen; g; g = g->older)
-			for (size_t j = 0; j < g->n; j++)
-				if (g->e[j].bin)
-					g->e[j].bin->live = true;
-	for (size_t i = 0; i < s->n_bins; i++) {
-		struct bin *b = s->bins[i];
-
-		if (b->live) {
-			s->bins[k++] = b;
-			continue;
-		}
-		uncharge(s, HELD_BINS, b->mem);
-		elfsym_free(b->sym);
-		elfsym_free(b->dsym);
-		dwarfline_free(b->dw);
-		gopclntab_free(b->go);
-		free(b);
-	}
-	s->n_bins = k;
-	return reindex_bins(s);
-}
-
 int symbolizer_end_window(struct symbolizer *s)
 {
 	const struct symbolizer_stats *w = &s->window_stats;
@@ -767,8 +790,8 @@ int symbolizer_end_window(struct symbolizer *s)
 		}
 		if (sn->gen && sn->gen->older) {
 			for (const struct snap_gen *g = sn->gen->older; g; g = g->older)
-				uncharge(s, HELD_SNAPS, g->mem);
-			gen_free(sn->gen->older);
+				uncharge_snap(s, g->mem);
+			gen_free(s, sn->gen->older);
 			sn->gen->older = NULL;
 		}
 		sn->refreshes = 0;
@@ -777,7 +800,11 @@ int symbolizer_end_window(struct symbolizer *s)
 	}
 	s->n_snaps = k;
 	s->epoch++;
-	if (reindex_snaps(s) || trim_bins(s))
+	/* Files are opened (and keyed) again in the next window. */
+	seen_clear(s);
+	/* Binaries no kept snapshot refers to stay cached (unpinned) for the
+	 * next processes and jobs, until the cache needs their room. */
+	if (reindex_snaps(s))
 		return -ENOMEM;
 	return 0;
 }
@@ -895,9 +922,36 @@ static int jit_name(struct symbolizer *s, struct snap *sn, uint64_t addr, const 
 	return err;
 }
 
+/* Source positions of vaddr from b's DWARF into out (DWARFLINE_MAX_DEPTH
+ * slots), the outermost named as the symbol table names it; answered from
+ * the binary's memo in the cache when it was looked up before. Returns how
+ * many (0: none) or -ENOMEM. */
+static int dwarf_lines(struct symbolizer *s, struct symcache_bin *b, uint64_t vaddr,
+		       const char *name, struct pprof_line *out)
+{
+	size_t nm;
+	const struct pprof_line *m = symcache_memo_find(s->cache, b, vaddr, &nm);
+	int n, err;
+
+	if (m) {
+		memcpy(out, m, nm * sizeof(*out));
+		return (int)nm;
+	}
+	n = dwarfline_lookup(b->dw, vaddr, out, DWARFLINE_MAX_DEPTH);
+	if (n < 0)
+		n = 0;
+	/* The outermost level is the function the code was compiled in: the
+	 * symbol table's name for it keeps frames consistent with binaries
+	 * without DWARF (and C++ mangled names as pprof demangles them). */
+	if (n > 0 && name)
+		out[n - 1].function = name;
+	err = symcache_memo_add(s->cache, b, vaddr, out, (size_t)n);
+	return err ? err : n;
+}
+
 /* Name (and, with DWARF, file:line and inline chain) of ELF vaddr in bin
  * for frame f. Positions go to the symbolizer's line pool. */
-static int symbolize_vaddr(struct symbolizer *s, const struct bin *b, uint64_t vaddr,
+static int symbolize_vaddr(struct symbolizer *s, struct symcache_bin *b, uint64_t vaddr,
 			   struct pprof_frame *f)
 {
 	const char *name = elfsym_lookup(b->sym, vaddr, NULL);
@@ -910,15 +964,17 @@ static int symbolize_vaddr(struct symbolizer *s, const struct bin *b, uint64_t v
 	if ((!b->dw && !b->go) || s->cap_lines - s->n_lines < DWARFLINE_MAX_DEPTH)
 		return 0;
 	out = &s->lines[s->n_lines];
-	n = b->dw ? dwarfline_lookup(b->dw, vaddr, out, DWARFLINE_MAX_DEPTH)
-		  : gopclntab_lookup(b->go, vaddr, out);
-	if (n <= 0)
+	if (b->dw) {
+		n = dwarf_lines(s, b, vaddr, name, out);
+	} else {
+		n = gopclntab_lookup(b->go, vaddr, out);
+		if (n > 0 && name)
+			out[n - 1].function = name;
+	}
+	if (n < 0)
+		return n;
+	if (n == 0)
 		return 0;
-	/* The outermost level is the function the code was compiled in: the
-	 * symbol table's name for it keeps frames consistent with binaries
-	 * without DWARF (and C++ mangled names as pprof demangles them). */
-	if (name)
-		out[n - 1].function = name;
 	f->lines = out;
 	f->nlines = (size_t)n;
 	f->function = out[0].function;

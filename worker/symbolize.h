@@ -3,8 +3,10 @@
  *
  * Kernel frames from /proc/kallsyms; user frames through /proc/PID/maps and
  * the ELF .symtab/.dynsym of each mapped file (libelf), correct for PIE and
- * shared libraries. Per-binary symbol tables are cached by (dev, inode) and
- * carry the GNU build ID. A process's maps are snapshotted the first time it
+ * shared libraries. Per-binary symbol and line tables are kept in a symbol
+ * cache (symcache.h) keyed by the GNU build ID, which several symbolizers
+ * (one per job engine wake-up) may share, so a binary is loaded once across
+ * processes and jobs. A process's maps are snapshotted the first time it
  * is seen (symbolizer_note_pid) so that it can still be symbolized after it
  * exits. What cannot be symbolized keeps its mapping and offset.
  *
@@ -24,7 +26,9 @@
  * Budgets: between symbolizer_drain_begin() calls, at most 2 s of CPU spent in
  * maps reads and ELF loads (one in progress can overrun it) and 128 MiB go
  * to new maps snapshots and binaries; one process's snapshot stays under
- * 4 MiB, all of them under 128 MiB, binaries under 256 MiB. Past a budget
+ * 4 MiB, all of them under 128 MiB, binaries under the cache's budget
+ * (least recently used binaries no snapshot refers to are evicted first,
+ * SYMCACHE_DEFAULT_BYTES unless configured). Past a budget
  * frames keep mapping+offset and the give-up is
  * counted (symbolizer_get_stats) and logged at window end. Before the
  * first drain_begin only the held-bytes caps apply.
@@ -50,12 +54,18 @@
 #include <sys/types.h>
 
 #include "pprof.h"
+#include "symcache.h"
 
 struct symbolizer;
 
 /* proc_root is normally "/proc" (configurable for tests and for workers
- * that see the host's /proc under another path). */
+ * that see the host's /proc under another path). The symbolizer gets a
+ * symbol cache of its own with the default budget. */
 int symbolizer_new(struct symbolizer **out, const char *proc_root);
+
+/* Same, with binaries' tables in cache (not owned; it must outlive the
+ * symbolizer). NULL: a cache of its own. */
+int symbolizer_new_cached(struct symbolizer **out, const char *proc_root, struct symcache *cache);
 void symbolizer_free(struct symbolizer *s);
 
 /* Extra node directories searched for separate debug files after the
@@ -81,12 +91,15 @@ void symbolizer_drain_begin(struct symbolizer *s);
 
 /* End of a profile window: logs this window's give-ups, forgets the pids
  * not seen since the previous window end (and older maps generations of
- * the others), and trims unreferenced binaries when the cache is large.
+ * the others), and unpins the binaries only those referred to (they stay cached).
  * Frames handed out before stay valid only for the mappings kept. */
 int symbolizer_end_window(struct symbolizer *s);
 
 /* Give-up counts since symbolizer_new(). */
 void symbolizer_get_stats(const struct symbolizer *s, struct symbolizer_stats *out);
+
+/* Counters of the symbol cache it uses (shared ones count for all users). */
+void symbolizer_cache_stats(const struct symbolizer *s, struct symcache_stats *out);
 
 /* Forget a pid's maps snapshot (e.g. at the end of a job). Frees the
  * pprof_mapping_info structs handed out for it; binaries stay cached. */

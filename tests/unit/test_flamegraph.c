@@ -226,3 +226,43 @@ UNIT_TEST(flamegraph_diff_colours_by_change_of_share)
 	pprof_builder_free(a);
 	pprof_builder_free(b);
 }
+
+/* Where the profile has lines, a frame's tooltip names its busiest source
+ * line on a second line (the leaf: where the CPU was; a caller: the call
+ * site); file names are escaped like frame names. */
+UNIT_TEST(flamegraph_tooltip_hottest_line)
+{
+	static const struct pprof_line at7[] = {
+	    {.function = "leaf", .filename = "src/<leaf>.c", .line = 7},
+	    {.function = "main", .filename = "main.c", .line = 20}};
+	static const struct pprof_line at9[] = {
+	    {.function = "leaf", .filename = "src/<leaf>.c", .line = 9}};
+	static const struct pprof_line from21[] = {
+	    {.function = "main", .filename = "main.c", .line = 21}};
+	const struct pprof_frame s1[] = {{.addr = 0x1100, .lines = at7, .nlines = 2}};
+	const struct pprof_frame s2[] = {{.addr = 0x1200, .lines = at9, .nlines = 1},
+					 {.addr = 0x2100, .lines = from21, .nlines = 1}};
+	struct pprof_builder *b = NULL;
+	size_t len = 0;
+	char *svg;
+
+	CHECK_EQ_INT(pprof_builder_new(&b, 10101010, 0), 0);
+	if (!b)
+		return;
+	CHECK_EQ_INT(pprof_builder_add(b, s1, 1, 30, NULL, 0), 0);
+	CHECK_EQ_INT(pprof_builder_add(b, s2, 2, 70, NULL, 0), 0);
+	svg = render(b, "lines", &len);
+	CHECK(svg != NULL);
+	if (svg) {
+		CHECK(
+		    strstr(svg,
+			   "<title>leaf (100 samples, 100.00%, self 100)\nat src/&lt;leaf&gt;.c:9 "
+			   "(70 samples there)</title>") != NULL);
+		CHECK(strstr(svg, "<title>main (100 samples, 100.00%, self 0)\nat main.c:21 "
+				  "(70 samples there)</title>") != NULL);
+		/* The root has no line. */
+		CHECK(strstr(svg, "<title>all (100 samples, 100.00%, self 0)</title>") != NULL);
+	}
+	free(svg);
+	pprof_builder_free(b);
+}

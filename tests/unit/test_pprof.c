@@ -749,3 +749,59 @@ UNIT_TEST(pprof_first_mapping_is_main_executable)
 	free(raw);
 	pprof_builder_free(b);
 }
+
+/* Each top row names its hottest line: the line of the function with the
+ * most self samples, a caller's busiest call site when it is never the
+ * leaf, and nothing when the profile has no lines for it. */
+UNIT_TEST(pprof_top_hottest_line)
+{
+	static const struct pprof_mapping_info map = {
+	    .start = 0x1000, .limit = 0x9000, .filename = "/app", .has_inline_frames = true};
+	static const struct pprof_line leaf_a[] = {
+	    {.function = "leaf", .filename = "src/leaf.c", .line = 7, .start_line = 5},
+	    {.function = "caller", .filename = "src/main.c", .line = 40, .start_line = 30}};
+	static const struct pprof_line leaf_b[] = {
+	    {.function = "leaf", .filename = "src/leaf.c", .line = 9, .start_line = 5}};
+	static const struct pprof_line call_b[] = {
+	    {.function = "caller", .filename = "src/main.c", .line = 44, .start_line = 30}};
+	const struct pprof_frame s1[] = {
+	    {.addr = 0x1100, .lines = leaf_a, .nlines = 2, .mapping = &map}};
+	const struct pprof_frame s2[] = {
+	    {.addr = 0x1200, .lines = leaf_b, .nlines = 1, .mapping = &map},
+	    {.addr = 0x2200, .lines = call_b, .nlines = 1, .mapping = &map}};
+	const struct pprof_frame s3[] = {{.addr = 0x3300, .function = "nolines", .mapping = &map}};
+	struct pprof_builder *b = NULL;
+	struct pprof_top_entry *t = NULL;
+	size_t n = 0;
+	int i;
+
+	CHECK_EQ_INT(pprof_builder_new(&b, PERIOD_NS, 0), 0);
+	if (!b)
+		return;
+	/* leaf: 5 samples at line 7 (inlined into caller at 40), 8 at line 9
+	 * (called from caller's line 44); nolines: 2. */
+	CHECK_EQ_INT(pprof_builder_add(b, s1, 1, 5, NULL, 0), 0);
+	CHECK_EQ_INT(pprof_builder_add(b, s2, 2, 8, NULL, 0), 0);
+	CHECK_EQ_INT(pprof_builder_add(b, s3, 1, 2, NULL, 0), 0);
+	CHECK_EQ_INT(pprof_builder_top(b, 10, &t, &n), 0);
+	i = find_top(t, n, "leaf");
+	CHECK(i == 0);
+	if (i >= 0) {
+		CHECK_EQ_INT(t[i].self, 13);
+		CHECK_EQ_STR(t[i].filename, "src/leaf.c");
+		CHECK_EQ_INT(t[i].line, 9);
+	}
+	i = find_top(t, n, "caller");
+	CHECK(i >= 0);
+	if (i >= 0) {
+		CHECK_EQ_INT(t[i].self, 0);
+		CHECK_EQ_STR(t[i].filename, "src/main.c");
+		CHECK_EQ_INT(t[i].line, 44); /* 8 samples pass there, 5 at line 40 */
+	}
+	i = find_top(t, n, "nolines");
+	CHECK(i >= 0);
+	if (i >= 0)
+		CHECK(t[i].filename == NULL && t[i].line == 0);
+	pprof_top_free(t, n);
+	pprof_builder_free(b);
+}

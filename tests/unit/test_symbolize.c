@@ -2,7 +2,7 @@
 /* test_symbolize.c -- user frames of a PIE and of libc resolve to their
  * function names, kernel frames to kallsyms names; stripped and broken
  * binaries keep mapping + offset; an exited process is symbolized from its
- * snapshot. */
+ * snapshot; a shared symbol cache reuses binaries by build ID. */
 #include "unit.h"
 #include "elfsym.h"
 #include "symbolize.h"
@@ -359,6 +359,79 @@ UNIT_TEST(symbolize_stripped_binary_keeps_offset)
 
 	CHECK_EQ_INT(fake_maps(root, 4243, full), 0);
 	symbolize_fake(unit_failed, root, 4243, "symbolize_target_fn");
+	rm_tree(root);
+	tmp_root[0] = '\0';
+}
+
+/* Symbolize target_addr() in fake process pid through a symbolizer on the
+ * shared cache c, as the job engine does for each new job. */
+static const char *symbolize_cached(int *unit_failed, struct symcache *c, const char *root, int pid,
+				    char *name, size_t cap)
+{
+	struct symbolizer *s = NULL;
+	uint64_t ip = target_addr();
+	struct pprof_frame f = {0};
+
+	name[0] = '\0';
+	CHECK_EQ_INT(symbolizer_new_cached(&s, root, c), 0);
+	if (!s)
+		return NULL;
+	CHECK_EQ_INT(symbolizer_user(s, pid, &ip, 1, &f), 0);
+	if (f.function)
+		snprintf(name, cap, "%s", f.function);
+	symbolizer_free(s); /* the binary stays cached, unpinned */
+	return name[0] ? name : NULL;
+}
+
+/* One cache across symbolizers: a second inode holding the same binary is
+ * a hit (build-ID key), and a file rewritten in place under the same path
+ * and inode with other bytes is a miss that gets the new file's tables,
+ * never the old ones. */
+UNIT_TEST(symbolize_shared_cache_by_build_id)
+{
+	char exe[PATH_MAX], path[PATH_MAX], other[PATH_MAX], stripped[PATH_MAX], cmd[7 * PATH_MAX],
+	    name[256];
+	const char *root = tmpdir();
+	struct symcache *c = NULL;
+	struct symcache_stats st;
+	struct stat st1, st2;
+
+	CHECK(root[0] && self_exe(exe, sizeof(exe)) == 0);
+	CHECK_EQ_INT(symcache_new(&c, 0), 0);
+	if (!c)
+		return;
+	snprintf(path, sizeof(path), "%s/app", root);
+	snprintf(other, sizeof(other), "%s/app-in-another-image", root);
+	snprintf(stripped, sizeof(stripped), "%s/stripped", root);
+	snprintf(cmd, sizeof(cmd), "cp '%s' '%s' && cp '%s' '%s' && objcopy --strip-all '%s' '%s'",
+		 exe, path, exe, other, exe, stripped);
+	CHECK_EQ_INT(system(cmd), 0);
+
+	CHECK_EQ_INT(fake_maps(root, 5001, path), 0);
+	CHECK_EQ_STR(symbolize_cached(unit_failed, c, root, 5001, name, sizeof(name)),
+		     "symbolize_target_fn");
+	CHECK_EQ_INT(fake_maps(root, 5002, other), 0);
+	CHECK_EQ_STR(symbolize_cached(unit_failed, c, root, 5002, name, sizeof(name)),
+		     "symbolize_target_fn");
+	symcache_get_stats(c, &st);
+	CHECK_EQ_INT(st.misses, 1);
+	CHECK_EQ_INT(st.hits, 1);
+	CHECK_EQ_INT(st.entries, 1);
+	CHECK_EQ_INT(st.pinned, 0);
+	CHECK(st.bytes > 0);
+
+	/* Same path, same inode, other bytes (cp truncates and rewrites). */
+	CHECK_EQ_INT(stat(path, &st1), 0);
+	snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", stripped, path);
+	CHECK_EQ_INT(system(cmd), 0);
+	CHECK_EQ_INT(stat(path, &st2), 0);
+	CHECK_EQ_INT(st1.st_ino, st2.st_ino);
+	CHECK_EQ_INT(fake_maps(root, 5003, path), 0);
+	CHECK(symbolize_cached(unit_failed, c, root, 5003, name, sizeof(name)) == NULL);
+	symcache_get_stats(c, &st);
+	CHECK_EQ_INT(st.misses, 2);
+	CHECK_EQ_INT(st.entries, 2);
+	symcache_free(c);
 	rm_tree(root);
 	tmp_root[0] = '\0';
 }
