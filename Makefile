@@ -25,14 +25,15 @@ msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
 CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g -O2 \
-	-fno-omit-frame-pointer -I$(OUT)/gen -Ilib -Ibpf -Ioperator -Iworker -Icli -I.
+	-fno-omit-frame-pointer -I$(OUT)/gen -Ilib -Ibpf -Ioperator -Ioperator/k8s -Ioperator/hub \
+	-Ioperator/reconcile -Ioperator/storage -Iworker -Icli -I.
 SAN_FLAGS   := -fsanitize=address,undefined -fno-sanitize-recover=undefined -O1
 LDLIBS      := -lbpf -lelf -ldw -lz -lcurl -ljson-c -lwebsockets -lcap -lprotobuf-c -lpthread -lm
 
 # Per-build-flavour settings: $(1)=output dir, $(2)=extra cflags
 LIB_SRCS      := $(wildcard lib/*.c)
 WORKER_SRCS   := $(filter-out worker/main.c,$(wildcard worker/*.c))
-OPERATOR_SRCS := $(filter-out operator/main.c,$(wildcard operator/*.c))
+OPERATOR_SRCS := $(filter-out operator/main.c,$(wildcard operator/*.c operator/*/*.c))
 CLI_SRCS      := $(filter-out cli/main.c,$(wildcard cli/*.c))
 UNIT_SRCS     := $(wildcard tests/unit/*.c)
 BPF_SRCS      := $(wildcard bpf/*.bpf.c)
@@ -77,7 +78,7 @@ vmlinux:
 
 # ---- C objects, one rule per flavour ----------------------------------------
 define flavour
-$(1)/obj/%.o: %.c $(GEN_HDRS) $(wildcard lib/*.h worker/*.h operator/*.h cli/*.h bpf/*.h tests/unit/*.h)
+$(1)/obj/%.o: %.c $(GEN_HDRS) $(wildcard lib/*.h worker/*.h operator/*.h operator/*/*.h cli/*.h bpf/*.h tests/unit/*.h)
 	$$(call msg,CC,$$@)
 	$$(Q)mkdir -p $$(dir $$@)
 	$$(Q)$$(CC) $$(CFLAGS_BASE) $(2) -c $$< -o $$@
