@@ -25,10 +25,27 @@ msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
 CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g -O2 \
-	-fno-omit-frame-pointer -I$(OUT)/gen -Ilib -Ibpf -Ioperator -Ioperator/k8s -Ioperator/hub \
-	-Ioperator/reconcile -Ioperator/storage -Iworker -Icli -I.
+	-fno-omit-frame-pointer
 SAN_FLAGS   := -fsanitize=address,undefined -fno-sanitize-recover=undefined -O1
 LDLIBS      := -lbpf -lelf -ldw -lz -lcurl -ljson-c -lwebsockets -lcap -lprotobuf-c -lpthread -lm
+
+# Include paths per source folder: a folder sees its own headers and those
+# of the layers below it, so an include that crosses the layering (lib/ using
+# the operator, the hub using the reconciler, ...) fails to build.
+OP_DIRS  := operator/k8s operator/hub operator/storage operator/reconcile
+INC_LIB  := -Ilib -I$(OUT)/gen
+INC_lib/                := $(INC_LIB)
+INC_$(OUT)/gen/         := $(INC_LIB)
+INC_worker/             := -Iworker -Ibpf $(INC_LIB)
+INC_operator/k8s/       := -Ioperator/k8s $(INC_LIB)
+INC_operator/hub/       := -Ioperator/hub $(INC_LIB)
+INC_operator/storage/   := -Ioperator/storage $(INC_LIB)
+INC_operator/reconcile/ := -Ioperator/reconcile -Ioperator/k8s -Ioperator/hub \
+	-Ioperator/storage $(INC_LIB)
+INC_operator/           := -Ioperator $(addprefix -I,$(OP_DIRS)) $(INC_LIB)
+INC_cli/                := -Icli -Ioperator/k8s $(INC_LIB)
+INC_tests/unit/         := -Itests/unit -Icli -Ioperator $(addprefix -I,$(OP_DIRS)) \
+	-Iworker -Ibpf $(INC_LIB)
 
 # Per-build-flavour settings: $(1)=output dir, $(2)=extra cflags
 LIB_SRCS      := $(wildcard lib/*.c)
@@ -77,16 +94,19 @@ vmlinux:
 	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > bpf/vmlinux.h
 
 # ---- C objects, one rule per flavour ----------------------------------------
+# -MMD -MP: each object records the headers it read (obj/*.d, included
+# below), so a changed header rebuilds exactly what uses it. The generated
+# headers are order-only: they must exist before the first compile.
 define flavour
-$(1)/obj/%.o: %.c $(GEN_HDRS) $(wildcard lib/*.h worker/*.h operator/*.h operator/*/*.h cli/*.h bpf/*.h tests/unit/*.h)
+$(1)/obj/%.o: %.c | $(GEN_HDRS)
 	$$(call msg,CC,$$@)
 	$$(Q)mkdir -p $$(dir $$@)
-	$$(Q)$$(CC) $$(CFLAGS_BASE) $(2) -c $$< -o $$@
+	$$(Q)$$(CC) $$(CFLAGS_BASE) $$(INC_$$(dir $$<)) $(2) -MMD -MP -c $$< -o $$@
 
-$(1)/obj/gen/%.o: $(OUT)/gen/%.c
+$(1)/obj/gen/%.o: $(OUT)/gen/%.c | $(GEN_HDRS)
 	$$(call msg,CC,$$@)
 	$$(Q)mkdir -p $$(dir $$@)
-	$$(Q)$$(CC) $$(CFLAGS_BASE) $(2) -Wno-unused-parameter -c $$< -o $$@
+	$$(Q)$$(CC) $$(CFLAGS_BASE) $$(INC_LIB) $(2) -Wno-unused-parameter -MMD -MP -c $$< -o $$@
 
 $(1)/libcommon.a: $(patsubst %.c,$(1)/obj/%.o,$(LIB_SRCS)) $(patsubst $(OUT)/gen/%.c,$(1)/obj/gen/%.o,$(PROTO_C))
 	$$(call msg,AR,$$@)
@@ -124,6 +144,7 @@ endef
 
 $(eval $(call flavour,$(OUT),))
 $(eval $(call flavour,$(ASAN_OUT),$(SAN_FLAGS)))
+-include $(sort $(shell find $(OUT) $(ASAN_OUT) -name '*.d' 2>/dev/null))
 
 asan: $(ASAN_OUT)/podprof-worker $(ASAN_OUT)/podprof-operator $(ASAN_OUT)/kubectl-podprof $(ASAN_OUT)/unit-tests
 

@@ -9,8 +9,12 @@
  * registered workers (max_pending, per address), so that unauthenticated
  * peers can neither fill max_workers nor grow memory past a small bound. Outbound messages go through a per-session
  * queue and are written only from LWS_CALLBACK_SERVER_WRITEABLE, in chunks,
- * as one fragmented WebSocket message. HTTP endpoints live in hub_http.c.
+ * as one fragmented WebSocket message. This file: the server's life cycle,
+ * the lws protocol callback and the send API; one session's hello,
+ * authentication and output live in hub_session.c, inbound messages in
+ * hub_rx.c, HTTP endpoints in hub_http.c.
  */
+#include "clock.h"
 #include "hub_int.h"
 #include "log.h"
 
@@ -23,529 +27,16 @@
 #define MOD		   "hub"
 #define HELLO_TIMEOUT_S	   10		      /* time to send hello after upgrade */
 #define QUEUE_MAX_BYTES	   (16 * 1024 * 1024) /* per-worker outbound backlog cap */
-#define RX_KEEP_MAX	   (256 * 1024)	      /* keep rx buffers up to this between msgs */
 #define DEFAULT_HB_MS	   5000
 #define DEFAULT_MAX_WORKER 4096
 #define DEFAULT_PENDING	   256
 #define DEFAULT_PER_ADDR   16
-/* RFC 6455 registry: "Try Again Later" (lws has no name for it). */
-#define CLOSE_TRY_AGAIN ((enum lws_close_status)1013)
-
-uint64_t hub_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static const char *peer_of(struct lws *wsi, char *buf, size_t len)
 {
 	const char *p = lws_get_peer_simple(wsi, buf, len);
 
 	return p ? p : "?";
-}
-
-/* Identities end up in logs and metrics: keep them printable. A node binding
- * that is not a DNS-1123 name cannot match any hello: refuse it. */
-static int sanitize_result(struct hub_auth_result *res)
-{
-	for (char *p = res->identity; *p; p++) {
-		if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
-			*p = '?';
-	}
-	return res->node[0] && !proto_node_name_valid(res->node) ? -EACCES : 0;
-}
-
-int hub_check_token(struct hub *hub, const char *peer, const char *token,
-		    struct hub_auth_result *res)
-{
-	int rc;
-
-	memset(res, 0, sizeof(*res));
-	if (hub->authq) {
-		rc = hub_authq_cached(hub->authq, token, res);
-		if (rc) {
-			hub->c.auth_cache_hits++;
-			rc = rc < 0 ? rc : sanitize_result(res);
-		} else if (!hub_authq_rate_ok(hub->authq, peer)) {
-			hub->c.auth_rate_limited++;
-			log_warn(MOD, "token check for %s refused: too many from that address",
-				 peer);
-			rc = -EACCES;
-		} else {
-			return -EINPROGRESS;
-		}
-	} else {
-		hub->c.auth_checks++;
-		rc = hub->cfg.auth(hub->cfg.auth_ctx, token, res);
-		if (!rc)
-			rc = sanitize_result(res);
-	}
-	if (rc)
-		hub->c.auth_failures++;
-	return rc;
-}
-
-/* ---- closing -------------------------------------------------------------- */
-
-/* Refuse from inside this session's callback: log, set the close frame, and
- * return -1 so lws closes the connection. */
-static int session_refuse(struct hub_session *s, enum lws_close_status code, const char *why)
-{
-	size_t n = strlen(why);
-
-	log_warn(MOD, "dropping connection from %s (node %s): %s", s->peer,
-		 s->node[0] ? s->node : "-", why);
-	/* Close reason payload is at most 123 bytes by RFC 6455. */
-	lws_close_reason(s->wsi, code, (unsigned char *)why, n > 120 ? 120 : n);
-	return -1;
-}
-
-/* Close another session later (outside its callback): from its WRITEABLE. */
-static void session_close_later(struct hub_session *s, enum lws_close_status code, const char *why)
-{
-	if (s->close_pending)
-		return;
-	s->close_pending = true;
-	s->close_code = code;
-	snprintf(s->close_reason, sizeof(s->close_reason), "%s", why);
-	lws_callback_on_writable(s->wsi);
-}
-
-/* ---- outbound -------------------------------------------------------------- */
-
-static int session_enqueue(struct hub_session *s, const void *data, size_t len, bool binary)
-{
-	int err;
-
-	if (s->close_pending)
-		return -ENOTCONN;
-	err = wsq_push(&s->q, NULL, 0, data, len, binary);
-	if (err == -ENOBUFS) {
-		/* A worker that does not read must not grow operator memory. */
-		session_close_later(s, LWS_CLOSE_STATUS_POLICY_VIOLATION, "outbound queue full");
-		s->hub->c.refused_other++;
-		return err;
-	}
-	if (!err)
-		lws_callback_on_writable(s->wsi);
-	return err;
-}
-
-static int session_send_msg(struct hub_session *s, const struct proto_msg *m)
-{
-	struct proto_err err;
-	char *txt = NULL;
-	size_t len;
-	int rc;
-
-	rc = proto_encode(m, &txt, &len, &err);
-	if (rc) {
-		log_error(MOD, "not sending invalid %s to %s: %s at '%s'", proto_type_str(m->type),
-			  s->node, proto_status_str(err.status), err.field);
-		return rc;
-	}
-	rc = session_enqueue(s, txt, len, false);
-	free(txt);
-	return rc;
-}
-
-static int session_writeable(struct hub_session *s)
-{
-	int n;
-
-	if (s->close_pending) {
-		size_t rl = strlen(s->close_reason);
-
-		log_info(MOD, "closing worker session (node %s): %s", s->node[0] ? s->node : "-",
-			 s->close_reason);
-		lws_close_reason(s->wsi, s->close_code, (unsigned char *)s->close_reason, rl);
-		return -1;
-	}
-	n = wsq_write(&s->q, s->wsi);
-	if (n < 0) {
-		log_warn(MOD, "write to %s failed", s->node[0] ? s->node : "-");
-		return -1;
-	}
-	s->hub->c.tx_messages += (uint64_t)n;
-	return 0;
-}
-
-/* ---- registry -------------------------------------------------------------- */
-
-static struct hub_session *find_node(struct hub *hub, const char *node)
-{
-	lws_start_foreach_dll(struct lws_dll2 *, d, lws_dll2_get_head(&hub->sessions))
-	{
-		struct hub_session *s = lws_container_of(d, struct hub_session, list);
-
-		if (s->registered && strcmp(s->node, node) == 0)
-			return s;
-	}
-	lws_end_foreach_dll(d);
-	return NULL;
-}
-
-static void idle_timeout(struct hub_session *s)
-{
-	/* Three missed heartbeats and the worker is gone. */
-	int secs = (int)((3ULL * s->hub->cfg.heartbeat_ms + 999) / 1000);
-
-	lws_set_timeout(s->wsi, PENDING_TIMEOUT_USER_OK, secs < 2 ? 2 : secs);
-}
-
-/* ---- inbound --------------------------------------------------------------- */
-
-static void session_set_auth(struct hub_session *s, const struct hub_auth_result *res)
-{
-	s->auth = HUB_AUTH_OK;
-	snprintf(s->identity, sizeof(s->identity), "%s", res->identity);
-	snprintf(s->bound_node, sizeof(s->bound_node), "%s", res->node);
-}
-
-static void pending_drop(struct hub_session *s)
-{
-	if (s->pending) {
-		s->pending = false;
-		s->hub->n_pending--;
-	}
-}
-
-/* The token is accepted: bind s->node to this connection. Returns NULL, or
- * why the hello is refused (*code: the close status). */
-static const char *hello_register(struct hub_session *s, enum lws_close_status *code)
-{
-	struct hub *hub = s->hub;
-	struct proto_msg w = {.type = PROTO_WELCOME};
-	struct hub_session *old;
-	const char *why = NULL;
-
-	*code = LWS_CLOSE_STATUS_POLICY_VIOLATION;
-	if (s->bound_node[0] && strcmp(s->bound_node, s->node) != 0)
-		why = "token is bound to another node";
-	else if (!s->bound_node[0] && hub->cfg.require_node_binding)
-		why = "token is not bound to a node";
-	if (why) {
-		hub->c.node_mismatch++;
-		log_warn(MOD,
-			 "worker from %s (identity %s) claims node %s; its token is bound to %s: "
-			 "refused",
-			 s->peer, s->identity, s->node,
-			 s->bound_node[0] ? s->bound_node : "no node");
-		if (hub->cbs.on_worker_refused)
-			hub->cbs.on_worker_refused(hub->cbs.ctx, s->node, s->identity, why);
-		return why;
-	}
-	old = find_node(hub, s->node);
-	if (old && (strcmp(old->identity, s->identity) || strcmp(old->bound_node, s->bound_node))) {
-		/* Only the same proven identity may take a node's place; else anyone
-		 * with some token could kick the genuine worker off. */
-		log_warn(MOD,
-			 "worker from %s (identity %s) for node %s refused: node already "
-			 "served by identity %s",
-			 s->peer, s->identity, s->node, old->identity);
-		return "node already has a worker with another identity";
-	}
-	if (!old && hub->n_registered >= hub->cfg.max_workers) {
-		*code = CLOSE_TRY_AGAIN;
-		return "too many worker connections";
-	}
-	if (old) {
-		/* A restarted worker reconnects before the old TCP session times out:
-		 * the newest connection wins. */
-		old->registered = false;
-		hub->n_registered--;
-		session_close_later(old, LWS_CLOSE_STATUS_POLICY_VIOLATION,
-				    "replaced by a newer connection");
-		log_info(MOD, "worker %s reconnected; closing its older session", s->node);
-		if (hub->cbs.on_worker_disconnected)
-			hub->cbs.on_worker_disconnected(hub->cbs.ctx, s->node);
-	}
-	pending_drop(s);
-	s->registered = true;
-	hub->n_registered++;
-	hub->c.hellos++;
-	log_info(MOD, "worker %s connected from %s (identity %s, version %s)", s->node, s->peer,
-		 s->identity, s->version);
-	snprintf(w.u.welcome.version, sizeof(w.u.welcome.version), "%s", hub->cfg.version);
-	w.u.welcome.heartbeat_ms = hub->cfg.heartbeat_ms;
-	w.u.welcome.max_profile_bytes = hub->cfg.max_profile_bytes;
-	if (session_send_msg(s, &w)) {
-		*code = LWS_CLOSE_STATUS_UNEXPECTED_CONDITION;
-		return "cannot queue welcome";
-	}
-	idle_timeout(s);
-	if (hub->cbs.on_worker_connected)
-		hub->cbs.on_worker_connected(hub->cbs.ctx, s->node, s->identity);
-	return NULL;
-}
-
-/* Start checking token for s. 0: accepted or check running; -1 after a refusal
- * (inside s's callback). */
-static int session_auth_start(struct hub_session *s, const char *token)
-{
-	struct hub_auth_result res;
-	int rc = hub_check_token(s->hub, s->peer, token, &res);
-
-	if (rc == -EINPROGRESS) {
-		if (hub_authq_submit(s->hub->authq, s->id, token))
-			return session_refuse(s, CLOSE_TRY_AGAIN, "too many token checks running");
-		s->hub->c.auth_checks++;
-		s->auth = HUB_AUTH_PENDING;
-		/* Nothing else is read until the verdict: a peer cannot queue up
-		 * messages behind a slow check. */
-		lws_rx_flow_control(s->wsi, 0);
-		return 0;
-	}
-	explicit_bzero(&res, rc ? sizeof(res) : 0);
-	if (rc)
-		return session_refuse(s, LWS_CLOSE_STATUS_POLICY_VIOLATION, "bearer token refused");
-	session_set_auth(s, &res);
-	return 0;
-}
-
-static struct hub_session *find_id(struct hub *hub, uint64_t id)
-{
-	lws_start_foreach_dll(struct lws_dll2 *, d, lws_dll2_get_head(&hub->sessions))
-	{
-		struct hub_session *s = lws_container_of(d, struct hub_session, list);
-
-		if (s->id == id)
-			return s;
-	}
-	lws_end_foreach_dll(d);
-	return NULL;
-}
-
-void hub_auth_done(struct hub *hub, uint64_t id, int rc, const struct hub_auth_result *res)
-{
-	struct hub_session *s = find_id(hub, id);
-	struct hub_auth_result r = *res;
-	enum lws_close_status code;
-	const char *why;
-
-	if (!s || s->auth != HUB_AUTH_PENDING || s->close_pending)
-		return; /* the connection went away meanwhile */
-	if (!rc)
-		rc = sanitize_result(&r);
-	if (rc) {
-		hub->c.auth_failures++;
-		log_warn(MOD, "worker connection from %s refused: bearer token %s", s->peer,
-			 rc == -EACCES ? "refused" : "could not be checked");
-		session_close_later(s, LWS_CLOSE_STATUS_POLICY_VIOLATION, "bearer token refused");
-		return;
-	}
-	session_set_auth(s, &r);
-	lws_rx_flow_control(s->wsi, 1);
-	if (!s->hello_parked)
-		return;
-	s->hello_parked = false;
-	why = hello_register(s, &code);
-	if (why)
-		session_close_later(s, code, why);
-}
-
-static int on_hello(struct hub_session *s, const struct proto_hello *h)
-{
-	enum lws_close_status code;
-	const char *why;
-
-	if (s->registered || s->hello_parked)
-		return session_refuse(s, LWS_CLOSE_STATUS_POLICY_VIOLATION, "second hello");
-	snprintf(s->node, sizeof(s->node), "%s", h->node);
-	snprintf(s->version, sizeof(s->version), "%s", h->version);
-	if (s->auth == HUB_AUTH_NONE) {
-		if (!h->token)
-			return session_refuse(s, LWS_CLOSE_STATUS_POLICY_VIOLATION,
-					      "no bearer token (header or hello)");
-		if (session_auth_start(s, h->token))
-			return -1;
-	}
-	if (s->auth == HUB_AUTH_PENDING) {
-		s->hello_parked = true; /* hub_auth_done finishes it */
-		return 0;
-	}
-	why = hello_register(s, &code);
-	return why ? session_refuse(s, code, why) : 0;
-}
-
-static int handle_text(struct hub_session *s)
-{
-	struct hub *hub = s->hub;
-	struct proto_msg m;
-	struct proto_err err;
-	char why[128];
-	int rc = 0;
-
-	if (proto_decode((const char *)s->rx, s->rx_len, &m, &err)) {
-		hub->c.refused[err.status]++;
-		snprintf(why, sizeof(why), "invalid message: %s%s%s", proto_status_str(err.status),
-			 err.field[0] ? " at " : "", err.field);
-		return session_refuse(s,
-				      err.status == PROTO_E_TOO_BIG
-					  ? LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE
-					  : LWS_CLOSE_STATUS_POLICY_VIOLATION,
-				      why);
-	}
-	hub->c.rx_messages[m.type]++;
-	if (m.type != PROTO_HELLO && !s->registered) {
-		hub->c.refused_other++;
-		snprintf(why, sizeof(why), "%s before hello", proto_type_str(m.type));
-		rc = session_refuse(s, LWS_CLOSE_STATUS_POLICY_VIOLATION, why);
-		goto cleanup;
-	}
-	switch (m.type) {
-	case PROTO_HELLO:
-		rc = on_hello(s, &m.u.hello);
-		break;
-	case PROTO_HEARTBEAT:
-		/* Echo so that the worker can tell a dead operator from a quiet one. */
-		rc = session_send_msg(s, &m) ? -1 : 0;
-		break;
-	case PROTO_PROGRESS:
-		if (hub->cbs.on_progress)
-			hub->cbs.on_progress(hub->cbs.ctx, s->node, &m.u.progress);
-		break;
-	case PROTO_ERROR:
-		log_warn(MOD, "worker %s reports error %s%s%s: %s", s->node, m.u.error.code,
-			 m.u.error.job_id[0] ? " for job " : "", m.u.error.job_id,
-			 m.u.error.message);
-		if (hub->cbs.on_error)
-			hub->cbs.on_error(hub->cbs.ctx, s->node, &m.u.error);
-		break;
-	default:
-		hub->c.refused_other++;
-		snprintf(why, sizeof(why), "%s is an operator-to-worker message",
-			 proto_type_str(m.type));
-		rc = session_refuse(s, LWS_CLOSE_STATUS_POLICY_VIOLATION, why);
-		break;
-	}
-cleanup:
-	proto_msg_free(&m);
-	return rc;
-}
-
-static int handle_binary(struct hub_session *s)
-{
-	struct hub *hub = s->hub;
-	struct proto_profile_header h;
-	struct proto_err err;
-	char why[128];
-	int off;
-
-	if (!s->registered) {
-		hub->c.refused_other++;
-		return session_refuse(s, LWS_CLOSE_STATUS_POLICY_VIOLATION,
-				      "binary message before hello");
-	}
-	off = proto_profile_header_decode(s->rx, s->rx_len, &h, &err);
-	if (off < 0) {
-		hub->c.refused[err.status]++;
-		snprintf(why, sizeof(why), "invalid profile header: %s at %s",
-			 proto_status_str(err.status), err.field);
-		return session_refuse(s, LWS_CLOSE_STATUS_POLICY_VIOLATION, why);
-	}
-	hub->c.profiles++;
-	hub->c.profile_bytes += s->rx_len - (size_t)off;
-	log_info(MOD, "profile from %s for job %s: %zu bytes%s", s->node, h.job_id,
-		 s->rx_len - (size_t)off, (h.flags & PROTO_PROFILE_FINAL) ? " (final)" : "");
-	if (hub->cbs.on_profile)
-		hub->cbs.on_profile(hub->cbs.ctx, s->node, h.job_id,
-				    (h.flags & PROTO_PROFILE_FINAL) != 0, s->rx + off,
-				    s->rx_len - (size_t)off);
-	return 0;
-}
-
-/* Grow s->rx to hold need bytes (room for more up to cap), within the hub's
- * total. 0, -ENOBUFS (total reached) or -ENOMEM. */
-static int rx_reserve(struct hub_session *s, size_t need, size_t want, size_t cap)
-{
-	struct hub *hub = s->hub;
-	size_t ncap = s->rx_cap ? s->rx_cap : 4096;
-	unsigned char *nb;
-
-	if (need <= s->rx_cap)
-		return 0;
-	while (ncap < want && ncap < cap)
-		ncap *= 2;
-	if (ncap > cap)
-		ncap = cap;
-	if (ncap < need)
-		ncap = need;
-	if (hub->rx_total - s->rx_cap + ncap > hub->cfg.max_rx_total)
-		return -ENOBUFS;
-	nb = realloc(s->rx, ncap);
-	if (!nb)
-		return -ENOMEM;
-	hub->rx_total = hub->rx_total - s->rx_cap + ncap;
-	s->rx = nb;
-	s->rx_cap = ncap;
-	return 0;
-}
-
-static void rx_release(struct hub_session *s)
-{
-	s->hub->rx_total -= s->rx_cap;
-	free(s->rx);
-	s->rx = NULL;
-	s->rx_cap = s->rx_len = 0;
-}
-
-static int session_receive(struct hub_session *s, const void *in, size_t len)
-{
-	struct lws *wsi = s->wsi;
-	size_t cap, remaining;
-	int rc;
-
-	if (lws_is_first_fragment(wsi)) {
-		s->rx_len = 0;
-		s->rx_binary = lws_frame_is_binary(wsi);
-		/* Profiles only after hello: do not buffer a byte of one before. */
-		if (s->rx_binary && !s->registered) {
-			s->hub->c.refused_other++;
-			return session_refuse(s, LWS_CLOSE_STATUS_POLICY_VIOLATION,
-					      "binary message before hello");
-		}
-	}
-	if (s->auth == HUB_AUTH_PENDING || s->hello_parked) {
-		/* Flow control is off, but bytes already read may still arrive. */
-		s->hub->c.refused_other++;
-		return session_refuse(s, LWS_CLOSE_STATUS_POLICY_VIOLATION,
-				      "message while the token is being checked");
-	}
-	cap = s->rx_binary ? s->hub->cfg.max_profile_bytes + PROTO_PROFILE_HEADER_MAX
-			   : PROTO_MAX_TEXT_FRAME;
-	/* Refuse as soon as the frame header announces too much, before the
-	 * payload arrives. */
-	remaining = lws_remaining_packet_payload(wsi);
-	if (s->rx_len + len + remaining > cap) {
-		s->hub->c.refused[PROTO_E_TOO_BIG]++;
-		return session_refuse(s, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE,
-				      s->rx_binary ? "binary message over the profile size cap"
-						   : "text message over the size cap");
-	}
-	rc = rx_reserve(s, s->rx_len + len, s->rx_len + len + remaining, cap);
-	if (rc == -ENOBUFS) {
-		s->hub->c.rx_busy++;
-		return session_refuse(s, CLOSE_TRY_AGAIN,
-				      "operator receive buffers full, try again later");
-	}
-	if (rc)
-		return session_refuse(s, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "out of memory");
-	memcpy(s->rx + s->rx_len, in, len);
-	s->rx_len += len;
-	if (!lws_is_final_fragment(wsi))
-		return 0;
-	s->last_seen_ms = hub_now_ms();
-	if (s->registered)
-		idle_timeout(s);
-	rc = s->rx_binary ? handle_binary(s) : handle_text(s);
-	s->rx_len = 0;
-	/* Do not pin a profile-sized buffer per idle worker. */
-	if (s->rx_cap > RX_KEEP_MAX)
-		rx_release(s);
-	return rc;
 }
 
 /* ---- lws protocol callback -------------------------------------------------- */
@@ -581,18 +72,18 @@ static int session_established(struct hub *hub, struct hub_session *s, struct lw
 	s->wsi = wsi;
 	s->id = ++hub->next_id;
 	wsq_init(&s->q, QUEUE_MAX_BYTES);
-	s->connected_at_ms = s->last_seen_ms = hub_now_ms();
+	s->connected_at_ms = s->last_seen_ms = clock_mono_ms();
 	peer_of(wsi, s->peer, sizeof(s->peer));
 	if (hub->pending_wsi == wsi) {
 		if (hub->pending_auth == 0)
-			session_set_auth(s, &hub->pending_result);
+			hub_session_set_auth(s, &hub->pending_result);
 		token = hub->pending_token;
 		hub->pending_token = NULL;
 	}
 	hub_pending_clear(hub);
 	if (pending_from(hub, s->peer, &oldest) >= hub->cfg.max_pending_per_addr) {
 		hub->c.pending_refused++;
-		rc = session_refuse(s, CLOSE_TRY_AGAIN, "too many connections before hello");
+		rc = hub_session_refuse(s, CLOSE_TRY_AGAIN, "too many connections before hello");
 		goto cleanup;
 	}
 	if (hub->n_pending >= hub->cfg.max_pending && oldest) {
@@ -600,8 +91,9 @@ static int session_established(struct hub *hub, struct hub_session *s, struct lw
 		 * refusing the newest: a real worker says hello at once, so a flood
 		 * of idle upgrades cannot keep it out. */
 		hub->c.pending_evicted++;
-		pending_drop(oldest);
-		session_close_later(oldest, CLOSE_TRY_AGAIN, "too many connections before hello");
+		hub_session_pending_drop(oldest);
+		hub_session_close_later(oldest, CLOSE_TRY_AGAIN,
+					"too many connections before hello");
 	}
 	lws_dll2_add_tail(&s->list, &hub->sessions);
 	hub->n_sessions++;
@@ -610,7 +102,7 @@ static int session_established(struct hub *hub, struct hub_session *s, struct lw
 	hub->c.connections++;
 	lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, HELLO_TIMEOUT_S);
 	if (token)
-		rc = session_auth_start(s, token);
+		rc = hub_session_auth_start(s, token);
 cleanup:
 	if (token) {
 		explicit_bzero(token, strlen(token));
@@ -636,9 +128,9 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
 	case LWS_CALLBACK_ESTABLISHED:
 		return session_established(hub, s, wsi);
 	case LWS_CALLBACK_RECEIVE:
-		return session_receive(s, in, len);
+		return hub_session_receive(s, in, len);
 	case LWS_CALLBACK_SERVER_WRITEABLE:
-		return session_writeable(s);
+		return hub_session_writeable(s);
 	case LWS_CALLBACK_CLOSED:
 		if (!s->hub)
 			return 0;
@@ -646,7 +138,7 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
 			lws_dll2_remove(&s->list);
 			hub->n_sessions--;
 		}
-		pending_drop(s);
+		hub_session_pending_drop(s);
 		if (s->registered) {
 			s->registered = false;
 			hub->n_registered--;
@@ -655,7 +147,7 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
 				hub->cbs.on_worker_disconnected(hub->cbs.ctx, s->node);
 		}
 		wsq_clear(&s->q);
-		rx_release(s);
+		hub_session_rx_release(s);
 		s->hub = NULL;
 		return 0;
 	default:
@@ -817,11 +309,11 @@ void hub_set_ready_cb(struct hub *hub, bool (*cb)(void *ctx), void *ctx)
 
 static int send_to(struct hub *hub, const char *node, const struct proto_msg *m)
 {
-	struct hub_session *s = node ? find_node(hub, node) : NULL;
+	struct hub_session *s = node ? hub_find_node(hub, node) : NULL;
 
 	if (!s)
 		return -ENOTCONN;
-	return session_send_msg(s, m);
+	return hub_session_send_msg(s, m);
 }
 
 int hub_send_attach(struct hub *hub, const char *node, const struct proto_attach *msg)
@@ -859,7 +351,7 @@ int hub_send_error(struct hub *hub, const char *node, const char *job_id, const 
 
 bool hub_worker_connected(struct hub *hub, const char *node)
 {
-	return node && find_node(hub, node) != NULL;
+	return node && hub_find_node(hub, node) != NULL;
 }
 
 int hub_foreach_worker(struct hub *hub, void (*fn)(void *ctx, const struct hub_worker_info *w),

@@ -9,6 +9,7 @@
  * connection; the verdict comes back through lws_cancel_service(). The cache
  * and the rate live on the hub thread only; the queues are under one mutex.
  */
+#include "clock.h"
 #include "hub_int.h"
 #include "log.h"
 #include "sha256.h"
@@ -212,7 +213,7 @@ static struct cache_slot *cache_find(struct hub_authq *q, const uint8_t *key, ui
 int hub_authq_cached(struct hub_authq *q, const char *token, struct hub_auth_result *res)
 {
 	uint8_t key[SHA256_DIGEST_LEN];
-	struct cache_slot *c = cache_find(q, (token_key(token, key), key), hub_now_ms());
+	struct cache_slot *c = cache_find(q, (token_key(token, key), key), clock_mono_ms());
 
 	if (!c)
 		return 0;
@@ -248,7 +249,7 @@ static void cache_put(struct hub_authq *q, const struct job *j, uint64_t now)
 
 bool hub_authq_rate_ok(struct hub_authq *q, const char *peer)
 {
-	uint64_t now = hub_now_ms();
+	uint64_t now = clock_mono_ms();
 	struct rate_slot *r = NULL, *oldest = &q->rate[0];
 
 	for (size_t i = 0; i < RATE_SLOTS; i++) {
@@ -279,7 +280,7 @@ bool hub_authq_rate_ok(struct hub_authq *q, const char *peer)
 void hub_authq_drain(struct hub_authq *q)
 {
 	struct job *list, *j;
-	uint64_t now = hub_now_ms();
+	uint64_t now = clock_mono_ms();
 
 	pthread_mutex_lock(&q->mu);
 	list = q->done;

@@ -103,7 +103,7 @@ struct hub {
 int hub_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
 		      size_t len);
 
-/* hub.c: check a token now, from the cache or (synchronous authenticators)
+/* hub_session.c: check a token now, from the cache or (synchronous authenticators)
  * by calling it. Returns 0 (accepted, *res filled), -EACCES (refused, also
  * when the address is over its rate), -EINPROGRESS (an asynchronous check is
  * needed: hub_authq_submit), other negative errno. peer is the source address. */
@@ -125,12 +125,30 @@ bool hub_authq_rate_ok(struct hub_authq *q, const char *peer);
 /* Hub thread: hand every finished check to hub_auth_done. */
 void hub_authq_drain(struct hub_authq *q);
 
-/* hub.c: a check finished (rc as from hub_auth_fn) for session id. */
+/* hub_session.c: a check finished (rc as from hub_auth_fn) for session id. */
 void hub_auth_done(struct hub *hub, uint64_t id, int rc, const struct hub_auth_result *res);
-
-uint64_t hub_now_ms(void);
 
 /* hub.c: forget the upgrade vetted last (identity, token), wiping secrets. */
 void hub_pending_clear(struct hub *hub);
+
+/* RFC 6455 registry: "Try Again Later" (lws has no name for it). */
+#define CLOSE_TRY_AGAIN ((enum lws_close_status)1013)
+
+/* hub_session.c: one session's authentication, hello and output. */
+struct hub_session *hub_find_node(struct hub *hub, const char *node);
+int hub_session_auth_start(struct hub_session *s, const char *token);
+void hub_session_close_later(struct hub_session *s, enum lws_close_status code, const char *why);
+int hub_session_hello(struct hub_session *s, const struct proto_hello *h);
+void hub_session_idle_timeout(struct hub_session *s);
+void hub_session_pending_drop(struct hub_session *s);
+int hub_session_refuse(struct hub_session *s, enum lws_close_status code, const char *why);
+int hub_session_send_msg(struct hub_session *s, const struct proto_msg *m);
+void hub_session_set_auth(struct hub_session *s, const struct hub_auth_result *res);
+int hub_session_writeable(struct hub_session *s);
+
+/* hub_rx.c: an inbound fragment of s (LWS_CALLBACK_RECEIVE); -1 closes. */
+int hub_session_receive(struct hub_session *s, const void *in, size_t len);
+/* hub_rx.c: give s's receive buffer back to the hub-wide total. */
+void hub_session_rx_release(struct hub_session *s);
 
 #endif

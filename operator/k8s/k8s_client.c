@@ -6,6 +6,8 @@
  * hold client keys.
  */
 #include "k8s_client.h"
+#include "capbuf.h"
+#include "k8s_client_int.h"
 #include "log.h"
 
 #include <ctype.h>
@@ -21,7 +23,6 @@
 #include <unistd.h>
 
 #define TOKEN_MAX_BYTES	  (16u << 10)
-#define ERROR_BODY_MAX	  (64u << 10)
 #define JSON_MAX_DEPTH	  128
 #define REQUEST_TIMEOUT_S 30L
 #define CONNECT_TIMEOUT_S 10L
@@ -303,8 +304,8 @@ static void refresh_token_locked(struct k8s_client *c)
 }
 
 /* Build the Authorization header list (NULL when no token). Caller frees
- * with free_headers(), which wipes the token copy. */
-static struct curl_slist *auth_headers(struct k8s_client *c, struct curl_slist *h)
+ * with k8s_free_headers(), which wipes the token copy. */
+struct curl_slist *k8s_auth_headers(struct k8s_client *c, struct curl_slist *h)
 {
 	char *line = NULL;
 
@@ -324,7 +325,7 @@ static struct curl_slist *auth_headers(struct k8s_client *c, struct curl_slist *
 	return h;
 }
 
-static void free_headers(struct curl_slist *h)
+void k8s_free_headers(struct curl_slist *h)
 {
 	for (struct curl_slist *p = h; p; p = p->next)
 		explicit_bzero(p->data, strlen(p->data));
@@ -333,41 +334,9 @@ static void free_headers(struct curl_slist *h)
 
 /* ---- transfers ---------------------------------------------------------- */
 
-struct rbuf {
-	char *p;      /* collected body */
-	size_t len;   /* bytes in p */
-	size_t cap;   /* allocated bytes */
-	size_t max;   /* cap on len */
-	bool too_big; /* max was exceeded */
-};
-
-static int rbuf_add(struct rbuf *b, const char *data, size_t n)
+static size_t capbuf_write_cb(char *data, size_t size, size_t nmemb, void *arg)
 {
-	if (n > b->max - b->len) {
-		b->too_big = true;
-		return -EFBIG;
-	}
-	if (b->len + n + 1 > b->cap) {
-		size_t ncap = b->cap ? b->cap : 16384;
-		char *np;
-
-		while (ncap < b->len + n + 1)
-			ncap *= 2;
-		np = realloc(b->p, ncap);
-		if (!np)
-			return -ENOMEM;
-		b->p = np;
-		b->cap = ncap;
-	}
-	memcpy(b->p + b->len, data, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-	return 0;
-}
-
-static size_t rbuf_write_cb(char *data, size_t size, size_t nmemb, void *arg)
-{
-	return rbuf_add(arg, data, size * nmemb) ? 0 : size * nmemb;
+	return capbuf_add(arg, data, size * nmemb) ? 0 : size * nmemb;
 }
 
 static int parse_json(const char *data, size_t len, json_object **out)
@@ -396,8 +365,8 @@ static int parse_json(const char *data, size_t len, json_object **out)
 
 /* Fill aerr from a Status body (or the raw text when it is not JSON), log it,
  * and return the errno for the HTTP code. */
-static int api_failure(const char *method, const char *path, long code, const char *body,
-		       size_t len, struct k8s_api_error *aerr)
+int k8s_api_failure(const char *method, const char *path, long code, const char *body, size_t len,
+		    struct k8s_api_error *aerr)
 {
 	struct k8s_api_error local = {.http_code = code};
 	json_object *st = NULL, *v;
@@ -427,8 +396,8 @@ static int api_failure(const char *method, const char *path, long code, const ch
 	return k8s_errno_from_http(code, local.reason[0] ? local.reason : NULL);
 }
 
-static int transport_failure(const char *method, const char *path, CURLcode rc, const char *errtext,
-			     struct k8s_api_error *aerr)
+int k8s_transport_failure(const char *method, const char *path, CURLcode rc, const char *errtext,
+			  struct k8s_api_error *aerr)
 {
 	const char *txt = errtext && errtext[0] ? errtext : curl_easy_strerror(rc);
 
@@ -442,7 +411,7 @@ static int transport_failure(const char *method, const char *path, CURLcode rc, 
 }
 
 /* Common TLS/auth/URL setup for an easy handle. */
-static int setup_easy(struct k8s_client *c, CURL *h, const char *path, char *errbuf)
+int k8s_setup_easy(struct k8s_client *c, CURL *h, const char *path, char *errbuf)
 {
 	char *url = NULL;
 	struct k8s_config *cfg = &c->cfg;
@@ -524,8 +493,8 @@ static void release_easy(struct k8s_client *c, CURL *h, bool cached)
 /* One transfer: the reply body lands in rb (capped by rb->max). Non-2xx
  * replies and transport errors become an errno (and aerr). */
 static int perform(struct k8s_client *c, const char *method, const char *path,
-		   const char *content_type, const char *body, const char *accept, struct rbuf *rb,
-		   struct k8s_api_error *aerr)
+		   const char *content_type, const char *body, const char *accept,
+		   struct capbuf *rb, struct k8s_api_error *aerr)
 {
 	char errbuf[CURL_ERROR_SIZE] = "", ctype[128];
 	struct curl_slist *hdrs = NULL;
@@ -538,7 +507,7 @@ static int perform(struct k8s_client *c, const char *method, const char *path,
 	h = acquire_easy(c, &cached);
 	if (!h)
 		return -ENOMEM;
-	err = setup_easy(c, h, path, errbuf);
+	err = k8s_setup_easy(c, h, path, errbuf);
 	if (err)
 		goto cleanup;
 	hdrs = curl_slist_append(hdrs, accept);
@@ -549,7 +518,7 @@ static int perform(struct k8s_client *c, const char *method, const char *path,
 		curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
 		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(body));
 	}
-	hdrs = auth_headers(c, hdrs);
+	hdrs = k8s_auth_headers(c, hdrs);
 	if (!hdrs) {
 		err = -ENOMEM;
 		goto cleanup;
@@ -559,7 +528,7 @@ static int perform(struct k8s_client *c, const char *method, const char *path,
 	if (!strcmp(method, "GET"))
 		curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
 	curl_easy_setopt(h, CURLOPT_TIMEOUT, REQUEST_TIMEOUT_S);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, rbuf_write_cb);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, capbuf_write_cb);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, rb);
 	rc = curl_easy_perform(h);
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
@@ -574,17 +543,17 @@ static int perform(struct k8s_client *c, const char *method, const char *path,
 		goto cleanup;
 	}
 	if (rc != CURLE_OK) {
-		err = transport_failure(method, path, rc, errbuf, aerr);
+		err = k8s_transport_failure(method, path, rc, errbuf, aerr);
 		goto cleanup;
 	}
 	if (code < 200 || code > 299)
-		err = api_failure(method, path, code, rb->p, rb->len, aerr);
+		err = k8s_api_failure(method, path, code, rb->p, rb->len, aerr);
 	else if (aerr)
 		aerr->http_code = code;
 cleanup:
 	if (h)
 		curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
-	free_headers(hdrs);
+	k8s_free_headers(hdrs);
 	release_easy(c, h, cached);
 	return err;
 }
@@ -593,7 +562,7 @@ int k8s_request(struct k8s_client *c, const char *method, const char *path,
 		const char *content_type, const char *body, size_t max_bytes, json_object **out,
 		struct k8s_api_error *aerr)
 {
-	struct rbuf rb = {.max = max_bytes};
+	struct capbuf rb = {.max = max_bytes};
 	int err;
 
 	if (out)
@@ -620,7 +589,7 @@ int k8s_request(struct k8s_client *c, const char *method, const char *path,
 int k8s_get_bytes(struct k8s_client *c, const char *path, size_t max_bytes, void **out,
 		  size_t *out_len, struct k8s_api_error *aerr)
 {
-	struct rbuf rb = {.max = max_bytes};
+	struct capbuf rb = {.max = max_bytes};
 	int err;
 
 	*out = NULL;
@@ -680,106 +649,4 @@ int k8s_delete(struct k8s_client *c, const char *path, json_object **out,
 	       struct k8s_api_error *aerr)
 {
 	return k8s_request(c, "DELETE", path, NULL, NULL, K8S_MAX_OBJECT_BYTES, out, aerr);
-}
-
-/* ---- streaming ---------------------------------------------------------- */
-
-struct stream_ctx {
-	CURL *h;		/* the transfer, to read the status code */
-	k8s_stream_fn fn;	/* consumer of 200 bodies */
-	void *arg;		/* fn's argument */
-	const atomic_int *stop; /* abort when non-zero */
-	long code;		/* HTTP status, learned at the first body byte */
-	struct rbuf err_body;	/* body of a non-200 reply (capped) */
-	int fn_err;		/* error returned by fn */
-};
-
-static size_t stream_write_cb(char *data, size_t size, size_t nmemb, void *arg)
-{
-	struct stream_ctx *s = arg;
-	size_t n = size * nmemb;
-
-	if (!s->code)
-		curl_easy_getinfo(s->h, CURLINFO_RESPONSE_CODE, &s->code);
-	if (s->code != 200) {
-		/* Keep the start of an error body; the rest is not needed. */
-		if (s->err_body.len < s->err_body.max)
-			rbuf_add(&s->err_body, data,
-				 n < s->err_body.max - s->err_body.len
-				     ? n
-				     : s->err_body.max - s->err_body.len);
-		return n;
-	}
-	s->fn_err = s->fn(s->arg, data, n);
-	return s->fn_err ? 0 : n;
-}
-
-static int stream_progress_cb(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
-{
-	struct stream_ctx *s = arg;
-
-	(void)dt;
-	(void)dn;
-	(void)ut;
-	(void)un;
-	return s->stop && atomic_load(s->stop) ? 1 : 0;
-}
-
-int k8s_stream(struct k8s_client *c, const char *path, k8s_stream_fn fn, void *arg,
-	       const atomic_int *stop, struct k8s_api_error *aerr)
-{
-	char errbuf[CURL_ERROR_SIZE] = "";
-	struct stream_ctx s = {.fn = fn, .arg = arg, .stop = stop, .err_body.max = ERROR_BODY_MAX};
-	struct curl_slist *hdrs = NULL;
-	CURLcode rc;
-	int err;
-
-	s.h = curl_easy_init();
-	if (!s.h)
-		return -ENOMEM;
-	err = setup_easy(c, s.h, path, errbuf);
-	if (err)
-		goto cleanup;
-	hdrs = curl_slist_append(hdrs, "Accept: application/json");
-	hdrs = auth_headers(c, hdrs);
-	if (!hdrs) {
-		err = -ENOMEM;
-		goto cleanup;
-	}
-	curl_easy_setopt(s.h, CURLOPT_HTTPHEADER, hdrs);
-	curl_easy_setopt(s.h, CURLOPT_HTTPGET, 1L);
-	curl_easy_setopt(s.h, CURLOPT_WRITEFUNCTION, stream_write_cb);
-	curl_easy_setopt(s.h, CURLOPT_WRITEDATA, &s);
-	curl_easy_setopt(s.h, CURLOPT_NOPROGRESS, 0L);
-	curl_easy_setopt(s.h, CURLOPT_XFERINFOFUNCTION, stream_progress_cb);
-	curl_easy_setopt(s.h, CURLOPT_XFERINFODATA, &s);
-	/* A watch idles between events; the server bounds it with timeoutSeconds
-	 * and sends bookmarks, so only a stalled-dead link needs a local limit. */
-	curl_easy_setopt(s.h, CURLOPT_LOW_SPEED_LIMIT, 1L);
-	curl_easy_setopt(s.h, CURLOPT_LOW_SPEED_TIME, 600L);
-	rc = curl_easy_perform(s.h);
-	if (!s.code)
-		curl_easy_getinfo(s.h, CURLINFO_RESPONSE_CODE, &s.code);
-	if (rc == CURLE_WRITE_ERROR && s.fn_err) {
-		err = s.fn_err;
-		goto cleanup;
-	}
-	if (rc == CURLE_ABORTED_BY_CALLBACK && stop && atomic_load(stop)) {
-		err = -ECANCELED;
-		goto cleanup;
-	}
-	if (rc != CURLE_OK) {
-		err = transport_failure("WATCH", path, rc, errbuf, aerr);
-		goto cleanup;
-	}
-	if (s.code != 200) {
-		err = api_failure("WATCH", path, s.code, s.err_body.p, s.err_body.len, aerr);
-		goto cleanup;
-	}
-	err = 0;
-cleanup:
-	curl_easy_cleanup(s.h);
-	free_headers(hdrs);
-	free(s.err_body.p);
-	return err;
 }

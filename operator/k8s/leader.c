@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "leader_int.h"
 #include "log.h"
 
@@ -30,14 +31,6 @@ struct leader {
 	uint64_t due_ms;			     /* next renew */
 	char logged_holder[LEADER_MAX_IDENTITY + 1]; /* to log each new holder once */
 };
-
-uint64_t leader_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 void leader_micro_time(char *buf, size_t len, int64_t sec, long nsec)
 {
@@ -294,7 +287,7 @@ int leader_try(struct leader *l)
 			log_api_error(l, "create", err, &aerr);
 			return err;
 		}
-		became_leader(l, leader_now_ms());
+		became_leader(l, clock_mono_ms());
 		return 1;
 	}
 	if (err) {
@@ -302,7 +295,7 @@ int leader_try(struct leader *l)
 		return err;
 	}
 	keep(l, lease);
-	now = leader_now_ms();
+	now = clock_mono_ms();
 	holder = spec_str(lease, "holderIdentity");
 	act = leader_decide(l->identity, &l->obs, holder, meta_rv(lease),
 			    spec_int(lease, "leaseDurationSeconds"), now);
@@ -326,7 +319,7 @@ int leader_try(struct leader *l)
 		log_api_error(l, "update", err, &aerr);
 		return err;
 	}
-	became_leader(l, leader_now_ms());
+	became_leader(l, clock_mono_ms());
 	return 1;
 }
 
@@ -387,7 +380,7 @@ int leader_renew(struct leader *l)
 			err = write_lease(l, false, &aerr);
 		}
 	}
-	now = leader_now_ms();
+	now = clock_mono_ms();
 	if (!err) {
 		l->last_renew_ms = now;
 		l->due_ms = now + l->retry_ms;

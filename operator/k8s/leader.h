@@ -78,7 +78,4 @@ bool leader_is_leader(const struct leader *l);
  * expiry. 0 also when not leading. */
 int leader_release(struct leader *l);
 
-/* Monotonic clock in ms, the time base of leader_renew_due_ms(). */
-uint64_t leader_now_ms(void);
-
 #endif

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "log.h"
 
 #define MOD	    "status"
@@ -40,14 +41,6 @@ struct status_writer {
 	bool stop;
 	struct status_writer_stats st;
 };
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static void item_free(struct item *it)
 {
@@ -189,7 +182,7 @@ static void *writer_thread(void *arg)
 	pthread_mutex_lock(&w->mu);
 	for (;;) {
 		uint64_t next_due;
-		struct item *it = take_due(w, now_ms(), &next_due);
+		struct item *it = take_due(w, clock_mono_ms(), &next_due);
 		int err;
 
 		if (!it) {
@@ -197,7 +190,7 @@ static void *writer_thread(void *arg)
 				break;
 			if (next_due) {
 				struct timespec ts;
-				uint64_t wait = next_due - now_ms();
+				uint64_t wait = next_due - clock_mono_ms();
 
 				clock_gettime(CLOCK_REALTIME, &ts);
 				ts.tv_sec += (time_t)(wait / 1000);
@@ -239,7 +232,7 @@ static void *writer_thread(void *arg)
 		log_warn(MOD, "%s/%s: %s failed (retrying in %d ms): %s", it->ns ? it->ns : "-",
 			 it->name, it->kind == ITEM_STATUS ? "status write" : "Event", RETRY_MS,
 			 strerror(-err));
-		it->not_before_ms = now_ms() + RETRY_MS;
+		it->not_before_ms = clock_mono_ms() + RETRY_MS;
 		append(w, it);
 	}
 	pthread_mutex_unlock(&w->mu);

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "flamegraph.h"
 #include "hub.h"
 #include "informer.h"
@@ -18,39 +19,27 @@
 #include "selector.h"
 #include "spec.h"
 #include "storage.h"
-#include "waker.h"
 #include "reconcile_int.h"
-
-#define MAX_PROFILE_BYTES    (256u << 20) /* decompressed, per node profile */
-#define MAX_PARTIAL_PROFILES 16		  /* non-final profiles per node per job */
 
 /* ---- small helpers ------------------------------------------------------- */
 
-static int64_t unix_ms(void)
+struct target *rc_find_target(struct reconciler *r, const char *uid)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static struct rtarget *find_target(struct reconciler *r, const char *uid)
-{
-	for (struct rtarget *t = r->targets; t; t = t->next)
+	for (struct target *t = r->targets; t; t = t->next)
 		if (strcmp(t->uid, uid) == 0)
 			return t;
 	return NULL;
 }
 
-static struct rtarget *find_job(struct reconciler *r, const char *job_id)
+struct target *rc_find_job(struct reconciler *r, const char *job_id)
 {
-	for (struct rtarget *t = r->targets; t; t = t->next)
+	for (struct target *t = r->targets; t; t = t->next)
 		if (strcmp(t->job_id, job_id) == 0)
 			return t;
 	return NULL;
 }
 
-static struct rnode *find_node(struct rtarget *t, const char *node)
+struct target_node *rc_find_node(struct target *t, const char *node)
 {
 	for (size_t i = 0; i < t->nnodes; i++)
 		if (strcmp(t->nodes[i].name, node) == 0)
@@ -58,9 +47,9 @@ static struct rnode *find_node(struct rtarget *t, const char *node)
 	return NULL;
 }
 
-static struct rnode *add_node(struct rtarget *t, const char *node)
+static struct target_node *add_node(struct target *t, const char *node)
 {
-	struct rnode *n = find_node(t, node), *nn;
+	struct target_node *n = rc_find_node(t, node), *nn;
 
 	if (n)
 		return n;
@@ -77,7 +66,7 @@ static struct rnode *add_node(struct rtarget *t, const char *node)
 	return n;
 }
 
-static struct rpod *find_pod(struct rtarget *t, const char *uid)
+struct target_pod *rc_find_pod(struct target *t, const char *uid)
 {
 	for (size_t i = 0; i < t->npods; i++)
 		if (strcmp(t->pods[i].uid, uid) == 0)
@@ -85,9 +74,9 @@ static struct rpod *find_pod(struct rtarget *t, const char *uid)
 	return NULL;
 }
 
-static bool is_active(const struct rtarget *t)
+bool rc_is_active(const struct target *t)
 {
-	return t->phase == PH_RUNNING || t->phase == PH_COLLECTING;
+	return t->phase == PHASE_RUNNING || t->phase == PHASE_COLLECTING;
 }
 
 /* ---- status ----------------------------------------------------------------- */
@@ -105,7 +94,7 @@ static bool pod_running(json_object *pod)
 
 /* Fill a proto_pod from a Pod object with the containers the spec wants.
  * Returns 0, or -EAGAIN when no wanted container has an ID yet. */
-static int pod_to_proto(const struct rtarget *t, json_object *pod, struct proto_pod *pp)
+static int pod_to_proto(const struct target *t, json_object *pod, struct proto_pod *pp)
 {
 	json_object *cs = jget(pod, "status", "containerStatuses");
 	size_t n =
@@ -141,25 +130,25 @@ static int pod_to_proto(const struct rtarget *t, json_object *pod, struct proto_
 	return 0;
 }
 
-static uint64_t remaining_ms(const struct rtarget *t)
+static uint64_t remaining_ms(const struct target *t)
 {
-	uint64_t now = waker_now_ms();
+	uint64_t now = clock_mono_ms();
 
 	return t->end_ms > now ? t->end_ms - now : 0;
 }
 
 /* Send node's worker an attach holding every matched pod of t on node. */
-static void attach_node(struct reconciler *r, struct rtarget *t, struct rnode *n)
+void rc_attach_node(struct reconciler *r, struct target *t, struct target_node *n)
 {
 	struct proto_attach a;
 	uint64_t left = remaining_ms(t);
 	int err;
 
-	if (t->phase != PH_RUNNING || left < 200)
+	if (t->phase != PHASE_RUNNING || left < 200)
 		return;
 	if (!hub_worker_connected(r->cfg.hub, n->name)) {
-		if (n->state != NS_LOST) {
-			n->state = NS_WAITING;
+		if (n->state != NODE_LOST) {
+			n->state = NODE_WAITING;
 			copy_str(n->message, sizeof(n->message),
 				 "no worker connected for this node");
 		}
@@ -192,7 +181,7 @@ static void attach_node(struct reconciler *r, struct rtarget *t, struct rnode *n
 				 n->name, strerror(-err));
 		} else {
 			r->attaches_sent++;
-			n->state = NS_ATTACHED;
+			n->state = NODE_ATTACHED;
 			n->message[0] = '\0';
 			log_info(MOD, "%s/%s: attached %zu pod(s) on node %s (%" PRIu64 " ms left)",
 				 t->ns, t->name, a.n_pods, n->name, left);
@@ -202,17 +191,17 @@ static void attach_node(struct reconciler *r, struct rtarget *t, struct rnode *n
 }
 
 /* Add pod to t if it matches; returns true when t changed. */
-static bool consider_pod(struct reconciler *r, struct rtarget *t, json_object *pod)
+static bool consider_pod(struct reconciler *r, struct target *t, json_object *pod)
 {
 	const char *uid = jstr(pod, "metadata", "uid"), *ns = jstr(pod, "metadata", "namespace");
 	const char *node = jstr(pod, "spec", "nodeName"), *name = jstr(pod, "metadata", "name");
 	struct proto_pod probe;
-	struct rpod *np;
-	struct rnode *n;
+	struct target_pod *np;
+	struct target_node *n;
 
-	if (!is_active(t) || !t->spec_ok || !uid || !ns || !name || strcmp(ns, t->ns) != 0)
+	if (!rc_is_active(t) || !t->spec_ok || !uid || !ns || !name || strcmp(ns, t->ns) != 0)
 		return false;
-	if (strlen(uid) > PROTO_MAX_UID_LEN || find_pod(t, uid) || !pod_running(pod))
+	if (strlen(uid) > PROTO_MAX_UID_LEN || rc_find_pod(t, uid) || !pod_running(pod))
 		return false;
 	if (!selector_matches(t->spec.selector, jget(pod, "metadata", "labels")))
 		return false;
@@ -241,7 +230,7 @@ static bool consider_pod(struct reconciler *r, struct rtarget *t, json_object *p
 
 struct scan_ctx {
 	struct reconciler *r;
-	struct rtarget *t;
+	struct target *t;
 };
 
 static int scan_pod(void *arg, json_object *pod)
@@ -256,7 +245,7 @@ static int scan_pod(void *arg, json_object *pod)
 
 /* Forget one window's pods, nodes and samples; the last published result
  * (topFunctions, profile) stays until the next window replaces it. */
-static void target_clear_window(struct rtarget *t)
+static void target_clear_window(struct target *t)
 {
 	for (size_t i = 0; i < t->nnodes; i++)
 		free(t->nodes[i].name);
@@ -277,7 +266,7 @@ static void target_clear_window(struct rtarget *t)
 	t->start_time[0] = t->completion_time[0] = '\0';
 }
 
-static void target_clear_run(struct rtarget *t)
+static void target_clear_run(struct target *t)
 {
 	target_clear_window(t);
 	json_object_put(t->top);
@@ -290,7 +279,7 @@ static void target_clear_run(struct rtarget *t)
 	t->windows_done = 0;
 }
 
-static void target_free(struct rtarget *t)
+static void target_free(struct target *t)
 {
 	if (!t)
 		return;
@@ -300,10 +289,10 @@ static void target_free(struct rtarget *t)
 	free(t);
 }
 
-static void detach_all(struct reconciler *r, struct rtarget *t)
+void rc_detach_all(struct reconciler *r, struct target *t)
 {
 	for (size_t i = 0; i < t->nnodes; i++) {
-		if (t->nodes[i].state == NS_ATTACHED &&
+		if (t->nodes[i].state == NODE_ATTACHED &&
 		    hub_worker_connected(r->cfg.hub, t->nodes[i].name))
 			hub_send_detach(r->cfg.hub, t->nodes[i].name, t->job_id);
 	}
@@ -311,9 +300,9 @@ static void detach_all(struct reconciler *r, struct rtarget *t)
 
 /* Continuous mode: after a window ends, plan the next one. Returns true when
  * the target goes on (it then shows Running between windows). */
-static bool schedule_next(struct rtarget *t)
+bool rc_schedule_next(struct target *t)
 {
-	uint64_t now = waker_now_ms();
+	uint64_t now = clock_mono_ms();
 
 	t->windows_done++;
 	if (!t->spec.every_ms || (t->spec.count && t->windows_done >= t->spec.count))
@@ -321,19 +310,18 @@ static bool schedule_next(struct rtarget *t)
 	t->next_window_ms = t->window_start_ms + (uint64_t)t->spec.every_ms;
 	if (t->next_window_ms < now)
 		t->next_window_ms = now;
-	t->phase = PH_WAITING;
+	t->phase = PHASE_WAITING;
 	return true;
 }
 
-static void fail_target(struct reconciler *r, struct rtarget *t, const char *reason,
+static void fail_target(struct reconciler *r, struct target *t, const char *reason,
 			const char *msg);
 
 /* A window ended without a profile: in continuous mode the next window still
  * comes; otherwise the target has failed. */
-static void window_failed(struct reconciler *r, struct rtarget *t, const char *reason,
-			  const char *msg)
+void rc_window_failed(struct reconciler *r, struct target *t, const char *reason, const char *msg)
 {
-	if (!schedule_next(t)) {
+	if (!rc_schedule_next(t)) {
 		fail_target(r, t, reason, msg);
 		return;
 	}
@@ -344,10 +332,9 @@ static void window_failed(struct reconciler *r, struct rtarget *t, const char *r
 	rc_write_status(r, t);
 }
 
-static void fail_target(struct reconciler *r, struct rtarget *t, const char *reason,
-			const char *msg)
+static void fail_target(struct reconciler *r, struct target *t, const char *reason, const char *msg)
 {
-	t->phase = PH_FAILED;
+	t->phase = PHASE_FAILED;
 	k8s_time_now(t->completion_time, sizeof(t->completion_time));
 	copy_str(t->fail_reason, sizeof(t->fail_reason), reason);
 	copy_str(t->message, sizeof(t->message), msg);
@@ -359,22 +346,22 @@ static void fail_target(struct reconciler *r, struct rtarget *t, const char *rea
 /* Start the window of t, or resume one after an operator restart: then
  * start_time and started_ms (UNIX ms) come from status.startTime, so the
  * object key stays the same and a re-upload overwrites instead of adding. */
-static void start_target(struct reconciler *r, struct rtarget *t, uint64_t window_ms,
+static void start_target(struct reconciler *r, struct target *t, uint64_t window_ms,
 			 const char *start_time, int64_t started_ms)
 {
 	struct scan_ctx c = {r, t};
 
-	t->phase = PH_RUNNING;
+	t->phase = PHASE_RUNNING;
 	/* One job id per window, so workers never merge two windows. */
 	snprintf(t->job_id, sizeof(t->job_id), "%s.%" PRId64 ".%u", t->uid, t->generation,
 		 t->windows_done);
-	t->window_start_ms = waker_now_ms();
+	t->window_start_ms = clock_mono_ms();
 	if (start_time)
 		copy_str(t->start_time, sizeof(t->start_time), start_time);
 	else
 		k8s_time_now(t->start_time, sizeof(t->start_time));
-	t->start_unix_ms = started_ms ? started_ms : unix_ms();
-	t->end_ms = waker_now_ms() + window_ms;
+	t->start_unix_ms = started_ms ? started_ms : clock_wall_ms();
+	t->end_ms = clock_mono_ms() + window_ms;
 	if (pprof_builder_new(&t->merged, 1000000000LL / t->spec.frequency_hz,
 			      t->start_unix_ms * 1000000LL) < 0) {
 		fail_target(r, t, "InternalError", "out of memory");
@@ -382,7 +369,7 @@ static void start_target(struct reconciler *r, struct rtarget *t, uint64_t windo
 	}
 	informer_foreach(r->cfg.pods, scan_pod, &c);
 	for (size_t i = 0; i < t->nnodes; i++)
-		attach_node(r, t, &t->nodes[i]);
+		rc_attach_node(r, t, &t->nodes[i]);
 	log_info(MOD, "%s/%s: window of %" PRIu64 " ms started: %zu pod(s) on %zu node(s)", t->ns,
 		 t->name, window_ms, t->npods, t->nnodes);
 	rc_emit_event(r, t, "Normal", "Started",
@@ -391,217 +378,14 @@ static void start_target(struct reconciler *r, struct rtarget *t, uint64_t windo
 	rc_write_status(r, t);
 }
 
-static void upload_done(const struct storage_event *ev, void *arg);
-
-static struct upload *new_upload(struct reconciler *r, const struct rtarget *t, bool svg)
-{
-	struct upload *u = calloc(1, sizeof(*u));
-
-	if (!u)
-		return NULL;
-	u->r = r;
-	u->svg = svg;
-	copy_str(u->uid, sizeof(u->uid), t->uid);
-	u->next = r->uploads;
-	r->uploads = u;
-	return u;
-}
-
-static void store_profile(struct reconciler *r, struct rtarget *t, const void *pb, size_t len)
-{
-	char *key = NULL, *svg_key = NULL, *svg = NULL;
-	char title[256], prefix[1600] = "";
-	size_t svg_len = 0;
-	struct upload *u;
-	int err;
-
-	if (!r->cfg.store)
-		return;
-	/* spec.output.prefix nests under the operator's prefix: a tenant chooses
-	 * a folder inside the operator's area, never a place outside it. */
-	if (t->spec.output_prefix && t->spec.output_prefix[0] &&
-	    (size_t)snprintf(prefix, sizeof(prefix), "%s%s%s", r->cfg.prefix,
-			     r->cfg.prefix[0] ? "/" : "", t->spec.output_prefix) >= sizeof(prefix))
-		err = -ENAMETOOLONG;
-	else
-		err = storage_key(prefix[0] ? prefix : r->cfg.prefix, t->ns, t->name, t->uid,
-				  t->start_unix_ms / 1000, "pb.gz", &key);
-	if (!err)
-		err = storage_key(prefix[0] ? prefix : r->cfg.prefix, t->ns, t->name, t->uid,
-				  t->start_unix_ms / 1000, "svg", &svg_key);
-	if (err) {
-		snprintf(t->upload_msg, sizeof(t->upload_msg), "cannot build object key: %s",
-			 strerror(-err));
-		copy_str(t->upload_state, sizeof(t->upload_state), "Failed");
-		goto cleanup;
-	}
-	u = new_upload(r, t, false);
-	err = u ? storage_put_async(r->cfg.store, key, pb, len, "application/octet-stream",
-				    upload_done, u)
-		: -ENOMEM;
-	if (err) {
-		snprintf(t->upload_msg, sizeof(t->upload_msg), "upload not queued: %s",
-			 strerror(-err));
-		copy_str(t->upload_state, sizeof(t->upload_state), "Failed");
-		goto cleanup;
-	}
-	copy_str(t->upload_state, sizeof(t->upload_state), "Uploading");
-	copy_str(t->upload_msg, sizeof(t->upload_msg), "upload queued");
-	free(t->url);
-	/* Where the object will be; profile.state says whether it is there yet. */
-	t->url = NULL;
-	if (storage_object_url(r->cfg.store, key, &t->url) < 0)
-		t->url = strdup(key);
-	t->size_bytes = len;
-	snprintf(title, sizeof(title), "%s/%s", t->ns, t->name);
-	if (flamegraph_svg(pb, len, title, &svg, &svg_len) == 0) {
-		u = new_upload(r, t, true);
-		/* svgURL appears in status once the SVG is stored (upload_done). */
-		free(t->svg_url);
-		t->svg_url = NULL;
-		if (u && storage_put_async(r->cfg.store, svg_key, svg, svg_len, "image/svg+xml",
-					   upload_done, u) < 0)
-			log_warn(MOD, "%s/%s: flame graph upload not queued", t->ns, t->name);
-	}
-cleanup:
-	free(svg);
-	free(key);
-	free(svg_key);
-}
-
-/* All nodes reported (or the grace period ran out): merge, publish, finish. */
-static void finalize_target(struct reconciler *r, struct rtarget *t)
-{
-	void *pb = NULL;
-	size_t len = 0;
-	char why[512];
-
-	for (size_t i = 0; i < t->nnodes; i++) {
-		struct rnode *n = &t->nodes[i];
-
-		if (n->state == NS_ATTACHED || n->state == NS_WAITING) {
-			if (n->state == NS_ATTACHED)
-				copy_str(n->message, sizeof(n->message),
-					 "no profile received before the deadline");
-			n->state = NS_LOST;
-		}
-	}
-	detach_all(r, t);
-	k8s_time_now(t->completion_time, sizeof(t->completion_time));
-	if (t->npods == 0) {
-		window_failed(r, t, "NoPodsMatched",
-			      "the selector matched no running pod during the window");
-		return;
-	}
-	t->profile_samples = pprof_builder_total(t->merged);
-	if (t->profile_samples <= 0) {
-		window_failed(r, t, "NoSamples",
-			      rc_partial(t, why, sizeof(why))
-				  ? why
-				  : "no samples were collected (pods idle during the window?)");
-		return;
-	}
-	pprof_builder_set_duration(t->merged, (unix_ms() - t->start_unix_ms) * 1000000LL);
-	t->top = rc_top_json(t->merged, r->cfg.top_n);
-	if (pprof_builder_encode(t->merged, true, &pb, &len) == 0)
-		store_profile(r, t, pb, len);
-	t->phase = PH_SUCCEEDED;
-	if (rc_partial(t, why, sizeof(why)))
-		snprintf(t->message, sizeof(t->message), "partial result: %.230s", why);
-	else
-		snprintf(t->message, sizeof(t->message), "profiled %zu pod(s) on %zu node(s)",
-			 t->npods, t->nnodes);
-	if (schedule_next(t)) {
-		size_t n = strlen(t->message);
-
-		snprintf(t->message + n, sizeof(t->message) - n,
-			 "; window %u done, next in %" PRIu64 " ms", t->windows_done,
-			 t->next_window_ms - waker_now_ms());
-	}
-	log_info(MOD, "%s/%s: succeeded: %" PRId64 " samples, %s", t->ns, t->name,
-		 t->profile_samples, t->message);
-	rc_emit_event(r, t, "Normal", "Completed", "%" PRId64 " samples; top: %s; %s",
-		      t->profile_samples,
-		      t->top && json_object_array_length(t->top)
-			  ? jstr(json_object_array_get_idx(t->top, 0), "function", NULL)
-			  : "-",
-		      t->message);
-	rc_write_status(r, t);
-	free(pb);
-	/* The merged profile is in storage now; keep memory flat. */
-	pprof_builder_free(t->merged);
-	t->merged = NULL;
-}
-
-static void maybe_finalize(struct reconciler *r, struct rtarget *t)
-{
-	if (!is_active(t))
-		return;
-	if (waker_now_ms() < t->end_ms)
-		return;
-	for (size_t i = 0; i < t->nnodes; i++)
-		if (t->nodes[i].state == NS_ATTACHED)
-			return; /* still waiting for its profile (until the grace deadline) */
-	finalize_target(r, t);
-}
-
-static void upload_done(const struct storage_event *ev, void *arg)
-{
-	struct upload *u = arg, **pp;
-	struct reconciler *r = u->r;
-	struct rtarget *t = find_target(r, u->uid);
-	bool terminal = ev->state == STORAGE_UPLOADED || ev->state == STORAGE_FAILED;
-
-	if (t) {
-		if (u->svg) {
-			if (ev->state == STORAGE_UPLOADED) {
-				free(t->svg_url);
-				t->svg_url = strdup(ev->url);
-			}
-		} else {
-			static const char *const names[] = {"Uploaded", "Spooled", "Failed",
-							    "Retrying"};
-
-			copy_str(t->upload_state, sizeof(t->upload_state), names[ev->state]);
-			if (ev->state == STORAGE_UPLOADED) {
-				free(t->url);
-				t->url = strdup(ev->url);
-				snprintf(t->upload_msg, sizeof(t->upload_msg),
-					 "uploaded after %u attempt(s)", ev->attempts);
-				rc_emit_event(r, t, "Normal", "Uploaded", "profile stored at %s",
-					      ev->url);
-			} else {
-				snprintf(t->upload_msg, sizeof(t->upload_msg), "%s",
-					 ev->message && *ev->message ? ev->message : "store error");
-				rc_emit_event(r, t, "Warning", "UploadDelayed", "%s: %s",
-					      names[ev->state], t->upload_msg);
-			}
-			log_info(MOD, "%s/%s: profile %s (%s)", t->ns, t->name, t->upload_state,
-				 t->upload_msg);
-		}
-		rc_write_status(r, t);
-	}
-	if (!terminal)
-		return;
-	for (pp = &r->uploads; *pp; pp = &(*pp)->next) {
-		if (*pp == u) {
-			*pp = u->next;
-			break;
-		}
-	}
-	free(u);
-}
-
-/* ---- informer handlers ---------------------------------------------------- */
-
 /* Forget t: detach it everywhere if it is still sampling. */
-static void drop_target(struct reconciler *r, struct rtarget **pp)
+static void drop_target(struct reconciler *r, struct target **pp)
 {
-	struct rtarget *t = *pp;
+	struct target *t = *pp;
 
-	if (is_active(t)) {
+	if (rc_is_active(t)) {
 		log_info(MOD, "%s/%s: deleted mid-window: detaching everywhere", t->ns, t->name);
-		detach_all(r, t);
+		rc_detach_all(r, t);
 	}
 	*pp = t->next;
 	target_free(t);
@@ -614,7 +398,7 @@ void reconciler_target_upsert(struct reconciler *r, json_object *obj)
 	const char *phase = jstr(obj, "status", "phase"), *msg = NULL;
 	int64_t gen = jint(obj, "metadata", "generation");
 	int64_t observed = jint(obj, "status", "observedGeneration");
-	struct rtarget *t;
+	struct target *t;
 	int err;
 
 	if (!uid || !name || !ns || strlen(uid) > PROTO_MAX_UID_LEN ||
@@ -623,14 +407,14 @@ void reconciler_target_upsert(struct reconciler *r, json_object *obj)
 	if (jget(obj, "metadata", "deletionTimestamp"))
 		return;
 	/* Deleted and created again under the same name: the old one is gone. */
-	for (struct rtarget **pp = &r->targets; *pp; pp = &(*pp)->next) {
+	for (struct target **pp = &r->targets; *pp; pp = &(*pp)->next) {
 		if (strcmp((*pp)->ns, ns) == 0 && strcmp((*pp)->name, name) == 0 &&
 		    strcmp((*pp)->uid, uid) != 0) {
 			drop_target(r, pp);
 			break;
 		}
 	}
-	t = find_target(r, uid);
+	t = rc_find_target(r, uid);
 	if (t && t->generation == gen)
 		return; /* our own status write, or a label/annotation change */
 	if (t) {
@@ -638,8 +422,8 @@ void reconciler_target_upsert(struct reconciler *r, json_object *obj)
 			 "%s/%s: spec changed (generation %" PRId64 " -> %" PRId64
 			 "): restarting the window",
 			 ns, name, t->generation, gen);
-		if (is_active(t))
-			detach_all(r, t);
+		if (rc_is_active(t))
+			rc_detach_all(r, t);
 		target_clear_run(t);
 		target_spec_release(&t->spec);
 	} else {
@@ -666,7 +450,7 @@ void reconciler_target_upsert(struct reconciler *r, json_object *obj)
 	/* Finished before (e.g. this operator restarted): leave the result alone. */
 	if (observed == gen && phase &&
 	    (strcmp(phase, "Succeeded") == 0 || strcmp(phase, "Failed") == 0)) {
-		t->phase = strcmp(phase, "Succeeded") == 0 ? PH_SUCCEEDED : PH_FAILED;
+		t->phase = strcmp(phase, "Succeeded") == 0 ? PHASE_SUCCEEDED : PHASE_FAILED;
 		return;
 	}
 	/* Running when a previous operator stopped: resume the same window. The
@@ -683,15 +467,15 @@ void reconciler_target_upsert(struct reconciler *r, json_object *obj)
 		/* Continuous mode between two windows: wait for the next one. */
 		if (t->spec.every_ms && started_ms && jstr(obj, "status", "completionTime") &&
 		    strcmp(jstr(obj, "status", "completionTime"), st) >= 0) {
-			int64_t wait = started_ms + t->spec.every_ms - unix_ms();
+			int64_t wait = started_ms + t->spec.every_ms - clock_wall_ms();
 
-			t->phase = PH_WAITING;
-			t->next_window_ms = waker_now_ms() + (uint64_t)(wait > 0 ? wait : 0);
+			t->phase = PHASE_WAITING;
+			t->next_window_ms = clock_mono_ms() + (uint64_t)(wait > 0 ? wait : 0);
 			log_info(MOD, "%s/%s: continuous: next window in %" PRId64 " ms", ns, name,
 				 wait > 0 ? wait : 0);
 			return;
 		}
-		left = started_ms ? started_ms + t->spec.duration_ms - unix_ms() : 0;
+		left = started_ms ? started_ms + t->spec.duration_ms - clock_wall_ms() : 0;
 		if (left < 1000)
 			left = 1000;
 		log_info(MOD, "%s/%s: resuming a window started at %s (%" PRId64 " ms left)", ns,
@@ -704,7 +488,7 @@ void reconciler_target_upsert(struct reconciler *r, json_object *obj)
 
 void reconciler_target_gone(struct reconciler *r, const char *ns, const char *name)
 {
-	for (struct rtarget **pp = &r->targets; *pp; pp = &(*pp)->next) {
+	for (struct target **pp = &r->targets; *pp; pp = &(*pp)->next) {
 		if (strcmp((*pp)->ns, ns) == 0 && strcmp((*pp)->name, name) == 0) {
 			drop_target(r, pp);
 			return;
@@ -714,7 +498,7 @@ void reconciler_target_gone(struct reconciler *r, const char *ns, const char *na
 
 void reconciler_pod_upsert(struct reconciler *r, json_object *obj)
 {
-	for (struct rtarget *t = r->targets; t; t = t->next) {
+	for (struct target *t = r->targets; t; t = t->next) {
 		const char *node;
 
 		if (!consider_pod(r, t, obj))
@@ -722,7 +506,7 @@ void reconciler_pod_upsert(struct reconciler *r, json_object *obj)
 		node = jstr(obj, "spec", "nodeName");
 		log_info(MOD, "%s/%s: pod %s appeared on node %s during the window", t->ns, t->name,
 			 jstr(obj, "metadata", "name"), node);
-		attach_node(r, t, find_node(t, node));
+		rc_attach_node(r, t, rc_find_node(t, node));
 		rc_write_status(r, t);
 	}
 }
@@ -737,152 +521,34 @@ void reconciler_pod_delete(struct reconciler *r, json_object *obj)
 
 /* ---- hub callbacks ---------------------------------------------------------- */
 
-void reconciler_worker_connected(struct reconciler *r, const char *node)
-{
-	for (struct rtarget *t = r->targets; t; t = t->next) {
-		struct rnode *n;
-
-		if (t->phase != PH_RUNNING)
-			continue;
-		n = find_node(t, node);
-		if (n && (n->state == NS_WAITING || n->state == NS_LOST)) {
-			attach_node(r, t, n);
-			rc_write_status(r, t);
-		}
-	}
-}
-
-void reconciler_worker_disconnected(struct reconciler *r, const char *node)
-{
-	for (struct rtarget *t = r->targets; t; t = t->next) {
-		struct rnode *n;
-
-		if (!is_active(t))
-			continue;
-		n = find_node(t, node);
-		if (!n || n->state != NS_ATTACHED)
-			continue;
-		n->state = NS_LOST;
-		n->ever_lost = true;
-		copy_str(n->message, sizeof(n->message), "worker disconnected mid-window");
-		log_warn(MOD, "%s/%s: worker of node %s disconnected mid-window", t->ns, t->name,
-			 node);
-		rc_emit_event(
-		    r, t, "Warning", "WorkerLost",
-		    "worker of node %s disconnected mid-window; its samples may be missing", node);
-		rc_write_status(r, t);
-		maybe_finalize(r, t);
-	}
-}
-
-void reconciler_progress(struct reconciler *r, const char *node, const struct proto_progress *p)
-{
-	struct rtarget *t = find_job(r, p->job_id);
-	struct rnode *n;
-
-	if (!t || !(n = find_node(t, node)))
-		return;
-	n->samples = p->samples;
-	n->drops = p->drops;
-	n->truncated = p->truncated;
-	for (size_t i = 0; i < p->n_pods; i++) {
-		struct rpod *pod = find_pod(t, p->pods[i].uid);
-
-		if (pod)
-			pod->samples = p->pods[i].samples;
-	}
-	if (p->final) {
-		if (n->state == NS_ATTACHED)
-			n->state = NS_DONE;
-		rc_write_status(r, t);
-		maybe_finalize(r, t);
-	}
-}
-
-void reconciler_profile(struct reconciler *r, const char *node, const char *job_id, bool final,
-			const uint8_t *data, size_t len)
-{
-	struct rtarget *t = find_job(r, job_id);
-	struct rnode *n;
-	int err;
-
-	if (!t || !t->merged || !(n = find_node(t, node))) {
-		log_info(MOD, "profile for unknown or finished job %s from node %s dropped", job_id,
-			 node);
-		return;
-	}
-	/* One final profile per node per job (a repeated one would count the
-	 * node's samples again), and a bounded number of partial ones. */
-	if (n->got_final || (!final && n->partials >= MAX_PARTIAL_PROFILES)) {
-		log_warn(MOD, "%s/%s: extra profile from node %s dropped (%s)", t->ns, t->name,
-			 node, n->got_final ? "final one already merged" : "too many partial ones");
-		r->profiles_dropped++;
-		return;
-	}
-	if (final)
-		n->got_final = true;
-	else
-		n->partials++;
-	r->profiles_received++;
-	err = pprof_builder_merge(t->merged, data, len, MAX_PROFILE_BYTES);
-	if (err < 0) {
-		log_warn(MOD, "%s/%s: profile from node %s refused: %s", t->ns, t->name, node,
-			 strerror(-err));
-		copy_str(n->message, sizeof(n->message), "profile could not be decoded");
-		n->state = NS_LOST;
-	} else if (final) {
-		n->state = NS_DONE;
-	}
-	r->samples_received = 0;
-	for (struct rtarget *x = r->targets; x; x = x->next)
-		r->samples_received += rc_total_samples(x);
-	maybe_finalize(r, t);
-}
-
-void reconciler_worker_error(struct reconciler *r, const char *node,
-			     const struct proto_error_msg *e)
-{
-	struct rtarget *t = e->job_id[0] ? find_job(r, e->job_id) : NULL;
-	struct rnode *n;
-
-	log_warn(MOD, "worker %s reports %s: %s", node, e->code, e->message);
-	if (!t || !(n = find_node(t, node)))
-		return;
-	snprintf(n->message, sizeof(n->message), "%.48s: %.100s", e->code, e->message);
-	rc_emit_event(r, t, "Warning", "WorkerError", "node %s: %s: %s", node, e->code, e->message);
-	rc_write_status(r, t);
-}
-
-/* ---- timers, metrics, lifetime -------------------------------------------- */
-
 uint64_t reconciler_tick(struct reconciler *r, uint64_t now_ms)
 {
 	uint64_t next = 0;
 
-	for (struct rtarget *t = r->targets; t; t = t->next) {
+	for (struct target *t = r->targets; t; t = t->next) {
 		uint64_t due;
 
-		if (t->phase == PH_WAITING) {
+		if (t->phase == PHASE_WAITING) {
 			if (now_ms >= t->next_window_ms) {
 				target_clear_window(t);
 				start_target(r, t, (uint64_t)t->spec.duration_ms, NULL, 0);
-				if (is_active(t) && (!next || t->end_ms < next))
+				if (rc_is_active(t) && (!next || t->end_ms < next))
 					next = t->end_ms;
 			} else if (!next || t->next_window_ms < next) {
 				next = t->next_window_ms;
 			}
 			continue;
 		}
-		if (!is_active(t))
+		if (!rc_is_active(t))
 			continue;
 		if (now_ms >= t->end_ms + r->cfg.grace_ms) {
-			finalize_target(r, t);
+			rc_finalize_target(r, t);
 			continue;
 		}
 		if (now_ms >= t->end_ms) {
-			t->phase = PH_COLLECTING;
-			maybe_finalize(r, t);
-			if (!is_active(t))
+			t->phase = PHASE_COLLECTING;
+			rc_maybe_finalize(r, t);
+			if (!rc_is_active(t))
 				continue;
 			due = t->end_ms + r->cfg.grace_ms;
 		} else {
@@ -899,7 +565,7 @@ int reconciler_metrics(struct reconciler *r, char *buf, size_t cap)
 	size_t counts[6] = {0};
 	int n;
 
-	for (struct rtarget *t = r->targets; t; t = t->next)
+	for (struct target *t = r->targets; t; t = t->next)
 		counts[t->phase]++;
 	n = snprintf(buf, cap,
 		     "# HELP podprof_targets ProfilingTargets known to the operator by phase.\n"
@@ -924,9 +590,9 @@ int reconciler_metrics(struct reconciler *r, char *buf, size_t cap)
 		     "# HELP podprof_api_errors_total Failed Kubernetes API writes.\n"
 		     "# TYPE podprof_api_errors_total counter\n"
 		     "podprof_api_errors_total %" PRIu64 "\n",
-		     counts[PH_PENDING],
-		     counts[PH_RUNNING] + counts[PH_COLLECTING] + counts[PH_WAITING],
-		     counts[PH_SUCCEEDED], counts[PH_FAILED], r->samples_received,
+		     counts[PHASE_PENDING],
+		     counts[PHASE_RUNNING] + counts[PHASE_COLLECTING] + counts[PHASE_WAITING],
+		     counts[PHASE_SUCCEEDED], counts[PHASE_FAILED], r->samples_received,
 		     r->profiles_received, r->profiles_dropped, r->attaches_sent, r->api_errors);
 	if (n < 0 || (size_t)n >= cap)
 		return -ENOSPC;
@@ -955,7 +621,7 @@ void reconciler_free(struct reconciler *r)
 	if (!r)
 		return;
 	while (r->targets) {
-		struct rtarget *t = r->targets;
+		struct target *t = r->targets;
 
 		r->targets = t->next;
 		target_free(t);

@@ -13,9 +13,9 @@
 
 const char *const rc_phase_names[] = {"Pending",   "Running", "Running",
 				      "Succeeded", "Failed",  "Running"};
-const char *const rc_nstate_names[] = {"WaitingForWorker", "Attached", "Done", "Lost"};
+const char *const rc_node_state_names[] = {"WaitingForWorker", "Attached", "Done", "Lost"};
 
-void rc_ref_of(const struct rtarget *t, struct k8s_object_ref *ref)
+void rc_ref_of(const struct target *t, struct k8s_object_ref *ref)
 {
 	*ref = (struct k8s_object_ref){.api_prefix = PT_PREFIX,
 				       .plural = "profilingtargets",
@@ -26,7 +26,7 @@ void rc_ref_of(const struct rtarget *t, struct k8s_object_ref *ref)
 				       .uid = t->uid};
 }
 
-void rc_emit_event(struct reconciler *r, struct rtarget *t, const char *type, const char *reason,
+void rc_emit_event(struct reconciler *r, struct target *t, const char *type, const char *reason,
 		   const char *fmt, ...)
 {
 	struct k8s_object_ref ref;
@@ -55,7 +55,7 @@ static json_object *condition(const char *type, bool status, const char *reason,
 	return c;
 }
 
-uint64_t rc_total_samples(const struct rtarget *t)
+uint64_t rc_total_samples(const struct target *t)
 {
 	uint64_t s = 0;
 
@@ -66,33 +66,33 @@ uint64_t rc_total_samples(const struct rtarget *t)
 	return s;
 }
 
-bool rc_partial(const struct rtarget *t, char *why, size_t cap)
+bool rc_partial(const struct target *t, char *why, size_t cap)
 {
 	size_t off = 0;
 	bool p = false;
 
 	why[0] = '\0';
 	for (size_t i = 0; i < t->nnodes; i++) {
-		const struct rnode *n = &t->nodes[i];
+		const struct target_node *n = &t->nodes[i];
 
-		if (n->state == NS_DONE && !n->ever_lost)
+		if (n->state == NODE_DONE && !n->ever_lost)
 			continue;
 		p = true;
 		off += (size_t)snprintf(why + off, off < cap ? cap - off : 0, "%s%s: %s",
 					off ? "; " : "", n->name,
-					n->message[0] ? n->message : rc_nstate_names[n->state]);
+					n->message[0] ? n->message : rc_node_state_names[n->state]);
 		if (off >= cap)
 			break;
 	}
 	return p;
 }
 
-static json_object *build_status(const struct rtarget *t)
+static json_object *build_status(const struct target *t)
 {
 	uint64_t drops = 0, truncated = 0;
 	json_object *st = json_object_new_object(), *arr, *conds;
 	char now[40], why[512];
-	bool done = t->phase == PH_SUCCEEDED || t->phase == PH_FAILED;
+	bool done = t->phase == PHASE_SUCCEEDED || t->phase == PHASE_FAILED;
 
 	k8s_time_now(now, sizeof(now));
 	json_object_object_add(st, "phase", json_object_new_string(rc_phase_names[t->phase]));
@@ -120,8 +120,8 @@ static json_object *build_status(const struct rtarget *t)
 		json_object *n = json_object_new_object();
 
 		json_object_object_add(n, "name", json_object_new_string(t->nodes[i].name));
-		json_object_object_add(n, "state",
-				       json_object_new_string(rc_nstate_names[t->nodes[i].state]));
+		json_object_object_add(
+		    n, "state", json_object_new_string(rc_node_state_names[t->nodes[i].state]));
 		json_object_object_add(n, "samples",
 				       json_object_new_int64((int64_t)t->nodes[i].samples));
 		json_object_object_add(n, "drops",
@@ -165,7 +165,7 @@ static json_object *build_status(const struct rtarget *t)
 	if (!t->spec_ok) {
 		json_object_array_add(conds, condition("Ready", false, "InvalidSpec", t->message,
 						       t->generation, now));
-	} else if (t->phase == PH_FAILED) {
+	} else if (t->phase == PHASE_FAILED) {
 		json_object_array_add(
 		    conds, condition("Ready", false, t->fail_reason[0] ? t->fail_reason : "Failed",
 				     t->message, t->generation, now));
@@ -228,7 +228,7 @@ int reconciler_status_mutate(void *arg, json_object *obj, int attempt)
 	return 0;
 }
 
-void rc_write_status(struct reconciler *r, struct rtarget *t)
+void rc_write_status(struct reconciler *r, struct target *t)
 {
 	(void)r;
 	t->status_dirty = true; /* posted by reconciler_flush() */
@@ -236,7 +236,7 @@ void rc_write_status(struct reconciler *r, struct rtarget *t)
 
 void reconciler_flush(struct reconciler *r)
 {
-	for (struct rtarget *t = r->targets; t; t = t->next) {
+	for (struct target *t = r->targets; t; t = t->next) {
 		struct k8s_object_ref ref;
 		json_object *st;
 

@@ -7,6 +7,7 @@
  * most a few thousand targets, and pops stay O(1)).
  */
 #include "workqueue.h"
+#include "clock.h"
 
 #include <errno.h>
 #include <json-c/linkhash.h>
@@ -33,14 +34,6 @@ struct workqueue {
 	struct wq_list delayed; /* sorted by due, earliest first */
 	size_t len;		/* entries in both lists */
 };
-
-uint64_t workqueue_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static void list_unlink(struct wq_list *l, struct wq_entry *e)
 {

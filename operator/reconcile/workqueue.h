@@ -7,7 +7,7 @@
  * (window-end timers, retries after errors) wait in a time-ordered list until
  * due; for one key the earliest due time wins, and a key that is already
  * ready ignores later delayed adds. Times are caller-supplied monotonic
- * milliseconds (workqueue_now_ms()), so tests need no clock.
+ * milliseconds (lib/clock.h), so tests need no clock.
  *
  * Threading: main thread only (no locks). The main loop uses
  * workqueue_next_delay_ms() as its poll timeout.
@@ -53,8 +53,5 @@ int workqueue_forget(struct workqueue *q, const char *key);
 
 /* Keys waiting (ready + delayed). */
 size_t workqueue_len(const struct workqueue *q);
-
-/* CLOCK_MONOTONIC in milliseconds. */
-uint64_t workqueue_now_ms(void);
 
 #endif

@@ -8,6 +8,7 @@
  * eventfd fires.
  */
 #include "storage_int.h"
+#include "clock.h"
 
 #include "log.h"
 
@@ -63,14 +64,6 @@ struct storage {
 	void *default_arg;
 	unsigned rand_state; /* jitter; used by the thread only */
 };
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static void job_free(struct job *j)
 {
@@ -266,7 +259,7 @@ static bool attempt(struct storage *s, struct job *j)
 	} else if (j->spool_id) {
 		log_debug("storage", "retry %u of %s failed: %s", j->attempts, j->key, why);
 	}
-	j->next_try_ms = now_ms() + backoff_ms(s, j->attempts);
+	j->next_try_ms = clock_mono_ms() + backoff_ms(s, j->attempts);
 	return false;
 }
 
@@ -322,7 +315,7 @@ static void *uploader(void *arg)
 		*pp = s->in_head;
 		s->in_head = NULL;
 		s->in_tail = &s->in_head;
-		now = now_ms();
+		now = clock_mono_ms();
 		for (pp = &s->pending; *pp; pp = &(*pp)->next) {
 			if ((*pp)->next_try_ms <= now) {
 				due = *pp;
@@ -345,16 +338,8 @@ static void *uploader(void *arg)
 			if (next == UINT64_MAX) {
 				pthread_cond_wait(&s->cv, &s->mu);
 			} else {
-				struct timespec ts;
-				uint64_t wait = next - now;
+				struct timespec ts = clock_mono_after(next - now);
 
-				clock_gettime(CLOCK_MONOTONIC, &ts);
-				ts.tv_sec += (time_t)(wait / 1000);
-				ts.tv_nsec += (long)(wait % 1000) * 1000000;
-				if (ts.tv_nsec >= 1000000000) {
-					ts.tv_sec++;
-					ts.tv_nsec -= 1000000000;
-				}
 				pthread_cond_timedwait(&s->cv, &s->mu, &ts);
 			}
 			pthread_mutex_unlock(&s->mu);
@@ -436,7 +421,7 @@ int storage_open(struct storage **out, const struct storage_config *cfg, storage
 	s->ev_tail = &s->ev_head;
 	s->default_cb = default_cb;
 	s->default_arg = default_arg;
-	s->rand_state = (unsigned)(now_ms() ^ (uint64_t)getpid());
+	s->rand_state = (unsigned)(clock_mono_ms() ^ (uint64_t)getpid());
 	err = storage_config_copy(&s->cfg, cfg);
 	if (err)
 		goto cleanup;

@@ -7,6 +7,7 @@
  */
 #include "storage_int.h"
 
+#include "capbuf.h"
 #include "log.h"
 #include "sha256.h"
 
@@ -76,37 +77,12 @@ int s3_object_url(const struct storage_config *cfg, const char *key, char **out)
 	return 0;
 }
 
-struct membuf {
-	char *data;
-	size_t len, cap, max; /* max: refuse to grow past it */
-	bool too_big;
-};
-
+/* libcurl write callback: collect into a capbuf; 0 (an error) past its cap. */
 static size_t on_write(char *ptr, size_t size, size_t nmemb, void *ud)
 {
-	struct membuf *b = ud;
 	size_t n = size * nmemb;
 
-	if (b->len + n > b->max) {
-		b->too_big = true;
-		return 0; /* makes curl fail with CURLE_WRITE_ERROR */
-	}
-	if (b->len + n + 1 > b->cap) {
-		size_t nc = b->cap ? b->cap : 4096;
-		char *nd;
-
-		while (nc < b->len + n + 1)
-			nc *= 2;
-		nd = realloc(b->data, nc);
-		if (!nd)
-			return 0;
-		b->data = nd;
-		b->cap = nc;
-	}
-	memcpy(b->data + b->len, ptr, n);
-	b->len += n;
-	b->data[b->len] = '\0';
-	return n;
+	return capbuf_add(ud, ptr, n) ? 0 : n;
 }
 
 struct readbuf {
@@ -207,7 +183,7 @@ static void free_secret_str(char *s)
 }
 
 /* Turn a finished transfer into err/x; returns 0 on a 2xx. */
-static int classify(CURLcode rc, long status, const char *errbuf, const struct membuf *body,
+static int classify(CURLcode rc, long status, const char *errbuf, const struct capbuf *body,
 		    const char *method, const char *url, struct storage_xfer *x)
 {
 	char why[400];
@@ -233,7 +209,7 @@ static int classify(CURLcode rc, long status, const char *errbuf, const struct m
 	if (status >= 200 && status < 300)
 		return 0;
 	x->retryable = status >= 500 || status == 408 || status == 429;
-	s3_error_message(body->data, body->len, status, why, sizeof(why));
+	s3_error_message(body->p, body->len, status, why, sizeof(why));
 	snprintf(x->message, sizeof(x->message), "%s %s: %s", method, url, why);
 	if (status == 404)
 		return -ENOENT;
@@ -246,7 +222,7 @@ static int classify(CURLcode rc, long status, const char *errbuf, const struct m
  * the reply body is collected into `body` (capped by body->max). */
 static int s3_request(const struct storage_config *cfg, const char *key, const struct readbuf *put,
 		      const char *content_type, const volatile sig_atomic_t *abort_flag,
-		      struct membuf *body, struct storage_xfer *x)
+		      struct capbuf *body, struct storage_xfer *x)
 {
 	char errbuf[CURL_ERROR_SIZE] = "", hash[SHA256_HEX_LEN], hdr[128];
 	char *url = NULL, *userpwd = NULL, *sigv4 = NULL;
@@ -310,29 +286,29 @@ int s3_put(const struct storage_config *cfg, const char *key, const void *data, 
 	   const char *content_type, const volatile sig_atomic_t *abort_flag,
 	   struct storage_xfer *x)
 {
-	struct membuf body = {.max = STORAGE_MAX_ERROR_BODY};
+	struct capbuf body = {.max = STORAGE_MAX_ERROR_BODY};
 	struct readbuf rb = {.data = data, .len = len};
 	int err = s3_request(cfg, key, &rb, content_type, abort_flag, &body, x);
 
-	free(body.data);
+	free(body.p);
 	return err;
 }
 
 int s3_get(const struct storage_config *cfg, const char *key, size_t max, void **out,
 	   size_t *out_len, struct storage_xfer *x)
 {
-	struct membuf body = {.max = max};
+	struct capbuf body = {.max = max};
 	int err = s3_request(cfg, key, NULL, NULL, NULL, &body, x);
 
 	*out = NULL;
 	*out_len = 0;
 	if (!err) {
-		*out = body.data ? body.data : calloc(1, 1);
+		*out = body.p ? body.p : calloc(1, 1);
 		*out_len = body.len;
-		body.data = NULL;
+		body.p = NULL;
 		if (!*out)
 			err = -ENOMEM;
 	}
-	free(body.data);
+	free(body.p);
 	return err;
 }
