@@ -44,6 +44,7 @@ INC_operator/reconcile/ := -Ioperator/reconcile -Ioperator/k8s -Ioperator/hub \
 	-Ioperator/storage $(INC_LIB)
 INC_operator/           := -Ioperator $(addprefix -I,$(OP_DIRS)) $(INC_LIB)
 INC_cli/                := -Icli -Ioperator/k8s $(INC_LIB)
+INC_tests/drivers/      := -Itests/drivers $(addprefix -I,$(OP_DIRS)) $(INC_LIB)
 INC_tests/unit/         := -Itests/unit -Icli -Ioperator $(addprefix -I,$(OP_DIRS)) \
 	-Iworker -Ibpf $(INC_LIB)
 
@@ -53,6 +54,7 @@ WORKER_SRCS   := $(filter-out worker/main.c,$(wildcard worker/*.c))
 OPERATOR_SRCS := $(filter-out operator/main.c,$(wildcard operator/*.c operator/*/*.c))
 CLI_SRCS      := $(filter-out cli/main.c,$(wildcard cli/*.c))
 UNIT_SRCS     := $(wildcard tests/unit/*.c)
+DRIVER_SRCS   := $(wildcard tests/drivers/*.c)
 BPF_SRCS      := $(wildcard bpf/*.bpf.c)
 PROTOS        := $(wildcard lib/*.proto)
 PROTO_C       := $(patsubst lib/%.proto,$(OUT)/gen/%.pb-c.c,$(PROTOS))
@@ -69,7 +71,7 @@ BINDIR     ?= $(PREFIX)/bin
 
 .PHONY: install krew all asan deps tools test unit unit-asan e2e test-kernels image-check test-cluster fuzz fuzz-smoke demo bench clean format format-check vmlinux
 
-all: $(OUT)/podprof-worker $(OUT)/podprof-operator $(OUT)/kubectl-podprof
+all: $(OUT)/podprof-worker $(OUT)/podprof-operator $(OUT)/kubectl-podprof $(OUT)/podprof-testdrv
 
 # ---- generated sources ---------------------------------------------------
 $(OUT)/gen/%.pb-c.c $(OUT)/gen/%.pb-c.h: lib/%.proto
@@ -137,6 +139,12 @@ $(1)/podprof-operator: $(1)/obj/operator/main.o $(1)/liboperator.a $(1)/libcommo
 	$$(call msg,LINK,$$@)
 	$$(Q)$$(CC) $(2) -o $$@ $$^ $$(LDLIBS)
 
+# Test-only: drives one operator module at a time for the e2e suite; never
+# installed or put in the image.
+$(1)/podprof-testdrv: $(patsubst %.c,$(1)/obj/%.o,$(DRIVER_SRCS)) $(1)/liboperator.a $(1)/libcommon.a
+	$$(call msg,LINK,$$@)
+	$$(Q)$$(CC) $(2) -o $$@ $$^ $$(LDLIBS)
+
 $(1)/unit-tests: $(patsubst %.c,$(1)/obj/%.o,$(UNIT_SRCS)) $(1)/libcli.a $(1)/liboperator.a $(1)/libworker.a $(1)/libcommon.a
 	$$(call msg,LINK,$$@)
 	$$(Q)$$(CC) $(2) -o $$@ $$^ $$(LDLIBS)
@@ -146,7 +154,8 @@ $(eval $(call flavour,$(OUT),))
 $(eval $(call flavour,$(ASAN_OUT),$(SAN_FLAGS)))
 -include $(sort $(shell find $(OUT) $(ASAN_OUT) -name '*.d' 2>/dev/null))
 
-asan: $(ASAN_OUT)/podprof-worker $(ASAN_OUT)/podprof-operator $(ASAN_OUT)/kubectl-podprof $(ASAN_OUT)/unit-tests
+asan: $(ASAN_OUT)/podprof-worker $(ASAN_OUT)/podprof-operator $(ASAN_OUT)/kubectl-podprof \
+	$(ASAN_OUT)/podprof-testdrv $(ASAN_OUT)/unit-tests
 
 # kubectl finds plugins as kubectl-<name> on PATH.
 install: all

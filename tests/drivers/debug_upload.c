@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* debug_upload.c -- hidden `podprof-operator debug-upload`: drive the storage module by hand.
+/* debug_upload.c -- `podprof-testdrv debug-upload`: drive the storage module by hand.
  *
  * Exists so the storage e2e tests (and a human debugging a bucket setup) can
  * exercise exactly the code the operator uses -- flags, SigV4, retries, the
@@ -27,9 +27,9 @@
 #define DEBUG_MAX_FILE (512u << 20)
 
 static const char usage[] =
-    "usage: podprof-operator debug-upload [STORAGE FLAGS] [OPTIONS] FILE KEY\n"
-    "       podprof-operator debug-upload [STORAGE FLAGS] --drain\n"
-    "       podprof-operator debug-upload [STORAGE FLAGS] --get KEY [-o OUT]\n"
+    "usage: podprof-testdrv debug-upload [STORAGE FLAGS] [OPTIONS] FILE KEY\n"
+    "       podprof-testdrv debug-upload [STORAGE FLAGS] --drain\n"
+    "       podprof-testdrv debug-upload [STORAGE FLAGS] --get KEY [-o OUT]\n"
     "Upload FILE as KEY, upload what the spool holds (--drain), or fetch KEY.\n"
     "Options: --content-type TYPE (default application/octet-stream)\n"
     "         --wait      keep retrying a spooled object until it is uploaded\n"

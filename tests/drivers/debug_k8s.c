@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* debug_k8s.c -- `podprof-operator debug-watch|debug-status|...` diagnostics.
+/* debug_k8s.c -- `podprof-testdrv debug-watch|debug-status|...` diagnostics.
  *
  * Thin command-line wrappers over k8s_client, informer and k8s_status so the
  * e2e suite can check each promise (watch survives an API-server restart,
@@ -377,7 +377,7 @@ static int cmd_get(const struct opts *o, struct k8s_client *c)
 /* ---- entry ---------------------------------------------------------------- */
 
 static const char usage[] =
-    "usage: podprof-operator debug-watch|debug-status|debug-event|debug-tokenreview|debug-get\n"
+    "usage: podprof-testdrv debug-watch|debug-status|debug-event|debug-tokenreview|debug-get\n"
     "  --kubeconfig FILE   kubeconfig (default: in-cluster, $KUBECONFIG, ~/.kube/config)\n"
     "  --resource R        pods | profilingtargets | v1/PLURAL | GROUP/VERSION/PLURAL\n"
     "  --namespace NS --name NAME --selector LABELS\n"
@@ -386,21 +386,9 @@ static const char usage[] =
     "  debug-tokenreview: token on stdin [--audience A]\n"
     "  debug-get PATH\n"
     "examples:\n"
-    "  podprof-operator debug-watch --kubeconfig kc --resource pods\n"
-    "  podprof-operator debug-status --resource pt --namespace ns --name t "
+    "  podprof-testdrv debug-watch --kubeconfig kc --resource pods\n"
+    "  podprof-testdrv debug-status --resource pt --namespace ns --name t "
     "--merge '{\"phase\":\"Running\"}'\n";
-
-int debug_k8s_is_cmd(const char *argv0)
-{
-	static const char *const cmds[] = {"debug-watch", "debug-status", "debug-event",
-					   "debug-tokenreview", "debug-get"};
-
-	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
-		if (!strcmp(argv0, cmds[i]))
-			return 1;
-	}
-	return 0;
-}
 
 int debug_k8s_main(int argc, char **argv)
 {

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* debug_hub.h -- hidden `podprof-operator debug-hub`: run only the worker hub.
+/* debug_hub.h -- `podprof-testdrv debug-hub`: run only the worker hub.
  *
  * Not part of the user-facing command line; used by e2e tests and for
  * debugging the worker link without a Kubernetes API server.

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* debug_hub.c -- `podprof-operator debug-hub`: the worker hub alone, logging.
+/* debug_hub.c -- `podprof-testdrv debug-hub`: the worker hub alone, logging.
  *
  * Lets the e2e suite (and a human) exercise the WebSocket link, its
  * authentication and its validation without the reconciler or an API server.
@@ -155,7 +155,7 @@ static int parse_u64(const char *s, const char *name, uint64_t min, uint64_t max
 }
 
 static const char usage[] =
-    "usage: podprof-operator debug-hub --port P --token-file F [--iface ADDR]\n"
+    "usage: podprof-testdrv debug-hub --port P --token-file F [--iface ADDR]\n"
     "         [--tls-cert F --tls-key F] [--max-profile-bytes N] [--heartbeat-ms N]\n"
     "         [--attach-file F] [--profile-dir D] [--max-pending N]\n"
     "         [--max-pending-per-addr N] [-v]\n";

@@ -1,16 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* debug_k8s.h -- hidden diagnostic subcommands driving the Kubernetes client.
+/* debug_k8s.h -- test-driver subcommands exercising the Kubernetes client.
  *
- * Not part of the user-facing command line; used by e2e/test_k8s_client.py
+ * Part of the test-only podprof-testdrv; used by e2e/test_k8s_client.py
  * to exercise the client, informer, status writer, Events and TokenReview
  * against a real kube-apiserver without the whole operator. Output is one
  * JSON object per line on stdout.
  */
 #ifndef PODPROF_DEBUG_K8S_H
 #define PODPROF_DEBUG_K8S_H
-
-/* True if argv0 names one of the subcommands below. */
-int debug_k8s_is_cmd(const char *argv0);
 
 /* Run a subcommand; argv[0] is its name:
  *   debug-watch        list+watch a resource, print events
