@@ -40,7 +40,7 @@ INC_worker/             := -Iworker -Ibpf $(INC_LIB)
 INC_operator/k8s/       := -Ioperator/k8s $(INC_LIB)
 INC_operator/hub/       := -Ioperator/hub $(INC_LIB)
 INC_operator/storage/   := -Ioperator/storage $(INC_LIB)
-INC_operator/reconcile/ := -Ioperator/reconcile -Ioperator/k8s -Ioperator/hub \
+INC_operator/reconcile/ := -Ioperator/reconcile -Ioperator/k8s \
 	-Ioperator/storage $(INC_LIB)
 INC_operator/           := -Ioperator $(addprefix -I,$(OP_DIRS)) $(INC_LIB)
 INC_cli/                := -Icli -Ioperator/k8s $(INC_LIB)

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* handlers.c -- what the informers and the hub report, handed to the
- * reconciler; TokenReview authentication of workers; the hub's /metrics,
- * /readyz and /profiles callbacks.
+ * reconciler, and the reconciler's ops bound to the hub, informer, storage
+ * and status writer; TokenReview authentication of workers; the hub's
+ * /metrics, /readyz and /profiles callbacks.
  *
  * Target events only queue the target's key (workqueue); pod and worker
  * events go straight to the reconciler. All on the main thread except
@@ -284,4 +285,80 @@ struct hub_callbacks operator_hub_callbacks(struct operator* op)
 				      .on_profile = worker_profile,
 				      .on_error = worker_error,
 				      .on_worker_refused = worker_refused};
+}
+
+/* ---- the reconciler's ops ---------------------------------------------------- */
+
+static bool ops_worker_connected(void *ctx, const char *node)
+{
+	return hub_worker_connected(((struct operator*)ctx)->hub, node);
+}
+
+static int ops_attach(void *ctx, const char *node, const struct proto_attach *a)
+{
+	return hub_send_attach(((struct operator*)ctx)->hub, node, a);
+}
+
+static int ops_detach(void *ctx, const char *node, const char *job_id)
+{
+	return hub_send_detach(((struct operator*)ctx)->hub, node, job_id);
+}
+
+static json_object *ops_pod_get(void *ctx, const char *ns, const char *name)
+{
+	return informer_get(((struct operator*)ctx)->pods, ns, name);
+}
+
+static int ops_pod_foreach(void *ctx, int (*fn)(void *arg, json_object *pod), void *arg)
+{
+	return informer_foreach(((struct operator*)ctx)->pods, fn, arg);
+}
+
+static int ops_store(void *ctx, const char *key, const void *data, size_t len,
+		     const char *content_type, storage_done_fn done, void *arg)
+{
+	return storage_put_async(((struct operator*)ctx)->store, key, data, len, content_type, done,
+				 arg);
+}
+
+static int ops_object_url(void *ctx, const char *key, char **out)
+{
+	return storage_object_url(((struct operator*)ctx)->store, key, out);
+}
+
+static int ops_post_status(void *ctx, const struct k8s_object_ref *ref, json_object *status)
+{
+	return status_writer_post(((struct operator*)ctx)->writer, ref, status);
+}
+
+static int ops_event(void *ctx, const struct k8s_object_ref *ref, const char *type,
+		     const char *reason, const char *message)
+{
+	return status_writer_event(((struct operator*)ctx)->writer, ref, type, reason, message);
+}
+
+static uint64_t ops_mono_ms(void *ctx)
+{
+	(void)ctx;
+	return clock_mono_ms();
+}
+
+static int64_t ops_wall_ms(void *ctx)
+{
+	(void)ctx;
+	return clock_wall_ms();
+}
+
+#define OPS_COMMON                                                                                 \
+	.worker_connected = ops_worker_connected, .attach = ops_attach, .detach = ops_detach,      \
+	.pod_get = ops_pod_get, .pod_foreach = ops_pod_foreach, .post_status = ops_post_status,    \
+	.event = ops_event, .mono_ms = ops_mono_ms, .wall_ms = ops_wall_ms
+
+static const struct reconciler_ops ops_with_store = {OPS_COMMON, .store = ops_store,
+						     .object_url = ops_object_url};
+static const struct reconciler_ops ops_status_only = {OPS_COMMON};
+
+const struct reconciler_ops *operator_reconciler_ops(const struct operator* op)
+{
+	return op->store ? &ops_with_store : &ops_status_only;
 }

@@ -84,6 +84,10 @@ struct informer_handlers operator_pod_handlers(struct operator* op);
 /* Hub callbacks into the reconciler, ctx = op. */
 struct hub_callbacks operator_hub_callbacks(struct operator* op);
 
+/* The reconciler's ops bound to op's hub, pod informer, storage (none
+ * without storage) and status writer, and the real clocks; ctx = op. */
+const struct reconciler_ops *operator_reconciler_ops(const struct operator* op);
+
 /* Reconcile every queued target key from the informer cache's copy. */
 void operator_drain_queue(struct operator* op);
 

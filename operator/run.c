@@ -230,10 +230,8 @@ int operator_run(int argc, char **argv)
 		log_error(MOD, "cannot start the status writer: %s", strerror(-err));
 		goto cleanup;
 	}
-	rcfg.writer = op.writer;
-	rcfg.hub = op.hub;
-	rcfg.store = op.store;
-	rcfg.pods = op.pods;
+	rcfg.ops = operator_reconciler_ops(&op);
+	rcfg.ops_ctx = &op;
 	rcfg.prefix = f.store.prefix;
 	op.queue = workqueue_new();
 	err = op.queue ? reconciler_new(&rcfg, &op.rec) : -ENOMEM;

@@ -9,10 +9,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "clock.h"
 #include "flamegraph.h"
-#include "hub.h"
-#include "informer.h"
 #include "k8s_status.h"
 #include "log.h"
 #include "pprof.h"
@@ -130,9 +127,9 @@ static int pod_to_proto(const struct target *t, json_object *pod, struct proto_p
 	return 0;
 }
 
-static uint64_t remaining_ms(const struct target *t)
+static uint64_t remaining_ms(struct reconciler *r, const struct target *t)
 {
-	uint64_t now = clock_mono_ms();
+	uint64_t now = rc_mono_ms(r);
 
 	return t->end_ms > now ? t->end_ms - now : 0;
 }
@@ -141,12 +138,12 @@ static uint64_t remaining_ms(const struct target *t)
 void rc_attach_node(struct reconciler *r, struct target *t, struct target_node *n)
 {
 	struct proto_attach a;
-	uint64_t left = remaining_ms(t);
+	uint64_t left = remaining_ms(r, t);
 	int err;
 
 	if (t->phase != PHASE_RUNNING || left < 200)
 		return;
-	if (!hub_worker_connected(r->cfg.hub, n->name)) {
+	if (!r->cfg.ops->worker_connected(r->cfg.ops_ctx, n->name)) {
 		if (n->state != NODE_LOST) {
 			n->state = NODE_WAITING;
 			copy_str(n->message, sizeof(n->message),
@@ -169,13 +166,13 @@ void rc_attach_node(struct reconciler *r, struct target *t, struct target_node *
 
 		if (strcmp(t->pods[i].node, n->name) != 0)
 			continue;
-		pod = informer_get(r->cfg.pods, pns, t->pods[i].name);
+		pod = r->cfg.ops->pod_get(r->cfg.ops_ctx, pns, t->pods[i].name);
 		if (!pod || pod_to_proto(t, pod, &a.pods[a.n_pods]) < 0)
 			continue;
 		a.n_pods++;
 	}
 	if (a.n_pods) {
-		err = hub_send_attach(r->cfg.hub, n->name, &a);
+		err = r->cfg.ops->attach(r->cfg.ops_ctx, n->name, &a);
 		if (err < 0) {
 			log_warn(MOD, "%s/%s: attach to node %s failed: %s", t->ns, t->name,
 				 n->name, strerror(-err));
@@ -199,7 +196,10 @@ static bool consider_pod(struct reconciler *r, struct target *t, json_object *po
 	struct target_pod *np;
 	struct target_node *n;
 
-	if (!rc_is_active(t) || !t->spec_ok || !uid || !ns || !name || strcmp(ns, t->ns) != 0)
+	/* Only while sampling: a pod that starts while profiles are collected
+	 * gets none, and its node would be waited for in vain. */
+	if (t->phase != PHASE_RUNNING || !t->spec_ok || !uid || !ns || !name ||
+	    strcmp(ns, t->ns) != 0)
 		return false;
 	if (strlen(uid) > PROTO_MAX_UID_LEN || rc_find_pod(t, uid) || !pod_running(pod))
 		return false;
@@ -293,16 +293,16 @@ void rc_detach_all(struct reconciler *r, struct target *t)
 {
 	for (size_t i = 0; i < t->nnodes; i++) {
 		if (t->nodes[i].state == NODE_ATTACHED &&
-		    hub_worker_connected(r->cfg.hub, t->nodes[i].name))
-			hub_send_detach(r->cfg.hub, t->nodes[i].name, t->job_id);
+		    r->cfg.ops->worker_connected(r->cfg.ops_ctx, t->nodes[i].name))
+			r->cfg.ops->detach(r->cfg.ops_ctx, t->nodes[i].name, t->job_id);
 	}
 }
 
 /* Continuous mode: after a window ends, plan the next one. Returns true when
  * the target goes on (it then shows Running between windows). */
-bool rc_schedule_next(struct target *t)
+bool rc_schedule_next(struct reconciler *r, struct target *t)
 {
-	uint64_t now = clock_mono_ms();
+	uint64_t now = rc_mono_ms(r);
 
 	t->windows_done++;
 	if (!t->spec.every_ms || (t->spec.count && t->windows_done >= t->spec.count))
@@ -321,7 +321,7 @@ static void fail_target(struct reconciler *r, struct target *t, const char *reas
  * comes; otherwise the target has failed. */
 void rc_window_failed(struct reconciler *r, struct target *t, const char *reason, const char *msg)
 {
-	if (!rc_schedule_next(t)) {
+	if (!rc_schedule_next(r, t)) {
 		fail_target(r, t, reason, msg);
 		return;
 	}
@@ -355,19 +355,19 @@ static void start_target(struct reconciler *r, struct target *t, uint64_t window
 	/* One job id per window, so workers never merge two windows. */
 	snprintf(t->job_id, sizeof(t->job_id), "%s.%" PRId64 ".%u", t->uid, t->generation,
 		 t->windows_done);
-	t->window_start_ms = clock_mono_ms();
+	t->window_start_ms = rc_mono_ms(r);
 	if (start_time)
 		copy_str(t->start_time, sizeof(t->start_time), start_time);
 	else
 		k8s_time_now(t->start_time, sizeof(t->start_time));
-	t->start_unix_ms = started_ms ? started_ms : clock_wall_ms();
-	t->end_ms = clock_mono_ms() + window_ms;
+	t->start_unix_ms = started_ms ? started_ms : rc_wall_ms(r);
+	t->end_ms = rc_mono_ms(r) + window_ms;
 	if (pprof_builder_new(&t->merged, 1000000000LL / t->spec.frequency_hz,
 			      t->start_unix_ms * 1000000LL) < 0) {
 		fail_target(r, t, "InternalError", "out of memory");
 		return;
 	}
-	informer_foreach(r->cfg.pods, scan_pod, &c);
+	r->cfg.ops->pod_foreach(r->cfg.ops_ctx, scan_pod, &c);
 	for (size_t i = 0; i < t->nnodes; i++)
 		rc_attach_node(r, t, &t->nodes[i]);
 	log_info(MOD, "%s/%s: window of %" PRIu64 " ms started: %zu pod(s) on %zu node(s)", t->ns,
@@ -467,15 +467,15 @@ void reconciler_target_upsert(struct reconciler *r, json_object *obj)
 		/* Continuous mode between two windows: wait for the next one. */
 		if (t->spec.every_ms && started_ms && jstr(obj, "status", "completionTime") &&
 		    strcmp(jstr(obj, "status", "completionTime"), st) >= 0) {
-			int64_t wait = started_ms + t->spec.every_ms - clock_wall_ms();
+			int64_t wait = started_ms + t->spec.every_ms - rc_wall_ms(r);
 
 			t->phase = PHASE_WAITING;
-			t->next_window_ms = clock_mono_ms() + (uint64_t)(wait > 0 ? wait : 0);
+			t->next_window_ms = rc_mono_ms(r) + (uint64_t)(wait > 0 ? wait : 0);
 			log_info(MOD, "%s/%s: continuous: next window in %" PRId64 " ms", ns, name,
 				 wait > 0 ? wait : 0);
 			return;
 		}
-		left = started_ms ? started_ms + t->spec.duration_ms - clock_wall_ms() : 0;
+		left = started_ms ? started_ms + t->spec.duration_ms - rc_wall_ms(r) : 0;
 		if (left < 1000)
 			left = 1000;
 		log_info(MOD, "%s/%s: resuming a window started at %s (%" PRId64 " ms left)", ns,

@@ -14,6 +14,9 @@
  * ever matched, no samples). A node whose worker is missing or disconnects
  * gives a partial result with condition PartialResult=True.
  *
+ * Everything it does outside itself goes through struct reconciler_ops, so
+ * it runs without a hub, API server or store in unit tests.
+ *
  * Threading: main thread only (the hub's loop). Return convention: 0 on
  * success, negative errno on failure.
  */
@@ -28,20 +31,43 @@
 
 #include "proto.h"
 
-struct hub;
-struct informer;
-struct k8s_client;
-struct status_writer;
-struct storage;
+struct k8s_object_ref;
+struct storage_event;
+
+/* What the reconciler does to the world, and its clock: the operator binds
+ * these to the hub, the pod informer, storage and the status writer
+ * (operator/handlers.c); unit tests bind them to recorders and a fake clock.
+ * Every function gets reconciler_config.ops_ctx as ctx. */
+struct reconciler_ops {
+	/* Workers: is one connected for node; send it an attach or detach. */
+	bool (*worker_connected)(void *ctx, const char *node);
+	int (*attach)(void *ctx, const char *node, const struct proto_attach *a);
+	int (*detach)(void *ctx, const char *node, const char *job_id);
+	/* The pod cache: one pod (borrowed, NULL if absent), or each of them. */
+	json_object *(*pod_get)(void *ctx, const char *ns, const char *name);
+	int (*pod_foreach)(void *ctx, int (*fn)(void *arg, json_object *pod), void *arg);
+	/* Storage (both NULL: results stay in status only). store copies data
+	 * and reports later through done(ev, arg), on the main thread, as
+	 * storage_put_async() does; object_url gives key's URL (caller frees). */
+	int (*store)(void *ctx, const char *key, const void *data, size_t len,
+		     const char *content_type,
+		     void (*done)(const struct storage_event *ev, void *arg), void *arg);
+	int (*object_url)(void *ctx, const char *key, char **out);
+	/* Status and Events, written off the loop (status_writer_post/_event). */
+	int (*post_status)(void *ctx, const struct k8s_object_ref *ref, json_object *status);
+	int (*event)(void *ctx, const struct k8s_object_ref *ref, const char *type,
+		     const char *reason, const char *message);
+	/* CLOCK_MONOTONIC and wall-clock (UNIX) time, in ms. */
+	uint64_t (*mono_ms)(void *ctx);
+	int64_t (*wall_ms)(void *ctx);
+};
 
 struct reconciler_config {
-	struct status_writer *writer; /* status writes and Events, off the loop */
-	struct hub *hub;	      /* attach/detach to workers */
-	struct storage *store;	      /* profile uploads; NULL keeps profiles in status only */
-	struct informer *pods;	      /* pod cache, for selector resolution */
-	const char *prefix;	      /* object key prefix; NULL = "" */
-	uint32_t grace_ms;	      /* wait after window end for late profiles (0 = 5000) */
-	unsigned top_n;		      /* topFunctions length (0 = 10) */
+	const struct reconciler_ops *ops; /* required; see above */
+	void *ops_ctx;			  /* ctx of every ops call */
+	const char *prefix;		  /* object key prefix; NULL = "" */
+	uint32_t grace_ms;		  /* wait after window end for late profiles (0 = 5000) */
+	unsigned top_n;			  /* topFunctions length (0 = 10) */
 };
 
 struct reconciler;

@@ -153,6 +153,17 @@ static inline void copy_str(char *dst, size_t cap, const char *src)
 
 /* ---- shared between reconcile.c and reconcile_workers.c ---- */
 
+/* The reconciler's clocks (reconciler_ops). */
+static inline uint64_t rc_mono_ms(struct reconciler *r)
+{
+	return r->cfg.ops->mono_ms(r->cfg.ops_ctx);
+}
+
+static inline int64_t rc_wall_ms(struct reconciler *r)
+{
+	return r->cfg.ops->wall_ms(r->cfg.ops_ctx);
+}
+
 /* Lookups; NULL when absent. */
 struct target *rc_find_target(struct reconciler *r, const char *uid);
 struct target *rc_find_job(struct reconciler *r, const char *job_id);
@@ -172,7 +183,7 @@ void rc_detach_all(struct reconciler *r, struct target *t);
 void rc_window_failed(struct reconciler *r, struct target *t, const char *reason, const char *msg);
 
 /* Continuous mode: plan the next window; false when there is none. */
-bool rc_schedule_next(struct target *t);
+bool rc_schedule_next(struct reconciler *r, struct target *t);
 
 /* reconcile_workers.c: merge what arrived, compute the result, store it. */
 void rc_finalize_target(struct reconciler *r, struct target *t);

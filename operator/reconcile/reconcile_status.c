@@ -37,7 +37,7 @@ void rc_emit_event(struct reconciler *r, struct target *t, const char *type, con
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	rc_ref_of(t, &ref);
-	if (status_writer_event(r->cfg.writer, &ref, type, reason, msg) < 0)
+	if (r->cfg.ops->event(r->cfg.ops_ctx, &ref, type, reason, msg) < 0)
 		r->api_errors++;
 }
 
@@ -244,7 +244,7 @@ void reconciler_flush(struct reconciler *r)
 			continue;
 		st = build_status(t);
 		rc_ref_of(t, &ref);
-		if (status_writer_post(r->cfg.writer, &ref, st) < 0)
+		if (r->cfg.ops->post_status(r->cfg.ops_ctx, &ref, st) < 0)
 			r->api_errors++;
 		else
 			t->status_dirty = false;

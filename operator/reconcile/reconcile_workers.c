@@ -12,9 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "clock.h"
 #include "flamegraph.h"
-#include "hub.h"
 #include "log.h"
 #include "pprof.h"
 #include "storage.h"
@@ -47,7 +45,7 @@ static void store_profile(struct reconciler *r, struct target *t, const void *pb
 	struct upload *u;
 	int err;
 
-	if (!r->cfg.store)
+	if (!r->cfg.ops->store)
 		return;
 	/* spec.output.prefix nests under the operator's prefix: a tenant chooses
 	 * a folder inside the operator's area, never a place outside it. */
@@ -68,7 +66,7 @@ static void store_profile(struct reconciler *r, struct target *t, const void *pb
 		goto cleanup;
 	}
 	u = new_upload(r, t, false);
-	err = u ? storage_put_async(r->cfg.store, key, pb, len, "application/octet-stream",
+	err = u ? r->cfg.ops->store(r->cfg.ops_ctx, key, pb, len, "application/octet-stream",
 				    upload_done, u)
 		: -ENOMEM;
 	if (err) {
@@ -82,7 +80,7 @@ static void store_profile(struct reconciler *r, struct target *t, const void *pb
 	free(t->url);
 	/* Where the object will be; profile.state says whether it is there yet. */
 	t->url = NULL;
-	if (storage_object_url(r->cfg.store, key, &t->url) < 0)
+	if (r->cfg.ops->object_url(r->cfg.ops_ctx, key, &t->url) < 0)
 		t->url = strdup(key);
 	t->size_bytes = len;
 	snprintf(title, sizeof(title), "%s/%s", t->ns, t->name);
@@ -91,7 +89,7 @@ static void store_profile(struct reconciler *r, struct target *t, const void *pb
 		/* svgURL appears in status once the SVG is stored (upload_done). */
 		free(t->svg_url);
 		t->svg_url = NULL;
-		if (u && storage_put_async(r->cfg.store, svg_key, svg, svg_len, "image/svg+xml",
+		if (u && r->cfg.ops->store(r->cfg.ops_ctx, svg_key, svg, svg_len, "image/svg+xml",
 					   upload_done, u) < 0)
 			log_warn(MOD, "%s/%s: flame graph upload not queued", t->ns, t->name);
 	}
@@ -211,7 +209,9 @@ void rc_finalize_target(struct reconciler *r, struct target *t)
 				     : "no samples were collected (pods idle during the window?)");
 		return;
 	}
-	pprof_builder_set_duration(t->merged, (clock_wall_ms() - t->start_unix_ms) * 1000000LL);
+	pprof_builder_set_duration(t->merged, (rc_wall_ms(r) - t->start_unix_ms) * 1000000LL);
+	/* The previous window's list (continuous mode) is replaced here. */
+	json_object_put(t->top);
 	t->top = rc_top_json(t->merged, r->cfg.top_n);
 	if (pprof_builder_encode(t->merged, true, &pb, &len) == 0)
 		store_profile(r, t, pb, len);
@@ -221,12 +221,12 @@ void rc_finalize_target(struct reconciler *r, struct target *t)
 	else
 		snprintf(t->message, sizeof(t->message), "profiled %zu pod(s) on %zu node(s)",
 			 t->npods, t->nnodes);
-	if (rc_schedule_next(t)) {
+	if (rc_schedule_next(r, t)) {
 		size_t n = strlen(t->message);
 
 		snprintf(t->message + n, sizeof(t->message) - n,
 			 "; window %u done, next in %" PRIu64 " ms", t->windows_done,
-			 t->next_window_ms - clock_mono_ms());
+			 t->next_window_ms - rc_mono_ms(r));
 	}
 	log_info(MOD, "%s/%s: succeeded: %" PRId64 " samples, %s", t->ns, t->name,
 		 t->profile_samples, t->message);
@@ -247,7 +247,7 @@ void rc_maybe_finalize(struct reconciler *r, struct target *t)
 {
 	if (!rc_is_active(t))
 		return;
-	if (clock_mono_ms() < t->end_ms)
+	if (rc_mono_ms(r) < t->end_ms)
 		return;
 	for (size_t i = 0; i < t->nnodes; i++)
 		if (t->nodes[i].state == NODE_ATTACHED)
