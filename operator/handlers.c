@@ -27,7 +27,7 @@
 
 /* Target events only queue the object's key; several events for one target
  * before the next drain are reconciled once, from the cache's latest copy. */
-static void target_queue(struct operator* op, json_object *o)
+static void target_queue(struct operator_state *op, json_object *o)
 {
 	char key[WORKQUEUE_MAX_KEY];
 
@@ -51,7 +51,7 @@ static void target_deleted(void *arg, json_object *o)
 	target_queue(arg, o);
 }
 
-void operator_drain_queue(struct operator* op)
+void operator_drain_queue(struct operator_state *op)
 {
 	char *key;
 
@@ -77,52 +77,52 @@ void operator_drain_queue(struct operator* op)
 
 static void pod_added(void *arg, json_object *o)
 {
-	reconciler_pod_upsert(((struct operator*)arg)->rec, o);
+	reconciler_pod_upsert(((struct operator_state *)arg)->rec, o);
 }
 
 static void pod_updated(void *arg, json_object *old, json_object *o)
 {
 	(void)old;
-	reconciler_pod_upsert(((struct operator*)arg)->rec, o);
+	reconciler_pod_upsert(((struct operator_state *)arg)->rec, o);
 }
 
 static void pod_deleted(void *arg, json_object *o)
 {
-	reconciler_pod_delete(((struct operator*)arg)->rec, o);
+	reconciler_pod_delete(((struct operator_state *)arg)->rec, o);
 }
 
 static void worker_connected(void *ctx, const char *node, const char *identity)
 {
 	log_info(MOD, "worker for node %s connected (%s)", node, identity);
-	reconciler_worker_connected(((struct operator*)ctx)->rec, node);
+	reconciler_worker_connected(((struct operator_state *)ctx)->rec, node);
 }
 
 static void worker_disconnected(void *ctx, const char *node)
 {
 	log_info(MOD, "worker for node %s disconnected", node);
-	reconciler_worker_disconnected(((struct operator*)ctx)->rec, node);
+	reconciler_worker_disconnected(((struct operator_state *)ctx)->rec, node);
 }
 
 static void worker_progress(void *ctx, const char *node, const struct proto_progress *p)
 {
-	reconciler_progress(((struct operator*)ctx)->rec, node, p);
+	reconciler_progress(((struct operator_state *)ctx)->rec, node, p);
 }
 
 static void worker_profile(void *ctx, const char *node, const char *job, bool final,
 			   const uint8_t *d, size_t len)
 {
-	reconciler_profile(((struct operator*)ctx)->rec, node, job, final, d, len);
+	reconciler_profile(((struct operator_state *)ctx)->rec, node, job, final, d, len);
 }
 
 static void worker_error(void *ctx, const char *node, const struct proto_error_msg *m)
 {
-	reconciler_worker_error(((struct operator*)ctx)->rec, node, m);
+	reconciler_worker_error(((struct operator_state *)ctx)->rec, node, m);
 }
 
 /* Node of a pod-bound token on API servers older than 1.30 (no node-name
  * extra): the pod named in the token, if its UID still matches, and its
  * spec.nodeName. "" when it cannot be told. */
-static void node_of_token_pod(struct operator* op, const char *ns,
+static void node_of_token_pod(struct operator_state *op, const char *ns,
 			      const struct k8s_token_review *tr, char *node, size_t len)
 {
 	json_object *pod = NULL, *meta, *spec, *v;
@@ -153,7 +153,7 @@ cleanup:
  * its pod's node. */
 int operator_tokenreview_auth(void *ctx, const char *token, struct hub_auth_result *out)
 {
-	struct operator* op = ctx;
+	struct operator_state *op = ctx;
 	struct k8s_token_review tr;
 	char want[300], ns[254], name[254];
 	int err;
@@ -183,7 +183,7 @@ int operator_tokenreview_auth(void *ctx, const char *token, struct hub_auth_resu
  * the cluster, not only in the operator's log. */
 static void worker_refused(void *ctx, const char *node, const char *identity, const char *reason)
 {
-	struct operator* op = ctx;
+	struct operator_state *op = ctx;
 	struct k8s_object_ref ref = {.api_prefix = "/api/v1",
 				     .plural = "nodes",
 				     .api_version = "v1",
@@ -200,7 +200,7 @@ static void worker_refused(void *ctx, const char *node, const char *identity, co
 
 int operator_metrics(void *ctx, char *buf, size_t cap)
 {
-	struct operator* op = ctx;
+	struct operator_state *op = ctx;
 	struct informer_stats a, b;
 	struct status_writer_stats sw;
 	int n = reconciler_metrics(op->rec, buf, cap), m;
@@ -238,7 +238,7 @@ int operator_metrics(void *ctx, char *buf, size_t cap)
  * the object under the configured storage prefix. */
 int operator_read_object(void *ctx, const char *rel_key, void **out, size_t *len)
 {
-	struct operator* op = ctx;
+	struct operator_state *op = ctx;
 	const char *prefix = storage_prefix(op->store);
 	char *key = NULL, *msg = NULL;
 	int err;
@@ -255,14 +255,14 @@ int operator_read_object(void *ctx, const char *rel_key, void **out, size_t *len
 
 bool operator_ready(void *ctx)
 {
-	struct operator* op = ctx;
+	struct operator_state *op = ctx;
 
 	if (op->leader && !op->started)
 		return false; /* a standby: route no worker here */
 	return informer_has_synced(op->targets) && informer_has_synced(op->pods);
 }
 
-struct informer_handlers operator_target_handlers(struct operator* op)
+struct informer_handlers operator_target_handlers(struct operator_state *op)
 {
 	return (struct informer_handlers){.on_add = target_added,
 					  .on_update = target_updated,
@@ -270,13 +270,13 @@ struct informer_handlers operator_target_handlers(struct operator* op)
 					  .arg = op};
 }
 
-struct informer_handlers operator_pod_handlers(struct operator* op)
+struct informer_handlers operator_pod_handlers(struct operator_state *op)
 {
 	return (struct informer_handlers){
 	    .on_add = pod_added, .on_update = pod_updated, .on_delete = pod_deleted, .arg = op};
 }
 
-struct hub_callbacks operator_hub_callbacks(struct operator* op)
+struct hub_callbacks operator_hub_callbacks(struct operator_state *op)
 {
 	return (struct hub_callbacks){.ctx = op,
 				      .on_worker_connected = worker_connected,
@@ -291,50 +291,56 @@ struct hub_callbacks operator_hub_callbacks(struct operator* op)
 
 static bool ops_worker_connected(void *ctx, const char *node)
 {
-	return hub_worker_connected(((struct operator*)ctx)->hub, node);
+	return hub_worker_connected(((struct operator_state *)ctx)->hub, node);
 }
 
 static int ops_attach(void *ctx, const char *node, const struct proto_attach *a)
 {
-	return hub_send_attach(((struct operator*)ctx)->hub, node, a);
+	return hub_send_attach(((struct operator_state *)ctx)->hub, node, a);
 }
 
 static int ops_detach(void *ctx, const char *node, const char *job_id)
 {
-	return hub_send_detach(((struct operator*)ctx)->hub, node, job_id);
+	return hub_send_detach(((struct operator_state *)ctx)->hub, node, job_id);
 }
 
 static json_object *ops_pod_get(void *ctx, const char *ns, const char *name)
 {
-	return informer_get(((struct operator*)ctx)->pods, ns, name);
+	return informer_get(((struct operator_state *)ctx)->pods, ns, name);
 }
 
 static int ops_pod_foreach(void *ctx, int (*fn)(void *arg, json_object *pod), void *arg)
 {
-	return informer_foreach(((struct operator*)ctx)->pods, fn, arg);
+	return informer_foreach(((struct operator_state *)ctx)->pods, fn, arg);
 }
 
 static int ops_store(void *ctx, const char *key, const void *data, size_t len,
-		     const char *content_type, storage_done_fn done, void *arg)
+		     const char *content_type, storage_render_fn render, const char *title,
+		     storage_done_fn done, void *arg)
 {
-	return storage_put_async(((struct operator*)ctx)->store, key, data, len, content_type, done,
-				 arg);
+	struct storage *st = ((struct operator_state *)ctx)->store;
+
+	if (render)
+		return storage_put_rendered_async(st, key, data, len, content_type, render, title,
+						  done, arg);
+	return storage_put_async(st, key, data, len, content_type, done, arg);
 }
 
 static int ops_object_url(void *ctx, const char *key, char **out)
 {
-	return storage_object_url(((struct operator*)ctx)->store, key, out);
+	return storage_object_url(((struct operator_state *)ctx)->store, key, out);
 }
 
 static int ops_post_status(void *ctx, const struct k8s_object_ref *ref, json_object *status)
 {
-	return status_writer_post(((struct operator*)ctx)->writer, ref, status);
+	return status_writer_post(((struct operator_state *)ctx)->writer, ref, status);
 }
 
 static int ops_event(void *ctx, const struct k8s_object_ref *ref, const char *type,
 		     const char *reason, const char *message)
 {
-	return status_writer_event(((struct operator*)ctx)->writer, ref, type, reason, message);
+	return status_writer_event(((struct operator_state *)ctx)->writer, ref, type, reason,
+				   message);
 }
 
 static uint64_t ops_mono_ms(void *ctx)
@@ -358,7 +364,7 @@ static const struct reconciler_ops ops_with_store = {OPS_COMMON, .store = ops_st
 						     .object_url = ops_object_url};
 static const struct reconciler_ops ops_status_only = {OPS_COMMON};
 
-const struct reconciler_ops *operator_reconciler_ops(const struct operator* op)
+const struct reconciler_ops *operator_reconciler_ops(const struct operator_state *op)
 {
 	return op->store ? &ops_with_store : &ops_status_only;
 }

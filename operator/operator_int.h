@@ -29,8 +29,7 @@
 #endif
 
 /* Everything one `run` owns. */
-struct operator
-{
+struct operator_state {
 	struct k8s_client *k8s;
 	struct informer *targets;
 	struct informer *pods;
@@ -78,18 +77,18 @@ int operator_flags_parse(int argc, char **argv, struct operator_flags *f);
 /* ---- handlers (handlers.c) ------------------------------------------------- */
 
 /* Informer handlers for the ProfilingTarget and Pod informers (arg = op). */
-struct informer_handlers operator_target_handlers(struct operator* op);
-struct informer_handlers operator_pod_handlers(struct operator* op);
+struct informer_handlers operator_target_handlers(struct operator_state *op);
+struct informer_handlers operator_pod_handlers(struct operator_state *op);
 
 /* Hub callbacks into the reconciler, ctx = op. */
-struct hub_callbacks operator_hub_callbacks(struct operator* op);
+struct hub_callbacks operator_hub_callbacks(struct operator_state *op);
 
 /* The reconciler's ops bound to op's hub, pod informer, storage (none
  * without storage) and status writer, and the real clocks; ctx = op. */
-const struct reconciler_ops *operator_reconciler_ops(const struct operator* op);
+const struct reconciler_ops *operator_reconciler_ops(const struct operator_state *op);
 
 /* Reconcile every queued target key from the informer cache's copy. */
-void operator_drain_queue(struct operator* op);
+void operator_drain_queue(struct operator_state *op);
 
 /* hub_auth_fn (ctx = op) checking a worker token with TokenReview. */
 int operator_tokenreview_auth(void *ctx, const char *token, struct hub_auth_result *out);

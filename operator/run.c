@@ -50,7 +50,7 @@ static void on_signal(int sig)
  * standby. */
 static void *leader_thread(void *arg)
 {
-	struct operator* op = arg;
+	struct operator_state *op = arg;
 	int err = leader_acquire(op->leader, &op->lstop);
 
 	if (!err) {
@@ -65,7 +65,7 @@ static void *leader_thread(void *arg)
 
 /* Start the informers once leading; renew the Lease when due. Returns the
  * next renewal deadline (0 when not electing). */
-static uint64_t leader_step(struct operator* op)
+static uint64_t leader_step(struct operator_state *op)
 {
 	if (!op->leader || !atomic_load(&op->leading))
 		return 0;
@@ -89,7 +89,7 @@ static uint64_t leader_step(struct operator* op)
 
 static void on_wakeup(void *ctx)
 {
-	struct operator* op = ctx;
+	struct operator_state *op = ctx;
 	uint64_t next, renew;
 
 	/* Pods first, so a new target sees the freshest pod cache. */
@@ -110,12 +110,12 @@ static void on_wakeup(void *ctx)
 /* The waker thread: wake the hub loop, which calls on_wakeup(). */
 static void wake_hub(void *ctx)
 {
-	hub_wake(((struct operator*)ctx)->hub);
+	hub_wake(((struct operator_state *)ctx)->hub);
 }
 
 int operator_run(int argc, char **argv)
 {
-	struct operator op = {0};
+	struct operator_state op = {0};
 	struct operator_flags f;
 	struct k8s_config *kcfg = NULL;
 	struct hub_token_file *tf = NULL;

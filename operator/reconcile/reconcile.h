@@ -30,6 +30,7 @@
 #include <json-c/json.h>
 
 #include "proto.h"
+#include "storage.h"
 
 struct k8s_object_ref;
 struct storage_event;
@@ -48,9 +49,11 @@ struct reconciler_ops {
 	int (*pod_foreach)(void *ctx, int (*fn)(void *arg, json_object *pod), void *arg);
 	/* Storage (both NULL: results stay in status only). store copies data
 	 * and reports later through done(ev, arg), on the main thread, as
-	 * storage_put_async() does; object_url gives key's URL (caller frees). */
+	 * storage_put_async() does; with render set the object is render(data,
+	 * title), made off the main thread (storage_put_rendered_async).
+	 * object_url gives key's URL (caller frees). */
 	int (*store)(void *ctx, const char *key, const void *data, size_t len,
-		     const char *content_type,
+		     const char *content_type, storage_render_fn render, const char *title,
 		     void (*done)(const struct storage_event *ev, void *arg), void *arg);
 	int (*object_url)(void *ctx, const char *key, char **out);
 	/* Status and Events, written off the loop (status_writer_post/_event). */

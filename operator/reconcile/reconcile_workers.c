@@ -37,11 +37,20 @@ static struct upload *new_upload(struct reconciler *r, const struct target *t, b
 	return u;
 }
 
+/* storage_render_fn: the SVG flame graph of a pprof (storage thread). */
+static int render_svg(const void *pprof, size_t len, const char *title, void **out, size_t *out_len)
+{
+	char *svg = NULL;
+	int err = flamegraph_svg(pprof, len, title, &svg, out_len);
+
+	*out = svg;
+	return err;
+}
+
 static void store_profile(struct reconciler *r, struct target *t, const void *pb, size_t len)
 {
-	char *key = NULL, *svg_key = NULL, *svg = NULL;
+	char *key = NULL, *svg_key = NULL;
 	char title[256], prefix[1600] = "";
-	size_t svg_len = 0;
 	struct upload *u;
 	int err;
 
@@ -66,8 +75,8 @@ static void store_profile(struct reconciler *r, struct target *t, const void *pb
 		goto cleanup;
 	}
 	u = new_upload(r, t, false);
-	err = u ? r->cfg.ops->store(r->cfg.ops_ctx, key, pb, len, "application/octet-stream",
-				    upload_done, u)
+	err = u ? r->cfg.ops->store(r->cfg.ops_ctx, key, pb, len, "application/octet-stream", NULL,
+				    NULL, upload_done, u)
 		: -ENOMEM;
 	if (err) {
 		snprintf(t->upload_msg, sizeof(t->upload_msg), "upload not queued: %s",
@@ -84,17 +93,16 @@ static void store_profile(struct reconciler *r, struct target *t, const void *pb
 		t->url = strdup(key);
 	t->size_bytes = len;
 	snprintf(title, sizeof(title), "%s/%s", t->ns, t->name);
-	if (flamegraph_svg(pb, len, title, &svg, &svg_len) == 0) {
-		u = new_upload(r, t, true);
-		/* svgURL appears in status once the SVG is stored (upload_done). */
-		free(t->svg_url);
-		t->svg_url = NULL;
-		if (u && r->cfg.ops->store(r->cfg.ops_ctx, svg_key, svg, svg_len, "image/svg+xml",
-					   upload_done, u) < 0)
-			log_warn(MOD, "%s/%s: flame graph upload not queued", t->ns, t->name);
-	}
+	/* The flame graph is drawn from the pprof by the storage thread: up to
+	 * 64 MiB of profile must not stall the hub loop. */
+	u = new_upload(r, t, true);
+	/* svgURL appears in status once the SVG is stored (upload_done). */
+	free(t->svg_url);
+	t->svg_url = NULL;
+	if (u && r->cfg.ops->store(r->cfg.ops_ctx, svg_key, pb, len, "image/svg+xml", render_svg,
+				   title, upload_done, u) < 0)
+		log_warn(MOD, "%s/%s: flame graph upload not queued", t->ns, t->name);
 cleanup:
-	free(svg);
 	free(key);
 	free(svg_key);
 }

@@ -32,9 +32,11 @@ struct job {
 	char *spool_id;	    /* spool entry id once spooled, else NULL */
 	storage_done_fn done;
 	void *arg;
-	unsigned attempts;    /* upload attempts so far */
-	bool spool_failed;    /* RETRYING already reported */
-	uint64_t next_try_ms; /* CLOCK_MONOTONIC ms of the next attempt */
+	unsigned attempts;	  /* upload attempts so far */
+	bool spool_failed;	  /* RETRYING already reported */
+	uint64_t next_try_ms;	  /* CLOCK_MONOTONIC ms of the next attempt */
+	storage_render_fn render; /* turns data into the object first, or NULL */
+	char *title;		  /* render's title argument */
 };
 
 struct event_node {
@@ -73,7 +75,36 @@ static void job_free(struct job *j)
 	free(j->content_type);
 	free(j->data);
 	free(j->spool_id);
+	free(j->title);
 	free(j);
+}
+
+/* Turn the job's input into the object (storage_put_rendered_async), on the
+ * uploader thread or at close; a no-op for plain puts. */
+static int job_render(struct storage *s, struct job *j)
+{
+	void *out = NULL;
+	size_t len = 0;
+	int err;
+
+	if (!j->render)
+		return 0;
+	err = j->render(j->data, j->size, j->title, &out, &len);
+	if (!err && len > STORAGE_MAX_OBJECT)
+		err = -E2BIG;
+	if (err) {
+		free(out);
+		return err;
+	}
+	pthread_mutex_lock(&s->mu);
+	s->n_bytes = s->n_bytes - j->size + len;
+	s->n_mem_bytes = s->n_mem_bytes - j->size + len;
+	pthread_mutex_unlock(&s->mu);
+	free(j->data);
+	j->data = out;
+	j->size = len;
+	j->render = NULL;
+	return 0;
 }
 
 /* Capped exponential backoff with jitter: a uniformly random delay in
@@ -199,9 +230,18 @@ static bool attempt(struct storage *s, struct job *j)
 	struct storage_xfer x;
 	char why[1024];
 	void *data = j->data;
-	size_t len = j->size;
+	size_t len;
 	int err;
 
+	err = job_render(s, j);
+	if (err) {
+		snprintf(why, sizeof(why), "cannot render the object: %s", strerror(-err));
+		log_error("storage", "giving up on %s: %s", j->key, why);
+		job_done(s, j, STORAGE_FAILED, err, why);
+		return true;
+	}
+	data = j->data;
+	len = j->size;
 	if (!data) {
 		struct spool_entry e = {.id = j->spool_id, .size = j->size};
 
@@ -496,6 +536,8 @@ void storage_close(struct storage *s)
 			/* Not yet uploaded and only in memory: the spool is its
 			 * way to survive this shutdown. */
 			if (!j->spool_id && s->cfg.backend == STORAGE_BACKEND_S3)
+				err = job_render(s, j);
+			if (!err && !j->spool_id && s->cfg.backend == STORAGE_BACKEND_S3)
 				err = spool_write(s->cfg.spool_dir, j->key, j->content_type,
 						  j->data, j->size, &j->spool_id);
 			if (err)
@@ -529,8 +571,9 @@ void storage_close(struct storage *s)
 	free(s);
 }
 
-int storage_put_async(struct storage *s, const char *key, const void *data, size_t len,
-		      const char *content_type, storage_done_fn done, void *arg)
+static int enqueue(struct storage *s, const char *key, const void *data, size_t len,
+		   const char *content_type, storage_render_fn render, const char *title,
+		   storage_done_fn done, void *arg)
 {
 	struct job *j;
 
@@ -553,6 +596,14 @@ int storage_put_async(struct storage *s, const char *key, const void *data, size
 	j->size = len;
 	j->done = done;
 	j->arg = arg;
+	j->render = render;
+	if (title) {
+		j->title = strdup(title);
+		if (!j->title) {
+			job_free(j);
+			return -ENOMEM;
+		}
+	}
 	pthread_mutex_lock(&s->mu);
 	if (s->n_mem_bytes + len > STORAGE_MAX_MEMORY) {
 		/* The store and the spool are both failing: refuse rather than
@@ -571,6 +622,21 @@ int storage_put_async(struct storage *s, const char *key, const void *data, size
 	pthread_cond_signal(&s->cv);
 	pthread_mutex_unlock(&s->mu);
 	return 0;
+}
+
+int storage_put_async(struct storage *s, const char *key, const void *data, size_t len,
+		      const char *content_type, storage_done_fn done, void *arg)
+{
+	return enqueue(s, key, data, len, content_type, NULL, NULL, done, arg);
+}
+
+int storage_put_rendered_async(struct storage *s, const char *key, const void *data, size_t len,
+			       const char *content_type, storage_render_fn render,
+			       const char *title, storage_done_fn done, void *arg)
+{
+	if (!render)
+		return -EINVAL;
+	return enqueue(s, key, data, len, content_type, render, title, done, arg);
 }
 
 const char *storage_prefix(const struct storage *s)

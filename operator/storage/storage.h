@@ -179,6 +179,20 @@ void storage_close(struct storage *s);
 int storage_put_async(struct storage *s, const char *key, const void *data, size_t len,
 		      const char *content_type, storage_done_fn done, void *arg);
 
+/* Makes an object from input bytes (e.g. an SVG from a pprof): *out
+ * malloc'd, *out_len bytes; 0 or negative errno. Runs on the uploader
+ * thread (or in storage_close), never on the caller's. */
+typedef int (*storage_render_fn)(const void *in, size_t len, const char *title, void **out,
+				 size_t *out_len);
+
+/* As storage_put_async, but the object stored under key is render(data,
+ * title), computed on the uploader thread before the first attempt, so a
+ * slow rendering never holds up the caller's loop. A failed rendering
+ * reports FAILED through done. */
+int storage_put_rendered_async(struct storage *s, const char *key, const void *data, size_t len,
+			       const char *content_type, storage_render_fn render,
+			       const char *title, storage_done_fn done, void *arg);
+
 /* The configured key prefix ("" if none), for storage_key(). Owned by s. */
 const char *storage_prefix(const struct storage *s);
 

@@ -118,8 +118,8 @@ static int op_pod_foreach(void *ctx, int (*fn)(void *arg, json_object *pod), voi
 }
 
 static int op_store(void *ctx, const char *key, const void *data, size_t len,
-		    const char *content_type, void (*done)(const struct storage_event *ev, void *arg),
-		    void *arg)
+		    const char *content_type, storage_render_fn render, const char *title,
+		    void (*done)(const struct storage_event *ev, void *arg), void *arg)
 {
 	struct world *w = ctx;
 	struct put *p;
@@ -132,7 +132,8 @@ static int op_store(void *ctx, const char *key, const void *data, size_t len,
 	p->arg = arg;
 	p->len = len;
 	snprintf(p->key, sizeof(p->key), "%s", key);
-	logf_(w, "store %s", content_type);
+	/* "rendered": the object is made from data later, off the loop. */
+	logf_(w, "store %s%s%s", content_type, render ? " rendered " : "", render ? title : "");
 	return 0;
 }
 
@@ -158,9 +159,9 @@ static int op_post_status(void *ctx, const struct k8s_object_ref *ref, json_obje
 
 		json_object_object_get_ex(n, "name", &name);
 		json_object_object_get_ex(n, "state", &state);
-		off += (size_t)snprintf(ns + off, sizeof(ns) - off, "%s%s:%s", i ? "," : "",
-					json_object_get_string(name),
-					json_object_get_string(state));
+		off +=
+		    (size_t)snprintf(ns + off, sizeof(ns) - off, "%s%s:%s", i ? "," : "",
+				     json_object_get_string(name), json_object_get_string(state));
 	}
 	logf_(w, "status %s %s pods=%d nodes=%s", ref->name, json_object_get_string(phase),
 	      json_object_get_int(pods), ns);
@@ -248,8 +249,7 @@ static void lose_worker(struct world *w, const char *node)
 }
 
 /* A running Pod as the API server shows it, with one started container. */
-static json_object *pod_json(const char *name, const char *uid, const char *node,
-			     const char *app)
+static json_object *pod_json(const char *name, const char *uid, const char *node, const char *app)
 {
 	char buf[1024];
 
@@ -444,7 +444,7 @@ UNIT_TEST(reconcile_window_attach_collect_store)
 	advance(&w, 3000); /* window over: waiting for the profile (grace), no write */
 	EXPECT(&w);
 	send_profile(&w, "node-a", "tuid.1.0", "compute_tax", 40);
-	EXPECT(&w, "store application/octet-stream", "store image/svg+xml",
+	EXPECT(&w, "store application/octet-stream", "store image/svg+xml rendered shop/checkout",
 	       "event Normal Completed", "status checkout Succeeded pods=1 nodes=node-a:Done");
 	CHECK_EQ_STR(status_str(&w, "profile", "state"), "Uploading");
 	finish_uploads(&w);
@@ -534,7 +534,7 @@ UNIT_TEST(reconcile_worker_loss_gives_partial_result)
 	advance(&w, 3000);
 	EXPECT(&w);
 	send_profile(&w, "node-a", "tuid.1.0", "compute_tax", 25);
-	EXPECT(&w, "store application/octet-stream", "store image/svg+xml",
+	EXPECT(&w, "store application/octet-stream", "store image/svg+xml rendered shop/checkout",
 	       "event Normal Completed",
 	       "status checkout Succeeded pods=2 nodes=node-a:Done,node-b:Lost");
 	CHECK_EQ_STR(condition_status(&w, "PartialResult"), "True");
@@ -574,7 +574,7 @@ UNIT_TEST(reconcile_schedule_runs_repeated_windows)
 	EXPECT(&w);
 	send_profile(&w, "node-a", "tuid.1.0", "compute_tax", 10);
 	/* Between windows the target shows Running (waiting for the next). */
-	EXPECT(&w, "store application/octet-stream", "store image/svg+xml",
+	EXPECT(&w, "store application/octet-stream", "store image/svg+xml rendered shop/checkout",
 	       "event Normal Completed", "status checkout Running pods=1 nodes=node-a:Done");
 	CHECK_EQ_STR(status_str(&w, "windowsCompleted", NULL), "1");
 	finish_uploads(&w);
@@ -588,7 +588,7 @@ UNIT_TEST(reconcile_schedule_runs_repeated_windows)
 	w.nlog = 0;
 	send_profile(&w, "node-a", "tuid.1.1", "compute_tax", 10);
 	/* count 2: that was the last one. */
-	EXPECT(&w, "store application/octet-stream", "store image/svg+xml",
+	EXPECT(&w, "store application/octet-stream", "store image/svg+xml rendered shop/checkout",
 	       "event Normal Completed", "status checkout Succeeded pods=1 nodes=node-a:Done");
 	finish_uploads(&w);
 	w.nlog = 0;
@@ -662,7 +662,7 @@ UNIT_TEST(reconcile_grace_waits_for_a_late_profile)
 	advance(&w, 4999);
 	EXPECT(&w);
 	advance(&w, 1);
-	EXPECT(&w, "store application/octet-stream", "store image/svg+xml",
+	EXPECT(&w, "store application/octet-stream", "store image/svg+xml rendered shop/checkout",
 	       "event Normal Completed",
 	       "status checkout Succeeded pods=2 nodes=node-a:Done,node-b:Lost");
 	CHECK_EQ_STR(condition_status(&w, "PartialResult"), "True");
