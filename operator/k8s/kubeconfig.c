@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* kubeconfig.c -- kubeconfig / in-cluster settings (the YAML subset they
  * are written in is parsed by kubeconfig_yaml.c). */
+#include "json_path.h"
 #include "kubeconfig.h"
 #include "kubeconfig_int.h"
 #include "log.h"
@@ -85,12 +86,7 @@ int kubeconfig_base64_decode(const char *in, size_t len, char **out, size_t *out
 
 static const char *jstr(json_object *o, const char *key)
 {
-	json_object *v;
-
-	if (!o || !json_object_object_get_ex(o, key, &v) ||
-	    !json_object_is_type(v, json_type_string))
-		return NULL;
-	return json_object_get_string(v);
+	return json_path_str(o, key, (const char *)NULL);
 }
 
 /* 1 or 0 for a YAML boolean, 0 when absent, -EINVAL for anything else: a

@@ -15,6 +15,7 @@
 
 #include <json-c/json.h>
 
+#include "json_path.h"
 #include "k8s_status.h"
 #include "proto.h"
 #include "reconcile.h"
@@ -111,39 +112,21 @@ struct reconciler {
 	uint64_t attaches_sent;
 };
 
-/* ---- JSON field access (borrowed results) ---- */
+/* ---- JSON field access (borrowed results; lib/json_path.h) ---- */
 
 static inline const char *jstr(json_object *o, const char *k1, const char *k2)
 {
-	json_object *v;
-
-	if (!o || !json_object_object_get_ex(o, k1, &v))
-		return NULL;
-	if (k2 && !json_object_object_get_ex(v, k2, &v))
-		return NULL;
-	return json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
+	return json_path_str(o, k1, k2, (const char *)NULL);
 }
 
 static inline int64_t jint(json_object *o, const char *k1, const char *k2)
 {
-	json_object *v;
-
-	if (!o || !json_object_object_get_ex(o, k1, &v))
-		return 0;
-	if (k2 && !json_object_object_get_ex(v, k2, &v))
-		return 0;
-	return json_object_get_int64(v);
+	return json_path_int(o, k1, k2, (const char *)NULL);
 }
 
 static inline json_object *jget(json_object *o, const char *k1, const char *k2)
 {
-	json_object *v;
-
-	if (!o || !json_object_object_get_ex(o, k1, &v))
-		return NULL;
-	if (k2 && !json_object_object_get_ex(v, k2, &v))
-		return NULL;
-	return v;
+	return json_path(o, k1, k2, (const char *)NULL);
 }
 
 static inline void copy_str(char *dst, size_t cap, const char *src)
