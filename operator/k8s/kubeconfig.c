@@ -4,6 +4,7 @@
 #include "json_path.h"
 #include "kubeconfig.h"
 #include "kubeconfig_int.h"
+#include "readfile.h"
 #include "log.h"
 
 #include <ctype.h>
@@ -345,45 +346,15 @@ cleanup:
 	return err;
 }
 
-/* Read a whole small file (capped); *out is NUL-terminated, caller frees. */
+/* Read a whole small file (capped, lib/readfile.h); *out is NUL-terminated,
+ * caller frees. Over the cap is "File too large" in messages. */
 static int read_capped(const char *path, size_t cap, char **out, size_t *out_len)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC), err = 0;
-	char *buf = NULL;
-	size_t n = 0;
+	void *buf = NULL;
+	int err = read_file_capped(path, cap, &buf, out_len);
 
-	if (fd < 0)
-		return -errno;
-	buf = malloc(cap + 1);
-	if (!buf) {
-		err = -ENOMEM;
-		goto cleanup;
-	}
-	for (;;) {
-		ssize_t r = read(fd, buf + n, cap + 1 - n);
-
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			err = -errno;
-			goto cleanup;
-		}
-		if (r == 0)
-			break;
-		n += (size_t)r;
-		if (n > cap) {
-			err = -EFBIG;
-			goto cleanup;
-		}
-	}
-	buf[n] = '\0';
 	*out = buf;
-	*out_len = n;
-	buf = NULL;
-cleanup:
-	free(buf);
-	close(fd);
-	return err;
+	return err == -E2BIG ? -EFBIG : err;
 }
 
 int kubeconfig_load_file(const char *path, const char *context, struct k8s_config **out,

@@ -709,7 +709,7 @@ int storage_get(struct storage *s, const char *key, size_t max_bytes, void **out
 
 		err = n < 0 || (size_t)n >= sizeof(path)
 			  ? -ENAMETOOLONG
-			  : storage_read_file(path, max_bytes, out, out_len);
+			  : read_file_capped(path, max_bytes, out, out_len);
 		if (err)
 			snprintf(x.message, sizeof(x.message), "cannot read %.300s: %s", path,
 				 strerror(-err));

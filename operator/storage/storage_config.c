@@ -290,7 +290,7 @@ static int read_key_file(const char *path, char **out)
 	char *s;
 	int err;
 
-	err = storage_read_file(path, KEY_FILE_MAX, &data, &len);
+	err = read_file_capped(path, KEY_FILE_MAX, &data, &len);
 	if (err) {
 		fprintf(stderr, "cannot read credentials file %s: %s\n", path, strerror(-err));
 		return -EINVAL;

@@ -7,6 +7,7 @@
 #ifndef PODPROF_STORAGE_INT_H
 #define PODPROF_STORAGE_INT_H
 
+#include "readfile.h"
 #include "storage.h"
 
 #include <signal.h>
@@ -30,10 +31,6 @@ int storage_config_copy(struct storage_config *dst, const struct storage_config 
  * fsync, rename, fsync of the directory. Parent directories are created
  * (0700 when mkdir_mode is 0700). Never leaves a partial file at path. */
 int storage_write_atomic(const char *path, const void *data, size_t len, unsigned mkdir_mode);
-
-/* Read a whole file of at most max bytes (-E2BIG past it). *out is malloc'd
- * with a NUL after the data. */
-int storage_read_file(const char *path, size_t max, void **out, size_t *len);
 
 /* One object waiting in the spool: files <id>.data and <id>.json. */
 struct spool_entry {

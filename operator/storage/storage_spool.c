@@ -119,59 +119,6 @@ int storage_write_atomic(const char *path, const void *data, size_t len, unsigne
 	return err;
 }
 
-int storage_read_file(const char *path, size_t max, void **out, size_t *len)
-{
-	int fd = -1, err = 0;
-	struct stat st;
-	char *buf = NULL;
-	size_t got = 0;
-
-	*out = NULL;
-	*len = 0;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st)) {
-		err = -errno;
-		goto cleanup;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		err = -EINVAL;
-		goto cleanup;
-	}
-	if ((uint64_t)st.st_size > max) {
-		err = -E2BIG;
-		goto cleanup;
-	}
-	buf = malloc((size_t)st.st_size + 1);
-	if (!buf) {
-		err = -ENOMEM;
-		goto cleanup;
-	}
-	while (got < (size_t)st.st_size) {
-		ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			err = -errno;
-			goto cleanup;
-		}
-		if (n == 0)
-			break; /* truncated while reading: return what is there */
-		got += (size_t)n;
-	}
-	buf[got] = '\0';
-	*out = buf;
-	*len = got;
-	buf = NULL;
-cleanup:
-	free(buf);
-	if (fd >= 0)
-		close(fd);
-	return err;
-}
-
 static int entry_path(char *buf, size_t size, const char *dir, const char *id, const char *ext)
 {
 	int n = snprintf(buf, size, "%s/%s.%s", dir, id, ext);
@@ -324,7 +271,7 @@ static int load_entry(const char *dir, const char *id, struct spool_entry *e)
 	    entry_path(data_path, sizeof(data_path), dir, id, "data") ||
 	    entry_path(bad, sizeof(bad), dir, id, "bad"))
 		return 0;
-	err = storage_read_file(path, STORAGE_MAX_SIDECAR, &js, &len);
+	err = read_file_capped(path, STORAGE_MAX_SIDECAR, &js, &len);
 	if (!err)
 		err = spool_parse_sidecar(js, len, &e->key, &e->content_type, &e->size);
 	free(js);
@@ -427,7 +374,7 @@ int spool_read(const char *dir, const struct spool_entry *e, void **data, size_t
 
 	if (err)
 		return err;
-	err = storage_read_file(path, STORAGE_MAX_OBJECT, data, len);
+	err = read_file_capped(path, STORAGE_MAX_OBJECT, data, len);
 	if (!err && *len != e->size) {
 		free(*data);
 		*data = NULL;
