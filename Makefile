@@ -25,16 +25,36 @@ msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
 CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g -O2 \
-	-fno-omit-frame-pointer -I$(OUT)/gen -Ilib -Ibpf -Ioperator -Iworker -Icli -I.
+	-fno-omit-frame-pointer
 SAN_FLAGS   := -fsanitize=address,undefined -fno-sanitize-recover=undefined -O1
 LDLIBS      := -lbpf -lelf -ldw -lz -lcurl -ljson-c -lwebsockets -lcap -lprotobuf-c -lpthread -lm
+
+# Include paths per source folder: a folder sees its own headers and those
+# of the layers below it, so an include that crosses the layering (lib/ using
+# the operator, the hub using the reconciler, ...) fails to build.
+OP_DIRS  := operator/k8s operator/hub operator/storage operator/reconcile
+INC_LIB  := -Ilib -I$(OUT)/gen
+INC_lib/                := $(INC_LIB)
+INC_$(OUT)/gen/         := $(INC_LIB)
+INC_worker/             := -Iworker -Ibpf $(INC_LIB)
+INC_operator/k8s/       := -Ioperator/k8s $(INC_LIB)
+INC_operator/hub/       := -Ioperator/hub $(INC_LIB)
+INC_operator/storage/   := -Ioperator/storage $(INC_LIB)
+INC_operator/reconcile/ := -Ioperator/reconcile -Ioperator/k8s \
+	-Ioperator/storage $(INC_LIB)
+INC_operator/           := -Ioperator $(addprefix -I,$(OP_DIRS)) $(INC_LIB)
+INC_cli/                := -Icli -Ioperator/k8s $(INC_LIB)
+INC_tests/drivers/      := -Itests/drivers $(addprefix -I,$(OP_DIRS)) $(INC_LIB)
+INC_tests/unit/         := -Itests/unit -Icli -Ioperator $(addprefix -I,$(OP_DIRS)) \
+	-Iworker -Ibpf $(INC_LIB)
 
 # Per-build-flavour settings: $(1)=output dir, $(2)=extra cflags
 LIB_SRCS      := $(wildcard lib/*.c)
 WORKER_SRCS   := $(filter-out worker/main.c,$(wildcard worker/*.c))
-OPERATOR_SRCS := $(filter-out operator/main.c,$(wildcard operator/*.c))
+OPERATOR_SRCS := $(filter-out operator/main.c,$(wildcard operator/*.c operator/*/*.c))
 CLI_SRCS      := $(filter-out cli/main.c,$(wildcard cli/*.c))
 UNIT_SRCS     := $(wildcard tests/unit/*.c)
+DRIVER_SRCS   := $(wildcard tests/drivers/*.c)
 BPF_SRCS      := $(wildcard bpf/*.bpf.c)
 PROTOS        := $(wildcard lib/*.proto)
 PROTO_C       := $(patsubst lib/%.proto,$(OUT)/gen/%.pb-c.c,$(PROTOS))
@@ -51,7 +71,7 @@ BINDIR     ?= $(PREFIX)/bin
 
 .PHONY: install krew all asan deps tools test unit unit-asan e2e test-kernels image-check test-cluster fuzz fuzz-smoke demo bench clean format format-check vmlinux
 
-all: $(OUT)/podprof-worker $(OUT)/podprof-operator $(OUT)/kubectl-podprof
+all: $(OUT)/podprof-worker $(OUT)/podprof-operator $(OUT)/kubectl-podprof $(OUT)/podprof-testdrv
 
 # ---- generated sources ---------------------------------------------------
 $(OUT)/gen/%.pb-c.c $(OUT)/gen/%.pb-c.h: lib/%.proto
@@ -76,16 +96,19 @@ vmlinux:
 	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > bpf/vmlinux.h
 
 # ---- C objects, one rule per flavour ----------------------------------------
+# -MMD -MP: each object records the headers it read (obj/*.d, included
+# below), so a changed header rebuilds exactly what uses it. The generated
+# headers are order-only: they must exist before the first compile.
 define flavour
-$(1)/obj/%.o: %.c $(GEN_HDRS) $(wildcard lib/*.h worker/*.h operator/*.h cli/*.h bpf/*.h tests/unit/*.h)
+$(1)/obj/%.o: %.c | $(GEN_HDRS)
 	$$(call msg,CC,$$@)
 	$$(Q)mkdir -p $$(dir $$@)
-	$$(Q)$$(CC) $$(CFLAGS_BASE) $(2) -c $$< -o $$@
+	$$(Q)$$(CC) $$(CFLAGS_BASE) $$(INC_$$(dir $$<)) $(2) -MMD -MP -c $$< -o $$@
 
-$(1)/obj/gen/%.o: $(OUT)/gen/%.c
+$(1)/obj/gen/%.o: $(OUT)/gen/%.c | $(GEN_HDRS)
 	$$(call msg,CC,$$@)
 	$$(Q)mkdir -p $$(dir $$@)
-	$$(Q)$$(CC) $$(CFLAGS_BASE) $(2) -Wno-unused-parameter -c $$< -o $$@
+	$$(Q)$$(CC) $$(CFLAGS_BASE) $$(INC_LIB) $(2) -Wno-unused-parameter -MMD -MP -c $$< -o $$@
 
 $(1)/libcommon.a: $(patsubst %.c,$(1)/obj/%.o,$(LIB_SRCS)) $(patsubst $(OUT)/gen/%.c,$(1)/obj/gen/%.o,$(PROTO_C))
 	$$(call msg,AR,$$@)
@@ -116,6 +139,12 @@ $(1)/podprof-operator: $(1)/obj/operator/main.o $(1)/liboperator.a $(1)/libcommo
 	$$(call msg,LINK,$$@)
 	$$(Q)$$(CC) $(2) -o $$@ $$^ $$(LDLIBS)
 
+# Test-only: drives one operator module at a time for the e2e suite; never
+# installed or put in the image.
+$(1)/podprof-testdrv: $(patsubst %.c,$(1)/obj/%.o,$(DRIVER_SRCS)) $(1)/liboperator.a $(1)/libcommon.a
+	$$(call msg,LINK,$$@)
+	$$(Q)$$(CC) $(2) -o $$@ $$^ $$(LDLIBS)
+
 $(1)/unit-tests: $(patsubst %.c,$(1)/obj/%.o,$(UNIT_SRCS)) $(1)/libcli.a $(1)/liboperator.a $(1)/libworker.a $(1)/libcommon.a
 	$$(call msg,LINK,$$@)
 	$$(Q)$$(CC) $(2) -o $$@ $$^ $$(LDLIBS)
@@ -123,8 +152,10 @@ endef
 
 $(eval $(call flavour,$(OUT),))
 $(eval $(call flavour,$(ASAN_OUT),$(SAN_FLAGS)))
+-include $(sort $(shell find $(OUT) $(ASAN_OUT) -name '*.d' 2>/dev/null))
 
-asan: $(ASAN_OUT)/podprof-worker $(ASAN_OUT)/podprof-operator $(ASAN_OUT)/kubectl-podprof $(ASAN_OUT)/unit-tests
+asan: $(ASAN_OUT)/podprof-worker $(ASAN_OUT)/podprof-operator $(ASAN_OUT)/kubectl-podprof \
+	$(ASAN_OUT)/podprof-testdrv $(ASAN_OUT)/unit-tests
 
 # kubectl finds plugins as kubectl-<name> on PATH.
 install: all

@@ -5,6 +5,7 @@
 #include "cli.h"
 
 #include "flamegraph.h"
+#include "json_path.h"
 #include "pprof.h"
 
 #include <errno.h>
@@ -64,15 +65,7 @@ int cli_get_target(struct k8s_client *c, const struct cli_opts *o, const char *n
 
 static const char *jstr(json_object *o, const char *a, const char *b, const char *c)
 {
-	json_object *v = o;
-
-	if (a && !json_object_object_get_ex(v, a, &v))
-		return NULL;
-	if (b && !json_object_object_get_ex(v, b, &v))
-		return NULL;
-	if (c && !json_object_object_get_ex(v, c, &v))
-		return NULL;
-	return json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
+	return json_path_str(o, a, b, c, (const char *)NULL);
 }
 
 int cli_profile_rel(json_object *target, const char *window, const char *ext, char *buf, size_t len)

@@ -10,6 +10,8 @@
  * and `diff` can read it later.
  */
 #include "cli.h"
+#include "clock.h"
+#include "json_path.h"
 
 #include <errno.h>
 #include <pwd.h>
@@ -33,14 +35,6 @@ static void on_signal(int sig)
 {
 	(void)sig;
 	interrupted = 1;
-}
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* The local user as a label value (lowercase alnum, '-', '.', '_'). */
@@ -102,20 +96,14 @@ static json_object *target_json(const struct cli_opts *o)
 
 static json_object *jget(json_object *o, const char *a, const char *b)
 {
-	json_object *v = NULL;
-
-	if (!json_object_object_get_ex(o, a, &v))
-		return NULL;
-	if (b && !json_object_object_get_ex(v, b, &v))
-		return NULL;
-	return v;
+	return json_path(o, a, b, (const char *)NULL);
 }
 
 static const char *jstr(json_object *o, const char *a, const char *b)
 {
-	json_object *v = jget(o, a, b);
+	const char *s = json_path_str(o, a, b, (const char *)NULL);
 
-	return json_object_is_type(v, json_type_string) ? json_object_get_string(v) : "";
+	return s ? s : "";
 }
 
 /* Length of v when it is an array, else 0 (json-c asserts on other types). */
@@ -182,11 +170,11 @@ static void show(const struct cli_opts *o, bool tty, const struct progress *p,
 	}
 	if (strcmp(p->phase, last->phase) || p->attached != last->attached ||
 	    p->nodes != last->nodes || p->pods != last->pods || strcmp(p->upload, last->upload) ||
-	    now_ms() - *last_line >= PLAIN_EVERY_MS) {
+	    (int64_t)clock_mono_ms() - *last_line >= PLAIN_EVERY_MS) {
 		fprintf(stderr, "%s: nodes %d/%d attached, pods %d, samples %lld%s%s\n", p->phase,
 			p->attached, p->nodes, p->pods, (long long)p->samples,
 			*p->upload ? ", profile " : "", p->upload);
-		*last_line = now_ms();
+		*last_line = (int64_t)clock_mono_ms();
 	}
 }
 
@@ -241,7 +229,8 @@ int cmd_run(struct cli_opts *o)
 	if (!o->quiet)
 		fprintf(stderr, "profilingtarget %s/%s created: %s for %llds at %lu Hz\n", o->ns,
 			name, o->selector, (long long)o->duration_ms / 1000, o->frequency);
-	deadline = now_ms() + (o->timeout_ms ? o->timeout_ms : o->duration_ms + 120000);
+	deadline =
+	    (int64_t)clock_mono_ms() + (o->timeout_ms ? o->timeout_ms : o->duration_ms + 120000);
 	for (;;) {
 		struct timespec ts = {0, POLL_MS * 1000000L};
 
@@ -258,8 +247,9 @@ int cmd_run(struct cli_opts *o)
 		if (!err) {
 			read_progress(cur, &p);
 			if (running_since < 0 && strcmp(p.phase, "Pending"))
-				running_since = now_ms();
-			show(o, tty, &p, &last, running_since < 0 ? 0 : now_ms() - running_since,
+				running_since = (int64_t)clock_mono_ms();
+			show(o, tty, &p, &last,
+			     running_since < 0 ? 0 : (int64_t)clock_mono_ms() - running_since,
 			     &dirty, &last_line);
 			last = p;
 			if (!strcmp(p.phase, "Failed") ||
@@ -267,7 +257,7 @@ int cmd_run(struct cli_opts *o)
 			    !strcmp(p.upload, "Failed"))
 				break;
 		}
-		if (now_ms() >= deadline) {
+		if ((int64_t)clock_mono_ms() >= deadline) {
 			fprintf(
 			    stderr, "%serror: no stored profile after %llds; giving up\n",
 			    dirty ? "\n" : "",

@@ -3,6 +3,7 @@
 #include "cli.h"
 
 #include "flamegraph.h"
+#include "readfile.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -39,30 +40,13 @@ int cmd_fetch(struct cli_opts *o)
 	return err ? CLI_EXIT_FAIL : CLI_EXIT_OK;
 }
 
-/* A local file (capped), read whole; -ENOENT when there is none. */
+/* A local file (capped), read whole; -ENOENT when there is none (a
+ * directory counts as none: then the operand names a target). */
 static int read_local(const char *path, void **out, size_t *len)
 {
-	struct stat st;
-	FILE *f;
-	void *buf;
+	int err = read_file_capped(path, CLI_MAX_PROFILE, out, len);
 
-	if (stat(path, &st) || !S_ISREG(st.st_mode))
-		return -ENOENT;
-	if ((size_t)st.st_size > CLI_MAX_PROFILE)
-		return -E2BIG;
-	f = fopen(path, "rb");
-	if (!f)
-		return -errno;
-	buf = malloc((size_t)st.st_size + 1);
-	if (!buf || fread(buf, 1, (size_t)st.st_size, f) != (size_t)st.st_size) {
-		free(buf);
-		fclose(f);
-		return -EIO;
-	}
-	fclose(f);
-	*out = buf;
-	*len = (size_t)st.st_size;
-	return 0;
+	return err == -EISDIR ? -ENOENT : err;
 }
 
 /* A diff operand: a local file when one exists at that path, else a target. */

@@ -2,7 +2,7 @@
 """test_hostile_hub.py -- the hub against peers without (or with the wrong) token.
 
 Issue 17, operator side: each test runs a hostile client written here against
-the real `podprof-operator debug-hub` (the hub alone, local-mode tokens) and
+the real hub (`podprof-testdrv debug-hub`: the hub alone, local-mode tokens) and
 asserts a bound -- peak RSS, who gets a slot, what is refused, where files
 land -- not only "no crash". The TokenReview cases (slow API server, node
 identity under the chart's RBAC) are in e2e/test_rbac_flow.py.
@@ -19,7 +19,7 @@ import pytest
 from test_hub import BUILD, TOKEN, WAIT, WS, Hub, encode_frame
 
 # RSS is measured on the plain build: ASan's shadow memory would hide the bound.
-PLAIN_OPERATOR = os.path.join(BUILD, "podprof-operator")
+PLAIN_TESTDRV = os.path.join(BUILD, "podprof-testdrv")
 PROFILE_CAP = 64 * 1024 * 1024  # the operator's default --max-profile-bytes
 
 
@@ -47,15 +47,15 @@ def upgrade_request(port, token=None):
 
 @pytest.fixture
 def plain_hub(tmp_path):
-    if not os.access(PLAIN_OPERATOR, os.X_OK):
-        pytest.fail(f"{PLAIN_OPERATOR} not built (run make)")
+    if not os.access(PLAIN_TESTDRV, os.X_OK):
+        pytest.fail(f"{PLAIN_TESTDRV} not built (run make)")
     import test_hub
-    saved = test_hub.OPERATOR
-    test_hub.OPERATOR = PLAIN_OPERATOR
+    saved = test_hub.TESTDRV
+    test_hub.TESTDRV = PLAIN_TESTDRV
     try:
         h = Hub(tmp_path, extra=("--max-profile-bytes", str(PROFILE_CAP)))
     finally:
-        test_hub.OPERATOR = saved
+        test_hub.TESTDRV = saved
     yield h
     h.stop()
 

@@ -2,7 +2,7 @@
 """test_hub.py -- the operator's worker hub refuses wrong tokens and malformed,
 unknown or oversized frames without crashing, and keeps serving good workers.
 
-Runs `podprof-operator debug-hub` (the hub alone) and talks to it with a raw
+Runs `podprof-testdrv debug-hub` (the operator's hub alone, in the test-only driver) and talks to it with a raw
 WebSocket client written here on the standard library (no pip dependencies),
 so that the test can send exactly the bytes a hostile peer would send.
 """
@@ -24,9 +24,9 @@ BUILD = os.environ.get("PODPROF_BUILD", "build")
 ASAN_BUILD = os.environ.get("PODPROF_ASAN_BUILD", os.path.join(BUILD, "asan"))
 # The hub runs under ASan+UBSan when that build exists: "no crash" then also
 # means no memory error on any of the hostile inputs below.
-OPERATOR = next((p for p in (os.path.join(ASAN_BUILD, "podprof-operator"),
-                             os.path.join(BUILD, "podprof-operator")) if os.access(p, os.X_OK)),
-                os.path.join(BUILD, "podprof-operator"))
+TESTDRV = next((p for p in (os.path.join(ASAN_BUILD, "podprof-testdrv"),
+                            os.path.join(BUILD, "podprof-testdrv")) if os.access(p, os.X_OK)),
+               os.path.join(BUILD, "podprof-testdrv"))
 WORKER = os.path.join(BUILD, "podprof-worker")
 TOKEN = "e2e-secret-7f3a9c"
 WAIT = 30  # seconds to wait for an expected event (a wait, not a timing assertion)
@@ -52,7 +52,7 @@ class Hub:
         self.log_path = tmp_path / "hub.log"
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen(
-            [OPERATOR, "debug-hub", "--port", str(self.port), "--token-file",
+            [TESTDRV, "debug-hub", "--port", str(self.port), "--token-file",
              str(self.token_file), "--max-profile-bytes", str(PROFILE_CAP),
              "--heartbeat-ms", "1000", *extra],
             stdout=self.log, stderr=subprocess.STDOUT)
@@ -201,8 +201,8 @@ class WS:
 
 @pytest.fixture
 def hub(tmp_path):
-    if not os.access(OPERATOR, os.X_OK):
-        pytest.fail(f"{OPERATOR} not built (run make)")
+    if not os.access(TESTDRV, os.X_OK):
+        pytest.fail(f"{TESTDRV} not built (run make)")
     h = Hub(tmp_path)
     yield h
     h.stop()

@@ -1,8 +1,8 @@
 # SPDX-License-Identifier: Apache-2.0
 """test_k8s_client.py -- the operator's Kubernetes client against a real kube-apiserver.
 
-Drives the C client through the hidden `podprof-operator debug-*` subcommands
-(operator/debug_k8s.c), which print one JSON object per line. The ASan+UBSan
+Drives the C client through the `podprof-testdrv debug-*` subcommands
+(tests/drivers/debug_k8s.c, a test-only binary), which print one JSON object per line. The ASan+UBSan
 build is used when present, so memory errors on real network paths fail the
 test (every command must exit 0 after SIGTERM, which includes LeakSanitizer).
 """
@@ -24,18 +24,18 @@ WAIT = 90  # generous upper bound for events on a shared, noisy machine
 
 
 @pytest.fixture(scope="module")
-def operator_bin(build_dir, asan_build_dir):
+def driver_bin(build_dir, asan_build_dir):
     for d in (asan_build_dir, build_dir):
-        path = os.path.join(d, "podprof-operator")
+        path = os.path.join(d, "podprof-testdrv")
         if os.access(path, os.X_OK):
             return path
-    pytest.fail(f"podprof-operator not built in {asan_build_dir} or {build_dir} (run make)")
+    pytest.fail(f"podprof-testdrv not built in {asan_build_dir} or {build_dir} (run make)")
 
 
-def run_cmd(operator_bin, stack, *args, input=None, check=True):
+def run_cmd(driver_bin, stack, *args, input=None, check=True):
     """Run one debug subcommand to completion; returns (rc, [json lines], stderr)."""
     env = dict(stack.env(), ASAN_OPTIONS="detect_leaks=1")
-    proc = subprocess.run([operator_bin, *args, "--kubeconfig", stack.kubeconfig], input=input,
+    proc = subprocess.run([driver_bin, *args, "--kubeconfig", stack.kubeconfig], input=input,
                           capture_output=True, text=True, env=env, timeout=120)
     lines = [json.loads(l) for l in proc.stdout.splitlines() if l.startswith("{")]
     if check and proc.returncode != 0:
@@ -46,9 +46,9 @@ def run_cmd(operator_bin, stack, *args, input=None, check=True):
 class Watcher:
     """A running `debug-watch`; collects its JSON event lines from a reader thread."""
 
-    def __init__(self, operator_bin, kubeconfig, env, *args):
+    def __init__(self, driver_bin, kubeconfig, env, *args):
         env = dict(env, ASAN_OPTIONS="detect_leaks=1")
-        self.proc = subprocess.Popen([operator_bin, "debug-watch", "--kubeconfig", kubeconfig, *args],
+        self.proc = subprocess.Popen([driver_bin, "debug-watch", "--kubeconfig", kubeconfig, *args],
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
         self.q = queue.Queue()
         self.seen = []
@@ -114,9 +114,9 @@ def restart_apiserver(stack):
                        desc="kube-apiserver /readyz after restart")
 
 
-def test_watch_sees_create_update_delete(stack, namespace, operator_bin):
+def test_watch_sees_create_update_delete(stack, namespace, driver_bin):
     """Pods created, changed and deleted reach the informer's handlers as add/update/delete."""
-    w = Watcher(operator_bin, stack.kubeconfig, stack.env(), "--resource", "pods", "--namespace", namespace)
+    w = Watcher(driver_bin, stack.kubeconfig, stack.env(), "--resource", "pods", "--namespace", namespace)
     try:
         w.wait(lambda e: e.get("event") == "SYNCED", "initial list")
         stack.apply(pod(namespace, "p1"))
@@ -131,9 +131,9 @@ def test_watch_sees_create_update_delete(stack, namespace, operator_bin):
         assert w.stop() == 0, "".join(w.stderr)
 
 
-def test_watch_survives_apiserver_restart(stack, namespace, operator_bin):
+def test_watch_survives_apiserver_restart(stack, namespace, driver_bin):
     """Changes made while the watch is down (API server restart) are still delivered: no lost event."""
-    w = Watcher(operator_bin, stack.kubeconfig, stack.env(), "--resource", "pods", "--namespace", namespace)
+    w = Watcher(driver_bin, stack.kubeconfig, stack.env(), "--resource", "pods", "--namespace", namespace)
     try:
         w.wait(lambda e: e.get("event") == "SYNCED", "initial list")
         stack.apply(pod(namespace, "before"))
@@ -155,7 +155,7 @@ def test_watch_survives_apiserver_restart(stack, namespace, operator_bin):
         assert w.stop() == 0, "".join(w.stderr)
 
 
-def test_watch_rereads_rotated_token_file(stack, namespace, operator_bin, tmp_path):
+def test_watch_rereads_rotated_token_file(stack, namespace, driver_bin, tmp_path):
     """A rotated token file is picked up without a restart (in-cluster tokens rotate hourly)."""
     token_file = tmp_path / "token"
     token_file.write_text("not-a-valid-token\n")
@@ -178,7 +178,7 @@ users:
   user:
     tokenFile: token
 """)
-    w = Watcher(operator_bin, str(kc), stack.env(), "--resource", "pods", "--namespace", namespace)
+    w = Watcher(driver_bin, str(kc), stack.env(), "--resource", "pods", "--namespace", namespace)
     try:
         stack_mod.wait_for(lambda: any("401" in l for l in w.stderr), WAIT, desc="401 with the stale token")
         token_file.write_text(stack.token + "\n")
@@ -189,7 +189,7 @@ users:
         assert w.stop() == 0, "".join(w.stderr)
 
 
-def test_client_certificate_data_kubeconfig(stack, operator_bin, tmp_path):
+def test_client_certificate_data_kubeconfig(stack, driver_bin, tmp_path):
     """Inline CA and client certificate/key (base64 *-data, in YAML) authenticate without files."""
     def b64(path):
         return base64.b64encode(open(path, "rb").read()).decode()
@@ -214,20 +214,20 @@ users:
 """)
     env = dict(stack.env(), ASAN_OPTIONS="detect_leaks=1")
     # A flow mapping is outside the YAML subset: refused with the line number.
-    proc = subprocess.run([operator_bin, "debug-get", "--kubeconfig", str(kc), "/api/v1/namespaces/default"],
+    proc = subprocess.run([driver_bin, "debug-get", "--kubeconfig", str(kc), "/api/v1/namespaces/default"],
                           capture_output=True, text=True, env=env, timeout=60)
     assert proc.returncode == 1 and "line 10" in proc.stderr, proc.stderr
     kc.write_text(kc.read_text().replace("    context: {cluster: c, user: admin}",
                                          "    context:\n      cluster: c\n      user: admin"))
-    proc = subprocess.run([operator_bin, "debug-get", "--kubeconfig", str(kc), "/api/v1/namespaces/default"],
+    proc = subprocess.run([driver_bin, "debug-get", "--kubeconfig", str(kc), "/api/v1/namespaces/default"],
                           capture_output=True, text=True, env=env, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["metadata"]["name"] == "default"
 
 
-def test_api_error_is_surfaced(stack, namespace, operator_bin):
+def test_api_error_is_surfaced(stack, namespace, driver_bin):
     """A failed call reports the API server's Status reason and message, not just an HTTP code."""
-    rc, lines, stderr = run_cmd(operator_bin, stack, "debug-get",
+    rc, lines, stderr = run_cmd(driver_bin, stack, "debug-get",
                                 f"/api/v1/namespaces/{namespace}/pods/no-such-pod", check=False)
     assert rc == 1
     assert lines[0]["code"] == 404 and lines[0]["reason"] == "NotFound"
@@ -241,13 +241,13 @@ def make_target(stack, namespace, name):
                  "spec": {"selector": {"matchLabels": {"app": "web"}}}})
 
 
-def test_status_write_retries_on_conflict(stack, crd, namespace, operator_bin):
+def test_status_write_retries_on_conflict(stack, crd, namespace, driver_bin):
     """A status write that loses a race with another writer re-reads and succeeds, keeping both changes."""
     make_target(stack, namespace, "t1")
     bump = " ".join(shlex.quote(a) for a in (
         stack_mod.tool("kubectl"), "--kubeconfig", stack.kubeconfig, "label", "pt", "t1", "-n", namespace,
         "raced=yes"))
-    _, lines, _ = run_cmd(operator_bin, stack, "debug-status", "--resource", "profilingtargets",
+    _, lines, _ = run_cmd(driver_bin, stack, "debug-status", "--resource", "profilingtargets",
                           "--namespace", namespace, "--name", "t1",
                           "--merge", json.dumps({"phase": "Running", "samples": 42}),
                           "--before-put", bump + " >/dev/null")
@@ -258,10 +258,10 @@ def test_status_write_retries_on_conflict(stack, crd, namespace, operator_bin):
     assert obj["metadata"]["labels"]["raced"] == "yes"
 
 
-def test_event_shows_in_kubectl(stack, crd, namespace, operator_bin):
+def test_event_shows_in_kubectl(stack, crd, namespace, driver_bin):
     """Events recorded about a ProfilingTarget are listed by `kubectl get events` for that object."""
     make_target(stack, namespace, "t2")
-    run_cmd(operator_bin, stack, "debug-event", "--resource", "profilingtargets", "--namespace", namespace,
+    run_cmd(driver_bin, stack, "debug-event", "--resource", "profilingtargets", "--namespace", namespace,
             "--name", "t2", "--type", "Warning", "--reason", "Failed", "--message", "node n1: worker missing")
     out = stack.kubectl("get", "events", "-n", namespace, "--field-selector",
                         "involvedObject.name=t2", "-o", "json").stdout
@@ -275,13 +275,13 @@ def test_event_shows_in_kubectl(stack, crd, namespace, operator_bin):
     assert ev["source"]["component"] == "podprof-operator"
 
 
-def test_token_review_names_service_account(stack, namespace, operator_bin):
+def test_token_review_names_service_account(stack, namespace, driver_bin):
     """A worker's service-account token is accepted and mapped to its account; a forged one is not."""
     token = stack.sa_token(namespace, "podprof-worker")
-    _, lines, _ = run_cmd(operator_bin, stack, "debug-tokenreview", input=token)
+    _, lines, _ = run_cmd(driver_bin, stack, "debug-tokenreview", input=token)
     assert lines[0]["authenticated"] is True
     assert lines[0]["username"] == f"system:serviceaccount:{namespace}:podprof-worker"
     assert lines[0]["namespace"] == namespace and lines[0]["serviceaccount"] == "podprof-worker"
-    _, lines, _ = run_cmd(operator_bin, stack, "debug-tokenreview", input=token[:-4] + "AAAA")
+    _, lines, _ = run_cmd(driver_bin, stack, "debug-tokenreview", input=token[:-4] + "AAAA")
     assert lines[0]["authenticated"] is False
     assert lines[0]["username"] == ""

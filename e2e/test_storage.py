@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """test_storage.py -- the operator's object storage against a real MinIO that checks SigV4.
 
-Drives operator/storage.c through the hidden `podprof-operator debug-upload`
+Drives operator/storage/storage.c through `podprof-testdrv debug-upload` (test-only)
 subcommand (same flags, signing, retries and spool as the operator) and reads
 every object back independently (stack.S3Server signs its own requests), so a
 pass means the bytes really are in the bucket.
@@ -22,8 +22,8 @@ from conftest import _serve
 FLAVOURS = ["plain", "asan"]
 
 
-def operator_bin(build_dir, asan_build_dir, flavour):
-    path = os.path.join(asan_build_dir if flavour == "asan" else build_dir, "podprof-operator")
+def driver_bin(build_dir, asan_build_dir, flavour):
+    path = os.path.join(asan_build_dir if flavour == "asan" else build_dir, "podprof-testdrv")
     if not os.access(path, os.X_OK):
         pytest.fail(f"{path} missing: run `make all asan`")
     return path
@@ -125,7 +125,7 @@ class TlsS3(Restartable):
 
 def test_https_endpoint_trusts_only_the_given_ca(build_dir, tmp_path):
     """An https endpoint is verified against --s3-ca-file; an unknown CA is a clear, permanent error."""
-    binary = operator_bin(build_dir, None, "plain")
+    binary = driver_bin(build_dir, None, "plain")
     srv = TlsS3(bucket="podprof")
     try:
         srv.start_tls()
@@ -151,7 +151,7 @@ def test_https_endpoint_trusts_only_the_given_ca(build_dir, tmp_path):
 @pytest.mark.parametrize("flavour", FLAVOURS)
 def test_upload_reads_back_identical(s3, build_dir, asan_build_dir, tmp_path, flavour):
     """An uploaded profile is in the bucket, byte for byte, at the URL the operator reports."""
-    binary = operator_bin(build_dir, asan_build_dir, flavour)
+    binary = driver_bin(build_dir, asan_build_dir, flavour)
     data = os.urandom(300_000)
     src = tmp_path / "in.pb.gz"
     src.write_bytes(data)
@@ -170,7 +170,7 @@ def test_upload_reads_back_identical(s3, build_dir, asan_build_dir, tmp_path, fl
 
 def test_wrong_secret_is_rejected_with_clear_error(s3, build_dir, tmp_path):
     """A wrong secret key fails loudly with the server's reason (proves requests are really signed)."""
-    binary = operator_bin(build_dir, None, "plain")
+    binary = driver_bin(build_dir, None, "plain")
     src = tmp_path / "in"
     src.write_bytes(b"profile")
     key = new_key()
@@ -196,7 +196,7 @@ def test_store_down_spools_then_uploads_when_back(restartable_s3, build_dir, asa
                                                    flavour):
     """While S3 is down the profile is spooled; when S3 returns it is uploaded without loss."""
     srv = restartable_s3
-    binary = operator_bin(build_dir, asan_build_dir, flavour)
+    binary = driver_bin(build_dir, asan_build_dir, flavour)
     data = os.urandom(123_457)
     src = tmp_path / "in"
     src.write_bytes(data)
@@ -215,7 +215,7 @@ def test_store_down_spools_then_uploads_when_back(restartable_s3, build_dir, asa
 def test_spool_survives_operator_restart(restartable_s3, build_dir, tmp_path):
     """A profile spooled by one operator process is uploaded by the next one after S3 returns."""
     srv = restartable_s3
-    binary = operator_bin(build_dir, None, "plain")
+    binary = driver_bin(build_dir, None, "plain")
     spool = str(tmp_path / "spool")
     objs = {}
     srv.down()
@@ -240,7 +240,7 @@ def test_spool_survives_operator_restart(restartable_s3, build_dir, tmp_path):
 
 def test_unwritable_spool_is_a_clear_error(build_dir, tmp_path):
     """With S3 down and a spool that cannot be written, the operator says so and does not crash."""
-    binary = operator_bin(build_dir, None, "plain")
+    binary = driver_bin(build_dir, None, "plain")
     blocker = tmp_path / "file"
     blocker.write_text("")
     port = stack_mod.free_port()  # nothing listens: connection refused, like a stopped server
@@ -271,7 +271,7 @@ def full_dir(tmp_path):
 def test_full_spool_keeps_retrying_in_memory(restartable_s3, build_dir, tmp_path, full_dir):
     """With S3 down and the spool disk full, the error is reported and the upload still lands later."""
     srv = restartable_s3
-    binary = operator_bin(build_dir, None, "plain")
+    binary = driver_bin(build_dir, None, "plain")
     data = os.urandom(200_000)  # larger than the 64 KiB spool
     src = tmp_path / "in"
     src.write_bytes(data)
@@ -342,7 +342,7 @@ def test_flame_graph_uploaded_next_to_profile(s3, build_dir, tmp_path):
     """The profile's flame graph lands next to it (.svg): well-formed XML, widths = sample shares."""
     import xml.etree.ElementTree as ET
 
-    binary = operator_bin(build_dir, None, "plain")
+    binary = driver_bin(build_dir, None, "plain")
     hostile = 'render<T>(&"x") </text><script>alert(1)</script>'
     pprof = make_pprof({("main", "work", "hot_loop"): 600, ("main", "work"): 100,
                         ("main", hostile): 300})

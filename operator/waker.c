@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "log.h"
 
 struct waker {
@@ -26,14 +27,6 @@ struct waker {
 	pthread_t thread;
 	bool running;
 };
-
-uint64_t waker_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 int waker_new(void (*wake)(void *ctx), void *ctx, struct waker **out)
 {

@@ -39,7 +39,4 @@ void waker_set_deadline(struct waker *w, uint64_t deadline_ms);
 /* Stop the thread and free; NULL is fine. */
 void waker_free(struct waker *w);
 
-/* CLOCK_MONOTONIC now, in ms. */
-uint64_t waker_now_ms(void);
-
 #endif

@@ -8,6 +8,7 @@
  */
 #include "agent_jobs.h"
 #include "cgroup.h"
+#include "clock.h"
 #include "job.h"
 #include "log.h"
 
@@ -63,14 +64,6 @@ struct agent_jobs {
 	struct aj_result *results, **results_tail;
 	size_t pending_bytes;
 };
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static void report_error(struct agent_jobs *aj, const char *job_id, const char *code,
 			 const char *fmt, ...) __attribute__((format(printf, 4, 5)));
@@ -337,7 +330,7 @@ static int apply_spec(struct agent_jobs *aj, struct aj_job *j, const struct prot
 	}
 	proto_attach_free(&j->spec);
 	j->spec = copy;
-	j->deadline_ms = now_ms() + a->window_ms;
+	j->deadline_ms = clock_mono_ms() + a->window_ms;
 	resolve_all(aj, j);
 	return 0;
 }
@@ -368,7 +361,7 @@ int agent_jobs_attach(struct agent_jobs *aj, const struct proto_attach *a)
 		free(j);
 		return err;
 	}
-	j->started_ms = now_ms();
+	j->started_ms = clock_mono_ms();
 	j->next_progress_ms = j->started_ms + aj->cfg.progress_ms;
 	err = apply_spec(aj, j, a);
 	if (err) {
@@ -514,7 +507,8 @@ static void finish_job(struct agent_jobs *aj, struct aj_job *j)
 		report_error(aj, j->id, "collect_failed", "last window lost: %s", strerror(-err));
 	}
 	if (j->acc) {
-		pprof_builder_set_duration(j->acc, (int64_t)(now_ms() - j->started_ms) * 1000000);
+		pprof_builder_set_duration(j->acc,
+					   (int64_t)(clock_mono_ms() - j->started_ms) * 1000000);
 		err = pprof_builder_encode(j->acc, true, &r->gz, &r->len);
 		if (err) {
 			j->errors++;
@@ -556,7 +550,7 @@ fail:
 
 uint64_t agent_jobs_next_due_ms(const struct agent_jobs *aj, uint64_t max_ms)
 {
-	uint64_t now = now_ms(), due = max_ms;
+	uint64_t now = clock_mono_ms(), due = max_ms;
 
 	for (const struct aj_job *j = aj->jobs; j; j = j->next) {
 		uint64_t left = j->deadline_ms > now ? j->deadline_ms - now : 0;
@@ -577,7 +571,7 @@ void agent_jobs_unwind_tick(struct agent_jobs *aj)
 
 void agent_jobs_tick(struct agent_jobs *aj)
 {
-	uint64_t now = now_ms();
+	uint64_t now = clock_mono_ms();
 	struct aj_job **pp = &aj->jobs;
 
 	while (*pp) {

@@ -25,6 +25,7 @@
 
 #include "caps.h"
 #include "cgroup.h"
+#include "clock.h"
 #include "debuginfo.h"
 #include "job.h"
 #include "kfeatures.h"
@@ -270,14 +271,6 @@ static void sleep_ns(int64_t ns)
 	nanosleep(&ts, NULL);
 }
 
-static int64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
 static int write_file(const char *path, const void *data, size_t len)
 {
 	const char *p = data;
@@ -371,17 +364,17 @@ static void print_top(struct pprof_builder *b, const struct job_stats *st, size_
  * second and telling the unwinder about new processes in between. */
 static int run_window(struct job_engine *e, struct job *j, int64_t duration_ns)
 {
-	int64_t now = mono_ns(), end = now + duration_ns, next_poll = now + POLL_NS;
+	int64_t now = clock_mono_ns(), end = now + duration_ns, next_poll = now + POLL_NS;
 	int err;
 
 	while (!stop_flag) {
-		int64_t left = end - mono_ns();
+		int64_t left = end - clock_mono_ns();
 
 		if (left <= 0)
 			break;
 		sleep_ns(left < TICK_NS ? left : TICK_NS);
 		err = job_engine_tick(e);
-		if (!err && mono_ns() >= next_poll) {
+		if (!err && clock_mono_ns() >= next_poll) {
 			next_poll += POLL_NS;
 			err = job_poll(j);
 		}

@@ -18,6 +18,7 @@
  */
 #include "symbolize.h"
 #include "arr.h"
+#include "clock.h"
 #include "debuginfo.h"
 #include "dwarfline.h"
 #include "elfsym.h"
@@ -863,14 +864,6 @@ static pid_t ns_pid(const struct symbolizer *s, pid_t pid)
 	return errno || *end || v <= 0 || v > INT32_MAX ? pid : (pid_t)v;
 }
 
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
 /* (Re-)read the process's perf map when it has grown. The map it replaces
  * is retired, not freed: its names may be in this call's frames. */
 static int refresh_jit(struct symbolizer *s, struct snap *sn)
@@ -881,7 +874,7 @@ static int refresh_jit(struct symbolizer *s, struct snap *sn)
 	struct stat st;
 	int fd, err;
 
-	sn->jit_checked = now_ns();
+	sn->jit_checked = clock_mono_ns();
 	snprintf(path, sizeof(path), "/tmp/perf-%d.map", (int)ns_pid(s, sn->pid));
 	fd = open_in_root(s, sn->pid, path);
 	if (fd < 0)
@@ -914,7 +907,7 @@ static int jit_name(struct symbolizer *s, struct snap *sn, uint64_t addr, const 
 	int err;
 
 	*name = sn->jit ? perfmap_lookup(sn->jit, addr) : NULL;
-	if (*name || (sn->jit_checked && now_ns() - sn->jit_checked < JIT_RECHECK_NS))
+	if (*name || (sn->jit_checked && clock_mono_ns() - sn->jit_checked < JIT_RECHECK_NS))
 		return 0;
 	err = refresh_jit(s, sn);
 	if (!err && sn->jit)

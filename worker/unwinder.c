@@ -2,6 +2,7 @@
 /* unwinder.c -- process maps and per-binary unwind tables, kept in the kernel's maps. */
 #include "unwinder.h"
 #include "arr.h"
+#include "clock.h"
 #include "log.h"
 #include "procfile.h"
 #include "procmaps.h"
@@ -88,14 +89,6 @@ struct unwinder {
 	void *on_new_ctx;
 	struct profile_proc entry; /* scratch for one process entry (4 KiB) */
 };
-
-static int64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 int unwinder_new(struct unwinder **out, struct sampler *s, const char *proc_root,
 		 unwinder_new_pid_fn on_new, void *ctx)
@@ -364,12 +357,12 @@ static void forget_one_table(struct unwinder *u)
 
 static void build(struct unwinder *u, struct table *t, int fd, const void *image, size_t len)
 {
-	int64_t t0 = mono_ns();
+	int64_t t0 = clock_mono_ns();
 	int err = fd >= 0 ? unwind_table_build_fd(fd, &t->ut)
 			  : unwind_table_build_mem(image, len, &t->ut);
 
 	u->st.table_builds++;
-	u->st.table_build_ns += (uint64_t)(mono_ns() - t0);
+	u->st.table_build_ns += (uint64_t)(clock_mono_ns() - t0);
 	if (err == -ENOENT) {
 		t->state = TABLE_FP;
 		u->st.no_cfi++;
@@ -646,7 +639,7 @@ int unwinder_add_pid(struct unwinder *u, pid_t pid)
 	p->n_tables = n_used;
 	used = NULL;
 	n_used = 0;
-	p->read_ns = mono_ns();
+	p->read_ns = clock_mono_ns();
 cleanup:
 	for (size_t i = 0; i < n_used; i++)
 		used[i]->refs--;
@@ -681,7 +674,7 @@ static int on_event(void *ctx, uint32_t pid, uint32_t what)
 
 	u->st.events++;
 	/* A process that keeps mapping new code is re-read at a bounded rate. */
-	if (p && what == PROFILE_EVENT_MAPS && mono_ns() - p->read_ns < MIN_REREAD_NS)
+	if (p && what == PROFILE_EVENT_MAPS && clock_mono_ns() - p->read_ns < MIN_REREAD_NS)
 		return 0;
 	err = unwinder_add_pid(u, (pid_t)pid);
 	if (err && err != -ESRCH && err != -ENOSPC)

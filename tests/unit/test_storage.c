@@ -4,7 +4,9 @@
 
 #include "storage_int.h"
 
+#include <ctype.h>
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
@@ -389,6 +391,80 @@ UNIT_TEST(storage_dir_backend)
 	free(back);
 	CHECK_EQ_INT(storage_get(st, "ns/t/u/x.pb.gz", 3, &back, &len, &msg), -E2BIG);
 	free(msg);
+cleanup:
+	storage_close(st);
+	storage_config_release(&c);
+	rm_rf(dir);
+	free(dir);
+}
+
+/* storage_render_fn for the test: the input upper-cased and titled; fails
+ * on input "bad". Records the thread it ran on. */
+static pthread_t render_thread;
+
+static int render_upper(const void *in, size_t len, const char *title, void **out, size_t *out_len)
+{
+	char *o;
+
+	render_thread = pthread_self();
+	if (len == 3 && !memcmp(in, "bad", 3))
+		return -EILSEQ;
+	o = malloc(strlen(title) + 1 + len);
+	if (!o)
+		return -ENOMEM;
+	memcpy(o, title, strlen(title));
+	o[strlen(title)] = ':';
+	for (size_t i = 0; i < len; i++)
+		o[strlen(title) + 1 + i] = (char)toupper(((const unsigned char *)in)[i]);
+	*out = o;
+	*out_len = strlen(title) + 1 + len;
+	return 0;
+}
+
+/* A rendered put stores render(data, title), made on the uploader thread;
+ * a failed rendering is reported as FAILED. */
+UNIT_TEST(storage_rendered_put)
+{
+	char *dir = make_tmpdir(), base[512];
+	struct storage_config c;
+	struct storage *st = NULL;
+	struct seen seen = {0};
+	void *back = NULL;
+	size_t len = 0;
+	char *msg = NULL;
+
+	CHECK(dir != NULL);
+	if (!dir)
+		return;
+	snprintf(base, sizeof(base), "%s/store", dir);
+	storage_config_init(&c);
+	storage_config_set(&c, "storage-dir", base);
+	CHECK_EQ_INT(storage_config_finish(&c), 0);
+	CHECK_EQ_INT(storage_open(&st, &c, record, &seen), 0);
+	if (!st)
+		goto cleanup;
+	render_thread = pthread_self();
+	CHECK_EQ_INT(storage_put_rendered_async(st, "ns/t/u/x.svg", "flame", 5, "image/svg+xml",
+						render_upper, "ns/t", NULL, NULL),
+		     0);
+	drain_events(st, &seen, 1);
+	CHECK_EQ_INT(seen.n[STORAGE_UPLOADED], 1);
+	CHECK(!pthread_equal(render_thread, pthread_self()));
+	CHECK_EQ_INT(storage_get(st, "ns/t/u/x.svg", 1024, &back, &len, &msg), 0);
+	CHECK_EQ_INT(len, 10);
+	CHECK(back && !memcmp(back, "ns/t:FLAME", 10));
+	free(back);
+	CHECK_EQ_INT(storage_put_rendered_async(st, "ns/t/u/y.svg", "bad", 3, "image/svg+xml",
+						render_upper, "ns/t", NULL, NULL),
+		     0);
+	drain_events(st, &seen, 2);
+	CHECK_EQ_INT(seen.n[STORAGE_FAILED], 1);
+	CHECK_EQ_INT(seen.err, -EILSEQ);
+	CHECK_EQ_INT(storage_get(st, "ns/t/u/y.svg", 1024, &back, &len, &msg), -ENOENT);
+	free(msg);
+	CHECK_EQ_INT(
+	    storage_put_rendered_async(st, "ns/t/u/z.svg", "a", 1, "t", NULL, NULL, NULL, NULL),
+	    -EINVAL);
 cleanup:
 	storage_close(st);
 	storage_config_release(&c);
