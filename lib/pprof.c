@@ -64,9 +64,10 @@ static bool func_eq(const void *ctx, uint32_t pos, const void *key)
 	return memcmp(&b->funcs[pos], key, sizeof(struct pp_func)) == 0;
 }
 
-int pp_intern_func(struct pprof_builder *b, int64_t name, int64_t filename, uint64_t *id)
+int pp_intern_func(struct pprof_builder *b, int64_t name, int64_t filename, int64_t start_line,
+		   uint64_t *id)
 {
-	struct pp_func f = {.name = name, .filename = filename};
+	struct pp_func f = {.name = name, .filename = filename, .start_line = start_line};
 	uint64_t h = htab_hash_u64(htab_hash_u64(HTAB_SEED, (uint64_t)name), (uint64_t)filename);
 	uint32_t pos;
 	int err;
@@ -344,7 +345,8 @@ static int frame_loc(struct pprof_builder *b, const struct pprof_frame *f, uint6
 		if (!err && f->filename)
 			err = pp_intern_str(b, f->filename, &file);
 		if (!err)
-			err = pp_intern_func(b, name, file, &line.func_id);
+			err = pp_intern_func(b, name, file, f->start_line, &line.func_id);
+		line.line = f->line;
 		if (err)
 			return err;
 	}
@@ -546,6 +548,7 @@ static void enc_fill(struct enc *e, const struct pprof_builder *b, Perftools__Pr
 		e->f[i].name = b->funcs[i].name;
 		e->f[i].system_name = b->funcs[i].name;
 		e->f[i].filename = b->funcs[i].filename;
+		e->f[i].start_line = b->funcs[i].start_line;
 		e->fp[i] = &e->f[i];
 	}
 	p->n_function = b->n_funcs;

@@ -37,6 +37,8 @@ struct pprof_frame {
 	const char *function;			  /* symbol name, or NULL */
 	const char *filename;			  /* source/binary file, or NULL */
 	const struct pprof_mapping_info *mapping; /* or NULL */
+	int64_t line;				  /* source line, 0 if unknown */
+	int64_t start_line;			  /* first line of the function, 0 if unknown */
 };
 
 struct pprof_label {

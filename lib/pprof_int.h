@@ -18,8 +18,9 @@
 #define PP_MAX_ENTRIES (1u << 30)
 
 struct pp_func {
-	int64_t name;	  /* string index */
-	int64_t filename; /* string index, 0 if unknown */
+	int64_t name;	    /* string index */
+	int64_t filename;   /* string index, 0 if unknown */
+	int64_t start_line; /* first source line, 0 if unknown */
 };
 
 struct pp_map {
@@ -87,7 +88,8 @@ struct pprof_builder {
 int pp_grow(void **arr, size_t *cap, size_t need, size_t elem);
 
 int pp_intern_str(struct pprof_builder *b, const char *s, int64_t *idx);
-int pp_intern_func(struct pprof_builder *b, int64_t name, int64_t filename, uint64_t *id);
+int pp_intern_func(struct pprof_builder *b, int64_t name, int64_t filename, int64_t start_line,
+		   uint64_t *id);
 int pp_intern_map(struct pprof_builder *b, const struct pp_map *m, uint64_t *id);
 int pp_intern_loc(struct pprof_builder *b, uint64_t mapping_id, uint64_t addr,
 		  const struct pp_line *lines, size_t nlines, uint64_t *id);

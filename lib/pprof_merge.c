@@ -297,7 +297,7 @@ static int intern_tables(struct merge_ctx *c, struct pprof_builder *b)
 	for (size_t i = 0; i < p->n_function && !err; i++) {
 		const Perftools__Profiles__Function *f = p->function[i];
 
-		err = pp_intern_func(b, c->new_str[f->name], c->new_str[f->filename],
+		err = pp_intern_func(b, c->new_str[f->name], c->new_str[f->filename], f->start_line,
 				     &c->new_func[i]);
 	}
 	for (size_t i = 0; i < p->n_location && !err; i++) {

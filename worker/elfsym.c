@@ -363,3 +363,83 @@ const char *elfsym_lookup(const struct elfsym *e, uint64_t vaddr, uint64_t *star
 	}
 	return NULL;
 }
+
+/* Match one symbol table's entries against the wanted names. */
+static int find_in(struct loader *l, Elf_Scn *scn, const GElf_Shdr *sh, struct elfsym_want *want,
+		   size_t n)
+{
+	Elf_Data *data;
+	size_t count;
+
+	if (sh->sh_size > ELFSYM_MAX_SECTION)
+		return -E2BIG;
+	if (!in_file(l, sh->sh_offset, sh->sh_size) || sh->sh_entsize == 0)
+		return -ENOEXEC;
+	data = elf_getdata(scn, NULL);
+	if (!data || !data->d_buf)
+		return -ENOEXEC;
+	count = data->d_size / sh->sh_entsize;
+	for (size_t i = 0; i < count; i++) {
+		GElf_Sym s;
+		const char *name;
+
+		if (!gelf_getsym(data, (int)i, &s))
+			break;
+		if (s.st_shndx == SHN_UNDEF || s.st_value == 0)
+			continue;
+		name = elf_strptr(l->elf, sh->sh_link, s.st_name);
+		if (!name || !name[0])
+			continue;
+		for (size_t k = 0; k < n; k++) {
+			if (!want[k].found && strcmp(name, want[k].name) == 0) {
+				want[k].value = s.st_value;
+				want[k].size = s.st_size;
+				want[k].found = 1;
+			}
+		}
+	}
+	return 0;
+}
+
+int elfsym_find_fd(int fd, struct elfsym_want *want, size_t n, uint64_t file_off, uint64_t *vaddr)
+{
+	struct loader l = {0};
+	Elf_Scn *scn = NULL;
+	struct stat st;
+	int err = 0;
+
+	for (size_t k = 0; k < n; k++)
+		want[k].found = 0;
+	if (fstat(fd, &st) != 0)
+		return -errno;
+	if (!S_ISREG(st.st_mode) || elf_version(EV_CURRENT) == EV_NONE)
+		return -ENOEXEC;
+	l.file_size = (uint64_t)st.st_size;
+	l.e = calloc(1, sizeof(*l.e));
+	if (!l.e)
+		return -ENOMEM;
+	l.elf = elf_begin(fd, ELF_C_READ, NULL);
+	if (!l.elf || elf_kind(l.elf) != ELF_K_ELF) {
+		err = -ENOEXEC;
+		goto cleanup;
+	}
+	err = load_segments(&l);
+	if (err)
+		goto cleanup;
+	err = elfsym_file_to_vaddr(l.e, file_off, vaddr);
+	while (!err && (scn = elf_nextscn(l.elf, scn)) != NULL) {
+		GElf_Shdr sh;
+
+		if (!gelf_getshdr(scn, &sh)) {
+			err = -ENOEXEC;
+			break;
+		}
+		if (sh.sh_type == SHT_SYMTAB || sh.sh_type == SHT_DYNSYM)
+			err = find_in(&l, scn, &sh, want, n);
+	}
+cleanup:
+	if (l.elf)
+		elf_end(l.elf);
+	elfsym_free(l.e);
+	return err;
+}

@@ -11,6 +11,7 @@
 #include "log.h"
 #include "sampler.h"
 #include "symbolize.h"
+#include "pyproc.h"
 #include "unwinder.h"
 
 #define MOD "job"
@@ -48,6 +49,10 @@ struct job_engine {
 	struct sampler *sampler; /* NULL while idle */
 	struct symbolizer *sym;	 /* NULL while idle */
 	struct unwinder *unw;	 /* NULL while idle */
+	struct pysym *py;	 /* NULL while idle */
+	pid_t py_pid;		 /* process whose py_procs entry is in py_proc */
+	int py_err;		 /* ... and the result of reading it */
+	struct profile_py_proc py_proc;
 	struct job *slots[PROFILE_MAX_SLOTS];
 	size_t running;
 	struct pprof_frame frames[MAX_FRAMES]; /* scratch for one sample */
@@ -113,11 +118,16 @@ static int engine_wake(struct job_engine *e)
 		goto cleanup;
 	}
 	err = unwinder_new(&e->unw, e->sampler, e->proc_root);
+	if (!err)
+		err = pysym_new(&e->py);
 	if (err)
 		goto cleanup;
+	e->py_pid = 0;
 	log_info(MOD, "BPF sampler loaded");
 	return 0;
 cleanup:
+	unwinder_free(e->unw);
+	e->unw = NULL;
 	symbolizer_free(e->sym);
 	e->sym = NULL;
 	sampler_close(e->sampler);
@@ -131,6 +141,8 @@ static void engine_sleep(struct job_engine *e)
 		return;
 	unwinder_free(e->unw);
 	e->unw = NULL;
+	pysym_free(e->py);
+	e->py = NULL;
 	sampler_close(e->sampler);
 	e->sampler = NULL;
 	symbolizer_free(e->sym);
@@ -371,6 +383,44 @@ static void placeholder(struct pprof_frame *f, const char *what)
 	f->function = what;
 }
 
+/* The CPython offsets of pid (one map lookup per process and drain). */
+static const struct profile_py_offsets *py_offsets(struct job_engine *e, pid_t pid)
+{
+	if (e->py_pid != pid) {
+		e->py_pid = pid;
+		e->py_err = sampler_py_get(e->sampler, (uint32_t)pid, &e->py_proc);
+	}
+	return e->py_err ? NULL : &e->py_proc.off;
+}
+
+/* Name user frames: runs of native addresses through the symbolizer, Python
+ * frames (code object + offset) through pysym. */
+static int user_frames(struct job_engine *e, pid_t pid, const uint64_t *ips, size_t n,
+		       struct pprof_frame *out)
+{
+	size_t i = 0;
+	int err;
+
+	while (i < n) {
+		size_t k = i;
+
+		if (profile_frame_is_python(ips[i])) {
+			err = pysym_frame(e->py, pid, py_offsets(e, pid), ips[i], &out[i]);
+			if (err)
+				return err;
+			i++;
+			continue;
+		}
+		while (k < n && !profile_frame_is_python(ips[k]))
+			k++;
+		err = symbolizer_user(e->sym, pid, ips + i, k - i, out + i);
+		if (err)
+			return err;
+		i = k;
+	}
+	return 0;
+}
+
 static int add_sample(void *ctx, const struct sampler_sample *smp)
 {
 	struct job *j = ctx;
@@ -397,13 +447,10 @@ static int add_sample(void *ctx, const struct sampler_sample *smp)
 		/* A marker ends the walk: symbolize the addresses, name the reason. */
 		if (last & PROFILE_FRAME_MARKER)
 			nu--;
-		if (nu) {
-			err = symbolizer_user(e->sym, (pid_t)smp->pid, smp->user_ips, nu,
-					      e->frames + nf);
-			if (err)
-				return err;
-			nf += nu;
-		}
+		err = user_frames(e, (pid_t)smp->pid, smp->user_ips, nu, e->frames + nf);
+		if (err)
+			return err;
+		nf += nu;
 		if (last & PROFILE_FRAME_MARKER) {
 			uint32_t why = (uint32_t)(last & 0xff);
 
@@ -461,6 +508,7 @@ int job_poll(struct job *j)
 		if (err)
 			return err;
 	}
+	j->engine->py_pid = 0; /* entries may have changed since the last drain */
 	return sampler_drain_slot(j->engine->sampler, j->slot, add_sample, j);
 }
 
@@ -535,6 +583,8 @@ int job_take_profile(struct job *j, struct pprof_builder **out, struct job_stats
 	pprof_builder_set_duration(j->window, dur);
 	done = j->window;
 	j->window = NULL;
+	/* Code objects may be freed and their memory reused: names last one window. */
+	pysym_reset(j->engine->py);
 	err = new_window(j);
 	if (err) {
 		j->window = done; /* keep the data; the caller may retry */

@@ -43,6 +43,7 @@ struct unwinder_stats {
 	uint64_t proc_updates;	  /* process entries written */
 	uint64_t procs_full;	  /* processes that did not fit the kernel map */
 	uint64_t events;	  /* events from the BPF program handled */
+	uint64_t py_procs;	  /* CPython process entries written */
 };
 
 /* proc_root is normally "/proc". The unwinder does not own the sampler. */
