@@ -547,7 +547,7 @@ int pysym_frame(struct pysym *ps, pid_t pid, const struct profile_py_offsets *of
 	f->function = c->name;
 	f->filename = c->file;
 	f->start_line = c->firstlineno;
-	f->line = pysym_line(c->minor, c->lt, c->lt_len, c->firstlineno,
-			     profile_py_frame_lasti(frame));
+	f->line =
+	    pysym_line(c->minor, c->lt, c->lt_len, c->firstlineno, profile_py_frame_lasti(frame));
 	return 0;
 }
