@@ -538,6 +538,7 @@ static int fill_stats(struct job *j, struct job_stats *st)
 	if (st) {
 		memcpy(st->stops, j->stops, sizeof(st->stops));
 		unwinder_stats(j->engine->unw, &st->unwind);
+		pysym_stats(j->engine->py, &st->py_code_reads, &st->py_code_read_ns);
 	}
 	memset(j->stops, 0, sizeof(j->stops));
 	if (st) {
