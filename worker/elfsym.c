@@ -167,22 +167,19 @@ static uint32_t sym_rank(const GElf_Sym *s, const char *name)
 	}
 }
 
-/* Keep STT_FUNC/STT_GNU_IFUNC symbols that have a size and a section. */
-static int load_symbols(struct loader *l, Elf_Scn *scn, const GElf_Shdr *sh)
+/* Check a symbol table and its string table (elf_strptr reads the whole
+ * linked table) against the caps, the file and the budget, then get its data. */
+static int symtab_data(struct loader *l, Elf_Scn *scn, const GElf_Shdr *sh, Elf_Data **out)
 {
-	struct elfsym *e = l->e;
-	Elf_Data *data;
-	size_t count;
-	int err = 0;
-
 	Elf_Scn *str_scn;
 	GElf_Shdr str_sh;
+	Elf_Data *data;
+	int err;
 
 	if (sh->sh_size > ELFSYM_MAX_SECTION)
 		return -E2BIG;
 	if (!in_file(l, sh->sh_offset, sh->sh_size) || sh->sh_entsize == 0)
 		return -ENOEXEC;
-	/* elf_strptr reads the whole linked string table: check it first. */
 	str_scn = elf_getscn(l->elf, sh->sh_link);
 	if (!str_scn || !gelf_getshdr(str_scn, &str_sh) || str_sh.sh_type != SHT_STRTAB)
 		return -ENOEXEC;
@@ -198,6 +195,20 @@ static int load_symbols(struct loader *l, Elf_Scn *scn, const GElf_Shdr *sh)
 	data = elf_getdata(scn, NULL);
 	if (!data || !data->d_buf)
 		return -ENOEXEC;
+	*out = data;
+	return 0;
+}
+
+/* Keep STT_FUNC/STT_GNU_IFUNC symbols that have a size and a section. */
+static int load_symbols(struct loader *l, Elf_Scn *scn, const GElf_Shdr *sh)
+{
+	struct elfsym *e = l->e;
+	Elf_Data *data;
+	size_t count;
+	int err = symtab_data(l, scn, sh, &data);
+
+	if (err)
+		return err;
 	count = data->d_size / sh->sh_entsize;
 	for (size_t i = 0; i < count && !err; i++) {
 		GElf_Sym s;
@@ -384,13 +395,14 @@ static void sort_symbols(struct elfsym *e)
 	e->n = k;
 }
 
-int elfsym_load_fd(int fd, struct elfsym **out)
+/* Everything before reading tables: the file's size and budget, the header
+ * checks, libelf's handle. On failure the caller still runs loader_end(). */
+static int loader_begin(struct loader *l, int fd)
 {
-	struct loader l = {0};
 	struct stat st;
-	int err = 0;
+	GElf_Ehdr eh;
+	int err;
 
-	*out = NULL;
 	if (fstat(fd, &st) != 0)
 		return -errno;
 	if (!S_ISREG(st.st_mode))
@@ -399,32 +411,38 @@ int elfsym_load_fd(int fd, struct elfsym **out)
 		return -ENOEXEC;
 	if (st.st_size < 0 || (uint64_t)st.st_size > ELFSYM_MAX_FILE)
 		return -E2BIG;
-	l.file_size = (uint64_t)st.st_size;
+	l->file_size = (uint64_t)st.st_size;
 	/* Tables can only be as large as what the file really stores: holes in
 	 * a sparse file would otherwise be read (and allocated) as zeros. */
-	l.budget = (uint64_t)st.st_blocks * 512 + SPARSE_SLACK;
-	if (l.budget > ELFSYM_MAX_READ)
-		l.budget = ELFSYM_MAX_READ;
-	err = elfsym_check_headers(fd, l.file_size);
+	l->budget = (uint64_t)st.st_blocks * 512 + SPARSE_SLACK;
+	if (l->budget > ELFSYM_MAX_READ)
+		l->budget = ELFSYM_MAX_READ;
+	err = elfsym_check_headers(fd, l->file_size);
 	if (err)
 		return err;
-	l.e = calloc(1, sizeof(*l.e));
-	if (!l.e)
+	l->e = calloc(1, sizeof(*l->e));
+	if (!l->e)
 		return -ENOMEM;
-	l.elf = elf_begin(fd, ELF_C_READ, NULL);
-	if (!l.elf || elf_kind(l.elf) != ELF_K_ELF) {
-		err = -ENOEXEC;
-		goto cleanup;
-	}
-	{
-		GElf_Ehdr eh;
+	l->elf = elf_begin(fd, ELF_C_READ, NULL);
+	if (!l->elf || elf_kind(l->elf) != ELF_K_ELF || !gelf_getehdr(l->elf, &eh))
+		return -ENOEXEC;
+	return load_segments(l);
+}
 
-		if (!gelf_getehdr(l.elf, &eh)) {
-			err = -ENOEXEC;
-			goto cleanup;
-		}
-	}
-	err = load_segments(&l);
+static void loader_end(struct loader *l)
+{
+	if (l->elf)
+		elf_end(l->elf);
+	elfsym_free(l->e);
+}
+
+int elfsym_load_fd(int fd, struct elfsym **out)
+{
+	struct loader l = {0};
+	int err;
+
+	*out = NULL;
+	err = loader_begin(&l, fd);
 	if (!err)
 		err = load_sections(&l);
 	if (err)
@@ -433,9 +451,7 @@ int elfsym_load_fd(int fd, struct elfsym **out)
 	*out = l.e;
 	l.e = NULL;
 cleanup:
-	if (l.elf)
-		elf_end(l.elf);
-	elfsym_free(l.e);
+	loader_end(&l);
 	return err;
 }
 
@@ -589,4 +605,62 @@ const char *elfsym_lookup(const struct elfsym *e, uint64_t vaddr, uint64_t *star
 		}
 	}
 	return NULL;
+}
+
+/* Match one symbol table's entries against the wanted names. */
+static int find_in(struct loader *l, Elf_Scn *scn, const GElf_Shdr *sh, struct elfsym_want *want,
+		   size_t n)
+{
+	Elf_Data *data;
+	size_t count;
+	int err = symtab_data(l, scn, sh, &data);
+
+	if (err)
+		return err;
+	count = data->d_size / sh->sh_entsize;
+	for (size_t i = 0; i < count; i++) {
+		GElf_Sym s;
+		const char *name;
+
+		if (!gelf_getsym(data, (int)i, &s))
+			break;
+		if (s.st_shndx == SHN_UNDEF || s.st_value == 0)
+			continue;
+		name = elf_strptr(l->elf, sh->sh_link, s.st_name);
+		if (!name || !name[0])
+			continue;
+		for (size_t k = 0; k < n; k++) {
+			if (!want[k].found && strcmp(name, want[k].name) == 0) {
+				want[k].value = s.st_value;
+				want[k].size = s.st_size;
+				want[k].found = 1;
+			}
+		}
+	}
+	return 0;
+}
+
+int elfsym_find_fd(int fd, struct elfsym_want *want, size_t n, uint64_t file_off, uint64_t *vaddr)
+{
+	struct loader l = {0};
+	Elf_Scn *scn = NULL;
+	int err;
+
+	for (size_t k = 0; k < n; k++)
+		want[k].found = 0;
+	err = loader_begin(&l, fd);
+	if (!err)
+		err = elfsym_file_to_vaddr(l.e, file_off, vaddr);
+	while (!err && (scn = elf_nextscn(l.elf, scn)) != NULL) {
+		GElf_Shdr sh;
+
+		if (!gelf_getshdr(scn, &sh)) {
+			err = -ENOEXEC;
+			break;
+		}
+		if (sh.sh_type == SHT_SYMTAB || sh.sh_type == SHT_DYNSYM)
+			err = find_in(&l, scn, &sh, want, n);
+	}
+	loader_end(&l);
+	return err;
 }
