@@ -87,7 +87,7 @@ def short(name):
 
 def pyframes(s):
     """The sample's Python function names, leaf first."""
-    return [short(f) for f, b in zip(s.frames, s.binaries) if b == PYMAP]
+    return [short(f) for f, b in zip(s.frames, s.frame_binaries) if b == PYMAP]
 
 
 def share(samples, pred):
@@ -103,7 +103,7 @@ def test_chain_names_and_line(worker, python, cgroups, tmp_path):
     assert good >= 0.95, f"only {good:.1%} of samples have c <- b <- a <- main <- <module>"
     lines = {}
     for s in samples:
-        for (f, b), (file, line) in zip(zip(s.frames, s.binaries), s.lines):
+        for (f, b), (file, line) in zip(zip(s.frames, s.frame_binaries), s.lines):
             if b == PYMAP and short(f) == "c":
                 assert file and file.endswith("pywork.py"), file
                 lines[line] = lines.get(line, 0) + s.values[0]
@@ -147,9 +147,9 @@ def test_c_extension_between(worker, python, cgroups, tmp_path):
     assert share(samples, lambda s: "keyfn" in pyframes(s)) >= 0.8
 
     def between(s):
-        names = [short(f) if b == PYMAP else None for f, b in zip(s.frames, s.binaries)]
+        names = [short(f) if b == PYMAP else None for f, b in zip(s.frames, s.frame_binaries)]
         k, so = names.index("keyfn"), names.index("sorter")
-        return so > k + 1 and any(b != PYMAP for b in s.binaries[k + 1:so]) and \
+        return so > k + 1 and any(b != PYMAP for b in s.frame_binaries[k + 1:so]) and \
             pyframes(s)[pyframes(s).index("keyfn") + 1] == "sorter"
     good = share(in_key, between)
     assert good >= 0.95, f"only {good:.1%} of keyfn samples have sorted()'s native frames under it"
