@@ -83,6 +83,19 @@ class Cgroups:
             if p.poll() is None:
                 p.kill()
             p.wait()
+        # A workload's own children (a shell pipeline) outlive the shell: kill
+        # everything left in the cgroups, or SCHED_FIFO leftovers hog the CPUs.
+        for dirpath, _, _ in os.walk(self.base):
+            try:
+                with open(os.path.join(dirpath, "cgroup.kill"), "w") as f:
+                    f.write("1")
+            except OSError:
+                with open(os.path.join(dirpath, "cgroup.procs")) as f:
+                    for pid in f.read().split():
+                        try:
+                            os.kill(int(pid), 9)
+                        except OSError:
+                            pass
         for dirpath, dirnames, _ in sorted(os.walk(self.base), key=lambda t: -len(t[0])):
             for _ in range(50):
                 try:
