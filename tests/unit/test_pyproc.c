@@ -40,7 +40,7 @@ UNIT_TEST(pysym_line_311)
 	static const uint8_t t[] = {
 	    0xe9, 0x02,		    /* code 13 (no columns), 2 units, line +1 */
 	    0xd8, 0x01, 0x02,	    /* code 11 (one line), 1 unit, line +1, columns */
-	    0xf2, 0x06, 0, 1, 2,    /* code 14 (long), 3 units, line +3, end line, columns */
+	    0xf2, 0x06, 0,    1, 2, /* code 14 (long), 3 units, line +3, end line, columns */
 	    0xf8,		    /* code 15 (no location), 1 unit */
 	    0x80, 0x00,		    /* code 0 (short), 1 unit, same line */
 	    0xe8, 0x05,		    /* code 13, 1 unit, line -2 */
