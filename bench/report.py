@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 """report.py -- turn the benchmark result files into docs/benchmarks.md (and print it).
 
-Reads local.json, tta.json, scale.json, sym.json, unwind.json, selected.json from a results folder; a
+Reads local.json, tta.json, scale.json, sym.json, unwind.json, python.json, selected.json from a
+results folder; a
 missing or failed part becomes a line saying so. Every table states its
 method and, where the project set a target, whether it was met.
 """
@@ -337,8 +338,33 @@ def unwind_section(uw, out):
                    f"with a lost stack (goal 0: {yes(col['lost'] == 0)}).\n")
 
 
+def python_section(py, out):
+    out.append("## 8. Python frames: BPF cost per sample and naming code objects\n")
+    if "cost" not in py:
+        out.append(f"Not measured: {py.get('error', 'no data')}\n")
+        return
+    out.append("Method (`bench/python.py`): Debian's python3.11 recursing to depth 10 and 50 with the hot "
+               "loop at the bottom, `record --cgroup` at 99 Hz; the same program from a copy of the "
+               "interpreter under another name is walked as native code only. BPF ns per run = kernel "
+               "run_time_ns / run_cnt; interleaved rounds, medians.\n")
+    out.append("| Python depth | with Python frames (ns/run) | native only (ns/run) | extra |")
+    out.append("|---|---|---|---|")
+    for depth in (10, 50):
+        med = {}
+        for kind in ("python", "native"):
+            vals = [r["ns_per_run"] for r in py["cost"] if r["depth"] == depth and r["kind"] == kind
+                    and r.get("ns_per_run")]
+            med[kind] = median(vals) if vals else None
+        extra = med["python"] - med["native"] if None not in med.values() else None
+        out.append(f"| {depth} | {fmt(med['python'], '.0f')} | {fmt(med['native'], '.0f')} | "
+                   f"{fmt(extra, '.0f')} |")
+    n = py.get("naming", {})
+    out.append(f"\nNaming: {n.get('reads', 'n/a')} new code objects read in {fmt(n.get('ms'), '.1f')} ms: "
+               f"{fmt(n.get('us_per_code'), '.1f')} us per code object.\n")
+
+
 def selected_section(sel, out):
-    out.append("## 8. What the selected pods pay, and the others do not (the agent's path)\n")
+    out.append("## 9. What the selected pods pay, and the others do not (the agent's path)\n")
     if "cost" not in sel and "selected" not in sel:
         out.append(f"Not measured: {sel.get('error', 'no data')}\n")
         return
@@ -409,8 +435,8 @@ def selected_section(sel, out):
 def main():
     d = sys.argv[1]
     dest = sys.argv[2] if len(sys.argv) > 2 else os.path.join(bl.REPO, "docs", "benchmarks.md")
-    loc, tta, sc, sym, uw, sel = (load(d, n) for n in ("local.json", "tta.json", "scale.json", "sym.json",
-                                                       "unwind.json", "selected.json"))
+    loc, tta, sc, sym, uw, py, sel = (load(d, n) for n in ("local.json", "tta.json", "scale.json", "sym.json",
+                                                           "unwind.json", "python.json", "selected.json"))
     m = next((x["machine"] for x in (loc, tta, sc, sym) if "machine" in x), bl.machine())
     quick = loc.get("quick", bl.QUICK)
     out = ["# podprof benchmarks\n",
@@ -428,6 +454,7 @@ def main():
     scale_section(sc, out)
     sym_section(sym, out)
     unwind_section(uw, out)
+    python_section(py, out)
     selected_section(sel, out)
     text = "\n".join(out) + "\n"
     with open(dest, "w") as f:

@@ -129,7 +129,7 @@ def podprof_stacks(path):
     out = []
     for smp in pprofread.Profile(path).samples:
         names = [norm_podprof(f) for f in smp.frames]
-        bins = smp.binaries + [""] * (len(names) - len(smp.binaries))
+        bins = list(smp.frame_binaries)
         if names and names[-1].startswith("["):
             bins[-1] = names[-1]  # a marker is its own "binary": it never agrees
         out.append((names, bins, smp.values[0] if smp.values else 0))

@@ -138,7 +138,10 @@ struct walk {
 	__u32 runs;	  /* program runs so far */
 	__u32 bp_unknown; /* the caller's rbp could not be recovered */
 	__u32 done;
-	__u32 pad;
+	__u32 native;	   /* native frames processed (the first is the interrupted pc) */
+	__u64 py_frame;	   /* next Python frame to emit; 0 when none or not Python */
+	__u32 py_emitting; /* emitting the Python frames of the eval call at pc */
+	__u32 py_emitted;  /* ... and how many so far */
 	struct profile_count_key key;
 	struct profile_stack stack;
 };
@@ -149,6 +152,13 @@ struct {
 	__type(key, __u32);
 	__type(value, struct walk);
 } walks SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32);
+	__type(value, struct profile_py_proc);
+} py_procs SEC(".maps");
 
 int unwind_user(struct bpf_perf_event_data *ctx);
 
@@ -367,7 +377,7 @@ static __always_inline int table_step(struct walk *w, struct profile_exec_map *m
 	default:
 		return PROFILE_STOP_UNSUPPORTED;
 	}
-	if (cfa <= w->sp && w->stack.n_user > 1)
+	if (cfa <= w->sp && w->native > 1)
 		return PROFILE_STOP_BAD_FRAME;
 	if (read_user_u64(cfa - 8, &ra))
 		return PROFILE_STOP_READ;
@@ -449,10 +459,95 @@ static __always_inline void walk_fp(struct walk *w)
 	}
 }
 
+/* ---- Python ------------------------------------------------------------------- */
+
+#define PY_MAX_THREADS 64 /* thread states searched for the sampled thread */
+
+static __always_inline int read_user(void *dst, __u32 len, __u64 addr)
+{
+	if (addr >= USER_ADDR_MAX || addr < 4096)
+		return -1;
+	return bpf_probe_read_user(dst, len, (void *)addr);
+}
+
+/* The sampled thread's current Python frame: its thread state is the one of
+ * the main interpreter whose thread_id (pthread_self(), the fs base on
+ * x86_64 with glibc and musl) is this thread's. 0 when there is none. */
+static __always_inline __u64 py_current_frame(const struct profile_py_proc *pp)
+{
+	const struct profile_py_offsets *o = &pp->off;
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	__u64 fsbase = BPF_CORE_READ(task, thread.fsbase);
+	__u64 interp, ts, tid, f = 0;
+
+	if (read_user_u64(pp->runtime + o->runtime_interp_head, &interp) ||
+	    read_user_u64(interp + o->interp_threads_head, &ts))
+		return 0;
+	for (int i = 0; i < PY_MAX_THREADS && ts; i++) {
+		if (read_user_u64(ts + o->tstate_thread_id, &tid))
+			return 0;
+		if (tid == fsbase)
+			break;
+		if (read_user_u64(ts + o->tstate_next, &ts))
+			return 0;
+	}
+	if (!ts || tid != fsbase || read_user_u64(ts + o->tstate_frame, &f))
+		return 0;
+	if (o->cframe_frame != PROFILE_PY_NONE && read_user_u64(f + o->cframe_frame, &f))
+		return 0;
+	return f;
+}
+
+/* Emit the next Python frame of the eval call being replaced. Returns 1 when
+ * a frame was pushed and more of this call may follow, 0 when the call's
+ * frames are done (nothing pushed), -1 when the stack is full. */
+static __always_inline int py_step(struct walk *w, const struct profile_py_proc *pp)
+{
+	const struct profile_py_offsets *o = &pp->off;
+	__u64 f = w->py_frame, code, back, instr, lasti = 0;
+	__u8 owner = 0;
+	__s32 li;
+	bool last;
+
+	if (!f)
+		return 0;
+	if (read_user_u64(f + o->frame_back, &back) || read_user_u64(f + o->frame_code, &code))
+		goto broken;
+	if (o->frame_owner != PROFILE_PY_NONE && read_user(&owner, 1, f + o->frame_owner))
+		goto broken;
+	if (o->frame_kind == PROFILE_PY_FRAME_OWNER && owner == o->owner_cstack) {
+		/* The shim an eval call pushes first: the call's frames are done. */
+		w->py_frame = back;
+		return 0;
+	}
+	if (o->frame_kind == PROFILE_PY_FRAME_OBJECT) {
+		if (read_user(&li, 4, f + o->frame_lasti))
+			goto broken;
+		lasti = li > 0 ? li : 0;
+	} else {
+		if (read_user_u64(f + o->frame_lasti, &instr))
+			goto broken;
+		if (instr >= code + o->code_adaptive)
+			lasti = (instr - code - o->code_adaptive) / 2;
+	}
+	if (push_frame(w, profile_py_frame(code, lasti)))
+		return -1;
+	w->py_emitted++;
+	w->py_frame = back;
+	/* 3.8-3.10: one frame per eval call; 3.11: up to the entry frame. */
+	last = o->frame_kind == PROFILE_PY_FRAME_OBJECT ||
+	       (o->frame_kind == PROFILE_PY_FRAME_IS_ENTRY && owner);
+	return last ? 0 : 1;
+broken:
+	w->py_frame = 0; /* unreadable chain: native frames from here on */
+	return 0;
+}
+
 /* Walk up to PROFILE_FRAMES_PER_RUN frames with the process's mappings and
  * unwind tables; returns with w->done set at the end. */
 static __always_inline void walk_frames(struct walk *w)
 {
+	struct profile_py_proc *pp;
 	struct profile_proc *p;
 	__u32 pid = w->key.pid;
 
@@ -464,21 +559,47 @@ static __always_inline void walk_frames(struct walk *w)
 		stop(w, PROFILE_STOP_NO_PROC);
 		return;
 	}
+	pp = bpf_map_lookup_elem(&py_procs, &pid);
+	if (w->runs == 0) {
+		w->native = 0;
+		w->py_emitting = 0;
+		w->py_frame = pp ? py_current_frame(pp) : 0;
+	}
 	for (int i = 0; i < PROFILE_FRAMES_PER_RUN; i++) {
 		struct profile_exec_map *m;
+		bool replaced = false;
 		__u64 lpc;
 		int r;
 
+		if (w->py_emitting) {
+			r = pp ? py_step(w, pp) : 0;
+			if (r < 0) {
+				stop(w, PROFILE_STOP_DEPTH);
+				return;
+			}
+			if (r > 0)
+				continue;
+			/* This eval call's frames are out: its native frame goes. */
+			w->py_emitting = 0;
+			replaced = w->py_emitted > 0;
+		}
 		if (w->pc == 0 || w->pc >= USER_ADDR_MAX) {
 			w->done = 1;
 			return;
 		}
-		if (push_frame(w, w->pc)) {
+		/* A return address points after the call: look up the call itself. */
+		lpc = w->native ? w->pc - 1 : w->pc;
+		if (!replaced && pp && w->py_frame && lpc >= pp->eval_start && lpc < pp->eval_end) {
+			/* Python frames stand for this eval loop frame, from the next step on. */
+			w->py_emitting = 1;
+			w->py_emitted = 0;
+			continue;
+		}
+		if (!replaced && push_frame(w, w->pc)) {
 			stop(w, PROFILE_STOP_DEPTH);
 			return;
 		}
-		/* A return address points after the call: look up the call itself. */
-		lpc = w->stack.n_user > 1 ? w->pc - 1 : w->pc;
+		w->native++;
 		m = find_map(p, lpc);
 		if (!m) {
 			if (p->flags & PROFILE_PROC_OVERFLOW) {

@@ -58,6 +58,38 @@ struct profile_stack {
 
 #define PROFILE_FRAME_MARKER (1ULL << 63)
 
+/* A user frame with PROFILE_FRAME_PYTHON set (and MARKER clear) is a Python
+ * frame, not an address: bits 61..44 hold the instruction offset in code
+ * units (capped), bits 43..0 the code object's address >> 3 (objects are
+ * 8-byte aligned, user addresses below 2^47). */
+#define PROFILE_FRAME_PYTHON   (1ULL << 62)
+#define PROFILE_PY_LASTI_SHIFT 44
+#define PROFILE_PY_LASTI_MAX   ((1U << 18) - 1)
+#define PROFILE_PY_CODE_MASK   ((1ULL << 44) - 1)
+
+static inline __u64 profile_py_frame(__u64 code, __u64 lasti)
+{
+	if (lasti > PROFILE_PY_LASTI_MAX)
+		lasti = PROFILE_PY_LASTI_MAX;
+	return PROFILE_FRAME_PYTHON | lasti << PROFILE_PY_LASTI_SHIFT |
+	       ((code >> 3) & PROFILE_PY_CODE_MASK);
+}
+
+static inline int profile_frame_is_python(__u64 f)
+{
+	return (f & (PROFILE_FRAME_MARKER | PROFILE_FRAME_PYTHON)) == PROFILE_FRAME_PYTHON;
+}
+
+static inline __u64 profile_py_frame_code(__u64 f)
+{
+	return (f & PROFILE_PY_CODE_MASK) << 3;
+}
+
+static inline __u32 profile_py_frame_lasti(__u64 f)
+{
+	return (__u32)((f >> PROFILE_PY_LASTI_SHIFT) & PROFILE_PY_LASTI_MAX);
+}
+
 /* Special values of profile_count_key.stack_hash; real hashes are larger. */
 enum profile_stack_hash {
 	PROFILE_STACK_NONE = 0,	      /* no frames at all (a kernel thread without kernel stacks) */
@@ -154,6 +186,47 @@ enum profile_proc_event {
 	PROFILE_EVENT_NEW = 1,	/* sampled but unknown */
 	PROFILE_EVENT_MAPS = 2, /* an address fell outside its known mappings (dlopen, JIT) */
 	PROFILE_EVENT_EXEC = 3, /* its address space changed (exec) */
+};
+
+/* ---- CPython --------------------------------------------------------------
+ * Per process running CPython (`py_procs`, keyed by tgid): where the runtime
+ * state and the eval loop are, and the struct offsets of its version (a row
+ * of worker/pyoffsets.c). While the native walk is inside
+ * _PyEval_EvalFrameDefault, the Python frames that invocation runs are
+ * emitted in its place. */
+#define PROFILE_PY_NONE 0xffff /* offset absent in this version */
+
+enum profile_py_frame_kind {
+	PROFILE_PY_FRAME_OBJECT = 0,   /* 3.8-3.10: PyFrameObject, one per eval call */
+	PROFILE_PY_FRAME_IS_ENTRY = 1, /* 3.11: _PyInterpreterFrame, is_entry ends an eval call */
+	PROFILE_PY_FRAME_OWNER = 2,    /* 3.12+: a shim frame owned by the C stack ends it */
+};
+
+struct profile_py_offsets {
+	__u16 version;		   /* major << 8 | minor */
+	__u16 frame_kind;	   /* enum profile_py_frame_kind */
+	__u16 runtime_interp_head; /* _PyRuntimeState.interpreters.head */
+	__u16 interp_threads_head; /* PyInterpreterState.threads.head (tstate_head) */
+	__u16 tstate_next;
+	__u16 tstate_thread_id; /* pthread_self() of the thread: its fs base */
+	__u16 tstate_frame;	/* frame (3.8-3.10), cframe (3.11-3.12), current_frame (3.13) */
+	__u16 cframe_frame;	/* _PyCFrame.current_frame, or NONE */
+	__u16 frame_back;	/* f_back / previous */
+	__u16 frame_code;	/* f_code / f_executable */
+	__u16 frame_lasti;	/* int f_lasti, or the prev_instr / instr_ptr pointer */
+	__u16 frame_owner;	/* is_entry (3.11) or owner (3.12+), or NONE */
+	__u16 owner_cstack;	/* FRAME_OWNED_BY_CSTACK */
+	__u16 code_adaptive;	/* co_code_adaptive (3.11+): the first instruction */
+	/* User space only: reading code objects. */
+	__u16 code_name, code_qualname, code_filename, code_firstlineno, code_linetable;
+	__u16 unicode_state, unicode_length, unicode_ascii_size, unicode_compact_size;
+	__u16 bytes_size, bytes_data;
+};
+
+struct profile_py_proc {
+	__u64 runtime;		    /* address of _PyRuntime */
+	__u64 eval_start, eval_end; /* [start, end) of _PyEval_EvalFrameDefault */
+	struct profile_py_offsets off;
 };
 
 /* Per-slot counters in the per-CPU `drops` array, index slot * PROFILE_DROP__MAX + kind.

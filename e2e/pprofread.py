@@ -59,12 +59,13 @@ def _signed(x):
 
 
 class Sample:
-    def __init__(self, frames, values, labels, lines, binaries):
+    def __init__(self, frames, values, labels, lines, binaries, frame_binaries):
         self.frames = frames      # names, leaf first
         self.values = values
         self.labels = labels      # {key: str or int}
         self.lines = lines        # (filename, line) per frame, leaf first; (None, 0) if unknown
         self.binaries = binaries  # mapping file basename per location (not per inline frame)
+        self.frame_binaries = frame_binaries  # the same per frame (inline frames repeat it)
 
 
 class Profile:
@@ -118,11 +119,12 @@ class Profile:
                     lb = {a: x for a, _, x in _fields(v)}
                     key = strings[lb.get(1, 0)]
                     labels[key] = strings[lb[2]] if lb.get(2) else lb.get(3, 0)
-            frames, lines, binaries = [], [], []
+            frames, lines, binaries, frame_binaries = [], [], [], []
             for lid in loc_ids:
                 loc = locations.get(lid, {})
                 binaries.append(os.path.basename(
                     self.mappings.get(loc.get(2, 0), {}).get("file", "")) or "?")
+                frame_binaries += [binaries[-1]] * max(1, len(loc["lines"]))
                 if loc["lines"]:
                     for ln in loc["lines"]:
                         fn = functions.get(ln.get(1, 0), {})
@@ -133,7 +135,7 @@ class Profile:
                     base = os.path.basename(m.get("file", "")) or "?"
                     frames.append(f"{base}+0x{loc.get(3, 0):x}")
                     lines.append((None, 0))
-            self.samples.append(Sample(frames, values, labels, lines, binaries))
+            self.samples.append(Sample(frames, values, labels, lines, binaries, frame_binaries))
 
     def stacks(self, index=0):
         """[(frames leaf first, value)] for one sample type index."""

@@ -186,7 +186,7 @@ def test_debian_binaries(worker, cgroups, tmp_path, prog):
 
 
 def test_debian_python(worker, cgroups, tmp_path):
-    """Debian's python3 (no frame pointers) reaches _start through the eval loop in >= 95 %."""
+    """Debian's python3 (no frame pointers) reaches _start through its Python frames in >= 95 %."""
     py = "/usr/bin/python3"
     if not os.path.exists(py):
         pytest.fail("Debian's python3 missing (installed by make deps)")
@@ -196,8 +196,9 @@ def test_debian_python(worker, cgroups, tmp_path):
     reached, total = report("python3", stacks)
     assert total >= 20
     assert reached >= 0.95
-    evals, _ = share(stacks, lambda f: "_PyEval_EvalFrameDefault" in f)
-    assert evals >= 0.9
+    # The eval loop's frames are replaced by the Python frames they run (test_python.py).
+    pyframes, _ = share(stacks, lambda f: "a" in f and "b" in f and f.index("b") < f.index("a"))
+    assert pyframes >= 0.9
 
 
 def test_frame_pointer_mode(worker, bins, cgroups, tmp_path):

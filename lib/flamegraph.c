@@ -28,18 +28,20 @@
 #define FG_TOP		56     /* room for the title lines */
 #define FG_MAX_DEPTH	1024   /* deeper stacks are cut (counted at the cut) */
 #define FG_MAX_NODES	(4u << 20)
-#define FG_MIN_PERMILLE 1   /* frames under 0.1% of the total are dropped */
-#define FG_CHAR_W	7.2 /* approx. advance of 12px monospace */
+#define FG_MIN_PERMILLE 1	   /* frames under 0.1% of the total are dropped */
+#define FG_CHAR_W	7.2	   /* approx. advance of 12px monospace */
+#define PYTHON_MAPPING	"[python]" /* the worker's mapping of Python frames */
 
 struct fg_node {
-	uint32_t name;	    /* index into names[] */
-	uint32_t parent;    /* node index; root is its own parent */
-	uint32_t first_kid; /* node index + 1, 0 = none */
-	uint32_t next;	    /* next sibling, node index + 1, 0 = none */
-	uint64_t value;	    /* samples on paths through this node */
-	uint64_t self;	    /* samples ending here */
-	uint64_t base;	    /* diff: samples of the baseline profile on this path */
-	uint32_t hot;	    /* busiest source position (index in pos + 1), 0 = none */
+	uint32_t name : 31;  /* index into names[] */
+	uint32_t python : 1; /* a Python frame (mapping "[python]"): drawn in blue-green */
+	uint32_t parent;     /* node index; root is its own parent */
+	uint32_t first_kid;  /* node index + 1, 0 = none */
+	uint32_t next;	     /* next sibling, node index + 1, 0 = none */
+	uint64_t value;	     /* samples on paths through this node */
+	uint64_t self;	     /* samples ending here */
+	uint64_t base;	     /* diff: samples of the baseline profile on this path */
+	uint32_t hot;	     /* busiest source position (index in pos + 1), 0 = none */
 };
 
 /* Samples of one node at one source position. */
@@ -292,10 +294,16 @@ static int add_sample(struct fg *g, const Perftools__Profiles__Sample *s, uint64
 	for (size_t i = s->n_location_id; i-- > 0 && depth < FG_MAX_DEPTH;) {
 		const Perftools__Profiles__Location *l = FIND_BY_ID(
 		    Perftools__Profiles__Location, g->locs, g->p->n_location, s->location_id[i]);
+		const Perftools__Profiles__Mapping *m;
 		char raw[96];
+		bool py;
 
 		if (!l)
 			return -EINVAL;
+		m = l->mapping_id ? FIND_BY_ID(Perftools__Profiles__Mapping, g->maps,
+					       g->p->n_mapping, l->mapping_id)
+				  : NULL;
+		py = m && strcmp(str_at(g, m->filename), PYTHON_MAPPING) == 0;
 		/* line[0] is the innermost inlined function: walk outermost first. */
 		for (size_t j = l->n_line ? l->n_line : 1; j-- > 0 && depth < FG_MAX_DEPTH;) {
 			const Perftools__Profiles__Function *f = NULL;
@@ -330,6 +338,7 @@ static int add_sample(struct fg *g, const Perftools__Profiles__Sample *s, uint64
 				if (err)
 					return err;
 			}
+			g->nodes[node].python |= py;
 			depth++;
 		}
 	}
@@ -466,9 +475,17 @@ static size_t char_count(const char *s)
 
 /* Warm colours like classic flame graphs; stable per name so the same
  * function has the same colour in every profile. */
-static void colour(const char *name, unsigned *r, unsigned *gg, unsigned *b)
+static void colour(const char *name, bool python, unsigned *r, unsigned *gg, unsigned *b)
 {
 	uint64_t h = fnv(name, strlen(name), 0xcbf29ce484222325ull);
+
+	if (python) {
+		/* Python frames apart from native ones: blue-green. */
+		*r = (unsigned)(h % 80);
+		*gg = 150 + (unsigned)((h >> 8) % 80);
+		*b = 170 + (unsigned)((h >> 16) % 80);
+		return;
+	}
 
 	*r = 205 + (unsigned)(h % 50);
 	*gg = (unsigned)((h >> 8) % 190);
@@ -592,7 +609,7 @@ static int draw(struct fg *g, uint32_t n, unsigned depth, double x)
 		    g->nodes[0].base ? 100.0 * (double)node->base / (double)g->nodes[0].base : 0.0,
 		    100.0 * d);
 	} else {
-		colour(name, &r, &gr, &b);
+		colour(name, node->python, &r, &gr, &b);
 	}
 	fprintf(g->out,
 		")</title>"

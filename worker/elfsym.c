@@ -167,22 +167,19 @@ static uint32_t sym_rank(const GElf_Sym *s, const char *name)
 	}
 }
 
-/* Keep STT_FUNC/STT_GNU_IFUNC symbols that have a size and a section. */
-static int load_symbols(struct loader *l, Elf_Scn *scn, const GElf_Shdr *sh)
+/* Check a symbol table and its string table (elf_strptr reads the whole
+ * linked table) against the caps, the file and the budget, then get its data. */
+static int symtab_data(struct loader *l, Elf_Scn *scn, const GElf_Shdr *sh, Elf_Data **out)
 {
-	struct elfsym *e = l->e;
-	Elf_Data *data;
-	size_t count;
-	int err = 0;
-
 	Elf_Scn *str_scn;
 	GElf_Shdr str_sh;
+	Elf_Data *data;
+	int err;
 
 	if (sh->sh_size > ELFSYM_MAX_SECTION)
 		return -E2BIG;
 	if (!in_file(l, sh->sh_offset, sh->sh_size) || sh->sh_entsize == 0)
 		return -ENOEXEC;
-	/* elf_strptr reads the whole linked string table: check it first. */
 	str_scn = elf_getscn(l->elf, sh->sh_link);
 	if (!str_scn || !gelf_getshdr(str_scn, &str_sh) || str_sh.sh_type != SHT_STRTAB)
 		return -ENOEXEC;
@@ -198,6 +195,20 @@ static int load_symbols(struct loader *l, Elf_Scn *scn, const GElf_Shdr *sh)
 	data = elf_getdata(scn, NULL);
 	if (!data || !data->d_buf)
 		return -ENOEXEC;
+	*out = data;
+	return 0;
+}
+
+/* Keep STT_FUNC/STT_GNU_IFUNC symbols that have a size and a section. */
+static int load_symbols(struct loader *l, Elf_Scn *scn, const GElf_Shdr *sh)
+{
+	struct elfsym *e = l->e;
+	Elf_Data *data;
+	size_t count;
+	int err = symtab_data(l, scn, sh, &data);
+
+	if (err)
+		return err;
 	count = data->d_size / sh->sh_entsize;
 	for (size_t i = 0; i < count && !err; i++) {
 		GElf_Sym s;
@@ -617,4 +628,64 @@ const char *elfsym_lookup(const struct elfsym *e, uint64_t vaddr, uint64_t *star
 		}
 	}
 	return NULL;
+}
+
+/* Match one symbol table's entries against the wanted names. */
+static int find_in(struct loader *l, Elf_Scn *scn, const GElf_Shdr *sh, struct elfsym_want *want,
+		   size_t n)
+{
+	Elf_Data *data;
+	size_t count;
+	int err = symtab_data(l, scn, sh, &data);
+
+	if (err)
+		return err;
+	count = data->d_size / sh->sh_entsize;
+	for (size_t i = 0; i < count; i++) {
+		GElf_Sym s;
+		const char *name;
+
+		if (!gelf_getsym(data, (int)i, &s))
+			break;
+		if (s.st_shndx == SHN_UNDEF || s.st_value == 0)
+			continue;
+		name = elf_strptr(l->elf, sh->sh_link, s.st_name);
+		if (!name || !name[0])
+			continue;
+		for (size_t k = 0; k < n; k++) {
+			if (!want[k].found && strcmp(name, want[k].name) == 0) {
+				want[k].value = s.st_value;
+				want[k].size = s.st_size;
+				want[k].found = 1;
+			}
+		}
+	}
+	return 0;
+}
+
+int elfsym_find_fd(int fd, struct elfsym_want *want, size_t n, uint64_t file_off, uint64_t *vaddr)
+{
+	struct loader l = {0};
+	Elf_Scn *scn = NULL;
+	int err;
+
+	for (size_t k = 0; k < n; k++)
+		want[k].found = 0;
+	err = loader_begin(fd, &l);
+	if (!err)
+		err = load_segments(&l);
+	if (!err)
+		err = elfsym_file_to_vaddr(l.e, file_off, vaddr);
+	while (!err && (scn = elf_nextscn(l.elf, scn)) != NULL) {
+		GElf_Shdr sh;
+
+		if (!gelf_getshdr(scn, &sh)) {
+			err = -ENOEXEC;
+			break;
+		}
+		if (sh.sh_type == SHT_SYMTAB || sh.sh_type == SHT_DYNSYM)
+			err = find_in(&l, scn, &sh, want, n);
+	}
+	loader_end(&l);
+	return err;
 }

@@ -96,4 +96,18 @@ int elfsym_file_to_vaddr(const struct elfsym *e, uint64_t file_off, uint64_t *va
  * or NULL. Owned by e. *start (may be NULL) receives the symbol's value. */
 const char *elfsym_lookup(const struct elfsym *e, uint64_t vaddr, uint64_t *start);
 
+/* Symbols of any type looked up by name (.symtab and .dynsym). */
+struct elfsym_want {
+	const char *name;     /* in: exact symbol name */
+	uint64_t value, size; /* out: ELF vaddr and size */
+	int found;	      /* out: 1 when the file defines it */
+};
+
+/* Find the `n` wanted symbols in an open ELF file and map file_off to its
+ * vaddr (as elfsym_file_to_vaddr), so a caller turns the symbols into
+ * runtime addresses through one mapping of the file. Missing symbols are not
+ * an error; -ENOEXEC for a malformed file, -ENOENT when no load segment
+ * covers file_off. */
+int elfsym_find_fd(int fd, struct elfsym_want *want, size_t n, uint64_t file_off, uint64_t *vaddr);
+
 #endif

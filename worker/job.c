@@ -13,6 +13,7 @@
 #include "log.h"
 #include "sampler.h"
 #include "symbolize.h"
+#include "pyproc.h"
 #include "unwinder.h"
 
 #define MOD "job"
@@ -55,9 +56,14 @@ struct job_engine {
 	struct symbolizer *sym;	  /* NULL while idle */
 	struct symcache *symbols; /* binaries' tables: kept across jobs, bounded */
 	struct unwinder *unw;	  /* NULL while idle */
+	struct pysym *py;	  /* NULL while idle */
+	pid_t py_pid;		  /* process whose py_procs entry is in py_proc */
+	int py_err;		  /* ... and the result of reading it */
+	struct profile_py_proc py_proc;
 	struct job *slots[PROFILE_MAX_SLOTS];
 	size_t running;
-	struct pprof_frame frames[MAX_FRAMES]; /* scratch for one sample */
+	struct pprof_frame frames[MAX_FRAMES];	/* scratch for one sample */
+	struct pprof_line py_lines[MAX_FRAMES]; /* ... positions of its Python frames */
 };
 
 static int64_t now_ns(clockid_t clk)
@@ -138,11 +144,16 @@ static int engine_wake(struct job_engine *e)
 		goto cleanup;
 	}
 	err = unwinder_new(&e->unw, e->sampler, e->proc_root, note_pid, e);
+	if (!err)
+		err = pysym_new(&e->py);
 	if (err)
 		goto cleanup;
+	e->py_pid = 0;
 	log_info(MOD, "BPF sampler loaded");
 	return 0;
 cleanup:
+	unwinder_free(e->unw);
+	e->unw = NULL;
 	symbolizer_free(e->sym);
 	e->sym = NULL;
 	sampler_close(e->sampler);
@@ -156,6 +167,8 @@ static void engine_sleep(struct job_engine *e)
 		return;
 	unwinder_free(e->unw);
 	e->unw = NULL;
+	pysym_free(e->py);
+	e->py = NULL;
 	sampler_close(e->sampler);
 	e->sampler = NULL;
 	symbolizer_free(e->sym);
@@ -505,6 +518,31 @@ static void placeholder(struct pprof_frame *f, const char *what)
 	f->function = what;
 }
 
+/* The CPython offsets of pid (one map lookup per process and drain). */
+static const struct profile_py_offsets *py_offsets(struct job_engine *e, pid_t pid)
+{
+	if (e->py_pid != pid) {
+		e->py_pid = pid;
+		e->py_err = sampler_py_get(e->sampler, (uint32_t)pid, &e->py_proc);
+	}
+	return e->py_err ? NULL : &e->py_proc.off;
+}
+
+/* Name user frames: native addresses through the symbolizer (in one call,
+ * so each keeps its place for the return-address rule and its lines stay
+ * valid), then Python frames (code object + offset) through pysym. */
+static int user_frames(struct job_engine *e, pid_t pid, const uint64_t *ips, size_t n,
+		       struct pprof_frame *out)
+{
+	int err = symbolizer_user(e->sym, pid, ips, n, out);
+
+	for (size_t i = 0; i < n && !err; i++)
+		if (profile_frame_is_python(ips[i]))
+			err = pysym_frame(e->py, pid, py_offsets(e, pid), ips[i], &out[i],
+					  &e->py_lines[i]);
+	return err;
+}
+
 static int add_sample(void *ctx, const struct sampler_sample *smp)
 {
 	struct job *j = ctx;
@@ -531,13 +569,10 @@ static int add_sample(void *ctx, const struct sampler_sample *smp)
 		/* A marker ends the walk: symbolize the addresses, name the reason. */
 		if (last & PROFILE_FRAME_MARKER)
 			nu--;
-		if (nu) {
-			err = symbolizer_user(e->sym, (pid_t)smp->pid, smp->user_ips, nu,
-					      e->frames + nf);
-			if (err)
-				return err;
-			nf += nu;
-		}
+		err = user_frames(e, (pid_t)smp->pid, smp->user_ips, nu, e->frames + nf);
+		if (err)
+			return err;
+		nf += nu;
 		if (last & PROFILE_FRAME_MARKER) {
 			uint32_t why = (uint32_t)(last & 0xff);
 
@@ -596,6 +631,7 @@ int job_poll(struct job *j)
 		if (err)
 			return err;
 	}
+	j->engine->py_pid = 0; /* entries may have changed since the last drain */
 	return sampler_drain_slot(j->engine->sampler, j->slot, add_sample, j);
 }
 
@@ -626,6 +662,7 @@ static int fill_stats(struct job *j, struct job_stats *st)
 		memcpy(st->stops, j->stops, sizeof(st->stops));
 		unwinder_stats(j->engine->unw, &st->unwind);
 		symcache_get_stats(j->engine->symbols, &st->symbols);
+		pysym_stats(j->engine->py, &st->py_code_reads, &st->py_code_read_ns);
 	}
 	memset(j->stops, 0, sizeof(j->stops));
 	if (st) {
@@ -671,6 +708,8 @@ int job_take_profile(struct job *j, struct pprof_builder **out, struct job_stats
 	pprof_builder_set_duration(j->window, dur);
 	done = j->window;
 	j->window = NULL;
+	/* Code objects may be freed and their memory reused: names last one window. */
+	pysym_reset(j->engine->py);
 	err = new_window(j);
 	if (err) {
 		j->window = done; /* keep the data; the caller may retry */

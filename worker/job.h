@@ -78,6 +78,8 @@ struct job_stats {
 	uint64_t stops[PROFILE_STOP__MAX]; /* samples whose user stack ended early, per reason */
 	struct unwinder_stats unwind;	   /* the engine's unwinder at collection time */
 	struct symcache_stats symbols; /* the engine's symbol cache (totals since it was made) */
+	uint64_t py_code_reads;	       /* Python code objects read (engine total) */
+	uint64_t py_code_read_ns;      /* ... and the time spent reading them */
 };
 
 /* New idle engine (nothing loaded). cfg may be NULL. Free with job_engine_free(). */

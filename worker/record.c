@@ -317,6 +317,10 @@ static void print_unwind(const struct job_stats *st)
 	       (unsigned long long)u->table_evictions, (unsigned long long)u->table_refused,
 	       u->procs, (unsigned long long)u->proc_updates, (unsigned long long)u->procs_full,
 	       (unsigned long long)u->events);
+	if (u->py_procs || st->py_code_reads)
+		printf("python: %llu process entries, %llu code objects read in %.2f ms\n",
+		       (unsigned long long)u->py_procs, (unsigned long long)st->py_code_reads,
+		       (double)st->py_code_read_ns / 1e6);
 }
 
 /* One line on the symbol cache: reuse of binaries' tables and its memory. */

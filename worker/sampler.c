@@ -146,6 +146,10 @@ int sampler_open(struct sampler **out, const struct sampler_config *cfg)
 		err = bpf_map__set_max_entries(s->skel->maps.procs, cfg->proc_entries
 									? cfg->proc_entries
 									: DEFAULT_PROC_ENTRIES);
+	if (!err)
+		err = bpf_map__set_max_entries(s->skel->maps.py_procs, cfg->proc_entries
+									   ? cfg->proc_entries
+									   : DEFAULT_PROC_ENTRIES);
 	if (err)
 		goto cleanup;
 	*out = s;
@@ -794,6 +798,33 @@ int sampler_proc_delete(struct sampler *s, uint32_t pid)
 		return -EINVAL;
 	err = bpf_map_delete_elem(bpf_map__fd(s->skel->maps.procs), &pid);
 	return err == -ENOENT ? 0 : err;
+}
+
+int sampler_py_set(struct sampler *s, uint32_t pid, const struct profile_py_proc *p)
+{
+	int err;
+
+	if (!s->loaded)
+		return -EINVAL;
+	err = bpf_map_update_elem(bpf_map__fd(s->skel->maps.py_procs), &pid, p, BPF_ANY);
+	return err == -E2BIG ? -ENOSPC : err;
+}
+
+int sampler_py_delete(struct sampler *s, uint32_t pid)
+{
+	int err;
+
+	if (!s->loaded)
+		return -EINVAL;
+	err = bpf_map_delete_elem(bpf_map__fd(s->skel->maps.py_procs), &pid);
+	return err == -ENOENT ? 0 : err;
+}
+
+int sampler_py_get(struct sampler *s, uint32_t pid, struct profile_py_proc *p)
+{
+	if (!s->loaded)
+		return -EINVAL;
+	return bpf_map_lookup_elem(bpf_map__fd(s->skel->maps.py_procs), &pid, p);
 }
 
 int sampler_proc_events(struct sampler *s, sampler_proc_event_fn fn, void *ctx)

@@ -141,6 +141,10 @@ int sampler_page_delete(struct sampler *s, const struct profile_page_key *k);
 /* -ENOSPC when the procs map is full. */
 int sampler_proc_set(struct sampler *s, uint32_t pid, const struct profile_proc *p);
 int sampler_proc_delete(struct sampler *s, uint32_t pid);
+/* CPython processes (`py_procs`): set, delete (absent is fine), read (-ENOENT). */
+int sampler_py_set(struct sampler *s, uint32_t pid, const struct profile_py_proc *p);
+int sampler_py_delete(struct sampler *s, uint32_t pid);
+int sampler_py_get(struct sampler *s, uint32_t pid, struct profile_py_proc *p);
 
 /* Hand every pending process event (enum profile_proc_event) to fn and clear it. */
 typedef int (*sampler_proc_event_fn)(void *ctx, uint32_t pid, uint32_t event);

@@ -1004,11 +1004,14 @@ int symbolizer_user(struct symbolizer *s, pid_t pid, const uint64_t *ips, size_t
 		struct pprof_frame *f = &frames[i];
 		/* Callers' frames hold return addresses; the call is just before. */
 		uint64_t a = i > 0 && ips[i] ? ips[i] - 1 : ips[i];
-		const struct snap_ent *e = find_entry(sn ? sn->gen : NULL, a);
+		const struct snap_ent *e;
 		uint64_t vaddr;
 
 		memset(f, 0, sizeof(*f));
 		f->addr = ips[i];
+		if (ips[i] >= SYMBOLIZE_USER_END)
+			continue; /* not an address: the caller names it */
+		e = find_entry(sn ? sn->gen : NULL, a);
 		if (!e && sn && sn->gen && sn->refreshes < MAX_REFRESH) {
 			/* dlopen or exec since the snapshot: re-read while alive. */
 			sn->refreshes++;

@@ -110,7 +110,10 @@ void symbolizer_forget_pid(struct symbolizer *s, pid_t pid);
  * up as ip - 1 so that a call at the very end of a function resolves to
  * it; frames[i].addr keeps ips[i]). Notes the pid if not yet noted, and
  * re-reads its maps (a few times at most) for addresses the snapshot does
- * not cover (dlopen, exec). */
+ * not cover (dlopen, exec). Values at or above SYMBOLIZE_USER_END cannot be
+ * user addresses: their frames keep only addr, for the caller to name (the
+ * BPF program's Python frames are such values). */
+#define SYMBOLIZE_USER_END (1ULL << 57) /* x86_64 user space, 5-level paging included */
 int symbolizer_user(struct symbolizer *s, pid_t pid, const uint64_t *ips, size_t n,
 		    struct pprof_frame *frames);
 

@@ -6,6 +6,7 @@
 #include "log.h"
 #include "procfile.h"
 #include "procmaps.h"
+#include "pyproc.h"
 #include "sampler.h"
 #include "unwind_table.h"
 
@@ -34,6 +35,7 @@
 #define MAX_SCAN_DIRS	   256	      /* cgroup directories scanned per watch per poll */
 #define MAX_SCAN_PIDS	   4096	      /* pids taken from one watch per poll */
 #define MAX_SCAN_DEPTH	   8
+#define MAX_PY_WARNED	   64		     /* python binaries whose problem was logged */
 #define MIN_REREAD_NS	   (200 * 1000000LL) /* a process's maps re-read at most this often */
 
 enum table_state {
@@ -84,6 +86,8 @@ struct unwinder {
 	struct table *vdso;
 	uint32_t next_id;
 	uint64_t tick;
+	uint64_t py_warned[MAX_PY_WARNED]; /* inode+pid hash of binaries said to degrade */
+	size_t n_py_warned;
 	struct unwinder_stats st;
 	unwinder_new_pid_fn on_new;
 	void *on_new_ctx;
@@ -522,6 +526,36 @@ static bool map_entry(struct unwinder *u, pid_t pid, const struct procmaps_entry
 	return true;
 }
 
+/* Keep the process's `py_procs` entry in step with what it maps. A Python
+ * that cannot be unwound (unknown version, no symbols) is said once per
+ * message and degrades to native frames. */
+static void python_entry(struct unwinder *u, pid_t pid, const struct procmaps *maps)
+{
+	struct profile_py_proc pp;
+	char why[PATH_MAX + 160];
+	int err = pyproc_detect(u->proc_root, pid, maps, &pp, why, sizeof(why));
+
+	if (err == 0) {
+		if (sampler_py_set(u->s, (uint32_t)pid, &pp) == 0)
+			u->st.py_procs++;
+		return;
+	}
+	sampler_py_delete(u->s, (uint32_t)pid);
+	if (why[0]) {
+		uint64_t h = 1469598103934665603ULL;
+		bool said = false;
+
+		for (const char *c = why; *c; c++)
+			h = (h ^ (uint8_t)*c) * 1099511628211ULL;
+		for (size_t i = 0; i < u->n_py_warned; i++)
+			said |= u->py_warned[i] == h;
+		if (!said && u->n_py_warned < MAX_PY_WARNED) {
+			u->py_warned[u->n_py_warned++] = h;
+			log_warn(MOD, "pid %d: %s", (int)pid, why);
+		}
+	}
+}
+
 /* A new process record (not in the kernel yet), or NULL (full, no memory). */
 static struct proc *proc_add(struct unwinder *u, pid_t pid)
 {
@@ -624,6 +658,7 @@ int unwinder_add_pid(struct unwinder *u, pid_t pid)
 			goto cleanup;
 		}
 	}
+	python_entry(u, pid, &maps);
 	/* e->mm stays 0: the BPF program binds the entry to the address space it
 	 * first samples, and drops it when that changes (exec). */
 	err = sampler_proc_set(u->s, (uint32_t)pid, e);
@@ -657,6 +692,7 @@ void unwinder_forget_pid(struct unwinder *u, pid_t pid)
 		return;
 	if (p->in_kernel) {
 		sampler_proc_delete(u->s, (uint32_t)pid);
+		sampler_py_delete(u->s, (uint32_t)pid);
 		u->st.procs--;
 	}
 	proc_release_tables(p);

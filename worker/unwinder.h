@@ -43,6 +43,7 @@ struct unwinder_stats {
 	uint64_t proc_updates;	  /* process entries written */
 	uint64_t procs_full;	  /* processes that did not fit the kernel map */
 	uint64_t events;	  /* events from the BPF program handled */
+	uint64_t py_procs;	  /* CPython process entries written */
 };
 
 /* Called for each process the unwinder reads for the first time, e.g. so

@@ -266,3 +266,34 @@ UNIT_TEST(flamegraph_tooltip_hottest_line)
 	free(svg);
 	pprof_builder_free(b);
 }
+
+/* Python frames (the worker's "[python]" mapping) are drawn blue-green, native ones warm. */
+UNIT_TEST(flamegraph_python_frames_coloured_apart)
+{
+	struct pprof_mapping_info py = {.filename = "[python]"};
+	struct pprof_mapping_info exe = {.filename = "/usr/bin/python3.11", .limit = 1 << 20};
+	struct pprof_line line = {.function = "Worker.run", .filename = "w.py", .line = 7};
+	struct pprof_frame f[2] = {{.addr = 0x7f0000001000,
+				    .function = "Worker.run",
+				    .lines = &line,
+				    .nlines = 1,
+				    .mapping = &py},
+				   {.addr = 0x1234, .function = "Py_RunMain", .mapping = &exe}};
+	struct pprof_builder *b = NULL;
+	unsigned r, g, bl;
+	size_t len = 0;
+	char *svg;
+
+	CHECK_EQ_INT(pprof_builder_new(&b, 10101010, 0), 0);
+	CHECK_EQ_INT(pprof_builder_add(b, f, 2, 10, NULL, 0), 0);
+	svg = render(b, "py", &len);
+	CHECK(svg != NULL);
+	if (svg) {
+		CHECK_EQ_INT(fill(svg, "Worker.run", &r, &g, &bl), 0);
+		CHECK(bl >= 170 && g >= 150 && r < 80);
+		CHECK_EQ_INT(fill(svg, "Py_RunMain", &r, &g, &bl), 0);
+		CHECK(r >= 205 && bl < 55);
+	}
+	free(svg);
+	pprof_builder_free(b);
+}
