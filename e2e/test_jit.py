@@ -116,7 +116,20 @@ def profile_jit(worker, tmp_path, argv, map_marker, marker, refresh=None):
     try:
         proc = cg.spawn(argv)
         wait_for_map(proc.pid, map_marker, refresh=refresh and (lambda: refresh(proc.pid)))
-        side_by_side(worker, proc.pid, marker, tmp_path)
+        done = threading.Event()
+        if refresh:
+            # A JVM writes its map only when asked: code compiled after the
+            # first dump (C2 replacing C1 late on a busy machine) would be
+            # unnamed for both tools. Keep dumping while they record.
+            def keep_refreshing():
+                while not done.wait(1.0):
+                    refresh(proc.pid)
+
+            threading.Thread(target=keep_refreshing, daemon=True).start()
+        try:
+            side_by_side(worker, proc.pid, marker, tmp_path)
+        finally:
+            done.set()
     finally:
         cg.close()
         if proc:
