@@ -200,9 +200,14 @@ def bpf_prog_ids(pid):
 
 def bpf_stats(pid):
     """(run_time_ns, run_cnt) summed over the BPF programs pid holds."""
+    return bpf_stats_ids(bpf_prog_ids(pid))
+
+
+def bpf_stats_ids(ids):
+    """(run_time_ns, run_cnt) summed over the BPF programs with these ids."""
     import json
     t = c = 0
-    for i in bpf_prog_ids(pid):
+    for i in ids:
         try:
             p = json.loads(subprocess.run(["bpftool", "prog", "show", "id", str(i), "-j"],
                                           capture_output=True, text=True, timeout=30).stdout)

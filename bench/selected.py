@@ -110,19 +110,11 @@ class Work:
         return int(out) / 1e9
 
 
-def find(*names):
-    for n in names:
-        p = shutil.which(n) or (n if os.access(n, os.X_OK) else None)
-        if p:
-            return p
-    return None
-
-
 class Tools:
     def __init__(self, work, pods):
         self.work, self.pods = work, pods
         self.exe = {"podprof": os.path.join(bl.build_dir(), "podprof-worker"),
-                    "perf": find("perf", "perf_6.1", "/usr/bin/perf"), "bpftrace": find("bpftrace")}
+                    "perf": local.find_exe("perf", "perf_6.1", "/usr/bin/perf"), "bpftrace": local.find_exe("bpftrace")}
         self.exe["podprof-pid"] = self.exe["podprof"]
         self.error = {t: None if e else "not installed" for t, e in self.exe.items()}
 
@@ -255,7 +247,7 @@ def cost_run(tools, hz, unwinder, secs, tag):
         ids |= local.bpf_prog_ids(p.pid)
         if ids:
             # Programs vanish at exit and then read as 0: keep the last real read.
-            now = bpf_stats_ids(ids)
+            now = local.bpf_stats_ids(ids)
             if now[1] >= stats[1]:
                 stats = now
         hwm = max(hwm, bl.proc_status_kb(p.pid, "VmHWM") or 0)
@@ -275,21 +267,6 @@ def cost_run(tools, hz, unwinder, secs, tag):
         res["steady_wall_s"] = t_end - t_ready
         res["cpu_exit_s"] = max(0.0, total - c_end / 1e9)
     return res
-
-
-def bpf_stats_ids(ids):
-    import json
-    t = c = 0
-    for i in ids:
-        r = subprocess.run(["bpftool", "prog", "show", "id", str(i), "-j"], capture_output=True,
-                           text=True, timeout=30)
-        try:
-            p = json.loads(r.stdout)
-        except ValueError:
-            continue
-        t += p.get("run_time_ns", 0)
-        c += p.get("run_cnt", 0)
-    return t, c
 
 
 TICKER = r"""
