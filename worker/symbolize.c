@@ -1022,6 +1022,11 @@ int symbolizer_user(struct symbolizer *s, pid_t pid, const uint64_t *ips, size_t
 				sn->too_big = true;
 			e = find_entry(sn->gen, a);
 		}
+		/* Sampled before an exec or munmap whose successor a sample of
+		 * this drain has already loaded: the older layouts still name it. */
+		for (const struct snap_gen *g = sn && sn->gen ? sn->gen->older : NULL; !e && g;
+		     g = g->older)
+			e = find_entry(g, a);
 		if (!e)
 			continue;
 		f->mapping = e->info;
