@@ -196,7 +196,7 @@ unit-asan: $(ASAN_OUT)/unit-tests
 
 e2e: all asan $(OUT)/unit-tests
 	$(Q)TOOLS_DIR=$(TOOLS_DIR) PODPROF_BUILD=$(OUT) PODPROF_ASAN_BUILD=$(ASAN_OUT) \
-		python3 -m pytest -ra -v e2e --ignore=e2e/test_cluster.py --ignore=e2e/test_kernels.py
+		python3 -m pytest -ra -v --durations=25 e2e --ignore=e2e/test_cluster.py --ignore=e2e/test_kernels.py
 
 # The sampler on Debian's 5.10, 6.1 and 6.12 kernels, each booted in qemu
 # (TCG) with an initramfs built from this build (e2e/test_kernels.py). Kernel

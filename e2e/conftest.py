@@ -42,6 +42,22 @@ def asan_build_dir():
     return os.path.abspath(os.environ.get("PODPROF_ASAN_BUILD") or os.path.join(REPO, "build", "asan"))
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failed test's report ends with the last lines of every podprof
+    operator and worker still running: in CI that is all there is to read."""
+    outcome = yield
+    rep = outcome.get_result()
+    if rep.when != "call" or not rep.failed:
+        return
+    for svc in list(stack_mod._Service.live):
+        for name in list(svc.procs):
+            if name in ("operator", "worker"):
+                label = getattr(getattr(svc, "node", None), "name", "")
+                rep.sections.append((f"{name} {label} log tail".replace("  ", " "),
+                                     svc.log_tail(name, 25)))
+
+
 def _serve(svc):
     # On a failed start keep the state folder: its *.log files say why.
     try:

@@ -168,6 +168,21 @@ class Worker(stack_mod._Service):
         return self.log_tail("worker", 10**6)
 
 
+def perf_event_fds(pids):
+    """perf events the given processes hold open: one per CPU and job while a
+    worker samples, none once every job stopped (its BPF program may stay
+    loaded a while, attached to nothing: see --unload-after)."""
+    n = 0
+    for pid in pids:
+        fd_dir = f"/proc/{pid}/fd"
+        for fd in os.listdir(fd_dir) if os.path.isdir(fd_dir) else ():
+            try:
+                n += os.readlink(f"{fd_dir}/{fd}") == "anon_inode:[perf_event]"
+            except OSError:
+                continue  # closed meanwhile
+    return n
+
+
 def get_target(kube, ns, name):
     return json.loads(kube.kubectl("get", "pt", name, "-n", ns, "-o", "json").stdout)
 

@@ -46,6 +46,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import weakref
 import xml.etree.ElementTree as ET
 
 ADMIN_USER = "podprof-admin"
@@ -185,6 +186,10 @@ def _cmdline(pid):
 class _Service:
     """Shared lifecycle: a state folder, child processes, teardown hooks."""
 
+    # Services with podprof processes running, for the log tails conftest
+    # attaches to a failed test's report.
+    live = weakref.WeakSet()
+
     def __init__(self, state_dir=None, detach=False, prefix="podprof-"):
         self._own_dir = state_dir is None
         self.dir = state_dir or tempfile.mkdtemp(prefix=prefix)
@@ -196,6 +201,7 @@ class _Service:
     def _start_proc(self, name, args, env=None):
         proc = _spawn(args, os.path.join(self.dir, f"{name}.log"), env=env, detach=self.detach)
         self.procs[name] = proc
+        _Service.live.add(self)
         if not self.detach and not self._atexit:
             atexit.register(self.stop)
             self._atexit = True
@@ -217,6 +223,7 @@ class _Service:
 
     def stop(self, keep_dir=False):
         """Kill every child (whole process groups); remove the state folder if we made it."""
+        _Service.live.discard(self)
         for name in reversed(list(self.procs)):
             proc = self.procs.pop(name)
             _kill_group(proc.pid)

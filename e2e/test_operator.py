@@ -6,7 +6,6 @@ processes, real eBPF sampling of real processes in kubelet-style cgroups.
 """
 
 import os
-import subprocess
 import time
 
 import pytest
@@ -95,12 +94,6 @@ def test_pod_started_mid_window_is_sampled_and_others_are_not(stack, namespace, 
                 n.delete_pod(p)
 
 
-def _bpf_progs():
-    out = subprocess.run(["bpftool", "prog", "show"], capture_output=True, text=True).stdout
-    return [line for line in out.splitlines() if "perf_event" in line and "podprof" in line.lower()
-            or "profile" in line and "perf_event" in line]
-
-
 def test_delete_mid_window_detaches_everywhere(stack, namespace, cluster, workers, demoapp, operator):
     """Deleting a target mid-window stops sampling on every node (no BPF program left)."""
     na, nb = cluster.nodes["node-a"], cluster.nodes["node-b"]
@@ -111,9 +104,11 @@ def test_delete_mid_window_detaches_everywhere(stack, namespace, cluster, worker
         stack_mod.wait_for(lambda: all(n.get("state") == "Attached" for n in
                                        _status(stack, namespace, "del").get("nodes", [{}])), 30,
                            desc="attached on both nodes")
-        stack_mod.wait_for(lambda: _bpf_progs(), 20, desc="sampler program loaded")
+        pids = [w.pid for w in workers.values()]
+        stack_mod.wait_for(lambda: podprof.perf_event_fds(pids), 20, desc="sampling started")
         stack.kubectl("delete", "pt", "del", "-n", namespace)
-        stack_mod.wait_for(lambda: not _bpf_progs(), 30, desc="sampler programs gone after delete")
+        stack_mod.wait_for(lambda: not podprof.perf_event_fds(pids), 30,
+                           desc="no perf event left after delete")
         for w in workers.values():
             assert "detach" in w.log().lower()
     finally:

@@ -122,24 +122,6 @@ def _targets(stack, ns):
     return json.loads(stack.kubectl("get", "pt", "-n", ns, "-o", "json").stdout)["items"]
 
 
-def _bpf_progs_of(pids):
-    """prog_ids of the perf_event BPF programs the given processes hold open (from
-    /proc/PID/fdinfo; other users of this machine may run their own samplers)."""
-    progs = []
-    for pid in pids:
-        fd_dir = f"/proc/{pid}/fd"
-        for fd in os.listdir(fd_dir) if os.path.isdir(fd_dir) else ():
-            try:
-                if os.readlink(f"{fd_dir}/{fd}") != "anon_inode:bpf-prog":
-                    continue
-                info = dict(line.split(":", 1) for line in open(f"/proc/{pid}/fdinfo/{fd}") if ":" in line)
-            except OSError:
-                continue  # closed meanwhile
-            if info.get("prog_type", "").strip() == "7":  # BPF_PROG_TYPE_PERF_EVENT
-                progs.append(int(info.get("prog_id", "0")))
-    return progs
-
-
 def test_run_two_nodes_writes_pprof_svg_and_top(stack, env, tmp_path):
     """`kubectl podprof run -l app=shop` on two nodes: exits 0 with a pprof go tool pprof reads
     (hot function checkout_compute_tax), an SVG, the top table, and the target labelled as ours."""
@@ -190,7 +172,7 @@ def test_sigint_mid_window_leaves_nothing_running(stack, env):
         return new and all(n.get("state") == "Attached" for n in new[0].get("status", {}).get("nodes", [{}])) \
             and len(new[0]["status"]["nodes"]) == 2
     stack_mod.wait_for(attached, 60, desc="the run's target attached on both nodes")
-    stack_mod.wait_for(lambda: len(_bpf_progs_of(worker_pids)) > 0, 30, desc="sampler programs loaded")
+    stack_mod.wait_for(lambda: podprof.perf_event_fds(worker_pids) > 0, 30, desc="sampling started")
     # kubectl runs the plugin as its child: signal the plugin as a terminal would (whole group).
     t0 = time.monotonic()
     proc.send_signal(signal.SIGINT)
@@ -199,7 +181,8 @@ def test_sigint_mid_window_leaves_nothing_running(stack, env):
     assert rc == 130, (rc, err)
     assert "deleted profilingtarget" in err, err
     assert {t["metadata"]["name"] for t in _targets(stack, ns)} == before
-    stack_mod.wait_for(lambda: not _bpf_progs_of(worker_pids), 30, desc="sampler programs gone")
+    stack_mod.wait_for(lambda: not podprof.perf_event_fds(worker_pids), 30,
+                       desc="no perf event left")
 
 
 def test_diff_colours_opposite_changes_opposite_ways(stack, env, tmp_path):

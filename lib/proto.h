@@ -109,7 +109,7 @@ struct proto_attach {
 	uint32_t frequency_hz;
 	bool kernel_stacks;
 	bool frame_pointers; /* walk user stacks by frame pointers only (spec.unwinder) */
-	uint64_t window_ms;  /* job ends this long after the worker first starts it */
+	uint64_t window_ms;  /* window ends this long after the worker receives this */
 	size_t n_pods;
 	struct proto_pod *pods; /* heap, n_pods entries; attach is additive per job */
 };

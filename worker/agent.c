@@ -531,6 +531,7 @@ int agent_new(const struct agent_config *cfg, struct agent **out)
 	jc.debug_dirs = cfg->debug_dirs;
 	jc.n_debug_dirs = cfg->n_debug_dirs;
 	jc.symbol_cache_bytes = cfg->symbol_cache_bytes;
+	jc.unload_after_ms = cfg->unload_after_ms;
 	sink.ctx = ag;
 	sink.send_msg = sink_send_msg;
 	sink.send_profile = sink_send_profile;
@@ -623,8 +624,12 @@ static void on_signal(int sig)
 static const char usage[] =
     "usage: podprof-worker agent --operator ws://HOST:PORT --node NAME --token-file F\n"
     "         [--ca-file F] [--insecure] [--cgroup-root DIR] [--proc-root DIR]\n"
-    "         [--health-file F] [--debug-dir DIR]... [--symbol-cache-mb N] [-v]\n"
+    "         [--health-file F] [--debug-dir DIR]... [--symbol-cache-mb N]\n"
+    "         [--unload-after SECONDS] [-v]\n"
     "       podprof-worker agent --check-health F | --check-ready F   (kubelet probes)\n"
+    "  --unload-after S  keep BPF loaded (no perf event attached) S seconds after\n"
+    "                    the last job, so the next window skips the verifier\n"
+    "                    (0..3600, default 60; 0 = unload at once)\n"
     "  env fallbacks: PODPROF_OPERATOR_URL, NODE_NAME, PODPROF_TOKEN_FILE\n"
     "example:\n"
     "  podprof-worker agent --operator ws://127.0.0.1:8443 --node node-a \\\n"
@@ -645,6 +650,7 @@ int agent_main(int argc, char **argv)
 	    {"check-ready", required_argument, NULL, 'R'},
 	    {"debug-dir", required_argument, NULL, 'D'},
 	    {"symbol-cache-mb", required_argument, NULL, 'S'},
+	    {"unload-after", required_argument, NULL, 'U'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -652,9 +658,10 @@ int agent_main(int argc, char **argv)
 	    .operator_url = getenv("PODPROF_OPERATOR_URL"),
 	    .node = getenv("NODE_NAME"),
 	    .token_file = getenv("PODPROF_TOKEN_FILE"),
+	    .unload_after_ms = 60000,
 	};
 	const char *debug_dirs[DEBUGINFO_MAX_DIRS];
-	unsigned long mb;
+	unsigned long val;
 	struct agent *ag = NULL;
 	struct sigaction sa;
 	int c, rc;
@@ -699,14 +706,24 @@ int agent_main(int argc, char **argv)
 			cfg.debug_dirs = debug_dirs;
 			break;
 		case 'S':
-			if (parse_ulong_range(optarg, 16, 4096, &mb)) {
+			if (parse_ulong_range(optarg, 16, 4096, &val)) {
 				fprintf(stderr,
 					"podprof-worker agent: invalid --symbol-cache-mb '%s' "
 					"(16..4096)\n",
 					optarg);
 				return 2;
 			}
-			cfg.symbol_cache_bytes = (uint64_t)mb << 20;
+			cfg.symbol_cache_bytes = (uint64_t)val << 20;
+			break;
+		case 'U':
+			if (parse_ulong_range(optarg, 0, 3600, &val)) {
+				fprintf(stderr,
+					"podprof-worker agent: invalid --unload-after '%s' "
+					"(0..3600 seconds)\n",
+					optarg);
+				return 2;
+			}
+			cfg.unload_after_ms = (uint32_t)val * 1000;
 			break;
 		case 'v':
 			log_set_level(LOG_LVL_DEBUG);

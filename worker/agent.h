@@ -34,6 +34,7 @@ struct agent_config {
 	const char *const *debug_dirs; /* extra debug file directories */
 	size_t n_debug_dirs;
 	uint64_t symbol_cache_bytes; /* symbol cache budget; 0 = default (128 MiB) */
+	uint32_t unload_after_ms;    /* BPF kept loaded this long after the last job (0 = none) */
 	bool insecure;		     /* wss:// without certificate checks (local tests only) */
 };
 

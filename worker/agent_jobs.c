@@ -115,6 +115,7 @@ int agent_jobs_new(const struct agent_jobs_config *cfg, const struct agent_jobs_
 	ec.debug_dirs = cfg->debug_dirs;
 	ec.n_debug_dirs = cfg->n_debug_dirs;
 	ec.symbol_cache_bytes = cfg->symbol_cache_bytes;
+	ec.unload_after_ms = cfg->unload_after_ms;
 	ec.node_name = cfg->node;
 	err = job_engine_new(&aj->engine, &ec);
 	if (err)
@@ -309,7 +310,10 @@ static uint32_t attached_count(const struct aj_job *j)
 
 /* ---- attach / detach --------------------------------------------------------- */
 
-static int apply_spec(struct agent_jobs *aj, struct aj_job *j, const struct proto_attach *a)
+/* received_ms: when the attach arrived. The window ends window_ms after
+ * that, as the operator counts it, however long loading BPF took. */
+static int apply_spec(struct agent_jobs *aj, struct aj_job *j, const struct proto_attach *a,
+		      uint64_t received_ms)
 {
 	struct proto_attach copy;
 	int err = proto_attach_copy(&copy, a);
@@ -330,7 +334,7 @@ static int apply_spec(struct agent_jobs *aj, struct aj_job *j, const struct prot
 	}
 	proto_attach_free(&j->spec);
 	j->spec = copy;
-	j->deadline_ms = clock_mono_ms() + a->window_ms;
+	j->deadline_ms = received_ms + a->window_ms;
 	resolve_all(aj, j);
 	return 0;
 }
@@ -342,10 +346,11 @@ int agent_jobs_attach(struct agent_jobs *aj, const struct proto_attach *a)
 				.kernel_stacks = a->kernel_stacks,
 				.fp_only = a->frame_pointers};
 	struct aj_job *j = find_job(aj, a->job_id, NULL);
+	uint64_t received_ms = clock_mono_ms();
 	int err;
 
 	if (j) {
-		err = apply_spec(aj, j, a);
+		err = apply_spec(aj, j, a, received_ms);
 		log_info(MOD, "job %s updated: %zu pods, %u cgroups, %llu ms left", j->id,
 			 j->spec.n_pods, attached_count(j), (unsigned long long)a->window_ms);
 		return err;
@@ -363,7 +368,7 @@ int agent_jobs_attach(struct agent_jobs *aj, const struct proto_attach *a)
 	}
 	j->started_ms = clock_mono_ms();
 	j->next_progress_ms = j->started_ms + aj->cfg.progress_ms;
-	err = apply_spec(aj, j, a);
+	err = apply_spec(aj, j, a, received_ms);
 	if (err) {
 		job_destroy(j);
 		return err;

@@ -41,6 +41,7 @@ struct agent_jobs_config {
 	const char *const *debug_dirs; /* extra debug file directories */
 	size_t n_debug_dirs;
 	uint64_t symbol_cache_bytes; /* symbol cache budget; 0 = default */
+	uint32_t unload_after_ms;    /* see job_engine_config.unload_after_ms */
 	uint32_t progress_ms;	     /* progress interval while running; 0 = 5000 */
 	uint64_t max_profile_bytes;  /* operator's cap (from welcome); 0 = default */
 };

@@ -52,6 +52,8 @@ struct job_engine {
 	size_t n_debug_dirs;
 	char *node_name;
 	bool per_thread;
+	uint32_t unload_after_ms;
+	int64_t unused_since_ns;  /* CLOCK_MONOTONIC: loaded with no job since; 0 = in use */
 	struct sampler *sampler;  /* NULL while idle */
 	struct symbolizer *sym;	  /* NULL while idle */
 	struct symcache *symbols; /* binaries' tables: kept across jobs, bounded */
@@ -91,6 +93,7 @@ int job_engine_new(struct job_engine **out, const struct job_engine_config *cfg)
 	e->proc_root = strdup(cfg && cfg->proc_root ? cfg->proc_root : "/proc");
 	e->node_name = cfg ? dup_or_null(cfg->node_name) : NULL;
 	e->per_thread = cfg && cfg->per_thread;
+	e->unload_after_ms = cfg ? cfg->unload_after_ms : 0;
 	if (cfg) {
 		e->debug_dirs = cfg->debug_dirs;
 		e->n_debug_dirs = cfg->n_debug_dirs;
@@ -125,8 +128,11 @@ static int engine_wake(struct job_engine *e)
 	struct sampler_config sc = {.per_thread = e->per_thread};
 	int err;
 
-	if (e->sampler)
+	if (e->sampler) {
+		if (e->running == 0)
+			log_info(MOD, "BPF sampler still loaded: reused");
 		return 0;
+	}
 	err = sampler_check_system();
 	if (err)
 		return err;
@@ -163,6 +169,7 @@ cleanup:
 
 static void engine_sleep(struct job_engine *e)
 {
+	e->unused_since_ns = 0;
 	if (!e->sampler)
 		return;
 	unwinder_free(e->unw);
@@ -191,12 +198,22 @@ void job_engine_free(struct job_engine *e)
 
 int job_engine_tick(struct job_engine *e)
 {
+	if (e && e->running == 0 && e->unused_since_ns &&
+	    now_ns(CLOCK_MONOTONIC) - e->unused_since_ns >= (int64_t)e->unload_after_ms * 1000000) {
+		engine_sleep(e);
+		return 0;
+	}
 	return e && e->unw ? unwinder_poll_events(e->unw) : 0;
 }
 
 size_t job_engine_running(const struct job_engine *e)
 {
 	return e ? e->running : 0;
+}
+
+bool job_engine_loaded(const struct job_engine *e)
+{
+	return e && e->sampler;
 }
 
 static int new_window(struct job *j)
@@ -279,6 +296,7 @@ int job_start(struct job_engine *e, const struct job_params *p, struct job **out
 	}
 	e->slots[slot] = j;
 	e->running++;
+	e->unused_since_ns = 0;
 	log_info(MOD, "job %s started (slot %u, %u Hz%s%s)", j->id, slot, j->hz,
 		 j->kernel_stacks ? ", kernel stacks" : "",
 		 j->fp_only ? ", frame pointers only" : "");
@@ -758,9 +776,16 @@ void job_stop(struct job *j)
 	e->slots[j->slot] = NULL;
 	e->running--;
 	log_info(MOD, "job %s stopped", j->id);
-	if (e->running == 0)
+	if (e->running == 0 && !e->unload_after_ms) {
 		engine_sleep(e); /* unloading drops the slot's maps too */
-	else
+	} else {
 		sampler_clear_slot(e->sampler, j->slot);
+		if (e->running == 0) {
+			e->unused_since_ns = now_ns(CLOCK_MONOTONIC);
+			log_info(MOD,
+				 "no job running: BPF sampler unloads in %u ms unless one starts",
+				 e->unload_after_ms);
+		}
+	}
 	job_free(j);
 }

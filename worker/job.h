@@ -6,8 +6,9 @@
  * next, within its budget) and runs up to
  * PROFILE_MAX_SLOTS jobs at once, each with its own frequency, kernel-stack
  * flag and targets; samples of different jobs never mix. The BPF object is
- * loaded when the first job starts and unloaded when the last one stops, so
- * an idle worker holds no BPF program, map or perf event.
+ * loaded when the first job starts and unloaded when the last one stops (or
+ * unload_after_ms later), so an idle worker holds no BPF program, map or
+ * perf event; a lingering one holds no perf event.
  *
  * Typical use (the `record` command and the agent do exactly this):
  *   job_engine_new(&e, NULL);
@@ -47,6 +48,11 @@ struct job_engine_config {
 	const char *const *debug_dirs; /* extra debug file dirs; must outlive the engine */
 	size_t n_debug_dirs;
 	uint64_t symbol_cache_bytes; /* budget of the symbol cache; 0 = SYMCACHE_DEFAULT_BYTES */
+	/* Keep the BPF object loaded (no perf event attached: idle CPUs pay
+	 * nothing) this long after the last job stops, so that the next
+	 * window, e.g. of a schedule, skips the verifier's second or so of
+	 * CPU; job_engine_tick() unloads it then. 0 = unload at once. */
+	uint32_t unload_after_ms;
 };
 
 /* Labels attached to every sample of one cgroup target; any may be NULL. */
@@ -89,12 +95,17 @@ int job_engine_new(struct job_engine **out, const struct job_engine_config *cfg)
 void job_engine_free(struct job_engine *e);
 
 /* Learn the processes the BPF program has just met (new, exec'd, new
- * mappings) so their stacks unwind fully: call often, e.g. every 100 ms,
- * between job_poll()s. Cheap when nothing happened; a no-op while idle. */
+ * mappings) so their stacks unwind fully, and unload BPF once it has been
+ * unused for unload_after_ms: call often, e.g. every 100 ms, also while no
+ * job runs. Cheap when nothing happened; a no-op while idle. */
 int job_engine_tick(struct job_engine *e);
 
-/* Jobs running now; 0 means nothing is loaded or attached. */
+/* Jobs running now; 0 means no perf event is attached. */
 size_t job_engine_running(const struct job_engine *e);
+
+/* Whether the BPF object is loaded (while jobs run, and for unload_after_ms
+ * after the last one stopped). */
+bool job_engine_loaded(const struct job_engine *e);
 
 /* Start sampling: loads BPF if this is the first job, attaches perf events on
  * every online CPU. The job has no targets yet (it samples nothing until

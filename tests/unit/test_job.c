@@ -281,3 +281,39 @@ cleanup:
 	rmdir(cgb);
 	rmdir(base);
 }
+
+/* With unload_after_ms the object outlives the last job (no perf event: a
+ * stopped job's slot is detached at once), is reused by the next job, and
+ * goes on the first tick after the linger. */
+UNIT_TEST(job_engine_lingers_then_unloads)
+{
+	struct job_engine_config cfg = {.unload_after_ms = 400};
+	struct job_params p = {.id = "linger", .hz = 49};
+	struct job_engine *e = NULL;
+	struct job *j = NULL;
+
+	if (geteuid() != 0 || access("/sys/kernel/btf/vmlinux", R_OK) != 0) {
+		printf("     (skipped: needs root and BTF)\n");
+		return;
+	}
+	CHECK_EQ_INT(job_engine_new(&e, &cfg), 0);
+	CHECK_EQ_INT(job_engine_loaded(e), 0);
+	CHECK_EQ_INT(job_start(e, &p, &j), 0);
+	CHECK_EQ_INT(job_engine_loaded(e), 1);
+	job_stop(j);
+	j = NULL;
+	CHECK_EQ_INT(job_engine_running(e), 0);
+	CHECK_EQ_INT(job_engine_tick(e), 0);
+	CHECK_EQ_INT(job_engine_loaded(e), 1);
+	CHECK_EQ_INT(job_start(e, &p, &j), 0); /* reuses the loaded object */
+	CHECK_EQ_INT(job_engine_loaded(e), 1);
+	nap_ms(600); /* a running job keeps it loaded however long */
+	CHECK_EQ_INT(job_engine_tick(e), 0);
+	CHECK_EQ_INT(job_engine_loaded(e), 1);
+	job_stop(j);
+	j = NULL;
+	nap_ms(600);
+	CHECK_EQ_INT(job_engine_tick(e), 0);
+	CHECK_EQ_INT(job_engine_loaded(e), 0);
+	job_engine_free(e);
+}
