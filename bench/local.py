@@ -198,6 +198,14 @@ def bpf_prog_ids(pid):
     return ids
 
 
+def cgroup_root():
+    """The cgroup v2 mount (hybrid hosts have it at .../unified)."""
+    for cand in ("/sys/fs/cgroup/unified", "/sys/fs/cgroup"):
+        if os.path.exists(os.path.join(cand, "cgroup.subtree_control")):
+            return cand
+    raise SystemExit("no cgroup v2 mount")
+
+
 def bpf_stats(pid):
     """(run_time_ns, run_cnt) summed over the BPF programs pid holds."""
     return bpf_stats_ids(bpf_prog_ids(pid))

@@ -42,18 +42,11 @@ import local
 HZS = (19, 99, 999)
 
 
-def cgroup_root():
-    for cand in ("/sys/fs/cgroup/unified", "/sys/fs/cgroup"):
-        if os.path.exists(os.path.join(cand, "cgroup.subtree_control")):
-            return cand
-    raise SystemExit("selected: no cgroup v2 mount")
-
-
 class Pods:
     """Two pods with one container each, kubelet-style, removed on close()."""
 
     def __init__(self):
-        self.top = os.path.join(cgroup_root(), f"podprof-bench-sel-{secrets.token_hex(3)}")
+        self.top = os.path.join(local.cgroup_root(), f"podprof-bench-sel-{secrets.token_hex(3)}")
         qos = os.path.join(self.top, "kubepods.slice", "kubepods-burstable.slice")
         self.pod, self.ctr = {}, {}
         for name in ("a", "b"):
@@ -305,7 +298,7 @@ def main():
     pods = Pods()
     tools = Tools(work, pods)
     res = {"machine": bl.machine(), "quick": quick, "threads": threads, "rounds": rounds,
-           "target_s": target, "pod_level": pods.ctr["a"].count("/") - cgroup_root().count("/")}
+           "target_s": target, "pod_level": pods.ctr["a"].count("/") - local.cgroup_root().count("/")}
     nrounds = 2 if quick else 5
     try:
         if args.only in (None, "selected"):

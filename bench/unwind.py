@@ -25,7 +25,6 @@ Writes one JSON file for report.py.
 
 import argparse
 import collections
-import json
 import os
 import secrets
 import shutil
@@ -36,6 +35,7 @@ import sys
 import time
 
 import benchlib as bl
+import local
 
 sys.path.insert(0, bl.E2E)
 import pprofread  # noqa: E402
@@ -49,18 +49,11 @@ ALIASES = {"__libc_start_main_impl": "__libc_start_main",
 
 # ---- workloads -------------------------------------------------------------------------------
 
-def cgroup_root():
-    for cand in ("/sys/fs/cgroup/unified", "/sys/fs/cgroup"):
-        if os.path.exists(os.path.join(cand, "cgroup.subtree_control")):
-            return cand
-    raise SystemExit("no cgroup v2 mount")
-
-
 class Group:
     """A cgroup with workload processes; the shell joins it before it forks anything."""
 
     def __init__(self, name):
-        self.path = os.path.join(cgroup_root(), f"podprof-bench-{name}-{secrets.token_hex(3)}")
+        self.path = os.path.join(local.cgroup_root(), f"podprof-bench-{name}-{secrets.token_hex(3)}")
         os.mkdir(self.path)
         self.procs = []
 
@@ -237,33 +230,6 @@ def side_by_side(worker, perf, cmd, res, tag, secs):
 
 # ---- cost -------------------------------------------------------------------------------------
 
-def bpf_prog_stats(ids):
-    t = c = 0
-    for i in ids:
-        r = subprocess.run(["bpftool", "prog", "show", "id", str(i), "-j"], capture_output=True,
-                           text=True, timeout=30)
-        try:
-            p = json.loads(r.stdout)
-        except ValueError:
-            continue
-        t += p.get("run_time_ns", 0)
-        c += p.get("run_cnt", 0)
-    return t, c
-
-
-def prog_ids(pid):
-    ids = set()
-    try:
-        for fd in os.listdir(f"/proc/{pid}/fdinfo"):
-            with open(f"/proc/{pid}/fdinfo/{fd}") as f:
-                for line in f:
-                    if line.startswith("prog_id:"):
-                        ids.add(int(line.split()[1]))
-    except OSError:
-        pass
-    return ids
-
-
 def cost_run(tool, exe, cg, hz, secs):
     """BPF ns per run, runs, worker CPU s, peak RSS kB for one window."""
     if tool == "bpftrace":
@@ -278,12 +244,12 @@ def cost_run(tool, exe, cg, hz, secs):
                              stderr=subprocess.DEVNULL)
     ids, t_end, hwm, stats = set(), time.monotonic() + secs + 60, 0, (0, 0)
     while not bl.exited(p) and time.monotonic() < t_end:
-        ids |= prog_ids(p.pid)
+        ids |= local.bpf_prog_ids(p.pid)
         hwm = max(hwm, bl.proc_status_kb(p.pid, "VmHWM") or 0)
         if ids:
             # The last read before exit counts the window; programs that
             # are gone already read as 0, so a smaller read is not taken.
-            now = bpf_prog_stats(ids)
+            now = local.bpf_stats_ids(ids)
             if now[1] >= stats[1]:
                 stats = now
         time.sleep(0.5)
