@@ -57,6 +57,7 @@ struct sampler {
 	struct profile_stack stack; /* scratch for one lookup */
 	uint64_t stacks_lost;	    /* counts whose stack was gone */
 	uint32_t pid_targets[PROFILE_MAX_SLOTS]; /* process targets per slot */
+	bool no_batch;				 /* kernel without hash map batch ops */
 };
 
 static bool libbpf_debug;
@@ -585,23 +586,123 @@ cleanup:
 	return err;
 }
 
+/* Hand one drained (key, count) to fn with its stack. */
+static int emit_count(struct sampler *s, struct profile_count_key *key, uint64_t count,
+		      sampler_sample_fn fn, void *ctx)
+{
+	const struct profile_stack *st;
+	struct sampler_sample smp;
+
+	key->comm[PROFILE_COMM_LEN - 1] = '\0';
+	st = read_stack(s, key->stack_hash);
+	memset(&smp, 0, sizeof(smp));
+	smp.pid = key->pid;
+	smp.tid = key->tid;
+	smp.target_kind = key->target_kind;
+	smp.target_id = key->target_id;
+	smp.comm = key->comm;
+	if (st) {
+		smp.kern_ips = (const uint64_t *)st->ips;
+		smp.n_kern = st->n_kern;
+		smp.user_ips = (const uint64_t *)st->ips + st->n_kern;
+		smp.n_user = st->n_user;
+	} else if (key->stack_hash == PROFILE_STACK_NONE) {
+		smp.user_err = -EFAULT; /* nothing to walk: not an error */
+	} else {
+		/* Stored without a stack (map full), or the stack was evicted. */
+		smp.user_err = -ENOENT;
+		if (key->stack_hash != PROFILE_STACK_NOT_STORED)
+			s->stacks_lost += count;
+	}
+	smp.count = count;
+	return fn(ctx, &smp);
+}
+
+/* Entries per lookup_and_delete_batch call: a few syscalls drain a window. */
+#define DRAIN_BATCH 512
+
+/* The whole counts map in DRAIN_BATCH-sized lookup_and_delete_batch calls
+ * (each bucket is copied and emptied under its lock, so no increment is
+ * lost between reading and deleting). Only right while `slot` is the one
+ * attached slot: entries of any other slot would be consumed too. -ENOTSUP
+ * when the kernel has no batch operations for hash maps (before 5.6), -E2BIG
+ * when one bucket outgrows a batch: the caller walks the keys instead. */
+static int drain_batched(struct sampler *s, int fd, uint32_t slot, sampler_sample_fn fn, void *ctx)
+{
+	LIBBPF_OPTS(bpf_map_batch_opts, opts);
+	struct profile_count_key *keys = calloc(DRAIN_BATCH, sizeof(*keys));
+	uint64_t *vals = calloc(DRAIN_BATCH, sizeof(*vals));
+	/* The resume token is a bucket index; sized like a key to be safe. */
+	struct profile_count_key tok_in, tok_out;
+	bool first = true, more = true;
+	int err = 0;
+
+	if (!keys || !vals) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
+	while (more) {
+		uint32_t count = DRAIN_BATCH;
+
+		err = bpf_map_lookup_and_delete_batch(fd, first ? NULL : &tok_in, &tok_out, keys,
+						      vals, &count, &opts);
+		if (err == -ENOENT) {
+			more = false; /* the last (maybe partial) batch */
+			err = 0;
+		} else if (err == -ENOSPC) {
+			/* One bucket holds more than a batch: the caller walks
+			 * the keys left (what was emitted is deleted). */
+			err = -E2BIG;
+			goto cleanup;
+		} else if (err) {
+			/* Nothing consumed yet: the caller may still walk keys.
+			 * 524 is the kernel's ENOTSUPP (no batch ops for the map). */
+			if (first && (err == -EINVAL || err == -ENOTSUP || err == -524))
+				err = -ENOTSUP;
+			goto cleanup;
+		}
+		first = false;
+		tok_in = tok_out;
+		for (uint32_t i = 0; i < count && !err; i++) {
+			if (keys[i].slot == slot)
+				err = emit_count(s, &keys[i], vals[i], fn, ctx);
+		}
+		if (err)
+			goto cleanup;
+	}
+cleanup:
+	free(keys);
+	free(vals);
+	return err;
+}
+
 int sampler_drain_slot(struct sampler *s, uint32_t slot, sampler_sample_fn fn, void *ctx)
 {
 	struct profile_count_key *keys = NULL;
 	void *raw = NULL;
 	size_t nkeys = 0;
 	int counts_fd, err;
+	bool alone = true;
 
 	if (!s->loaded || slot >= PROFILE_MAX_SLOTS)
 		return -EINVAL;
 	counts_fd = bpf_map__fd(s->skel->maps.counts);
+	for (uint32_t i = 0; i < PROFILE_MAX_SLOTS; i++)
+		alone = alone && (i == slot || !s->slots[i].attached);
+	if (alone && !s->no_batch) {
+		err = drain_batched(s, counts_fd, slot, fn, ctx);
+		if (err == -ENOTSUP) {
+			s->no_batch = true;
+			log_info(MOD, "no batch operations on BPF hash maps: drains walk the keys");
+		} else if (err != -E2BIG) {
+			return err;
+		}
+	}
 	err = collect_slot_keys(counts_fd, sizeof(*keys), s->count_entries, slot, &raw, &nkeys);
 	keys = raw;
 	if (err)
 		goto cleanup;
 	for (size_t i = 0; i < nkeys; i++) {
-		const struct profile_stack *st;
-		struct sampler_sample smp;
 		uint64_t count = 0;
 
 		err = bpf_map_lookup_and_delete_elem(counts_fd, &keys[i], &count);
@@ -611,29 +712,7 @@ int sampler_drain_slot(struct sampler *s, uint32_t slot, sampler_sample_fn fn, v
 		}
 		if (err)
 			goto cleanup;
-		keys[i].comm[PROFILE_COMM_LEN - 1] = '\0';
-		st = read_stack(s, keys[i].stack_hash);
-		memset(&smp, 0, sizeof(smp));
-		smp.pid = keys[i].pid;
-		smp.tid = keys[i].tid;
-		smp.target_kind = keys[i].target_kind;
-		smp.target_id = keys[i].target_id;
-		smp.comm = keys[i].comm;
-		if (st) {
-			smp.kern_ips = (const uint64_t *)st->ips;
-			smp.n_kern = st->n_kern;
-			smp.user_ips = (const uint64_t *)st->ips + st->n_kern;
-			smp.n_user = st->n_user;
-		} else if (keys[i].stack_hash == PROFILE_STACK_NONE) {
-			smp.user_err = -EFAULT; /* nothing to walk: not an error */
-		} else {
-			/* Stored without a stack (map full), or the stack was evicted. */
-			smp.user_err = -ENOENT;
-			if (keys[i].stack_hash != PROFILE_STACK_NOT_STORED)
-				s->stacks_lost += count;
-		}
-		smp.count = count;
-		err = fn(ctx, &smp);
+		err = emit_count(s, &keys[i], count, fn, ctx);
 		if (err)
 			goto cleanup;
 	}
