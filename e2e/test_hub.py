@@ -45,18 +45,28 @@ class Hub:
     """A debug-hub process whose stdout events are collected."""
 
     def __init__(self, tmp_path, extra=(), port=None, token_text=TOKEN + "\n"):
-        self.port = port or free_port()
         self.token_file = tmp_path / "token"
         self.token_file.write_text(token_text)
         self.token_file.chmod(0o600)
         self.log_path = tmp_path / "hub.log"
-        self.log = open(self.log_path, "w")
-        self.proc = subprocess.Popen(
-            [TESTDRV, "debug-hub", "--port", str(self.port), "--token-file",
-             str(self.token_file), "--max-profile-bytes", str(PROFILE_CAP),
-             "--heartbeat-ms", "1000", *extra],
-            stdout=self.log, stderr=subprocess.STDOUT)
-        self.wait_for("event listening")
+        # A port free a moment ago may be taken by then (other processes on a
+        # shared machine): try another one, unless the test chose it.
+        for attempt in range(1 if port else 3):
+            self.port = port or free_port()
+            self.log = open(self.log_path, "w")
+            self.proc = subprocess.Popen(
+                [TESTDRV, "debug-hub", "--port", str(self.port), "--token-file",
+                 str(self.token_file), "--max-profile-bytes", str(PROFILE_CAP),
+                 "--heartbeat-ms", "1000", *extra],
+                stdout=self.log, stderr=subprocess.STDOUT)
+            try:
+                self.wait_for("event listening")
+                return
+            except AssertionError:
+                if attempt == 2 or port or "cannot serve on port" not in self.text():
+                    raise
+                self.proc.wait()
+                self.log.close()
 
     def text(self):
         with open(self.log_path) as f:
