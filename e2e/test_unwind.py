@@ -50,6 +50,11 @@ def bins(tmp_path_factory):
     link = [f"-L{d}", "-lunwlib", f"-Wl,-rpath,{d}", "-ldl"]
     out["nofp"] = cc("unwind-nofp", "unwind.c", nofp, link)
     out["fp"] = cc("unwind-fp", "unwind.c", fp_leafless, link)
+    # Call frame information only in .debug_frame (its .eh_frame holds the C
+    # runtime's start code only), as toolchains without asynchronous unwind
+    # tables emit it.
+    out["dbgframe"] = cc("unwind-dbgframe", "unwind.c",
+                         nofp + ["-g", "-fno-asynchronous-unwind-tables", "-fno-unwind-tables"], link)
     return out
 
 
@@ -95,10 +100,11 @@ def report(name, stacks):
 CHAIN = ["leaf", "middle", "outer", "run_chain", "main"]
 
 
-@pytest.mark.parametrize("build", ["nofp", "fp"])
+@pytest.mark.parametrize("build", ["nofp", "fp", "dbgframe"])
 def test_chain_reaches_entry(worker, bins, cgroups, tmp_path, build):
-    """-O2 without frame pointers, and with them but a frameless leaf: every sample in leaf
-    has exactly leaf <- middle <- outer <- run_chain <- main under it and ends at _start."""
+    """-O2 without frame pointers, with them but a frameless leaf, and with CFI only in
+    .debug_frame: every sample in leaf has exactly leaf <- middle <- outer <- run_chain <- main
+    under it and ends at _start."""
     _, stacks = run(worker, cgroups, tmp_path, [bins[build], "chain", "30"])
     reached, total = report(build, stacks)
     assert total >= 20, "too few samples to judge"

@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* unwind_table.c -- derive compact unwind rows from .eh_frame with libdw.
+/* unwind_table.c -- derive compact unwind rows from .eh_frame and .debug_frame
+ * with libdw.
  *
  * The FDEs are enumerated through .eh_frame_hdr's sorted search table (what
- * the C runtime itself uses to unwind), and each FDE's rows through
+ * the C runtime itself uses to unwind) and .debug_frame's entries (code
+ * built without asynchronous unwind tables describes itself only there;
+ * .eh_frame wins where both describe the same code), and each FDE's rows through
  * dwarf_cfi_addrframe(), which interprets the CIE and FDE programs: no DWARF
  * expression interpreter of our own. Only the shapes compilers emit for
  * x86_64 are translated; anything else is an explicit UNSUPPORTED row.
@@ -29,6 +32,7 @@
 #define MAX_EH_FRAME	 (256u << 20) /* .eh_frame / .eh_frame_hdr bytes */
 #define MAX_FDE_ROWS	 4096	      /* rows per FDE walked before giving up on it */
 #define MAX_SHSTRTAB	 (1u << 20)   /* section name table */
+#define MAX_DEBUG_READ	 (64u << 20)  /* debug sections libdw loads to read .debug_frame */
 #define DWARF_REG_RBP	 6
 #define DWARF_REG_RSP	 7
 #define DWARF_REG_RIP	 16
@@ -46,6 +50,16 @@ struct builder {
 	uint64_t budget; /* bytes libdw may read: what the file really holds on disk */
 	struct unwind_table *t;
 	size_t cap;
+	Elf_Scn *debug_frame; /* .debug_frame, when present and within the caps */
+	uint64_t debug_bytes; /* all .debug_* sections: libdw reads them at once */
+	bool debug_packed;    /* some debug section is compressed */
+};
+
+/* One FDE to walk: its first address, where its rows must stop (0 = at the
+ * next FDE), and which CFI describes it. */
+struct fde_ref {
+	uint64_t start, end;
+	bool dbg; /* from .debug_frame; .eh_frame wins where both describe code */
 };
 
 void unwind_table_release(struct unwind_table *t)
@@ -311,6 +325,68 @@ static int fde_starts(struct builder *b, const GElf_Phdr *hdr, uint64_t **out, s
 	return 0;
 }
 
+/* ---- .debug_frame ------------------------------------------------------------------ */
+
+/* FDEs of .debug_frame (code built without asynchronous unwind tables, e.g.
+ * -fno-asynchronous-unwind-tables -g, describes itself only there). The
+ * entries are split by libdw; an FDE's initial location and range are plain
+ * 8-byte addresses in .debug_frame on x86_64. */
+static int debug_frame_fdes(struct builder *b, const unsigned char *ident, struct fde_ref **out,
+			    size_t *n)
+{
+	Elf_Data *d = elf_getdata(b->debug_frame, NULL);
+	struct fde_ref *refs = NULL;
+	size_t len = 0, cap = 0;
+	Dwarf_Off off = 0, next;
+	int err = 0;
+
+	*out = NULL;
+	*n = 0;
+	if (!d || !d->d_buf)
+		return -ENOEXEC;
+	while (off < d->d_size) {
+		Dwarf_CFI_Entry e;
+		uint64_t loc, range;
+		int r = dwarf_next_cfi(ident, d, false, off, &next, &e);
+
+		if (r == 1)
+			break;
+		if (r < 0 || next <= off) {
+			if (r < 0 && next != (Dwarf_Off)-1 && next > off) {
+				off = next; /* a malformed entry that can be skipped */
+				continue;
+			}
+			break;
+		}
+		off = next;
+		if (dwarf_cfi_cie_p(&e) || e.fde.end - e.fde.start < 16)
+			continue;
+		memcpy(&loc, e.fde.start, 8);
+		memcpy(&range, e.fde.start + 8, 8);
+		if (range == 0 || loc + range < loc)
+			continue;
+		err = arr_grow((void **)&refs, &cap, len + 1, sizeof(*refs), UNWIND_TABLE_MAX_FDES);
+		if (err)
+			goto cleanup;
+		refs[len++] = (struct fde_ref){.start = loc, .end = loc + range, .dbg = true};
+	}
+	*out = refs;
+	*n = len;
+	refs = NULL;
+cleanup:
+	free(refs);
+	return err;
+}
+
+static int cmp_fde(const void *a, const void *b)
+{
+	const struct fde_ref *x = a, *y = b;
+
+	if (x->start != y->start)
+		return x->start < y->start ? -1 : 1;
+	return (int)x->dbg - (int)y->dbg; /* .eh_frame first */
+}
+
 /* ---- whole file ------------------------------------------------------------------ */
 
 /* Check section headers against the file before libdw reads .eh_frame, and
@@ -319,6 +395,7 @@ static int check_sections(struct builder *b)
 {
 	size_t shnum, shstrndx;
 	Elf_Scn *scn = NULL, *names;
+	Elf_Data *nd;
 	GElf_Shdr nsh;
 
 	if (elf_getshdrnum(b->elf, &shnum) != 0 || shnum > MAX_SHDRS ||
@@ -330,6 +407,13 @@ static int check_sections(struct builder *b)
 	if (!names || !gelf_getshdr(names, &nsh) || nsh.sh_size > MAX_SHSTRTAB ||
 	    nsh.sh_size > b->budget)
 		return -E2BIG;
+	if (nsh.sh_offset > b->file_size || nsh.sh_size > b->file_size - nsh.sh_offset)
+		return -ENOEXEC;
+	/* Read as raw bytes (freed by elf_end), not through elf_strptr: on
+	 * some malformed name tables libelf leaks what elf_strptr loads. */
+	nd = elf_getdata_rawchunk(b->elf, (int64_t)nsh.sh_offset, nsh.sh_size, ELF_T_BYTE);
+	if (!nd || !nd->d_buf)
+		return -ENOEXEC;
 	while ((scn = elf_nextscn(b->elf, scn))) {
 		const char *name;
 		GElf_Shdr sh;
@@ -338,14 +422,22 @@ static int check_sections(struct builder *b)
 			continue;
 		if (sh.sh_offset > b->file_size || sh.sh_size > b->file_size - sh.sh_offset)
 			return -ENOEXEC;
-		name = elf_strptr(b->elf, shstrndx, sh.sh_name);
-		if (!name)
+		if (sh.sh_name >= nd->d_size ||
+		    !memchr((const char *)nd->d_buf + sh.sh_name, '\0', nd->d_size - sh.sh_name))
 			continue;
+		name = (const char *)nd->d_buf + sh.sh_name;
 		/* A sparse file can claim a huge .eh_frame that costs nothing on disk
 		 * but all of it in memory once libdw reads it. */
 		if (strcmp(name, ".eh_frame") == 0 &&
 		    (sh.sh_size > MAX_EH_FRAME || sh.sh_size > b->budget))
 			return -E2BIG;
+		if (strncmp(name, ".debug_", 7) == 0 || strncmp(name, ".zdebug_", 8) == 0) {
+			b->debug_bytes += sh.sh_size;
+			if ((sh.sh_flags & SHF_COMPRESSED) || name[1] == 'z')
+				b->debug_packed = true;
+			if (strcmp(name, ".debug_frame") == 0 && sh.sh_size <= MAX_EH_FRAME)
+				b->debug_frame = scn;
+		}
 		if (strcmp(name, ".gopclntab") == 0 || strcmp(name, ".go.buildinfo") == 0)
 			b->t->is_go = true;
 	}
@@ -358,7 +450,10 @@ static int build(Elf *elf, uint64_t file_size, uint64_t budget, struct unwind_ta
 	GElf_Phdr eh = {0};
 	uint64_t lo = UINT64_MAX, hi = 0, *locs = NULL;
 	size_t phnum, nlocs = 0;
-	Dwarf_CFI *cfi = NULL;
+	Dwarf_CFI *cfi = NULL, *dcfi = NULL;
+	Dwarf *dw = NULL;
+	struct fde_ref *refs = NULL;
+	size_t nrefs = 0, cap_refs = 0;
 	GElf_Ehdr ehdr;
 	bool have_eh = false;
 	int err;
@@ -400,25 +495,62 @@ static int build(Elf *elf, uint64_t file_size, uint64_t budget, struct unwind_ta
 	err = check_sections(&b);
 	if (err)
 		goto cleanup;
-	if (!have_eh || out->is_go) {
+	if (out->is_go || (!have_eh && !b.debug_frame)) {
 		err = -ENOENT;
 		goto cleanup;
 	}
-	err = fde_starts(&b, &eh, &locs, &nlocs);
+	if (have_eh) {
+		err = fde_starts(&b, &eh, &locs, &nlocs);
+		if (err)
+			goto cleanup;
+		cfi = dwarf_getcfi_elf(elf);
+		if (!cfi)
+			nlocs = 0;
+	}
+	/* libdw reads every debug section to open .debug_frame: only when that
+	 * stays small, and never for compressed ones (inflated at once). */
+	if (b.debug_frame &&
+	    (b.debug_packed || b.debug_bytes > MAX_DEBUG_READ || b.debug_bytes > b.budget)) {
+		log_debug(MOD, ".debug_frame skipped: %llu bytes of debug sections%s",
+			  (unsigned long long)b.debug_bytes, b.debug_packed ? ", compressed" : "");
+		b.debug_frame = NULL;
+	}
+	if (b.debug_frame) {
+		dw = dwarf_begin_elf(elf, DWARF_C_READ, NULL);
+		dcfi = dw ? dwarf_getcfi(dw) : NULL;
+		if (dcfi) {
+			err = debug_frame_fdes(&b, ehdr.e_ident, &refs, &nrefs);
+			if (err)
+				goto cleanup;
+		}
+	}
+	if (nlocs + nrefs == 0) {
+		err = -ENOENT;
+		goto cleanup;
+	}
+	err = arr_grow((void **)&refs, &cap_refs, nrefs + nlocs, sizeof(*refs),
+		       UNWIND_TABLE_MAX_FDES * 2);
 	if (err)
 		goto cleanup;
-	cfi = dwarf_getcfi_elf(elf);
-	if (!cfi) {
-		err = -ENOENT;
-		goto cleanup;
-	}
-	out->n_fdes = nlocs;
-	for (size_t i = 0; i < nlocs; i++) {
-		uint64_t limit = i + 1 < nlocs ? locs[i + 1] : hi;
+	for (size_t i = 0; i < nlocs; i++)
+		refs[nrefs++] = (struct fde_ref){.start = locs[i]};
+	qsort(refs, nrefs, sizeof(*refs), cmp_fde);
+	out->n_fdes = nrefs;
+	for (size_t i = 0; i < nrefs; i++) {
+		uint64_t limit = hi;
 
-		if (i + 1 < nlocs && locs[i + 1] == locs[i])
-			continue;
-		err = walk_fde(&b, cfi, locs[i], limit);
+		/* The next FDE that starts later bounds this one. */
+		for (size_t k = i + 1; k < nrefs; k++) {
+			if (refs[k].start != refs[i].start) {
+				limit = refs[k].start;
+				break;
+			}
+		}
+		if (i > 0 && refs[i - 1].start == refs[i].start)
+			continue; /* the same code twice: the first (.eh_frame) wins */
+		if (refs[i].end && refs[i].end < limit)
+			limit = refs[i].end;
+		err = walk_fde(&b, refs[i].dbg ? dcfi : cfi, refs[i].start, limit);
 		if (err)
 			goto cleanup;
 	}
@@ -426,6 +558,9 @@ static int build(Elf *elf, uint64_t file_size, uint64_t budget, struct unwind_ta
 cleanup:
 	if (cfi)
 		dwarf_cfi_end(cfi);
+	if (dw)
+		dwarf_end(dw); /* also ends dcfi */
+	free(refs);
 	free(locs);
 	if (err) {
 		free(out->rows);

@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* unwind_table.h -- compact per-pc unwind rules of one ELF file, from its .eh_frame.
+/* unwind_table.h -- compact per-pc unwind rules of one ELF file, from its
+ * .eh_frame and .debug_frame.
  *
  * The in-kernel unwinder (bpf/profile.bpf.c) follows rows of the form
  * "CFA = rsp|rbp + offset; return address at CFA - 8; caller's rbp at
  * CFA - 8k or unchanged". This module derives those rows for every
  * executable byte of a file covered by call frame information, using libdw
  * to interpret the CFI (the FDE list comes from .eh_frame_hdr's search
- * table). Rules it cannot express become PROFILE_CFA_UNSUPPORTED rows, gaps
+ * table, plus the FDEs of .debug_frame for code .eh_frame does not describe). Rules it cannot express become PROFILE_CFA_UNSUPPORTED rows, gaps
  * between FDEs PROFILE_CFA_INVALID rows: the unwinder stops there with a
  * marker, it never follows a wrong rule.
  *
@@ -49,7 +50,7 @@ struct unwind_table {
 };
 
 /* Build the table of an open ELF file (fd is not closed). -ENOENT when the
- * file has no .eh_frame_hdr or is a Go binary (no CFI for its code: the
+ * file has neither .eh_frame_hdr nor a usable .debug_frame, or is a Go binary (no CFI for its code: the
  * caller falls back to frame pointers; segs and is_go are still filled),
  * -ENOEXEC when it is not a usable x86_64 ELF, -E2BIG past a cap.
  * Release with unwind_table_release() in every case. */
