@@ -64,6 +64,17 @@ def test_two_nodes_succeed_with_top_functions(stack, namespace, cluster, workers
         assert any(c["type"] == "Ready" and c["status"] == "True" for c in st["conditions"])
         events = stack.kubectl("get", "events", "-n", namespace, "-o", "custom-columns=R:.reason").stdout
         assert "Started" in events and "Completed" in events
+        # Each worker's symbol cache and unwind tables, as its progress told, per node.
+        m = operator.metrics()
+        for node in ("node-a", "node-b"):
+            lbl = f'{{node="{node}"}}'
+            assert m[f"podprof_worker_symbol_cache_misses_total{lbl}"] > 0, m
+            assert m[f"podprof_worker_symbol_cache_binaries{lbl}"] > 0, m
+            assert 0 < m[f"podprof_worker_symbol_cache_bytes{lbl}"] <= m[f"podprof_worker_symbol_cache_max_bytes{lbl}"]
+            assert m[f"podprof_worker_unwind_tables{lbl}"] > 0, m
+            assert 0 < m[f"podprof_worker_unwind_rows{lbl}"] <= m[f"podprof_worker_unwind_rows_capacity{lbl}"]
+            assert f"podprof_worker_symbol_cache_hits_total{lbl}" in m
+            assert f"podprof_worker_unwind_table_evictions_total{lbl}" in m
     finally:
         cluster.nodes["node-a"].delete_pod(a)
         cluster.nodes["node-b"].delete_pod(b)

@@ -45,6 +45,8 @@ struct aj_job {
 	uint64_t samples, drops, truncated;
 	uint32_t errors;
 	struct symcache_stats symbols; /* the engine's symbol cache at the last window */
+	struct unwinder_stats unwind;  /* the engine's unwinder at the last window */
+	bool have_stats;	       /* the two above were filled by a window */
 };
 
 struct aj_result {
@@ -428,6 +430,8 @@ static int take_window(struct aj_job *j)
 	for (size_t k = 0; k < PROFILE_STOP__MAX; k++)
 		j->truncated += st.stops[k];
 	j->symbols = st.symbols;
+	j->unwind = st.unwind;
+	j->have_stats = true;
 	for (size_t i = 0; i < st.n_cgroups; i++) {
 		struct aj_cgroup *cg = find_cg(j, st.cgroups[i].cgroup_id);
 
@@ -460,6 +464,21 @@ static int fill_progress(const struct aj_job *j, bool final, struct proto_msg *m
 	p->cgroups = attached_count(j);
 	p->errors = j->errors;
 	p->final = final;
+	if (j->have_stats) {
+		/* The worker's caches, not the job's: the operator's per-node metrics. */
+		p->symbols = (struct proto_symbols){.present = true,
+						    .binaries = j->symbols.entries,
+						    .bytes = j->symbols.bytes,
+						    .max_bytes = j->symbols.max_bytes,
+						    .hits = j->symbols.hits,
+						    .misses = j->symbols.misses,
+						    .evictions = j->symbols.evictions};
+		p->unwind = (struct proto_unwind){.present = true,
+						  .tables = j->unwind.tables,
+						  .rows = j->unwind.rows_used,
+						  .rows_capacity = j->unwind.rows_capacity,
+						  .evictions = j->unwind.table_evictions};
+	}
 	if (!j->spec.n_pods)
 		return 0;
 	p->pods = calloc(j->spec.n_pods, sizeof(*p->pods));
