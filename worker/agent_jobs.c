@@ -451,9 +451,14 @@ static int take_window(struct aj_job *j)
 	return err;
 }
 
+_Static_assert(JOB_MAX_NOTICES <= PROTO_MAX_NOTICES, "a job's notices fit one progress");
+
+/* Fills m (the caller frees it, also on failure). */
 static int fill_progress(const struct aj_job *j, bool final, struct proto_msg *m)
 {
 	struct proto_progress *p = &m->u.progress;
+	const struct job_notice *notes;
+	size_t n_notes;
 
 	memset(m, 0, sizeof(*m));
 	m->type = PROTO_PROGRESS;
@@ -478,6 +483,20 @@ static int fill_progress(const struct aj_job *j, bool final, struct proto_msg *m
 						  .rows = j->unwind.rows_used,
 						  .rows_capacity = j->unwind.rows_capacity,
 						  .evictions = j->unwind.table_evictions};
+	}
+	/* Every notice of the job so far, so that one lost message loses none. */
+	notes = job_notices(j->job, &n_notes);
+	if (n_notes) {
+		p->notices = calloc(n_notes, sizeof(*p->notices));
+		if (!p->notices)
+			return -ENOMEM;
+		for (size_t i = 0; i < n_notes; i++) {
+			snprintf(p->notices[i].code, sizeof(p->notices[i].code), "%s",
+				 notes[i].code);
+			snprintf(p->notices[i].message, sizeof(p->notices[i].message), "%s",
+				 notes[i].text);
+		}
+		p->n_notices = n_notes;
 	}
 	if (!j->spec.n_pods)
 		return 0;
