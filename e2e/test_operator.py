@@ -68,6 +68,7 @@ def test_two_nodes_succeed_with_top_functions(stack, namespace, cluster, workers
         assert "Started" in events and "Completed" in events
         # Each worker's symbol cache and unwind tables, as its progress told, per node.
         m = operator.metrics()
+        print({k: v for k, v in m.items() if k.startswith("podprof_worker_")})
         for node in ("node-a", "node-b"):
             lbl = f'{{node="{node}"}}'
             assert m[f"podprof_worker_symbol_cache_misses_total{lbl}"] > 0, m
