@@ -5,6 +5,8 @@ Real kube-apiserver + etcd, real podprof-operator and podprof-worker
 processes, real eBPF sampling of real processes in kubelet-style cgroups.
 """
 
+import glob
+import json
 import os
 import time
 
@@ -64,9 +66,49 @@ def test_two_nodes_succeed_with_top_functions(stack, namespace, cluster, workers
         assert any(c["type"] == "Ready" and c["status"] == "True" for c in st["conditions"])
         events = stack.kubectl("get", "events", "-n", namespace, "-o", "custom-columns=R:.reason").stdout
         assert "Started" in events and "Completed" in events
+        # Each worker's symbol cache and unwind tables, as its progress told, per node.
+        m = operator.metrics()
+        print({k: v for k, v in m.items() if k.startswith("podprof_worker_")})
+        for node in ("node-a", "node-b"):
+            lbl = f'{{node="{node}"}}'
+            assert m[f"podprof_worker_symbol_cache_misses_total{lbl}"] > 0, m
+            assert m[f"podprof_worker_symbol_cache_binaries{lbl}"] > 0, m
+            assert 0 < m[f"podprof_worker_symbol_cache_bytes{lbl}"] <= m[f"podprof_worker_symbol_cache_max_bytes{lbl}"]
+            assert m[f"podprof_worker_unwind_tables{lbl}"] > 0, m
+            assert 0 < m[f"podprof_worker_unwind_rows{lbl}"] <= m[f"podprof_worker_unwind_rows_capacity{lbl}"]
+            assert f"podprof_worker_symbol_cache_hits_total{lbl}" in m
+            assert f"podprof_worker_unwind_table_evictions_total{lbl}" in m
     finally:
         cluster.nodes["node-a"].delete_pod(a)
         cluster.nodes["node-b"].delete_pod(b)
+
+
+def test_unsupported_python_is_said_once_in_status_and_events(stack, namespace, cluster, workers, operator):
+    """A pod running a CPython without offsets (pyenv's 3.7, two containers): the target
+    succeeds with native frames, its node's message and one WorkerNotice Event say why."""
+    found = sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.7.*/bin/python3.7")))
+    if not found:
+        pytest.skip("no CPython 3.7 (pyenv) on this machine")
+    work = os.path.join(os.path.dirname(os.path.abspath(__file__)), "workloads", "pywork.py")
+    na = cluster.nodes["node-a"]
+    p = na.run_pod(namespace, "oldpy", {"app": "oldpy"},
+                   [("one", [found[-1], work, "chain"]), ("two", [found[-1], work, "chain"])])
+    try:
+        podprof.apply_target(stack, namespace, "oldpy", {"matchLabels": {"app": "oldpy"}}, duration="4s")
+        st = podprof.wait_phase(stack, namespace, "oldpy", timeout=60)["status"]
+        assert st["phase"] == "Succeeded", st
+        assert st["samples"] > 0
+        node = {n["name"]: n for n in st["nodes"]}["node-a"]
+        assert node["state"] == "Done", node
+        assert node.get("message", "").startswith("python_unsupported: CPython 3.7 is not supported"), node
+        top = [f["function"] for f in st["topFunctions"]]
+        assert "c" not in top and "_PyEval_EvalFrameDefault" in top, top
+        evs = json.loads(stack.kubectl("get", "events", "-n", namespace, "-o", "json").stdout)["items"]
+        notes = [e for e in evs if e["reason"] == "WorkerNotice" and e["involvedObject"]["name"] == "oldpy"]
+        assert sum(e.get("count", 1) for e in notes) == 1, notes
+        assert "node node-a: python_unsupported: CPython 3.7" in notes[0]["message"], notes
+    finally:
+        na.delete_pod(p)
 
 
 def test_pod_started_mid_window_is_sampled_and_others_are_not(stack, namespace, cluster, workers, demoapp):

@@ -181,3 +181,38 @@ def test_chain_asan(asan_build_dir, cgroups, tmp_path):
     samples, total = run(worker, "/usr/bin/python3.11", cgroups, tmp_path, "chain")
     good = share(samples, lambda s: pyframes(s) == ["c", "b", "a", "main", "<module>"])
     assert good >= 0.95
+
+
+def unsupported_interpreters():
+    """Real CPython builds outside 3.8-3.13 (pyenv's 3.7 has the symbols, 3.6 lacks _PyRuntime)."""
+    out = []
+    for minor in (6, 7):
+        found = sorted(glob.glob(os.path.expanduser(f"~/.pyenv/versions/3.{minor}.*/bin/python3.{minor}")))
+        out.append((f"pyenv-3.{minor}", minor, found[-1] if found else None))
+    return out
+
+
+@pytest.mark.parametrize("name,minor,path", unsupported_interpreters(), ids=lambda v: v if isinstance(v, str) else "")
+def test_unsupported_version_degrades_and_says_so_once(worker, cgroups, tmp_path, name, minor, path):
+    """A CPython without offsets: native frames only, no crash, and record's summary says so
+    once (two processes of that Python in the target give one notice)."""
+    if not path or not os.access(path, os.X_OK):
+        pytest.skip(f"{name}: no such interpreter on this machine")
+    cg = cgroups.child("old")
+    for _ in range(2):
+        cgroups.spawn([path, WORK, "chain"], cg)
+    out = str(tmp_path / "old.pb.gz")
+    r = record(worker, ["--cgroup", cg, "--duration", "3s"], out)
+    assert r.rc == 0, r.stderr
+    print(r.stdout)
+    notices = [ln for ln in r.stdout.splitlines() if ln.startswith("notice: ")]
+    assert len(notices) == 1, r.stdout
+    assert notices[0].startswith(f"notice: python_unsupported: CPython 3.{minor} is not supported"), notices
+    assert f"libpython3.{minor}m.so" in notices[0] or f"python3.{minor}" in notices[0], notices
+    assert r.stderr.count(f"CPython 3.{minor} is not supported") == 1, r.stderr
+    prof = pprofread.Profile(out)
+    samples = [s for s in prof.samples if s.values and s.values[0] > 0]
+    assert sum(s.values[0] for s in samples) >= 20
+    assert not any(PYMAP in s.frame_binaries for s in samples)
+    # The interpreter's own frames are still there and named.
+    assert share(samples, lambda s: "_PyEval_EvalFrameDefault" in s.frames) >= 0.9

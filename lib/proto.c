@@ -9,6 +9,7 @@
 #include "proto.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -201,6 +202,69 @@ static struct json_object *array_obj(struct json_object *arr, size_t i, struct p
 		return NULL;
 	}
 	return e;
+}
+
+/* Fetch optional object field key; *obj is NULL when absent. */
+static int get_obj(struct json_object *o, const char *key, struct json_object **obj,
+		   struct proto_err *err, const char *fname)
+{
+	struct json_object *v;
+
+	*obj = NULL;
+	if (!json_object_object_get_ex(o, key, &v) || !v)
+		return 0;
+	if (!json_object_is_type(v, json_type_object))
+		return fail(err, PROTO_E_WRONG_TYPE, fname);
+	*obj = v;
+	return 0;
+}
+
+/* An object of optional counters (0..INT64_MAX each; a missing one reads as
+ * 0), described once for the validator and the builder. */
+struct counter_field {
+	const char *key;
+	size_t off; /* of a uint64_t in the C struct */
+};
+
+static const struct counter_field symbols_fields[] = {
+    {"binaries", offsetof(struct proto_symbols, binaries)},
+    {"bytes", offsetof(struct proto_symbols, bytes)},
+    {"maxBytes", offsetof(struct proto_symbols, max_bytes)},
+    {"hits", offsetof(struct proto_symbols, hits)},
+    {"misses", offsetof(struct proto_symbols, misses)},
+    {"evictions", offsetof(struct proto_symbols, evictions)},
+    {NULL, 0},
+};
+
+static const struct counter_field unwind_fields[] = {
+    {"tables", offsetof(struct proto_unwind, tables)},
+    {"rows", offsetof(struct proto_unwind, rows)},
+    {"rowsCapacity", offsetof(struct proto_unwind, rows_capacity)},
+    {"evictions", offsetof(struct proto_unwind, evictions)},
+    {NULL, 0},
+};
+
+/* Read object field key into dst (a struct starting with `bool present`,
+ * then the fields' counters); absent leaves it zeroed and not present. */
+static int get_counters(struct json_object *o, const char *key, const struct counter_field *f,
+			void *dst, bool *present, struct proto_err *err)
+{
+	struct json_object *obj;
+	char fname[48];
+	int e = get_obj(o, key, &obj, err, key);
+
+	*present = false;
+	if (e || !obj)
+		return e;
+	for (; f->key; f++) {
+		snprintf(fname, sizeof(fname), "%s.%s", key, f->key);
+		e = get_u64(obj, f->key, (uint64_t *)((char *)dst + f->off), 0, INT64_MAX, false,
+			    err, fname);
+		if (e)
+			return e;
+	}
+	*present = true;
+	return 0;
 }
 
 bool proto_node_name_valid(const char *s)
@@ -425,6 +489,33 @@ static int val_progress(struct json_object *o, struct proto_progress *p, struct 
 			return e;
 		p->n_pods = i + 1;
 	}
+	e = get_counters(o, "symbols", symbols_fields, &p->symbols, &p->symbols.present, err);
+	if (!e)
+		e = get_counters(o, "unwind", unwind_fields, &p->unwind, &p->unwind.present, err);
+	if (!e)
+		e = get_array(o, "notices", &arr, &n, PROTO_MAX_NOTICES, false, err, "notices");
+	if (e)
+		return e;
+	if (n) {
+		p->notices = calloc(n, sizeof(*p->notices));
+		if (!p->notices)
+			return -ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct proto_notice *pn = &p->notices[i];
+
+		po = array_obj(arr, i, err, "notices[]");
+		if (!po)
+			return -EINVAL;
+		e = get_str(po, "code", pn->code, sizeof(pn->code), true, false, STR_IDENT, err,
+			    "notices[].code");
+		if (!e)
+			e = get_str(po, "message", pn->message, sizeof(pn->message), true, false,
+				    STR_TEXT, err, "notices[].message");
+		if (e)
+			return e;
+		p->n_notices = i + 1;
+	}
 	return 0;
 }
 
@@ -579,6 +670,17 @@ static int add_obj(struct json_object *parent, const char *k, struct json_object
 	return json_object_array_add(parent, child) ? -ENOMEM : 0;
 }
 
+static int add_counters(struct json_object *o, const char *key, const struct counter_field *f,
+			const void *src)
+{
+	struct json_object *obj = json_object_new_object();
+	int e = add_obj(o, key, obj);
+
+	for (; !e && f->key; f++)
+		e = add_u64(obj, f->key, *(const uint64_t *)((const char *)src + f->off));
+	return e;
+}
+
 static int build_attach(struct json_object *o, const struct proto_attach *a)
 {
 	struct json_object *pods = json_object_new_array();
@@ -649,6 +751,24 @@ static int build_progress(struct json_object *o, const struct proto_progress *p)
 			e = add_str(po, "uid", p->pods[i].uid);
 		if (!e)
 			e = add_u64(po, "samples", p->pods[i].samples);
+	}
+	if (!e && p->symbols.present)
+		e = add_counters(o, "symbols", symbols_fields, &p->symbols);
+	if (!e && p->unwind.present)
+		e = add_counters(o, "unwind", unwind_fields, &p->unwind);
+	if (!e && p->n_notices) {
+		struct json_object *arr = json_object_new_array();
+
+		e = add_obj(o, "notices", arr);
+		for (size_t i = 0; !e && i < p->n_notices && i <= PROTO_MAX_NOTICES; i++) {
+			struct json_object *no = json_object_new_object();
+
+			e = add_obj(arr, NULL, no);
+			if (!e)
+				e = add_str(no, "code", p->notices[i].code);
+			if (!e)
+				e = add_str(no, "message", p->notices[i].message);
+		}
 	}
 	return e;
 }
@@ -817,6 +937,7 @@ void proto_msg_free(struct proto_msg *msg)
 		break;
 	case PROTO_PROGRESS:
 		free(msg->u.progress.pods);
+		free(msg->u.progress.notices);
 		break;
 	default:
 		break;

@@ -40,6 +40,8 @@
 #define PROTO_MAX_MESSAGE_LEN	  1024	      /* error message text */
 #define PROTO_MAX_PODS		  512	      /* pods in one attach / progress */
 #define PROTO_MAX_CONTAINERS	  32	      /* containers in one pod */
+#define PROTO_MAX_NOTICES	  8	      /* notices in one progress */
+#define PROTO_MAX_NOTICE_LEN	  512	      /* one notice's message text */
 #define PROTO_MIN_FREQ_HZ	  1
 #define PROTO_MAX_FREQ_HZ	  1000
 #define PROTO_MAX_WINDOW_MS	  (7ULL * 24 * 3600 * 1000) /* one week */
@@ -123,6 +125,35 @@ struct proto_pod_samples {
 	uint64_t samples;
 };
 
+/* The worker's symbol cache (worker/symcache.h), totals since the worker
+ * started; optional in progress ("symbols"). */
+struct proto_symbols {
+	bool present;	    /* false: the sender did not say (older worker) */
+	uint64_t binaries;  /* binaries' tables held now */
+	uint64_t bytes;	    /* bytes they hold */
+	uint64_t max_bytes; /* the budget */
+	uint64_t hits;	    /* lookups answered from the cache */
+	uint64_t misses;    /* lookups that loaded a binary */
+	uint64_t evictions; /* binaries dropped to stay in budget */
+};
+
+/* The worker's unwind tables in the kernel (worker/unwinder.h); optional in
+ * progress ("unwind"). */
+struct proto_unwind {
+	bool present;
+	uint64_t tables;	/* tables loaded now */
+	uint64_t rows;		/* rows they occupy */
+	uint64_t rows_capacity; /* rows the kernel array holds */
+	uint64_t evictions;	/* tables evicted to make room (total) */
+};
+
+/* Something about the job the user should know that is not an error, e.g.
+ * a Python process whose frames degrade to native ones. */
+struct proto_notice {
+	char code[PROTO_MAX_CODE_LEN + 1];	/* e.g. "python_unsupported" */
+	char message[PROTO_MAX_NOTICE_LEN + 1]; /* one sentence */
+};
+
 struct proto_progress {
 	char job_id[PROTO_MAX_JOB_ID_LEN + 1];
 	uint64_t samples;
@@ -133,6 +164,10 @@ struct proto_progress {
 	bool final;	    /* last progress of the job (after its profile) */
 	size_t n_pods;
 	struct proto_pod_samples *pods; /* heap, n_pods entries */
+	struct proto_symbols symbols;
+	struct proto_unwind unwind;
+	size_t n_notices;	      /* every notice of the job so far (each once) */
+	struct proto_notice *notices; /* heap, n_notices entries */
 };
 
 struct proto_error_msg {

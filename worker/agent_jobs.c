@@ -45,6 +45,8 @@ struct aj_job {
 	uint64_t samples, drops, truncated;
 	uint32_t errors;
 	struct symcache_stats symbols; /* the engine's symbol cache at the last window */
+	struct unwinder_stats unwind;  /* the engine's unwinder at the last window */
+	bool have_stats;	       /* the two above were filled by a window */
 };
 
 struct aj_result {
@@ -428,6 +430,8 @@ static int take_window(struct aj_job *j)
 	for (size_t k = 0; k < PROFILE_STOP__MAX; k++)
 		j->truncated += st.stops[k];
 	j->symbols = st.symbols;
+	j->unwind = st.unwind;
+	j->have_stats = true;
 	for (size_t i = 0; i < st.n_cgroups; i++) {
 		struct aj_cgroup *cg = find_cg(j, st.cgroups[i].cgroup_id);
 
@@ -447,9 +451,14 @@ static int take_window(struct aj_job *j)
 	return err;
 }
 
+_Static_assert(JOB_MAX_NOTICES <= PROTO_MAX_NOTICES, "a job's notices fit one progress");
+
+/* Fills m (the caller frees it, also on failure). */
 static int fill_progress(const struct aj_job *j, bool final, struct proto_msg *m)
 {
 	struct proto_progress *p = &m->u.progress;
+	const struct job_notice *notes;
+	size_t n_notes;
 
 	memset(m, 0, sizeof(*m));
 	m->type = PROTO_PROGRESS;
@@ -460,6 +469,35 @@ static int fill_progress(const struct aj_job *j, bool final, struct proto_msg *m
 	p->cgroups = attached_count(j);
 	p->errors = j->errors;
 	p->final = final;
+	if (j->have_stats) {
+		/* The worker's caches, not the job's: the operator's per-node metrics. */
+		p->symbols = (struct proto_symbols){.present = true,
+						    .binaries = j->symbols.entries,
+						    .bytes = j->symbols.bytes,
+						    .max_bytes = j->symbols.max_bytes,
+						    .hits = j->symbols.hits,
+						    .misses = j->symbols.misses,
+						    .evictions = j->symbols.evictions};
+		p->unwind = (struct proto_unwind){.present = true,
+						  .tables = j->unwind.tables,
+						  .rows = j->unwind.rows_used,
+						  .rows_capacity = j->unwind.rows_capacity,
+						  .evictions = j->unwind.table_evictions};
+	}
+	/* Every notice of the job so far, so that one lost message loses none. */
+	notes = job_notices(j->job, &n_notes);
+	if (n_notes) {
+		p->notices = calloc(n_notes, sizeof(*p->notices));
+		if (!p->notices)
+			return -ENOMEM;
+		for (size_t i = 0; i < n_notes; i++) {
+			snprintf(p->notices[i].code, sizeof(p->notices[i].code), "%s",
+				 notes[i].code);
+			snprintf(p->notices[i].message, sizeof(p->notices[i].message), "%s",
+				 notes[i].text);
+		}
+		p->n_notices = n_notes;
+	}
 	if (!j->spec.n_pods)
 		return 0;
 	p->pods = calloc(j->spec.n_pods, sizeof(*p->pods));

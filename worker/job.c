@@ -44,6 +44,11 @@ struct job {
 	uint64_t stops
 	    [PROFILE_STOP__MAX]; /* samples whose user stack ended with a marker, this window */
 	bool fp_only;
+	/* Notes about its processes (unwinder_note_of), each once; the
+	 * unwinder's pointers tell them apart (it outlives the job). */
+	const struct unwinder_note *seen[JOB_MAX_NOTICES];
+	struct job_notice notices[JOB_MAX_NOTICES];
+	size_t n_notices;
 };
 
 struct job_engine {
@@ -561,6 +566,31 @@ static int user_frames(struct job_engine *e, pid_t pid, const uint64_t *ips, siz
 	return err;
 }
 
+/* Keep what the unwinder says about a sampled process, once per job: the
+ * job's user learns why its frames are less than they could be. */
+static void note_process(struct job *j, pid_t pid)
+{
+	const struct unwinder_note *n = unwinder_note_of(j->engine->unw, pid);
+
+	if (!n)
+		return;
+	for (size_t i = 0; i < j->n_notices; i++)
+		if (j->seen[i] == n)
+			return;
+	if (j->n_notices == JOB_MAX_NOTICES)
+		return;
+	j->seen[j->n_notices] = n;
+	snprintf(j->notices[j->n_notices].code, sizeof(j->notices[0].code), "%s", n->code);
+	snprintf(j->notices[j->n_notices].text, sizeof(j->notices[0].text), "%s", n->text);
+	j->n_notices++;
+}
+
+const struct job_notice *job_notices(const struct job *j, size_t *n)
+{
+	*n = j->n_notices;
+	return j->notices;
+}
+
 static int add_sample(void *ctx, const struct sampler_sample *smp)
 {
 	struct job *j = ctx;
@@ -570,6 +600,7 @@ static int add_sample(void *ctx, const struct sampler_sample *smp)
 	size_t nf = 0, nl = 0;
 	int err;
 
+	note_process(j, (pid_t)smp->pid);
 	/* First sight of a pid: snapshot its maps while it is (likely) alive. */
 	err = symbolizer_note_pid(e->sym, (pid_t)smp->pid);
 	if (err && err != -ESRCH && err != -ENOENT)

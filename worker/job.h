@@ -35,8 +35,9 @@
 #include "symcache.h"
 #include "unwinder.h"
 
-#define JOB_MIN_HZ 1
-#define JOB_MAX_HZ 1000
+#define JOB_MIN_HZ	1
+#define JOB_MAX_HZ	1000
+#define JOB_MAX_NOTICES 8 /* notices kept per job; later ones are dropped */
 
 struct job_engine;
 struct job;
@@ -72,6 +73,13 @@ struct job_params {
 struct job_cgroup_stat {
 	uint64_t cgroup_id;
 	uint64_t samples; /* samples that matched this cgroup in the window */
+};
+
+/* Something the job's user should know about its processes that is not an
+ * error (struct unwinder_note, copied). */
+struct job_notice {
+	char code[24];
+	char text[UNWINDER_NOTE_MAX];
 };
 
 /* Per-window numbers, filled by job_collect()/job_take_profile(). */
@@ -143,6 +151,10 @@ void job_stats_release(struct job_stats *st);
 const char *job_stop_reason_frame(uint32_t why);
 
 const char *job_id(const struct job *j);
+
+/* The job's notices so far (*n of them, each said once per job, in the
+ * order first seen), valid until job_stop. */
+const struct job_notice *job_notices(const struct job *j, size_t *n);
 
 /* Detach and forget the job (samples not collected are discarded); unloads
  * BPF when it was the last job. Accepts NULL. */

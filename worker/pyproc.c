@@ -63,6 +63,16 @@ static int read_mem(pid_t pid, uint64_t addr, void *buf, size_t len)
 
 enum { SYM_RUNTIME, SYM_EVAL, SYM_VERSION, SYM__N };
 
+static int unsupported(const struct procmaps_entry *me, unsigned minor, char *why, size_t why_len)
+{
+	if (why)
+		snprintf(why, why_len,
+			 "CPython 3.%u is not supported (no offsets), Python frames show as "
+			 "native frames: %s",
+			 minor, me->path);
+	return -ENOTSUP;
+}
+
 /* Try one candidate file: symbols, load bias, version. */
 static int try_file(const char *proc_root, pid_t pid, const struct procmaps_entry *me,
 		    unsigned minor, struct profile_py_proc *out, char *why, size_t why_len)
@@ -87,11 +97,15 @@ static int try_file(const char *proc_root, pid_t pid, const struct procmaps_entr
 	procfile_close(&pf);
 	if (err)
 		return err;
+	/* A version the name gives and no table has (3.6 has no _PyRuntime at
+	 * all) is unsupported, whatever its symbols. */
+	if (minor && !pyoffsets_find(3, minor))
+		return unsupported(me, minor, why, why_len);
 	if (!want[SYM_RUNTIME].found || !want[SYM_EVAL].found || !want[SYM_EVAL].size) {
 		if (why)
 			snprintf(why, why_len,
-				 "%s has no _PyRuntime/_PyEval_EvalFrameDefault symbols "
-				 "(stripped?): Python frames show as native frames",
+				 "CPython without _PyRuntime/_PyEval_EvalFrameDefault symbols "
+				 "(stripped?), Python frames show as native frames: %s",
 				 me->path);
 		return -ENODATA;
 	}
@@ -105,14 +119,8 @@ static int try_file(const char *proc_root, pid_t pid, const struct procmaps_entr
 			minor = (hex >> 16) & 0xff;
 	}
 	o = pyoffsets_find(3, minor);
-	if (!o) {
-		if (why)
-			snprintf(why, why_len,
-				 "%s: CPython 3.%u is not supported (no offsets): Python frames "
-				 "show as native frames",
-				 me->path, minor);
-		return -ENOTSUP;
-	}
+	if (!o)
+		return unsupported(me, minor, why, why_len);
 	memset(out, 0, sizeof(*out));
 	out->runtime = want[SYM_RUNTIME].value + bias;
 	out->eval_start = want[SYM_EVAL].value + bias;
@@ -125,6 +133,7 @@ int pyproc_detect(const char *proc_root, pid_t pid, const struct procmaps *maps,
 		  struct profile_py_proc *out, char *why, size_t why_len)
 {
 	uint64_t tried[MAX_CANDIDATES];
+	char one[PATH_MAX + 160];
 	size_t n_tried = 0;
 	int err = -ENOENT;
 
@@ -148,13 +157,16 @@ int pyproc_detect(const char *proc_root, pid_t pid, const struct procmaps *maps,
 		if (seen || n_tried == MAX_CANDIDATES)
 			continue;
 		tried[n_tried++] = me->inode;
-		r = try_file(proc_root, pid, me, minor, out, why, why_len);
+		r = try_file(proc_root, pid, me, minor, out, one, sizeof(one));
 		if (r == 0)
 			return 0;
 		/* A python3.N launcher next to libpython has no symbols: keep looking,
-		 * but remember the most telling failure. */
-		if (r == -ENOTSUP || (r == -ENODATA && err != -ENOTSUP))
+		 * but remember the most telling failure, and its sentence. */
+		if (r == -ENOTSUP || (r == -ENODATA && err != -ENOTSUP)) {
 			err = r;
+			if (why && why_len)
+				snprintf(why, why_len, "%s", one);
+		}
 	}
 	return err;
 }

@@ -337,7 +337,14 @@ static void print_symbols(const struct job_stats *st)
 	       (unsigned long long)c->line_misses);
 }
 
-static void print_top(struct pprof_builder *b, const struct job_stats *st, size_t top)
+/* What the job's user should know (e.g. a Python shown as native frames). */
+struct record_notices {
+	struct job_notice n[JOB_MAX_NOTICES];
+	size_t count;
+};
+
+static void print_top(struct pprof_builder *b, const struct job_stats *st,
+		      const struct record_notices *notes, size_t top)
 {
 	struct pprof_top_entry *e = NULL;
 	int64_t total = pprof_builder_total(b);
@@ -352,6 +359,8 @@ static void print_top(struct pprof_builder *b, const struct job_stats *st, size_
 	       (unsigned long long)st->drops[PROFILE_DROP_COUNTS_FULL]);
 	print_unwind(st);
 	print_symbols(st);
+	for (size_t i = 0; i < notes->count; i++)
+		printf("notice: %s: %s\n", notes->n[i].code, notes->n[i].text);
 	if (top == 0 || total == 0)
 		return;
 	if (pprof_builder_top(b, top, &e, &n) != 0)
@@ -399,6 +408,8 @@ int record_main(int argc, char **argv)
 	struct job_params jp = {.id = "record"};
 	struct job_engine_config ec = {0};
 	struct job_stats st = {0};
+	struct record_notices notes = {0};
+	const struct job_notice *notes_of;
 	struct job_engine *e = NULL;
 	struct pprof_builder *b = NULL;
 	struct sigaction sa;
@@ -490,6 +501,8 @@ int record_main(int argc, char **argv)
 		log_error(MOD, "collecting the profile: %s", strerror(-err));
 		goto cleanup;
 	}
+	notes_of = job_notices(j, &notes.count);
+	memcpy(notes.n, notes_of, notes.count * sizeof(*notes_of));
 	job_stop(j); /* unload before the slow part: nothing stays attached */
 	j = NULL;
 
@@ -503,7 +516,7 @@ int record_main(int argc, char **argv)
 		log_error(MOD, "writing %s: %s", a.output, strerror(-err));
 		goto cleanup;
 	}
-	print_top(b, &st, a.top);
+	print_top(b, &st, &notes, a.top);
 	if (st.samples == 0)
 		log_warn(MOD, "no samples: was the target running on a CPU?");
 	log_info(MOD, "wrote %s (%zu bytes)", a.output, len);

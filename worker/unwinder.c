@@ -3,6 +3,7 @@
 #include "unwinder.h"
 #include "arr.h"
 #include "clock.h"
+#include "htab.h"
 #include "log.h"
 #include "procfile.h"
 #include "procmaps.h"
@@ -35,7 +36,8 @@
 #define MAX_SCAN_DIRS	   256	      /* cgroup directories scanned per watch per poll */
 #define MAX_SCAN_PIDS	   4096	      /* pids taken from one watch per poll */
 #define MAX_SCAN_DEPTH	   8
-#define MAX_PY_WARNED	   64		     /* python binaries whose problem was logged */
+#define MAX_PY_NOTES	   64		     /* python binaries whose problem was said */
+#define MAX_PY_BAD	   1024		     /* processes pointing at one of those notes */
 #define MIN_REREAD_NS	   (200 * 1000000LL) /* a process's maps re-read at most this often */
 
 enum table_state {
@@ -86,8 +88,20 @@ struct unwinder {
 	struct table *vdso;
 	uint32_t next_id;
 	uint64_t tick;
-	uint64_t py_warned[MAX_PY_WARNED]; /* inode+pid hash of binaries said to degrade */
-	size_t n_py_warned;
+	/* Pythons that degrade to native frames: one note per binary and
+	 * reason (logged once), and which live processes it is about. */
+	struct py_note {
+		uint64_t hash; /* of the reason text (names the file) */
+		struct unwinder_note pub;
+		char code[24];
+		char text[UNWINDER_NOTE_MAX];
+	} py_notes[MAX_PY_NOTES];
+	size_t n_py_notes;
+	struct py_bad {
+		pid_t pid;
+		const struct py_note *note;
+	} py_bad[MAX_PY_BAD];
+	size_t n_py_bad;
 	struct unwinder_stats st;
 	unwinder_new_pid_fn on_new;
 	void *on_new_ctx;
@@ -526,34 +540,76 @@ static bool map_entry(struct unwinder *u, pid_t pid, const struct procmaps_entry
 	return true;
 }
 
+/* Forget that pid's Python degrades (it is gone, or now unwinds). */
+static void py_bad_drop(struct unwinder *u, pid_t pid)
+{
+	for (size_t i = 0; i < u->n_py_bad; i++) {
+		if (u->py_bad[i].pid == pid) {
+			u->py_bad[i] = u->py_bad[--u->n_py_bad];
+			return;
+		}
+	}
+}
+
+/* The note saying why (one per distinct reason, which names the binary),
+ * made and logged on first sight; NULL once MAX_PY_NOTES are held. */
+static const struct py_note *py_note_get(struct unwinder *u, pid_t pid, int err, const char *why)
+{
+	uint64_t h = htab_hash_str(HTAB_SEED, why);
+	struct py_note *n;
+
+	for (size_t i = 0; i < u->n_py_notes; i++)
+		if (u->py_notes[i].hash == h)
+			return &u->py_notes[i];
+	if (u->n_py_notes == MAX_PY_NOTES)
+		return NULL;
+	n = &u->py_notes[u->n_py_notes++];
+	n->hash = h;
+	snprintf(n->code, sizeof(n->code), "%s",
+		 err == -ENOTSUP ? "python_unsupported" : "python_no_symbols");
+	/* Long paths are cut: the sentence fits one progress notice. */
+	snprintf(n->text, sizeof(n->text), "%.480s (pid %d)", why, (int)pid);
+	/* The path comes from the profiled container: keep the sentence
+	 * printable ASCII, as logs, progress messages and Events want it. */
+	for (char *c = n->text; *c; c++)
+		if ((unsigned char)*c < 0x20 || (unsigned char)*c > 0x7e)
+			*c = '?';
+	n->pub.code = n->code;
+	n->pub.text = n->text;
+	log_warn(MOD, "%s", n->text);
+	return n;
+}
+
 /* Keep the process's `py_procs` entry in step with what it maps. A Python
- * that cannot be unwound (unknown version, no symbols) is said once per
- * message and degrades to native frames. */
+ * that cannot be unwound (unknown version, no symbols) degrades to native
+ * frames, and a note says so (unwinder_note_of). */
 static void python_entry(struct unwinder *u, pid_t pid, const struct procmaps *maps)
 {
 	struct profile_py_proc pp;
+	const struct py_note *note;
 	char why[PATH_MAX + 160];
 	int err = pyproc_detect(u->proc_root, pid, maps, &pp, why, sizeof(why));
 
+	py_bad_drop(u, pid);
 	if (err == 0) {
 		if (sampler_py_set(u->s, (uint32_t)pid, &pp) == 0)
 			u->st.py_procs++;
 		return;
 	}
 	sampler_py_delete(u->s, (uint32_t)pid);
-	if (why[0]) {
-		uint64_t h = 1469598103934665603ULL;
-		bool said = false;
+	if (!why[0])
+		return;
+	note = py_note_get(u, pid, err, why);
+	if (note && u->n_py_bad < MAX_PY_BAD)
+		u->py_bad[u->n_py_bad++] = (struct py_bad){.pid = pid, .note = note};
+}
 
-		for (const char *c = why; *c; c++)
-			h = (h ^ (uint8_t)*c) * 1099511628211ULL;
-		for (size_t i = 0; i < u->n_py_warned; i++)
-			said |= u->py_warned[i] == h;
-		if (!said && u->n_py_warned < MAX_PY_WARNED) {
-			u->py_warned[u->n_py_warned++] = h;
-			log_warn(MOD, "pid %d: %s", (int)pid, why);
-		}
-	}
+const struct unwinder_note *unwinder_note_of(const struct unwinder *u, pid_t pid)
+{
+	for (size_t i = 0; u && i < u->n_py_bad; i++)
+		if (u->py_bad[i].pid == pid)
+			return &u->py_bad[i].note->pub;
+	return NULL;
 }
 
 /* A new process record (not in the kernel yet), or NULL (full, no memory). */
@@ -695,6 +751,7 @@ void unwinder_forget_pid(struct unwinder *u, pid_t pid)
 		sampler_py_delete(u->s, (uint32_t)pid);
 		u->st.procs--;
 	}
+	py_bad_drop(u, pid);
 	proc_release_tables(p);
 	proc_free(p);
 	u->procs[idx] = u->procs[--u->n_procs];

@@ -46,6 +46,18 @@ struct unwinder_stats {
 	uint64_t py_procs;	  /* CPython process entries written */
 };
 
+#define UNWINDER_NOTE_MAX 512 /* bytes of a note's text, NUL included */
+
+/* Why a process's frames are less than they could be, for the user: a
+ * CPython whose version has no offsets ("python_unsupported") or whose
+ * binary lacks the symbols ("python_no_symbols") is sampled with native
+ * frames only. One note per binary and reason (it names the file and the
+ * first pid seen); printable ASCII. */
+struct unwinder_note {
+	const char *code;
+	const char *text;
+};
+
 /* Called for each process the unwinder reads for the first time, e.g. so
  * that the symbolizer snapshots its maps while it surely lives. */
 typedef void (*unwinder_new_pid_fn)(void *ctx, pid_t pid);
@@ -78,5 +90,10 @@ int unwinder_poll(struct unwinder *u);
 int unwinder_poll_events(struct unwinder *u);
 
 void unwinder_stats(const struct unwinder *u, struct unwinder_stats *st);
+
+/* The note about live process pid, or NULL (the usual case). Valid while u
+ * lives. A linear scan of the processes that have one: cheap, they are few
+ * (at most 1024 are remembered). Accepts u NULL. */
+const struct unwinder_note *unwinder_note_of(const struct unwinder *u, pid_t pid);
 
 #endif

@@ -370,6 +370,8 @@ int hub_foreach_worker(struct hub *hub, void (*fn)(void *ctx, const struct hub_w
 			w.version = s->version;
 			w.connected_at_ms = s->connected_at_ms;
 			w.last_seen_ms = s->last_seen_ms;
+			w.symbols = &s->symbols;
+			w.unwind = &s->unwind;
 			n++;
 			if (fn)
 				fn(ctx, &w);

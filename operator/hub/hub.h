@@ -121,6 +121,10 @@ struct hub_worker_info {
 	const char *version;  /* worker software version from hello */
 	uint64_t connected_at_ms;
 	uint64_t last_seen_ms; /* CLOCK_MONOTONIC, ms */
+	/* The worker's caches as its last progress told (present = false
+	 * until one said so); served on /metrics as podprof_worker_*. */
+	const struct proto_symbols *symbols;
+	const struct proto_unwind *unwind;
 };
 
 /* ---- lifetime ------------------------------------------------------------- */

@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +41,66 @@ static void wb_printf(struct wbuf *b, const char *fmt, ...)
 		return;
 	}
 	b->len += (size_t)n;
+}
+
+/* Per-worker series from the figures its progress messages carry. */
+struct worker_metric {
+	const char *name, *type, *help;
+	bool unwind; /* from hub_worker_info.unwind, else .symbols */
+	size_t off;  /* of the uint64_t in struct proto_unwind / proto_symbols */
+};
+
+static const struct worker_metric worker_metrics[] = {
+    {"podprof_worker_symbol_cache_binaries", "gauge", "Binaries held in the worker's symbol cache.",
+     false, offsetof(struct proto_symbols, binaries)},
+    {"podprof_worker_symbol_cache_bytes", "gauge", "Bytes held by the worker's symbol cache.",
+     false, offsetof(struct proto_symbols, bytes)},
+    {"podprof_worker_symbol_cache_max_bytes", "gauge", "Budget of the worker's symbol cache.",
+     false, offsetof(struct proto_symbols, max_bytes)},
+    {"podprof_worker_symbol_cache_hits_total", "counter",
+     "Symbol lookups answered from the worker's cache.", false,
+     offsetof(struct proto_symbols, hits)},
+    {"podprof_worker_symbol_cache_misses_total", "counter", "Symbol lookups that loaded a binary.",
+     false, offsetof(struct proto_symbols, misses)},
+    {"podprof_worker_symbol_cache_evictions_total", "counter",
+     "Binaries evicted from the worker's symbol cache.", false,
+     offsetof(struct proto_symbols, evictions)},
+    {"podprof_worker_unwind_tables", "gauge", "Unwind tables loaded in the worker's kernel maps.",
+     true, offsetof(struct proto_unwind, tables)},
+    {"podprof_worker_unwind_rows", "gauge", "Rows the loaded unwind tables occupy.", true,
+     offsetof(struct proto_unwind, rows)},
+    {"podprof_worker_unwind_rows_capacity", "gauge", "Rows the worker's kernel array holds.", true,
+     offsetof(struct proto_unwind, rows_capacity)},
+    {"podprof_worker_unwind_table_evictions_total", "counter",
+     "Unwind tables evicted to make room.", true, offsetof(struct proto_unwind, evictions)},
+};
+
+struct worker_metric_ctx {
+	struct wbuf *b;
+	const struct worker_metric *m;
+};
+
+static void worker_metric_line(void *ctx, const struct hub_worker_info *w)
+{
+	struct worker_metric_ctx *c = ctx;
+	const void *src = c->m->unwind ? (const void *)w->unwind : (const void *)w->symbols;
+	bool present = c->m->unwind ? w->unwind->present : w->symbols->present;
+
+	/* Node names are DNS-1123 (checked at hello): no label escaping needed. */
+	if (present)
+		wb_printf(c->b, "%s{node=\"%s\"} %llu\n", c->m->name, w->node,
+			  (unsigned long long)*(const uint64_t *)((const char *)src + c->m->off));
+}
+
+static void worker_metrics_write(struct hub *hub, struct wbuf *b)
+{
+	for (size_t i = 0; i < sizeof(worker_metrics) / sizeof(worker_metrics[0]); i++) {
+		struct worker_metric_ctx c = {b, &worker_metrics[i]};
+
+		wb_printf(b, "# HELP %s %s\n# TYPE %s %s\n", c.m->name, c.m->help, c.m->name,
+			  c.m->type);
+		hub_foreach_worker(hub, worker_metric_line, &c);
+	}
 }
 
 int hub_metrics_write(struct hub *hub, char *buf, size_t cap)
@@ -132,6 +193,7 @@ int hub_metrics_write(struct hub *hub, char *buf, size_t cap)
 		  "# TYPE podprof_hub_profile_bytes_total counter\n"
 		  "podprof_hub_profile_bytes_total %llu\n",
 		  (unsigned long long)c->profiles, (unsigned long long)c->profile_bytes);
+	worker_metrics_write(hub, &b);
 	return b.full ? -ENOSPC : (int)b.len;
 }
 

@@ -10,7 +10,9 @@
 #include "wsq.h"
 
 #define HUB_IDENTITY_MAX 256
-#define HUB_METRICS_MAX	 (1024 * 1024) /* /metrics body cap */
+/* /metrics body cap: 10 per-worker series of up to ~330 bytes (253-byte
+ * node names) for 4096 workers fit. Pages are touched only as written. */
+#define HUB_METRICS_MAX (16 * 1024 * 1024)
 
 #define HUB_PEER_MAX 64
 
@@ -37,8 +39,10 @@ struct hub_session {
 	char version[PROTO_MAX_VERSION_LEN + 1];
 	uint64_t connected_at_ms;
 	uint64_t last_seen_ms;
-	struct wsq q;	   /* outbound messages, written from WRITEABLE */
-	unsigned char *rx; /* reassembly of the current message */
+	struct proto_symbols symbols; /* from the last progress that had them */
+	struct proto_unwind unwind;   /* ditto */
+	struct wsq q;		      /* outbound messages, written from WRITEABLE */
+	unsigned char *rx;	      /* reassembly of the current message */
 	size_t rx_len, rx_cap;
 	bool rx_binary;
 	bool close_pending; /* close from the next WRITEABLE with close_code */

@@ -48,6 +48,11 @@ static int handle_text(struct hub_session *s)
 		rc = hub_session_send_msg(s, &m) ? -1 : 0;
 		break;
 	case PROTO_PROGRESS:
+		/* Worker-wide figures: the latest wins, whichever job carried them. */
+		if (m.u.progress.symbols.present)
+			s->symbols = m.u.progress.symbols;
+		if (m.u.progress.unwind.present)
+			s->unwind = m.u.progress.unwind;
 		if (hub->cbs.on_progress)
 			hub->cbs.on_progress(hub->cbs.ctx, s->node, &m.u.progress);
 		break;

@@ -52,6 +52,9 @@ struct target_node {
 	bool got_final;	    /* the final profile is in: later ones are dropped */
 	unsigned partials;  /* non-final profiles merged (capped) */
 	char message[160];
+	uint64_t notices[PROTO_MAX_NOTICES]; /* hashes of the worker's notices seen */
+	size_t n_notices;
+	char notice[256]; /* the first one, shown while no other message is */
 };
 
 struct target_pod {

@@ -135,9 +135,11 @@ static json_object *build_status(const struct target *t)
 		json_object_object_add(n, "truncated",
 				       json_object_new_int64((int64_t)t->nodes[i].truncated));
 		truncated += t->nodes[i].truncated;
-		if (t->nodes[i].message[0])
+		if (t->nodes[i].message[0] || t->nodes[i].notice[0])
 			json_object_object_add(n, "message",
-					       json_object_new_string(t->nodes[i].message));
+					       json_object_new_string(t->nodes[i].message[0]
+									  ? t->nodes[i].message
+									  : t->nodes[i].notice));
 		json_object_array_add(arr, n);
 	}
 	json_object_object_add(st, "nodes", arr);

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "flamegraph.h"
+#include "htab.h"
 #include "log.h"
 #include "pprof.h"
 #include "storage.h"
@@ -145,6 +146,30 @@ void reconciler_worker_disconnected(struct reconciler *r, const char *node)
 	}
 }
 
+/* A worker's notice (e.g. a Python shown as native frames): an Event the
+ * first time it is seen for the node in this window, and the node's status
+ * message while there is no other. Workers repeat their notices in every
+ * progress of the job, so a lost message loses none. */
+static void node_notice(struct reconciler *r, struct target *t, struct target_node *n,
+			const struct proto_notice *pn)
+{
+	uint64_t h = htab_hash_str(htab_hash_str(HTAB_SEED, pn->code), pn->message);
+
+	for (size_t i = 0; i < n->n_notices; i++)
+		if (n->notices[i] == h)
+			return;
+	if (n->n_notices == PROTO_MAX_NOTICES)
+		return;
+	n->notices[n->n_notices++] = h;
+	if (!n->notice[0])
+		snprintf(n->notice, sizeof(n->notice), "%.40s: %.200s", pn->code, pn->message);
+	log_info(MOD, "%s/%s: worker %s notes %s: %s", t->ns, t->name, n->name, pn->code,
+		 pn->message);
+	rc_emit_event(r, t, "Warning", "WorkerNotice", "node %s: %s: %s", n->name, pn->code,
+		      pn->message);
+	rc_write_status(r, t);
+}
+
 void reconciler_progress(struct reconciler *r, const char *node, const struct proto_progress *p)
 {
 	struct target *t = rc_find_job(r, p->job_id);
@@ -155,6 +180,8 @@ void reconciler_progress(struct reconciler *r, const char *node, const struct pr
 	n->samples = p->samples;
 	n->drops = p->drops;
 	n->truncated = p->truncated;
+	for (size_t i = 0; i < p->n_notices; i++)
+		node_notice(r, t, n, &p->notices[i]);
 	for (size_t i = 0; i < p->n_pods; i++) {
 		struct target_pod *pod = rc_find_pod(t, p->pods[i].uid);
 

@@ -39,7 +39,7 @@ UNIT_TEST(hub_wake_runs_callback_on_service_thread)
 	struct hub_config cfg = {.iface = "127.0.0.1", .auth = deny_all};
 	struct hub *hub = NULL;
 	pthread_t th;
-	char buf[4096];
+	char buf[16384];
 	int rc = -1;
 
 	/* Find a free port by trying a few; another test may hold one. */
@@ -63,6 +63,9 @@ UNIT_TEST(hub_wake_runs_callback_on_service_thread)
 	CHECK_EQ_INT(hub_send_detach(hub, "node-a", "j1"), -ENOTCONN);
 	CHECK(hub_metrics_write(hub, buf, sizeof(buf)) > 0);
 	CHECK(strstr(buf, "podprof_hub_connected_workers 0\n") != NULL);
+	/* Per-worker series are declared; with no worker there is none. */
+	CHECK(strstr(buf, "# TYPE podprof_worker_symbol_cache_hits_total counter\n") != NULL);
+	CHECK(strstr(buf, "{node=") == NULL);
 	CHECK_EQ_INT(hub_metrics_write(hub, buf, 16), -ENOSPC);
 	hub_free(hub);
 	hub_free(NULL);

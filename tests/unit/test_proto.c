@@ -278,3 +278,94 @@ UNIT_TEST(proto_int_above_int64_refused)
 	CHECK(m.u.heartbeat.seq == (uint64_t)INT64_MAX);
 	proto_msg_free(&m);
 }
+
+/* progress carries the worker's symbol cache and unwind table figures and
+ * the job's notices; all three are optional, so old peers interoperate. */
+UNIT_TEST(proto_progress_stats_and_notices)
+{
+	static const char old[] = "{\"v\":1,\"type\":\"progress\",\"jobId\":\"j\",\"samples\":3}";
+	struct proto_msg m = {.type = PROTO_PROGRESS}, d;
+	struct proto_progress *p = &m.u.progress;
+	struct proto_notice notes[PROTO_MAX_NOTICES + 1];
+	char big[PROTO_MAX_NOTICE_LEN + 2]; /* one byte over the cap */
+	char frame[PROTO_MAX_NOTICE_LEN + 200];
+	struct proto_err err;
+	char *out = NULL;
+	size_t len;
+	int n;
+
+	/* An older worker's progress: nothing present. */
+	CHECK_EQ_INT(proto_decode(old, strlen(old), &d, &err), 0);
+	CHECK(!d.u.progress.symbols.present && !d.u.progress.unwind.present);
+	CHECK_EQ_INT(d.u.progress.n_notices, 0);
+	proto_msg_free(&d);
+	/* Not present: not sent, so an older operator sees the same message. */
+	snprintf(p->job_id, sizeof(p->job_id), "j");
+	CHECK_EQ_INT(proto_encode(&m, &out, &len, &err), 0);
+	CHECK(out && !strstr(out, "symbols") && !strstr(out, "unwind") && !strstr(out, "notices"));
+	free(out);
+
+	p->symbols = (struct proto_symbols){.present = true,
+					    .binaries = 5,
+					    .bytes = 7 << 20,
+					    .max_bytes = 128 << 20,
+					    .hits = INT64_MAX,
+					    .misses = 5,
+					    .evictions = 2};
+	p->unwind = (struct proto_unwind){
+	    .present = true, .tables = 4, .rows = 999, .rows_capacity = 1 << 18, .evictions = 1};
+	memset(notes, 0, sizeof(notes));
+	for (size_t i = 0; i <= PROTO_MAX_NOTICES; i++) {
+		snprintf(notes[i].code, sizeof(notes[i].code), "code_%zu", i);
+		memset(notes[i].message, 'x', PROTO_MAX_NOTICE_LEN); /* exactly at the cap */
+	}
+	p->notices = notes;
+	p->n_notices = PROTO_MAX_NOTICES;
+	CHECK_EQ_INT(proto_encode(&m, &out, &len, &err), 0);
+	CHECK_EQ_INT(proto_decode(out, len, &d, &err), 0);
+	free(out);
+	CHECK(d.u.progress.symbols.present && d.u.progress.unwind.present);
+	CHECK(d.u.progress.symbols.hits == (uint64_t)INT64_MAX);
+	CHECK_EQ_INT(d.u.progress.symbols.binaries, 5);
+	CHECK_EQ_INT(d.u.progress.symbols.bytes, 7 << 20);
+	CHECK_EQ_INT(d.u.progress.symbols.max_bytes, 128 << 20);
+	CHECK_EQ_INT(d.u.progress.symbols.misses, 5);
+	CHECK_EQ_INT(d.u.progress.symbols.evictions, 2);
+	CHECK_EQ_INT(d.u.progress.unwind.tables, 4);
+	CHECK_EQ_INT(d.u.progress.unwind.rows, 999);
+	CHECK_EQ_INT(d.u.progress.unwind.rows_capacity, 1 << 18);
+	CHECK_EQ_INT(d.u.progress.unwind.evictions, 1);
+	CHECK_EQ_INT(d.u.progress.n_notices, PROTO_MAX_NOTICES);
+	CHECK_EQ_STR(d.u.progress.notices[7].code, "code_7");
+	CHECK_EQ_INT(strlen(d.u.progress.notices[7].message), PROTO_MAX_NOTICE_LEN);
+	proto_msg_free(&d);
+
+	/* One notice too many, a message one byte over, a counter over INT64_MAX,
+	 * a control character: each refused by the sender as by the receiver. */
+	p->n_notices = PROTO_MAX_NOTICES + 1;
+	CHECK_EQ_INT(proto_encode(&m, &out, &len, &err), -EINVAL);
+	CHECK_EQ_STR(proto_status_str(err.status), "too_many");
+	CHECK_EQ_STR(err.field, "notices");
+	p->n_notices = 1;
+	memset(big, 'y', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	n = snprintf(frame, sizeof(frame),
+		     "{\"v\":1,\"type\":\"progress\",\"jobId\":\"j\",\"samples\":1,"
+		     "\"notices\":[{\"code\":\"c\",\"message\":\"%s\"}]}",
+		     big);
+	CHECK_EQ_INT(proto_decode(frame, (size_t)n, &d, &err), -EINVAL);
+	CHECK_EQ_STR(proto_status_str(err.status), "bad_string");
+	CHECK_EQ_STR(err.field, "notices[].message");
+	memset(notes[0].message, 0, sizeof(notes[0].message));
+	snprintf(notes[0].message, sizeof(notes[0].message), "tab\there");
+	CHECK_EQ_INT(proto_encode(&m, &out, &len, &err), -EINVAL);
+	CHECK_EQ_STR(proto_status_str(err.status), "bad_string");
+	snprintf(notes[0].message, sizeof(notes[0].message), "fine");
+	p->symbols.misses = (uint64_t)INT64_MAX + 1;
+	CHECK_EQ_INT(proto_encode(&m, &out, &len, &err), -EINVAL);
+	CHECK_EQ_STR(proto_status_str(err.status), "out_of_range");
+	CHECK_EQ_STR(err.field, "symbols.misses");
+	p->symbols.misses = 0;
+	CHECK_EQ_INT(proto_encode(&m, &out, &len, &err), 0);
+	free(out);
+}

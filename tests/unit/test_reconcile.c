@@ -668,3 +668,57 @@ UNIT_TEST(reconcile_grace_waits_for_a_late_profile)
 	CHECK_EQ_STR(condition_status(&w, "PartialResult"), "True");
 	world_release(&w);
 }
+
+/* status.nodes[i].message of the last status posted, or NULL. */
+static const char *node_message(struct world *w, size_t i)
+{
+	json_object *nodes, *v;
+
+	if (!w->last_status || !json_object_object_get_ex(w->last_status, "nodes", &nodes) ||
+	    !json_object_object_get_ex(json_object_array_get_idx(nodes, i), "message", &v))
+		return NULL;
+	return json_object_get_string(v);
+}
+
+/* A worker's notice (repeated in each of its progress messages) gives one
+ * Event per node and window and becomes the node's message. */
+UNIT_TEST(reconcile_worker_notice_once_per_node)
+{
+	static const char *const news[] = {
+	    "event Warning WorkerNotice",
+	    "status checkout Running pods=2 nodes=node-a:Attached,node-b:Attached"};
+	static const char first[] =
+	    "python_unsupported: CPython 3.7 is not supported (no offsets): /usr/lib/x.so";
+	struct proto_notice notes[2] = {
+	    {"python_unsupported", "CPython 3.7 is not supported (no offsets): /usr/lib/x.so"},
+	    {"python_no_symbols", "CPython without symbols: /usr/bin/python3"}};
+	/* node, notices in that progress, whether it is news */
+	static const struct {
+		const char *node;
+		size_t n;
+		bool news;
+	} steps[] = {
+	    {"node-a", 1, true},
+	    {"node-a", 1, false}, /* repeated: said once */
+	    {"node-a", 2, true},  /* a second one is news */
+	    {"node-b", 1, true},  /* per node */
+	};
+	struct proto_progress p = {.samples = 5, .notices = notes};
+	struct world w;
+
+	snprintf(p.job_id, sizeof(p.job_id), "tuid.1.0");
+	CHECK_EQ_INT(two_nodes_running(&w), 0);
+	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+		p.n_notices = steps[i].n;
+		reconciler_progress(w.r, steps[i].node, &p);
+		reconciler_flush(w.r);
+		if (steps[i].news)
+			EXPECT(&w, news[0], news[1]);
+		else
+			EXPECT(&w);
+	}
+	/* Each node shows its first notice. */
+	CHECK_EQ_STR(node_message(&w, 0), first);
+	CHECK_EQ_STR(node_message(&w, 1), first);
+	world_release(&w);
+}
