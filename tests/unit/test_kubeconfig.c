@@ -144,7 +144,7 @@ static json_object *yparse(const char *s, int *rc)
 	return o;
 }
 
-/* The YAML subset: nesting, sequences at the key's indent, quoting, scalars, comments. */
+/* Block YAML: nesting, sequences at the key's indent, quoting, scalars, comments, "...". */
 UNIT_TEST(kubeconfig_yaml_subset)
 {
 	int rc;
