@@ -104,7 +104,7 @@ cmd_check() {
 	done
 	# Each binary's libraries are the ones the Makefile links (libbpf, libcurl, ...).
 	local want
-	for want in libbpf libelf libz libcurl libjson-c libwebsockets libcap libprotobuf-c libyaml libcrypto; do
+	for want in libbpf libelf libz libcurl libjson-c libwebsockets libcap libprotobuf-c libyaml-0 libcrypto; do
 		grep -q "/$want\.so" "$tmp/shared-libs.txt" || die "check: no $want in the shared-library list"
 	done
 	[[ -s $tmp/runtime-packages.txt ]] || die "check: empty runtime package list"
