@@ -27,7 +27,8 @@ endif
 CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g -O2 \
 	-fno-omit-frame-pointer
 SAN_FLAGS   := -fsanitize=address,undefined -fno-sanitize-recover=undefined -O1
-LDLIBS      := -lbpf -lelf -ldw -lz -lcurl -ljson-c -lwebsockets -lcap -lprotobuf-c -lpthread -lm
+LDLIBS      := -lbpf -lelf -ldw -lz -lcurl -ljson-c -lwebsockets -lcap -lprotobuf-c \
+	$(shell pkg-config --libs yaml-0.1 libcrypto) -lpthread -lm
 
 # Include paths per source folder: a folder sees its own headers and those
 # of the layers below it, so an include that crosses the layering (lib/ using

@@ -190,7 +190,7 @@ users:
 
 
 def test_client_certificate_data_kubeconfig(stack, driver_bin, tmp_path):
-    """Inline CA and client certificate/key (base64 *-data, in YAML) authenticate without files."""
+    """Inline CA and client certificate/key (base64 *-data, in YAML, block or flow style) authenticate without files."""
     def b64(path):
         return base64.b64encode(open(path, "rb").read()).decode()
 
@@ -213,11 +213,19 @@ users:
       client-key-data: {b64(stack.admin_key)}
 """)
     env = dict(stack.env(), ASAN_OPTIONS="detect_leaks=1")
-    # A flow mapping is outside the YAML subset: refused with the line number.
+    # The context is a flow mapping inside block style, as kubectl reads it.
     proc = subprocess.run([driver_bin, "debug-get", "--kubeconfig", str(kc), "/api/v1/namespaces/default"],
                           capture_output=True, text=True, env=env, timeout=60)
-    assert proc.returncode == 1 and "line 10" in proc.stderr, proc.stderr
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["metadata"]["name"] == "default"
+    # Broken YAML (the flow mapping left open) is refused with its line number.
     kc.write_text(kc.read_text().replace("    context: {cluster: c, user: admin}",
+                                         "    context: {cluster: c, user: admin"))
+    proc = subprocess.run([driver_bin, "debug-get", "--kubeconfig", str(kc), "/api/v1/namespaces/default"],
+                          capture_output=True, text=True, env=env, timeout=60)
+    assert proc.returncode == 1 and "kubeconfig line " in proc.stderr, proc.stderr
+    # The same in block style.
+    kc.write_text(kc.read_text().replace("    context: {cluster: c, user: admin",
                                          "    context:\n      cluster: c\n      user: admin"))
     proc = subprocess.run([driver_bin, "debug-get", "--kubeconfig", str(kc), "/api/v1/namespaces/default"],
                           capture_output=True, text=True, env=env, timeout=60)

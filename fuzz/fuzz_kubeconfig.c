@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* fuzz_kubeconfig.c -- kubeconfig files: the YAML-subset parser, context
+/* fuzz_kubeconfig.c -- kubeconfig files: YAML to json-c through libyaml, context
  * resolution and the base64 of embedded certificates and keys.
  *
  * kubeconfig_parse() is pure (touches no files), so any input is safe to try.
@@ -20,7 +20,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t dec_len = 0;
 
 	fuzz_quiet();
-	/* An empty document parses to JSON null, which json-c holds as NULL. */
 	if (kubeconfig_yaml_parse((const char *)data, size, &tree, err, sizeof(err)) == 0) {
 		json_object_put(tree);
 	} else {

@@ -20,6 +20,9 @@ int64_t clock_mono_ns(void);
 /* CLOCK_REALTIME in milliseconds since the Unix epoch. */
 int64_t clock_wall_ms(void);
 
+/* CLOCK_REALTIME in nanoseconds since the Unix epoch (profile timestamps). */
+int64_t clock_wall_ns(void);
+
 /* The CLOCK_MONOTONIC time ms from now, for pthread_cond_timedwait on a
  * condition variable created with pthread_condattr_setclock(MONOTONIC). */
 struct timespec clock_mono_after(uint64_t ms);

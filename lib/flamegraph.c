@@ -73,15 +73,6 @@ struct fg {
 	FILE *out;
 };
 
-static uint64_t fnv(const void *data, size_t len, uint64_t h)
-{
-	const unsigned char *p = data;
-
-	for (size_t i = 0; i < len; i++)
-		h = (h ^ p[i]) * 0x100000001b3ull;
-	return h;
-}
-
 static bool name_eq(const void *ctx, uint32_t pos, const void *key)
 {
 	const struct fg *g = ctx;
@@ -92,7 +83,7 @@ static bool name_eq(const void *ctx, uint32_t pos, const void *key)
 /* Intern a frame name; returns its index or a negative errno. */
 static int64_t intern(struct fg *g, const char *s)
 {
-	uint64_t h = fnv(s, strlen(s), 0xcbf29ce484222325ull);
+	uint64_t h = htab_hash_bytes(HTAB_SEED, s, strlen(s));
 	uint32_t pos;
 
 	if (htab_find(&g->name_h, h, name_eq, g, s, &pos))
@@ -132,7 +123,7 @@ static bool node_eq(const void *ctx, uint32_t pos, const void *key)
 static int64_t child(struct fg *g, uint32_t parent, uint32_t name)
 {
 	struct node_key k = {parent, name};
-	uint64_t h = fnv(&k, sizeof(k), 0xcbf29ce484222325ull);
+	uint64_t h = htab_hash_bytes(HTAB_SEED, &k, sizeof(k));
 	struct fg_node *n;
 	uint32_t pos;
 
@@ -477,7 +468,7 @@ static size_t char_count(const char *s)
  * function has the same colour in every profile. */
 static void colour(const char *name, bool python, unsigned *r, unsigned *gg, unsigned *b)
 {
-	uint64_t h = fnv(name, strlen(name), 0xcbf29ce484222325ull);
+	uint64_t h = htab_hash_bytes(HTAB_SEED, name, strlen(name));
 
 	if (python) {
 		/* Python frames apart from native ones: blue-green. */

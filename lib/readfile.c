@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -63,6 +64,9 @@ int read_file_capped(const char *path, size_t max, void **out, size_t *len)
 	*len = got;
 	buf = NULL;
 cleanup:
+	/* Token and key files come through here: leave no copy in freed memory. */
+	if (buf)
+		explicit_bzero(buf, got);
 	free(buf);
 	if (fd >= 0)
 		close(fd);

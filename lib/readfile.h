@@ -13,7 +13,9 @@
 #include <stddef.h>
 
 /* Read path whole into *out (malloc'd, NUL-terminated; *len excludes the
- * NUL; caller frees). Regular files, pipes and devices (read to EOF).
+ * NUL; caller frees, and wipes it first when it holds a secret). Regular
+ * files, pipes and devices (read to EOF). On failure nothing read is left in
+ * freed memory.
  * -E2BIG when over max bytes, -EISDIR for a directory, -errno from
  * open/read. A file truncated while being read gives what was there. */
 int read_file_capped(const char *path, size_t max, void **out, size_t *len);

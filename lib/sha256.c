@@ -1,120 +1,37 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* sha256.c -- SHA-256 as specified in FIPS 180-4, section 6.2. */
+/* sha256.c -- SHA-256 through OpenSSL's EVP digest API. */
 #include "sha256.h"
 
-#include <string.h>
+#include <errno.h>
+#include <openssl/evp.h>
 
-static const uint32_t k256[64] = {
-    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
-    0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
-    0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
-    0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
-    0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
-    0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
-    0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
-    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
-};
-
-static uint32_t ror(uint32_t x, unsigned n)
+int sha256_digest(const void *data, size_t len, uint8_t out[SHA256_DIGEST_LEN])
 {
-	return (x >> n) | (x << (32 - n));
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	unsigned int n = 0;
+	int err = -EIO;
+
+	if (!ctx)
+		return -ENOMEM;
+	if (EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) && EVP_DigestUpdate(ctx, data, len) &&
+	    EVP_DigestFinal_ex(ctx, out, &n) && n == SHA256_DIGEST_LEN)
+		err = 0;
+	EVP_MD_CTX_free(ctx);
+	return err;
 }
 
-static void compress(uint32_t h[8], const uint8_t blk[64])
+int sha256_hex(const void *data, size_t len, char out[SHA256_HEX_LEN])
 {
-	uint32_t w[64], a, b, c, d, e, f, g, hh;
-
-	for (int i = 0; i < 16; i++)
-		w[i] = (uint32_t)blk[4 * i] << 24 | (uint32_t)blk[4 * i + 1] << 16 |
-		       (uint32_t)blk[4 * i + 2] << 8 | blk[4 * i + 3];
-	for (int i = 16; i < 64; i++) {
-		uint32_t s0 = ror(w[i - 15], 7) ^ ror(w[i - 15], 18) ^ (w[i - 15] >> 3);
-		uint32_t s1 = ror(w[i - 2], 17) ^ ror(w[i - 2], 19) ^ (w[i - 2] >> 10);
-
-		w[i] = w[i - 16] + s0 + w[i - 7] + s1;
-	}
-	a = h[0], b = h[1], c = h[2], d = h[3], e = h[4], f = h[5], g = h[6], hh = h[7];
-	for (int i = 0; i < 64; i++) {
-		uint32_t s1 = ror(e, 6) ^ ror(e, 11) ^ ror(e, 25);
-		uint32_t ch = (e & f) ^ (~e & g);
-		uint32_t t1 = hh + s1 + ch + k256[i] + w[i];
-		uint32_t s0 = ror(a, 2) ^ ror(a, 13) ^ ror(a, 22);
-		uint32_t maj = (a & b) ^ (a & c) ^ (b & c);
-		uint32_t t2 = s0 + maj;
-
-		hh = g, g = f, f = e, e = d + t1, d = c, c = b, b = a, a = t1 + t2;
-	}
-	h[0] += a, h[1] += b, h[2] += c, h[3] += d, h[4] += e, h[5] += f, h[6] += g, h[7] += hh;
-}
-
-void sha256_init(struct sha256_ctx *c)
-{
-	static const uint32_t iv[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
-				       0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
-
-	memcpy(c->h, iv, sizeof(iv));
-	c->total = 0;
-	c->buf_len = 0;
-}
-
-void sha256_update(struct sha256_ctx *c, const void *data, size_t len)
-{
-	const uint8_t *p = data;
-
-	c->total += len;
-	if (c->buf_len) {
-		size_t take = 64 - c->buf_len < len ? 64 - c->buf_len : len;
-
-		memcpy(c->buf + c->buf_len, p, take);
-		c->buf_len += take;
-		p += take;
-		len -= take;
-		if (c->buf_len < 64)
-			return;
-		compress(c->h, c->buf);
-		c->buf_len = 0;
-	}
-	for (; len >= 64; p += 64, len -= 64)
-		compress(c->h, p);
-	memcpy(c->buf, p, len);
-	c->buf_len = len;
-}
-
-void sha256_final(struct sha256_ctx *c, uint8_t out[SHA256_DIGEST_LEN])
-{
-	uint64_t bits = c->total * 8;
-
-	/* Padding: one 0x80 byte, zeros up to 56 mod 64, then the bit length. */
-	c->buf[c->buf_len++] = 0x80;
-	if (c->buf_len > 56) {
-		memset(c->buf + c->buf_len, 0, 64 - c->buf_len);
-		compress(c->h, c->buf);
-		c->buf_len = 0;
-	}
-	memset(c->buf + c->buf_len, 0, 56 - c->buf_len);
-	for (int i = 0; i < 8; i++)
-		c->buf[56 + i] = (uint8_t)(bits >> (56 - 8 * i));
-	compress(c->h, c->buf);
-	for (int i = 0; i < 8; i++) {
-		out[4 * i] = (uint8_t)(c->h[i] >> 24);
-		out[4 * i + 1] = (uint8_t)(c->h[i] >> 16);
-		out[4 * i + 2] = (uint8_t)(c->h[i] >> 8);
-		out[4 * i + 3] = (uint8_t)c->h[i];
-	}
-}
-
-void sha256_hex(const void *data, size_t len, char out[SHA256_HEX_LEN])
-{
-	static const char hex[] = "0123456789abcdef";
-	struct sha256_ctx c;
+	static const char digits[] = "0123456789abcdef";
 	uint8_t d[SHA256_DIGEST_LEN];
+	int err = sha256_digest(data, len, d);
 
-	sha256_init(&c);
-	sha256_update(&c, data, len);
-	sha256_final(&c, d);
+	if (err)
+		return err;
 	for (int i = 0; i < SHA256_DIGEST_LEN; i++) {
-		out[2 * i] = hex[d[i] >> 4];
-		out[2 * i + 1] = hex[d[i] & 15];
+		out[2 * i] = digits[d[i] >> 4];
+		out[2 * i + 1] = digits[d[i] & 15];
 	}
-	out[64] = '\0';
+	out[2 * SHA256_DIGEST_LEN] = '\0';
+	return 0;
 }

@@ -1,12 +1,15 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* sha256.h -- SHA-256 (FIPS 180-4) for S3 payload hashes.
+/* sha256.h -- SHA-256 digests (S3 payload hashes, token cache keys).
  *
- * A low-level primitive (libc only). It exists because S3 SigV4 signs the
- * request body's SHA-256 (x-amz-content-sha256) and none of podprof's
- * libraries exposes a digest API: libcurl hashes internally but only for
- * bodies it can see, and OpenSSL is not a direct dependency.
+ * A low-level primitive: the one module that calls OpenSSL's libcrypto (EVP),
+ * already loaded through libcurl and libwebsockets. It exists because S3
+ * SigV4 signs the request body's SHA-256 (x-amz-content-sha256), which
+ * libcurl does not compute for us, and the hub keys its TokenReview cache by
+ * a token's digest so the cache never holds tokens.
  *
- * Functions cannot fail; no allocation.
+ * Return convention: 0 on success, negative errno on failure (-ENOMEM when
+ * libcrypto cannot allocate, -EIO when it refuses the digest, e.g. a
+ * crypto policy without SHA-256). No output is written on failure.
  */
 #ifndef PODPROF_SHA256_H
 #define PODPROF_SHA256_H
@@ -17,23 +20,10 @@
 #define SHA256_DIGEST_LEN 32
 #define SHA256_HEX_LEN	  65 /* 64 hex digits + NUL */
 
-struct sha256_ctx {
-	uint32_t h[8];	 /* chaining state */
-	uint64_t total;	 /* bytes hashed so far */
-	uint8_t buf[64]; /* partial block */
-	size_t buf_len;	 /* bytes used in buf */
-};
+/* Digest of data[0..len) into out[32]. */
+int sha256_digest(const void *data, size_t len, uint8_t out[SHA256_DIGEST_LEN]);
 
-/* Start a new digest. */
-void sha256_init(struct sha256_ctx *c);
-
-/* Hash `len` more bytes. */
-void sha256_update(struct sha256_ctx *c, const void *data, size_t len);
-
-/* Finish into out[32]; the context must be re-initialised before reuse. */
-void sha256_final(struct sha256_ctx *c, uint8_t out[SHA256_DIGEST_LEN]);
-
-/* One-shot digest of a buffer as 64 lowercase hex digits + NUL. */
-void sha256_hex(const void *data, size_t len, char out[SHA256_HEX_LEN]);
+/* The same as 64 lowercase hex digits + NUL. */
+int sha256_hex(const void *data, size_t len, char out[SHA256_HEX_LEN]);
 
 #endif

@@ -24,7 +24,8 @@ BINARIES=(podprof-operator podprof-worker kubectl-podprof)
 BUILD_PKGS=(
 	make gcc libc6-dev clang llvm pkg-config bpftool ca-certificates
 	libbpf-dev libelf-dev libdw-dev zlib1g-dev libcurl4-openssl-dev libjson-c-dev
-	libwebsockets-dev libcap-dev libprotobuf-c-dev protobuf-c-compiler
+	libwebsockets-dev libcap-dev libprotobuf-c-dev protobuf-c-compiler libyaml-dev
+	libssl-dev
 )
 # Package name patterns that must never be in the runtime stage.
 FORBIDDEN='^(gcc|g\+\+|cpp|clang|llvm|binutils|make|libc6-dev|.*-dev)(-[0-9.]+)?(:.*)?$'
@@ -103,7 +104,7 @@ cmd_check() {
 	done
 	# Each binary's libraries are the ones the Makefile links (libbpf, libcurl, ...).
 	local want
-	for want in libbpf libelf libz libcurl libjson-c libwebsockets libcap libprotobuf-c; do
+	for want in libbpf libelf libz libcurl libjson-c libwebsockets libcap libprotobuf-c libyaml-0 libcrypto; do
 		grep -q "/$want\.so" "$tmp/shared-libs.txt" || die "check: no $want in the shared-library list"
 	done
 	[[ -s $tmp/runtime-packages.txt ]] || die "check: empty runtime package list"

@@ -10,7 +10,7 @@ set -euo pipefail
 PKGS=(
 	make gcc clang llvm libclang-rt-14-dev pkg-config clang-format git openssl curl ca-certificates
 	libbpf-dev bpftool linux-perf
-	libcurl4-openssl-dev libjson-c-dev libwebsockets-dev libcap-dev libcap2-bin
+	libcurl4-openssl-dev libjson-c-dev libwebsockets-dev libcap-dev libcap2-bin libyaml-dev libssl-dev
 	libelf-dev libdw-dev libprotobuf-c-dev protobuf-c-compiler zlib1g-dev
 	python3 python3-pip iproute2 procps valgrind strace python3-seccomp
 	chromium # the flame graph's browser test (e2e/test_plugin.py)

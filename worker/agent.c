@@ -12,6 +12,7 @@
 #include "log.h"
 #include "parse.h"
 #include "proto.h"
+#include "readfile.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -135,32 +136,30 @@ static int write_some(struct agent *ag)
 
 static int load_token(struct agent *ag)
 {
-	char buf[TOKEN_FILE_MAX + 2];
-	ssize_t n = -1;
-	size_t len;
-	int fd = open(ag->cfg.token_file, O_RDONLY | O_CLOEXEC);
+	void *data = NULL;
+	char *buf;
+	size_t len = 0, n;
 
-	if (fd >= 0) {
-		n = read(fd, buf, sizeof(buf) - 1);
-		close(fd);
-	}
-	if (n <= 0 || n > TOKEN_FILE_MAX) {
+	if (read_file_capped(ag->cfg.token_file, TOKEN_FILE_MAX, &data, &n) || n == 0) {
 		log_error(MOD, "cannot read token file %s (missing, empty or over %d bytes)",
 			  ag->cfg.token_file, TOKEN_FILE_MAX);
-		explicit_bzero(buf, sizeof(buf));
+		if (data)
+			explicit_bzero(data, n);
+		free(data);
 		return -EINVAL;
 	}
-	buf[n] = '\0';
+	buf = data;
 	len = strcspn(buf, "\r\n");
 	while (len && (buf[len - 1] == ' ' || buf[len - 1] == '\t'))
 		len--;
-	buf[len] = '\0';
+	explicit_bzero(buf + len, n - len); /* wipe what follows the token line */
 	if (ag->token) {
 		explicit_bzero(ag->token, strlen(ag->token));
 		free(ag->token);
 	}
-	ag->token = len ? strdup(buf) : NULL;
-	explicit_bzero(buf, sizeof(buf));
+	ag->token = len ? buf : NULL; /* the file's buffer, handed over */
+	if (!len)
+		free(buf);
 	return ag->token ? 0 : -EINVAL;
 }
 

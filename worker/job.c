@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "log.h"
 #include "sampler.h"
 #include "symbolize.h"
@@ -72,14 +73,6 @@ struct job_engine {
 	struct pprof_frame frames[MAX_FRAMES];	/* scratch for one sample */
 	struct pprof_line py_lines[MAX_FRAMES]; /* ... positions of its Python frames */
 };
-
-static int64_t now_ns(clockid_t clk)
-{
-	struct timespec ts;
-
-	clock_gettime(clk, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 static char *dup_or_null(const char *s)
 {
@@ -204,7 +197,7 @@ void job_engine_free(struct job_engine *e)
 int job_engine_tick(struct job_engine *e)
 {
 	if (e && e->running == 0 && e->unused_since_ns &&
-	    now_ns(CLOCK_MONOTONIC) - e->unused_since_ns >= (int64_t)e->unload_after_ms * 1000000) {
+	    clock_mono_ns() - e->unused_since_ns >= (int64_t)e->unload_after_ms * 1000000) {
 		engine_sleep(e);
 		return 0;
 	}
@@ -223,9 +216,9 @@ bool job_engine_loaded(const struct job_engine *e)
 
 static int new_window(struct job *j)
 {
-	int err = pprof_builder_new(&j->window, 1000000000LL / j->hz, now_ns(CLOCK_REALTIME));
+	int err = pprof_builder_new(&j->window, 1000000000LL / j->hz, clock_wall_ns());
 
-	j->window_start_ns = now_ns(CLOCK_MONOTONIC);
+	j->window_start_ns = clock_mono_ns();
 	return err;
 }
 
@@ -753,7 +746,7 @@ int job_take_profile(struct job *j, struct pprof_builder **out, struct job_stats
 	err = fill_stats(j, st);
 	if (err)
 		goto cleanup;
-	dur = now_ns(CLOCK_MONOTONIC) - j->window_start_ns;
+	dur = clock_mono_ns() - j->window_start_ns;
 	pprof_builder_set_duration(j->window, dur);
 	done = j->window;
 	j->window = NULL;
@@ -812,7 +805,7 @@ void job_stop(struct job *j)
 	} else {
 		sampler_clear_slot(e->sampler, j->slot);
 		if (e->running == 0) {
-			e->unused_since_ns = now_ns(CLOCK_MONOTONIC);
+			e->unused_since_ns = clock_mono_ns();
 			log_info(MOD,
 				 "no job running: BPF sampler unloads in %u ms unless one starts",
 				 e->unload_after_ms);

@@ -2,6 +2,7 @@
 /* pyproc.c -- detect CPython in a process and name its Python frames. */
 #include "pyproc.h"
 #include "arr.h"
+#include "clock.h"
 #include "elfsym.h"
 #include "htab.h"
 #include "pprof.h"
@@ -338,14 +339,6 @@ static int read_bytes(pid_t pid, const struct profile_py_offsets *o, uint64_t ad
 	return 0;
 }
 
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
 static struct code *code_read(pid_t pid, const struct profile_py_offsets *o, uint64_t addr)
 {
 	struct code *c = calloc(1, sizeof(*c));
@@ -402,9 +395,9 @@ static struct code *code_get(struct pysym *ps, pid_t pid, const struct profile_p
 		pysym_reset(ps);
 	if (arr_grow((void **)&ps->codes, &ps->cap, ps->n + 1, sizeof(*ps->codes), MAX_CODES))
 		return NULL;
-	t0 = now_ns();
+	t0 = clock_mono_ns();
 	c = code_read(pid, o, addr);
-	ps->read_ns += (uint64_t)(now_ns() - t0);
+	ps->read_ns += (uint64_t)(clock_mono_ns() - t0);
 	ps->reads++;
 	if (!c)
 		return NULL;

@@ -27,7 +27,6 @@
 #define DEFAULT_ROW_ENTRIES    (1u << 20)
 #define DEFAULT_PAGE_ENTRIES   (1u << 15)
 #define STACK_CACHE_BYTES      (8u << 20) /* per generation, see stack_cache.h */
-#define MAX_CPUS	       4096	  /* cap on what we parse from sysfs */
 #define BTF_PATH	       "/sys/kernel/btf/vmlinux"
 
 /* One set of per-CPU perf events of a slot: for every task (cgroup_id 0)
@@ -183,52 +182,6 @@ int sampler_load(struct sampler *s)
 	return 0;
 }
 
-/* Parse /sys/devices/system/cpu/online ("0-3,5") into a 0/1 array of MAX_CPUS. */
-static int online_cpus(bool *online, int *max_cpu)
-{
-	char buf[4096], *p, *end;
-	FILE *f;
-	size_t n;
-	int err = 0;
-
-	*max_cpu = -1;
-	f = fopen("/sys/devices/system/cpu/online", "re");
-	if (!f)
-		return -errno;
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	p = buf;
-	while (*p && *p != '\n') {
-		long a, b;
-
-		errno = 0;
-		a = strtol(p, &end, 10);
-		if (errno || end == p || a < 0 || a >= MAX_CPUS) {
-			err = -EINVAL;
-			break;
-		}
-		b = a;
-		p = end;
-		if (*p == '-') {
-			p++;
-			b = strtol(p, &end, 10);
-			if (errno || end == p || b < a || b >= MAX_CPUS) {
-				err = -EINVAL;
-				break;
-			}
-			p = end;
-		}
-		for (long c = a; c <= b; c++)
-			online[c] = true;
-		if (b > *max_cpu)
-			*max_cpu = (int)b;
-		if (*p == ',')
-			p++;
-	}
-	return err;
-}
-
 /* A cpu-clock sampling event on one CPU: for every task (cgroup_fd < 0), or
  * in cgroup mode, where it counts only while a task of that cgroup v2
  * directory or its descendants runs: other tasks take no interrupt at all. */
@@ -272,35 +225,24 @@ static void log_perf_error(int err, int cpu)
 		log_error(MOD, "perf_event_open on CPU %d: %s", cpu, strerror(-err));
 }
 
-/* Open and attach one event per online CPU into es. */
+/* Open and attach one event per online CPU into es. Every possible CPU is
+ * tried (libbpf's count); perf_event_open answers ENODEV for an offline one,
+ * so no CPU list needs parsing and a CPU going offline meanwhile is skipped. */
 static int evset_open(struct sampler *s, const struct slot *sl, struct evset *es, int cgroup_fd)
 {
-	bool *online = NULL;
-	int max_cpu, err;
+	int err;
 
-	online = calloc(MAX_CPUS, sizeof(bool));
-	if (!online)
+	es->links = calloc((size_t)s->ncpus_possible, sizeof(*es->links));
+	if (!es->links)
 		return -ENOMEM;
-	err = online_cpus(online, &max_cpu);
-	if (err) {
-		log_error(MOD, "cannot read online CPUs: %s", strerror(-err));
-		goto cleanup;
-	}
-	es->links = calloc((size_t)max_cpu + 1, sizeof(*es->links));
-	if (!es->links) {
-		err = -ENOMEM;
-		goto cleanup;
-	}
-	for (int cpu = 0; cpu <= max_cpu; cpu++) {
+	for (int cpu = 0; cpu < s->ncpus_possible; cpu++) {
 		LIBBPF_OPTS(bpf_perf_event_opts, opts);
 		struct bpf_link *link;
 		int fd;
 
-		if (!online[cpu])
-			continue;
 		fd = perf_open_cpu(cpu, sl->hz, cgroup_fd);
 		if (fd == -ENODEV)
-			continue; /* went offline meanwhile */
+			continue; /* offline */
 		if (fd < 0) {
 			err = fd;
 			if (cgroup_fd < 0)
@@ -328,7 +270,6 @@ static int evset_open(struct sampler *s, const struct slot *sl, struct evset *es
 cleanup:
 	if (err)
 		evset_close(es);
-	free(online);
 	return err;
 }
 

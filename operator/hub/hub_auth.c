@@ -7,6 +7,7 @@
  */
 #include "hub.h"
 #include "log.h"
+#include "readfile.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -104,38 +105,33 @@ int hub_token_file_load(const char *path, struct hub_token_file **out)
 {
 	struct hub_token_file *tf = NULL;
 	struct stat st;
-	ssize_t n;
-	int fd = -1, err;
+	void *text = NULL;
+	size_t n = 0;
+	int err;
 
 	*out = NULL;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		err = -errno;
-		log_error(MOD, "token file %s: %s", path, strerror(errno));
-		goto cleanup;
-	}
-	if (fstat(fd, &st) == 0 && (st.st_mode & S_IROTH))
+	if (stat(path, &st) == 0 && (st.st_mode & S_IROTH))
 		log_warn(MOD, "token file %s is world-readable", path);
-	tf = calloc(1, sizeof(*tf));
-	if (tf)
-		tf->text = calloc(1, TOKEN_FILE_MAX + 2);
-	if (!tf || !tf->text) {
-		err = -ENOMEM;
-		goto cleanup;
-	}
-	tf->text_len = TOKEN_FILE_MAX + 2;
-	/* Read one byte more than the cap to tell "exactly full" from "too big". */
-	n = read(fd, tf->text, TOKEN_FILE_MAX + 1);
-	if (n < 0) {
-		err = -errno;
-		goto cleanup;
-	}
-	if (n > TOKEN_FILE_MAX) {
+	err = read_file_capped(path, TOKEN_FILE_MAX, &text, &n);
+	if (err == -E2BIG) {
 		log_error(MOD, "token file %s is over %d bytes", path, TOKEN_FILE_MAX);
 		err = -EFBIG;
 		goto cleanup;
 	}
-	if (strlen(tf->text) != (size_t)n) {
+	if (err) {
+		log_error(MOD, "token file %s: %s", path, strerror(-err));
+		goto cleanup;
+	}
+	tf = calloc(1, sizeof(*tf));
+	if (!tf) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
+	/* The secret's buffer moves into tf, which wipes it when freed. */
+	tf->text = text;
+	tf->text_len = n + 1;
+	text = NULL;
+	if (strlen(tf->text) != n) {
 		log_error(MOD, "token file %s holds a NUL byte", path);
 		err = -EINVAL;
 		goto cleanup;
@@ -146,8 +142,9 @@ int hub_token_file_load(const char *path, struct hub_token_file **out)
 	*out = tf;
 	tf = NULL;
 cleanup:
-	if (fd >= 0)
-		close(fd);
+	if (text)
+		explicit_bzero(text, n);
+	free(text);
 	hub_token_file_free(tf);
 	return err;
 }

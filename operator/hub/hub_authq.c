@@ -160,13 +160,9 @@ void hub_authq_free(struct hub_authq *q)
 	free(q);
 }
 
-static void token_key(const char *token, uint8_t key[SHA256_DIGEST_LEN])
+static int token_key(const char *token, uint8_t key[SHA256_DIGEST_LEN])
 {
-	struct sha256_ctx c;
-
-	sha256_init(&c);
-	sha256_update(&c, token, strlen(token));
-	sha256_final(&c, key);
+	return sha256_digest(token, strlen(token), key);
 }
 
 int hub_authq_submit(struct hub_authq *q, uint64_t id, const char *token)
@@ -183,7 +179,11 @@ int hub_authq_submit(struct hub_authq *q, uint64_t id, const char *token)
 		job_free(j);
 		return -ENOMEM;
 	}
-	token_key(token, j->key);
+	err = token_key(token, j->key);
+	if (err) {
+		job_free(j);
+		return err;
+	}
 	pthread_mutex_lock(&q->mu);
 	if (q->queued >= QUEUE_MAX) {
 		err = -EBUSY;
@@ -213,8 +213,12 @@ static struct cache_slot *cache_find(struct hub_authq *q, const uint8_t *key, ui
 int hub_authq_cached(struct hub_authq *q, const char *token, struct hub_auth_result *res)
 {
 	uint8_t key[SHA256_DIGEST_LEN];
-	struct cache_slot *c = cache_find(q, (token_key(token, key), key), clock_mono_ms());
+	struct cache_slot *c;
 
+	/* No digest, no cache: the token is then checked for real. */
+	if (token_key(token, key))
+		return 0;
+	c = cache_find(q, key, clock_mono_ms());
 	if (!c)
 		return 0;
 	if (c->rc)

@@ -9,6 +9,7 @@
 #include "capbuf.h"
 #include "k8s_client_int.h"
 #include "log.h"
+#include "readfile.h"
 
 #include <ctype.h>
 #include <curl/curl.h>
@@ -260,10 +261,10 @@ const char *k8s_client_namespace(const struct k8s_client *c)
 static void refresh_token_locked(struct k8s_client *c)
 {
 	struct stat st;
-	char buf[TOKEN_MAX_BYTES + 1];
-	ssize_t n;
-	size_t len;
-	int fd;
+	void *data = NULL;
+	char *buf;
+	size_t len = 0;
+	int err;
 
 	if (!c->cfg.token_file)
 		return;
@@ -276,20 +277,13 @@ static void refresh_token_locked(struct k8s_client *c)
 	    st.st_mtim.tv_sec == c->token_st.st_mtim.tv_sec &&
 	    st.st_mtim.tv_nsec == c->token_st.st_mtim.tv_nsec)
 		return;
-	fd = open(c->cfg.token_file, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		log_warn("k8s", "token file %s: %s", c->cfg.token_file, strerror(errno));
+	err = read_file_capped(c->cfg.token_file, TOKEN_MAX_BYTES, &data, &len);
+	if (err) {
+		log_warn("k8s", "token file %s unreadable or larger than %u bytes: %s",
+			 c->cfg.token_file, TOKEN_MAX_BYTES, strerror(-err));
 		return;
 	}
-	n = read(fd, buf, sizeof(buf));
-	close(fd);
-	if (n < 0 || (size_t)n > TOKEN_MAX_BYTES) {
-		log_warn("k8s", "token file %s unreadable or larger than %u bytes",
-			 c->cfg.token_file, TOKEN_MAX_BYTES);
-		explicit_bzero(buf, sizeof(buf));
-		return;
-	}
-	len = (size_t)n;
+	buf = data;
 	while (len && isspace((unsigned char)buf[len - 1]))
 		len--;
 	buf[len] = '\0';
@@ -297,8 +291,7 @@ static void refresh_token_locked(struct k8s_client *c)
 		explicit_bzero(c->token, strlen(c->token));
 		free(c->token);
 	}
-	c->token = strdup(buf);
-	explicit_bzero(buf, sizeof(buf));
+	c->token = buf; /* read_file_capped's buffer, handed over */
 	c->token_st = st;
 	log_debug("k8s", "loaded bearer token from %s", c->cfg.token_file);
 }

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* k8s_status.c -- status writes with conflict retry, Events, TokenReview. */
 #include "k8s_status.h"
+#include "json_path.h"
 #include "log.h"
 
 #include <errno.h>
@@ -190,11 +191,9 @@ cleanup:
 
 static void copy_str(json_object *o, const char *key, char *buf, size_t len)
 {
-	json_object *v;
+	const char *s = json_path_str(o, key, (const char *)NULL);
 
-	buf[0] = '\0';
-	if (o && json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_string))
-		snprintf(buf, len, "%s", json_object_get_string(v));
+	snprintf(buf, len, "%s", s ? s : "");
 }
 
 /* user.extra values are string arrays; only a single value is taken (two

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* kubeconfig.c -- kubeconfig / in-cluster settings (the YAML subset they
- * are written in is parsed by kubeconfig_yaml.c). */
+/* kubeconfig.c -- kubeconfig / in-cluster settings (the YAML they are
+ * written in is read by kubeconfig_yaml.c). */
 #include "json_path.h"
 #include "kubeconfig.h"
 #include "kubeconfig_int.h"

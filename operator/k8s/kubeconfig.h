@@ -7,19 +7,19 @@
  * its current-context). The result is a plain struct k8s_config consumed by
  * k8s_client; this module does no network I/O and does not touch libcurl.
  *
- * kubeconfig files are YAML, and no YAML library is in the project's library
- * list, so this module parses the subset of YAML that kubectl and common tools
- * write (JSON input is also accepted, via json-c):
- *   - block mappings and block sequences (including "key:\n- item" at the
- *     key's indent, and "- key: v" items), spaces only (tabs refused);
- *   - plain, 'single' and "double" quoted scalars on one line (double quotes
- *     support \" \\ \/ \n \t \r \b \f \0 \xXX \uXXXX);
- *   - empty flow collections {} and [], comments, "---" and "..." markers.
- * Not supported (rejected with -EINVAL and a line number, never guessed):
- * anchors/aliases, tags, block scalars (| and >), multi-line scalars,
- * non-empty flow collections, multiple documents, duplicate keys are kept
- * last-wins. Plain true/false become booleans, null/~ null; every other
- * scalar stays a string. Caps: 1 MiB input, 64 nesting levels, 200000 lines.
+ * kubeconfig files are YAML (or JSON, which is YAML too), read with libyaml
+ * (kubeconfig_yaml.c, the only user of it): block and flow collections,
+ * plain, quoted and block (| and >) scalars, anchors, aliases and "<<" merge
+ * keys, comments, a UTF-8 BOM, LF/CRLF/CR line ends -- what kubectl reads.
+ * Scalars mean what kubectl makes of them for kubeconfig fields: plain
+ * true/false (any case style: true, True, TRUE) are booleans, plain null, ~
+ * or nothing is null, everything else is a string (quoted "true" too, so a
+ * field that needs a boolean refuses it). Refused with -EINVAL and a line
+ * number: a second document (text after an explicit "..." is ignored, as
+ * kubectl does), tags other than YAML's standard ones, mapping or sequence
+ * keys, aliases to unknown anchors. Duplicate keys: last wins. Caps: 1 MiB
+ * input (checked before parsing), 64 nesting levels, 2^20 nodes counted
+ * with every alias expanded (so "billion laughs" documents are refused).
  *
  * Returns: 0 on success, negative errno on failure. Errors also fill a
  * caller-provided message buffer when one is given (never containing secrets).
@@ -59,7 +59,7 @@ struct k8s_config {
 
 /* ---- loading ----------------------------------------------------------- */
 
-/* Parse kubeconfig text (YAML subset or JSON) of len bytes and resolve the
+/* Parse kubeconfig text (YAML or JSON) of len bytes and resolve the
  * context named `context` (NULL: current-context). Relative file paths in the
  * file are resolved against base_dir (NULL: the working directory). On
  * success *out is a new config the caller frees with k8s_config_free(). On
@@ -96,8 +96,10 @@ void k8s_config_free(struct k8s_config *cfg);
 
 /* ---- building blocks (exposed for tests and fuzzing) -------------------- */
 
-/* Parse the YAML subset described above (or JSON) into a json-c tree.
- * *out is a new reference the caller releases with json_object_put(). */
+/* Parse kubeconfig YAML (or JSON) as described above into a json-c tree; an
+ * empty document gives an empty object. Aliases share objects: treat the
+ * tree as read-only. *out is a new reference the caller releases with
+ * json_object_put(). */
 int kubeconfig_yaml_parse(const char *buf, size_t len, json_object **out, char *errbuf,
 			  size_t errlen);
 

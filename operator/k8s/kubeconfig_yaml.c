@@ -1,545 +1,461 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* kubeconfig_yaml.c -- the small YAML subset kubeconfigs are written in.
+/* kubeconfig_yaml.c -- kubeconfig text (YAML or JSON) to a json-c tree, via libyaml.
  *
- * The YAML parser is line based: each non-blank, non-comment line becomes
- * (indent, text), and a recursive descent builds json-c objects from block
- * mappings and sequences. A "- key: v" sequence item is handled by rewriting
- * that line in place as "key: v" indented to the column after the dash, so
- * its continuation lines form an ordinary mapping at that column. The limits
- * are listed in kubeconfig.h; anything outside them is refused, not guessed.
+ * The one file that includes <yaml.h>. libyaml's event parser reads the YAML
+ * (block and flow collections, plain, quoted and block scalars, anchors and
+ * aliases, comments, a BOM, LF/CRLF/CR line ends; JSON is YAML too); this
+ * file turns its events into json-c objects with an explicit stack, so a
+ * deep document cannot exhaust the C stack, and gives scalars the meaning
+ * kubeconfig.c expects (see kubeconfig.h).
+ *
+ * An alias shares the anchored json-c object (a reference, not a copy), so
+ * it costs no memory, but a reader walking the tree sees every node once per
+ * path to it. That walked size is what is capped (YAML_MAX_NODES): a
+ * "billion laughs" document, whose aliases of aliases grow exponentially
+ * with its length, is refused while being read, before anything walks it.
  */
+#include "arr.h"
+#include "htab.h"
 #include "kubeconfig.h"
 #include "kubeconfig_int.h"
 
-#include <ctype.h>
 #include <errno.h>
-#include <limits.h>
-#include <stdio.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <yaml.h>
 
-#define YAML_MAX_DEPTH 64
-#define YAML_MAX_LINES 200000
+#define YAML_MAX_DEPTH	 64
+#define YAML_MAX_NODES	 (1u << 20) /* nodes with every alias expanded */
+#define YAML_MAX_ANCHORS (1u << 16)
 
-struct yline {
-	int indent;    /* leading spaces */
-	const char *s; /* text after the indent, not NUL-terminated */
-	size_t len;    /* bytes in s, trailing blanks removed */
-	int lineno;    /* 1-based line in the input, for messages */
+/* One open mapping or sequence. */
+struct yframe {
+	json_object *obj; /* the collection being filled */
+	char *anchor;	  /* its anchor, registered when it closes, or NULL */
+	char *key;	  /* mapping: key waiting for its value, or NULL */
+	bool merge;	  /* mapping: the waiting key is the merge key "<<" */
+	size_t weight;	  /* nodes below, aliases expanded */
+	int height;	  /* levels below (0: no children yet) */
 };
 
-struct yparser {
-	struct yline *lines; /* significant lines only */
-	size_t n;	     /* number of lines */
-	size_t pos;	     /* next line to consume */
-	int depth;	     /* current nesting, capped at YAML_MAX_DEPTH */
-	char *err;	     /* caller's message buffer (may be NULL) */
-	size_t errlen;	     /* size of err */
+struct yanchor {
+	char *name;	  /* anchor name, owned */
+	json_object *val; /* our own reference; NULL for a null node */
+	size_t weight;	  /* nodes in it, aliases expanded */
+	int height;	  /* collection levels in it (0 for a scalar) */
 };
 
-static int yerr(struct yparser *p, int lineno, const char *what)
+struct ybuild {
+	struct yframe stack[YAML_MAX_DEPTH]; /* open collections */
+	int depth;			     /* entries used in stack */
+	json_object *root;		     /* the finished top node */
+	struct yanchor *anchors;	     /* defined anchors, latest definition wins */
+	size_t nanchors, anchors_cap;	     /* used / allocated entries */
+	struct htab index;		     /* anchor name -> position in anchors */
+	size_t nodes;			     /* walked size so far, capped at YAML_MAX_NODES */
+	const char *buf;		     /* the input, to turn byte offsets into lines */
+	char *err;			     /* caller's message buffer (may be NULL) */
+	size_t errlen;			     /* size of err */
+};
+
+static int yerr(struct ybuild *b, const yaml_mark_t *m, const char *what, const char *arg)
 {
-	kubeconfig_set_err(p->err, p->errlen, "kubeconfig line %d: %s", lineno, what);
+	kubeconfig_set_err(b->err, b->errlen, "kubeconfig line %zu: %s%.64s", m->line + 1, what,
+			   arg ? arg : "");
 	return -EINVAL;
 }
 
-static int split_lines(struct yparser *p, const char *buf, size_t len)
+static int parser_error(struct ybuild *b, const yaml_parser_t *p)
 {
-	size_t cap = 0, i = 0;
-	int lineno = 0;
-	bool seen_content = false;
+	size_t line = p->problem_mark.line;
 
-	/* Editors on Windows write a UTF-8 byte-order mark: not part of a key. */
-	if (len >= 3 && !memcmp(buf, "\xef\xbb\xbf", 3))
-		i = 3;
-	while (i < len) {
-		size_t start = i, end;
-		int indent = 0;
-		struct yline *l;
-
-		lineno++;
-		/* Lines end in LF, CRLF or a lone CR (old Mac files). */
-		while (i < len && buf[i] != '\n' && buf[i] != '\r')
-			i++;
-		end = i;
-		if (i < len && buf[i] == '\r' && i + 1 < len && buf[i + 1] == '\n')
-			i++;
-		if (i < len)
-			i++;
-		if (lineno > YAML_MAX_LINES)
-			return yerr(p, lineno, "too many lines");
-		while (start + (size_t)indent < end && buf[start + indent] == ' ')
-			indent++;
-		if (start + (size_t)indent < end && buf[start + indent] == '\t')
-			return yerr(p, lineno, "tab in indentation");
-		start += (size_t)indent;
-		while (end > start &&
-		       (buf[end - 1] == ' ' || buf[end - 1] == '\t' || buf[end - 1] == '\r'))
-			end--;
-		if (end == start || buf[start] == '#')
-			continue;
-		if (indent == 0 && end - start >= 3 && !strncmp(buf + start, "---", 3) &&
-		    (end - start == 3 || buf[start + 3] == ' ')) {
-			if (seen_content)
-				return yerr(p, lineno, "multiple documents are not supported");
-			continue;
-		}
-		if (indent == 0 && end - start == 3 && !strncmp(buf + start, "...", 3))
-			break;
-		seen_content = true;
-		if (p->n == cap) {
-			size_t ncap = cap ? cap * 2 : 64;
-			struct yline *nl = realloc(p->lines, ncap * sizeof(*nl));
-
-			if (!nl)
-				return -ENOMEM;
-			p->lines = nl;
-			cap = ncap;
-		}
-		l = &p->lines[p->n++];
-		l->indent = indent;
-		l->s = buf + start;
-		l->len = end - start;
-		l->lineno = lineno;
+	if (p->error == YAML_MEMORY_ERROR)
+		return -ENOMEM;
+	/* Reader errors (bad encoding, control characters) carry a byte offset. */
+	if (p->error == YAML_READER_ERROR) {
+		line = 0;
+		for (size_t i = 0; i < p->problem_offset; i++)
+			line += b->buf[i] == '\n';
 	}
+	kubeconfig_set_err(b->err, b->errlen, "kubeconfig line %zu: %s%s%s", line + 1,
+			   p->problem ? p->problem : "invalid YAML", p->context ? ", " : "",
+			   p->context ? p->context : "");
+	return -EINVAL;
+}
+
+/* ---- anchors ------------------------------------------------------------- */
+
+static bool anchor_eq(const void *ctx, uint32_t pos, const void *key)
+{
+	const struct ybuild *b = ctx;
+
+	return !strcmp(b->anchors[pos].name, key);
+}
+
+static struct yanchor *anchor_find(struct ybuild *b, const char *name)
+{
+	uint32_t pos;
+
+	if (!htab_find(&b->index, htab_hash_str(HTAB_SEED, name), anchor_eq, b, name, &pos))
+		return NULL;
+	return &b->anchors[pos];
+}
+
+/* Remember val (a new reference is taken) under name; a later anchor of the
+ * same name replaces an earlier one, as YAML says. */
+static int anchor_set(struct ybuild *b, const yaml_mark_t *m, const char *name, json_object *val,
+		      size_t weight, int height)
+{
+	struct yanchor *a = anchor_find(b, name);
+	uint64_t hash = htab_hash_str(HTAB_SEED, name);
+	int err;
+
+	if (!a) {
+		char *dup;
+
+		err = arr_grow((void **)&b->anchors, &b->anchors_cap, b->nanchors + 1,
+			       sizeof(*b->anchors), YAML_MAX_ANCHORS);
+		if (err == -E2BIG)
+			return yerr(b, m, "too many anchors", NULL);
+		if (err)
+			return err;
+		dup = strdup(name);
+		if (!dup)
+			return -ENOMEM;
+		err = htab_insert(&b->index, hash, (uint32_t)b->nanchors);
+		if (err) {
+			free(dup);
+			return err;
+		}
+		a = &b->anchors[b->nanchors++];
+		*a = (struct yanchor){.name = dup};
+	}
+	json_object_put(a->val);
+	a->val = json_object_get(val);
+	a->weight = weight;
+	a->height = height;
 	return 0;
 }
 
-static bool is_seq_item(const struct yline *l)
+/* ---- scalars ------------------------------------------------------------- */
+
+enum plain_kind { PLAIN_STRING, PLAIN_NULL, PLAIN_TRUE, PLAIN_FALSE };
+
+/* The plain scalars that are not strings: kubectl's null and booleans. Other
+ * YAML 1.1 words (yes/no/on/off) and numbers stay strings; a field that needs
+ * a boolean then refuses them instead of guessing. */
+static enum plain_kind plain_kind(const char *s, size_t len)
 {
-	return l->len >= 1 && l->s[0] == '-' && (l->len == 1 || l->s[1] == ' ');
+	static const char *const nulls[] = {"", "~", "null", "Null", "NULL"};
+	static const char *const trues[] = {"true", "True", "TRUE"};
+	static const char *const falses[] = {"false", "False", "FALSE"};
+
+	for (size_t i = 0; i < sizeof(nulls) / sizeof(nulls[0]); i++)
+		if (len == strlen(nulls[i]) && !memcmp(s, nulls[i], len))
+			return PLAIN_NULL;
+	for (size_t i = 0; i < 3; i++) {
+		if (len == strlen(trues[i]) && !memcmp(s, trues[i], len))
+			return PLAIN_TRUE;
+		if (len == strlen(falses[i]) && !memcmp(s, falses[i], len))
+			return PLAIN_FALSE;
+	}
+	return PLAIN_STRING;
 }
 
-/* Length of the quoted scalar starting at s[0] (including both quotes), or
- * -1 when it does not close on this line. */
-static long quoted_len(const char *s, size_t len)
+/* The json-c value of a scalar event; *out is NULL for null. Quoted and
+ * block scalars are always strings ("true" in quotes is not a boolean). */
+static int scalar_value(struct ybuild *b, const yaml_event_t *ev, json_object **out)
 {
-	char q = s[0];
-
-	for (size_t i = 1; i < len; i++) {
-		if (q == '"' && s[i] == '\\') {
-			i++;
-			continue;
-		}
-		if (s[i] == q) {
-			if (q == '\'' && i + 1 < len && s[i + 1] == '\'') {
-				i++;
-				continue;
-			}
-			return (long)i + 1;
-		}
-	}
-	return -1;
-}
-
-/* Index of the ':' that ends a mapping key on this line, or -1. */
-static long find_key_colon(const struct yline *l)
-{
-	size_t i = 0;
-
-	if (l->s[0] == '"' || l->s[0] == '\'') {
-		long q = quoted_len(l->s, l->len);
-
-		if (q < 0)
-			return -1;
-		i = (size_t)q;
-		while (i < l->len && l->s[i] == ' ')
-			i++;
-		if (i < l->len && l->s[i] == ':' && (i + 1 == l->len || l->s[i + 1] == ' '))
-			return (long)i;
-		return -1;
-	}
-	if (l->s[0] == '{' || l->s[0] == '[')
-		return -1;
-	for (; i < l->len; i++) {
-		if (l->s[i] == '#' && i > 0 && l->s[i - 1] == ' ')
-			return -1;
-		if (l->s[i] == ':' && (i + 1 == l->len || l->s[i + 1] == ' '))
-			return (long)i;
-	}
-	return -1;
-}
-
-static void put_utf8(char *out, size_t *n, unsigned int cp)
-{
-	if (cp < 0x80) {
-		out[(*n)++] = (char)cp;
-	} else if (cp < 0x800) {
-		out[(*n)++] = (char)(0xc0 | (cp >> 6));
-		out[(*n)++] = (char)(0x80 | (cp & 0x3f));
-	} else if (cp < 0x10000) {
-		out[(*n)++] = (char)(0xe0 | (cp >> 12));
-		out[(*n)++] = (char)(0x80 | ((cp >> 6) & 0x3f));
-		out[(*n)++] = (char)(0x80 | (cp & 0x3f));
-	} else {
-		out[(*n)++] = (char)(0xf0 | (cp >> 18));
-		out[(*n)++] = (char)(0x80 | ((cp >> 12) & 0x3f));
-		out[(*n)++] = (char)(0x80 | ((cp >> 6) & 0x3f));
-		out[(*n)++] = (char)(0x80 | (cp & 0x3f));
-	}
-}
-
-static int hex_digits(const char *s, size_t len, size_t ndig, unsigned int *out)
-{
-	unsigned int v = 0;
-
-	if (len < ndig)
-		return -1;
-	for (size_t i = 0; i < ndig; i++) {
-		int c = (unsigned char)s[i];
-
-		if (!isxdigit(c))
-			return -1;
-		v = v * 16 + (unsigned int)(isdigit(c) ? c - '0' : (tolower(c) - 'a' + 10));
-	}
-	*out = v;
-	return 0;
-}
-
-/* Unquote a scalar of qlen bytes (quotes included) into a new string. */
-static char *unquote(const char *s, size_t qlen, int *bad)
-{
-	/* Output never exceeds input: escapes shrink, \uXXXX (6) -> <=3 bytes. */
-	char *out = malloc(qlen + 1);
-	size_t n = 0;
-
-	*bad = 0;
-	if (!out)
-		return NULL;
-	for (size_t i = 1; i + 1 < qlen; i++) {
-		char c = s[i];
-		unsigned int cp;
-
-		if (s[0] == '\'') {
-			if (c == '\'')
-				i++; /* '' is a literal quote */
-			out[n++] = c;
-			continue;
-		}
-		if (c != '\\') {
-			out[n++] = c;
-			continue;
-		}
-		c = s[++i];
-		switch (c) {
-		case 'n':
-			out[n++] = '\n';
-			break;
-		case 't':
-			out[n++] = '\t';
-			break;
-		case 'r':
-			out[n++] = '\r';
-			break;
-		case 'b':
-			out[n++] = '\b';
-			break;
-		case 'f':
-			out[n++] = '\f';
-			break;
-		case '0':
-			*bad = 1; /* an embedded NUL would truncate C strings */
-			break;
-		case '"':
-		case '\\':
-		case '/':
-		case ' ':
-			out[n++] = c;
-			break;
-		case 'x':
-			if (hex_digits(s + i + 1, qlen - 1 - (i + 1), 2, &cp) || cp == 0) {
-				*bad = 1;
-				break;
-			}
-			put_utf8(out, &n, cp);
-			i += 2;
-			break;
-		case 'u':
-			if (hex_digits(s + i + 1, qlen - 1 - (i + 1), 4, &cp) || cp == 0 ||
-			    (cp >= 0xd800 && cp <= 0xdfff)) {
-				*bad = 1;
-				break;
-			}
-			put_utf8(out, &n, cp);
-			i += 4;
-			break;
-		default:
-			*bad = 1;
-		}
-		if (*bad)
-			break;
-	}
-	out[n] = '\0';
-	if (*bad) {
-		free(out);
-		return NULL;
-	}
-	return out;
-}
-
-static int parse_scalar(struct yparser *p, int lineno, const char *s, size_t len, json_object **out)
-{
-	size_t i;
+	const char *s = (const char *)ev->data.scalar.value;
+	const char *tag = (const char *)ev->data.scalar.tag;
+	size_t len = ev->data.scalar.length;
+	enum plain_kind kind = PLAIN_STRING;
 
 	*out = NULL;
-	if (len && (s[0] == '"' || s[0] == '\'')) {
-		long q = quoted_len(s, len);
-		int bad;
-		char *str;
-
-		if (q < 0)
-			return yerr(p, lineno, "unterminated or multi-line quoted scalar");
-		for (i = (size_t)q; i < len && s[i] == ' '; i++)
-			;
-		if (i < len && s[i] != '#')
-			return yerr(p, lineno, "text after a quoted scalar");
-		if (i < len && i == (size_t)q)
-			return yerr(p, lineno, "comment must be separated by a space");
-		str = unquote(s, (size_t)q, &bad);
-		if (!str)
-			return bad ? yerr(p, lineno, "unsupported escape in quoted scalar")
-				   : -ENOMEM;
-		*out = json_object_new_string(str);
-		free(str);
-		return *out ? 0 : -ENOMEM;
+	if (len > INT32_MAX || memchr(s, '\0', len))
+		return yerr(b, &ev->start_mark, "NUL character in a scalar", NULL);
+	if (!tag) {
+		if (ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE)
+			kind = plain_kind(s, len);
+	} else if (!strcmp(tag, YAML_BOOL_TAG)) {
+		kind = plain_kind(s, len);
+		if (kind != PLAIN_TRUE && kind != PLAIN_FALSE)
+			return yerr(b, &ev->start_mark, "!!bool that is not true or false", NULL);
+	} else if (!strcmp(tag, YAML_NULL_TAG)) {
+		kind = plain_kind(s, len);
+		if (kind != PLAIN_NULL)
+			return yerr(b, &ev->start_mark, "!!null that is not null", NULL);
+	} else if (strcmp(tag, "!") && strcmp(tag, YAML_STR_TAG) && strcmp(tag, YAML_INT_TAG) &&
+		   strcmp(tag, YAML_FLOAT_TAG)) {
+		return yerr(b, &ev->start_mark, "unsupported tag ", tag);
 	}
-	/* Plain scalar: cut a trailing " # comment". */
-	for (i = 0; i < len; i++) {
-		if (s[i] == '#' && i > 0 && (s[i - 1] == ' ' || s[i - 1] == '\t'))
-			break;
-	}
-	len = i;
-	while (len && (s[len - 1] == ' ' || s[len - 1] == '\t'))
-		len--;
-	if (len == 0 || (len == 1 && s[0] == '~') ||
-	    ((len == 4) &&
-	     (!strncmp(s, "null", 4) || !strncmp(s, "Null", 4) || !strncmp(s, "NULL", 4))))
+	switch (kind) {
+	case PLAIN_NULL:
 		return 0;
-	if ((len == 4) &&
-	    (!strncmp(s, "true", 4) || !strncmp(s, "True", 4) || !strncmp(s, "TRUE", 4))) {
-		*out = json_object_new_boolean(1);
-		return *out ? 0 : -ENOMEM;
+	case PLAIN_TRUE:
+	case PLAIN_FALSE:
+		*out = json_object_new_boolean(kind == PLAIN_TRUE);
+		break;
+	case PLAIN_STRING:
+		*out = json_object_new_string_len(s, (int)len);
+		break;
 	}
-	if ((len == 5) &&
-	    (!strncmp(s, "false", 5) || !strncmp(s, "False", 5) || !strncmp(s, "FALSE", 5))) {
-		*out = json_object_new_boolean(0);
-		return *out ? 0 : -ENOMEM;
-	}
-	if (len == 2 && !strncmp(s, "{}", 2)) {
-		*out = json_object_new_object();
-		return *out ? 0 : -ENOMEM;
-	}
-	if (len == 2 && !strncmp(s, "[]", 2)) {
-		*out = json_object_new_array();
-		return *out ? 0 : -ENOMEM;
-	}
-	if (strchr("{[&*!|>%@`", s[0]))
-		return yerr(p, lineno,
-			    "unsupported YAML feature (flow collection, anchor, alias, tag or "
-			    "block scalar)");
-	*out = json_object_new_string_len(s, (int)len);
 	return *out ? 0 : -ENOMEM;
 }
 
-static int parse_node(struct yparser *p, json_object **out);
+/* ---- tree building ------------------------------------------------------- */
 
-/* Value after "key:" with nothing on the line: a nested block, a sequence at
- * the key's own indent, or null. */
-static int parse_block_value(struct yparser *p, int indent, json_object **out)
+/* "<<: *base" (or a sequence of them): copy the keys of the mapping(s) the
+ * current mapping does not have yet. Keys written after the merge key are
+ * added later and replace merged ones, so explicit keys always win. */
+static int merge_into(struct ybuild *b, const yaml_mark_t *m, json_object *dst, json_object *src)
 {
-	*out = NULL;
-	if (p->pos >= p->n)
+	if (json_object_is_type(src, json_type_array)) {
+		for (size_t i = 0; i < json_object_array_length(src); i++) {
+			json_object *one = json_object_array_get_idx(src, i);
+			int err = json_object_is_type(one, json_type_object)
+				      ? merge_into(b, m, dst, one)
+				      : yerr(b, m, "merge key \"<<\" needs mappings", NULL);
+
+			if (err)
+				return err;
+		}
 		return 0;
-	if (p->lines[p->pos].indent > indent)
-		return parse_node(p, out);
-	if (p->lines[p->pos].indent == indent && is_seq_item(&p->lines[p->pos]))
-		return parse_node(p, out);
-	return 0;
-}
-
-static int parse_map(struct yparser *p, json_object **out)
-{
-	int indent = p->lines[p->pos].indent, err = 0;
-	json_object *obj = json_object_new_object();
-
-	if (!obj)
-		return -ENOMEM;
-	while (p->pos < p->n) {
-		struct yline *l = &p->lines[p->pos];
-		json_object *val = NULL;
-		long colon;
-		char *key = NULL;
-		const char *rest;
-		size_t rlen;
-
-		if (l->indent < indent)
-			break;
-		if (l->indent > indent) {
-			err = yerr(p, l->lineno, "unexpected indentation");
-			goto cleanup;
-		}
-		if (is_seq_item(l))
-			break; /* a sequence at this indent ends the mapping */
-		colon = find_key_colon(l);
-		if (colon <= 0) {
-			err = yerr(p, l->lineno, "expected \"key: value\"");
-			goto cleanup;
-		}
-		if (l->s[0] == '"' || l->s[0] == '\'') {
-			int bad;
-
-			key = unquote(l->s, (size_t)quoted_len(l->s, l->len), &bad);
-			if (!key) {
-				err = bad ? yerr(p, l->lineno, "bad escape in key") : -ENOMEM;
-				goto cleanup;
-			}
-		} else {
-			size_t klen = (size_t)colon;
-
-			while (klen && l->s[klen - 1] == ' ')
-				klen--;
-			key = strndup(l->s, klen);
-			if (!key) {
-				err = -ENOMEM;
-				goto cleanup;
-			}
-		}
-		rest = l->s + colon + 1;
-		rlen = l->len - (size_t)colon - 1;
-		while (rlen && *rest == ' ') {
-			rest++;
-			rlen--;
-		}
-		p->pos++;
-		if (rlen == 0 || rest[0] == '#') {
-			err = parse_block_value(p, indent, &val);
-		} else {
-			err = parse_scalar(p, l->lineno, rest, rlen, &val);
-			if (!err && p->pos < p->n && p->lines[p->pos].indent > indent) {
-				json_object_put(val);
-				val = NULL;
-				err = yerr(p, p->lines[p->pos].lineno,
-					   "multi-line scalars are not supported");
-			}
-		}
-		if (err) {
-			free(key);
-			goto cleanup;
-		}
-		json_object_object_add(obj, key, val);
-		free(key);
 	}
-	*out = obj;
+	if (!json_object_is_type(src, json_type_object))
+		return yerr(b, m, "merge key \"<<\" needs a mapping", NULL);
+	json_object_object_foreach(src, key, val)
+	{
+		if (json_object_object_get_ex(dst, key, NULL))
+			continue;
+		if (json_object_object_add(dst, key, json_object_get(val))) {
+			json_object_put(val);
+			return -ENOMEM;
+		}
+	}
 	return 0;
-cleanup:
-	json_object_put(obj);
-	return err;
 }
 
-static int parse_seq(struct yparser *p, json_object **out)
+/* Attach a finished node (val, a reference handed over; NULL for null) to
+ * the open collection, or make it the root. */
+static int add_node(struct ybuild *b, const yaml_mark_t *m, json_object *val, size_t weight,
+		    int height, const char *anchor)
 {
-	int indent = p->lines[p->pos].indent, err = 0;
-	json_object *arr = json_object_new_array();
+	struct yframe *f;
+	int err = 0;
 
-	if (!arr)
-		return -ENOMEM;
-	while (p->pos < p->n) {
-		struct yline *l = &p->lines[p->pos];
-		json_object *val = NULL;
-		size_t off = 1;
-
-		if (l->indent < indent || (l->indent == indent && !is_seq_item(l)))
-			break;
-		if (l->indent > indent) {
-			err = yerr(p, l->lineno, "unexpected indentation in sequence");
-			goto cleanup;
-		}
-		while (off < l->len && l->s[off] == ' ')
-			off++;
-		if (off == l->len || l->s[off] == '#') {
-			p->pos++;
-			if (p->pos < p->n && p->lines[p->pos].indent > indent)
-				err = parse_node(p, &val);
-		} else {
-			/* "- rest": reparse rest as a node at the column where it starts. */
-			l->indent += (int)off;
-			l->s += off;
-			l->len -= off;
-			err = parse_node(p, &val);
-		}
+	if (anchor) {
+		err = anchor_set(b, m, anchor, val, weight, height);
 		if (err)
 			goto cleanup;
-		json_object_array_add(arr, val);
 	}
-	*out = arr;
-	return 0;
+	if (b->depth == 0) {
+		b->root = val;
+		return 0;
+	}
+	f = &b->stack[b->depth - 1];
+	f->weight += weight;
+	if (height + 1 > f->height)
+		f->height = height + 1;
+	if (json_object_is_type(f->obj, json_type_array)) {
+		if (json_object_array_add(f->obj, val))
+			err = -ENOMEM;
+		else
+			val = NULL;
+		goto cleanup;
+	}
+	if (f->merge) {
+		err = merge_into(b, m, f->obj, val);
+	} else if (json_object_object_add(f->obj, f->key, val)) {
+		err = -ENOMEM;
+	} else {
+		val = NULL;
+	}
+	free(f->key);
+	f->key = NULL;
+	f->merge = false;
 cleanup:
-	json_object_put(arr);
+	json_object_put(val);
 	return err;
 }
 
-static int parse_node(struct yparser *p, json_object **out)
+/* Count n more nodes of the walked tree against the cap. */
+static int count_nodes(struct ybuild *b, const yaml_mark_t *m, size_t n)
 {
-	struct yline *l = &p->lines[p->pos];
+	if (n > YAML_MAX_NODES - b->nodes)
+		return yerr(b, m, "too many nodes once aliases are expanded (alias bomb?)", NULL);
+	b->nodes += n;
+	return 0;
+}
+
+/* A scalar or alias where an open mapping expects a key. */
+static int set_key(struct ybuild *b, struct yframe *f, const yaml_event_t *ev)
+{
+	if (ev->type == YAML_ALIAS_EVENT) {
+		struct yanchor *a = anchor_find(b, (const char *)ev->data.alias.anchor);
+
+		if (!a || !json_object_is_type(a->val, json_type_string))
+			return yerr(b, &ev->start_mark, "an alias used as a key must name a string",
+				    NULL);
+		f->key = strdup(json_object_get_string(a->val));
+		return f->key ? 0 : -ENOMEM;
+	}
+	if (memchr(ev->data.scalar.value, '\0', ev->data.scalar.length))
+		return yerr(b, &ev->start_mark, "NUL character in a key", NULL);
+	f->key = strdup((const char *)ev->data.scalar.value);
+	if (!f->key)
+		return -ENOMEM;
+	f->merge = ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE && !ev->data.scalar.tag &&
+		   !strcmp(f->key, "<<");
+	if (ev->data.scalar.anchor) {
+		json_object *s = json_object_new_string(f->key);
+		int err = s ? anchor_set(b, &ev->start_mark, (const char *)ev->data.scalar.anchor,
+					 s, 1, 0)
+			    : -ENOMEM;
+
+		json_object_put(s);
+		return err;
+	}
+	return 0;
+}
+
+static int open_collection(struct ybuild *b, const yaml_event_t *ev)
+{
+	bool map = ev->type == YAML_MAPPING_START_EVENT;
+	const char *tag =
+	    (const char *)(map ? ev->data.mapping_start.tag : ev->data.sequence_start.tag);
+	const char *anchor =
+	    (const char *)(map ? ev->data.mapping_start.anchor : ev->data.sequence_start.anchor);
+	struct yframe *f;
 	int err;
 
-	*out = NULL;
-	if (p->depth >= YAML_MAX_DEPTH)
-		return yerr(p, l->lineno, "nesting too deep");
-	p->depth++;
-	if (is_seq_item(l)) {
-		err = parse_seq(p, out);
-	} else if (find_key_colon(l) > 0) {
-		err = parse_map(p, out);
-	} else {
-		p->pos++;
-		err = parse_scalar(p, l->lineno, l->s, l->len, out);
-		if (!err && p->pos < p->n && p->lines[p->pos].indent > l->indent) {
-			json_object_put(*out);
-			*out = NULL;
-			err = yerr(p, p->lines[p->pos].lineno,
-				   "multi-line scalars are not supported");
+	if (tag && strcmp(tag, "!") && strcmp(tag, map ? YAML_MAP_TAG : YAML_SEQ_TAG))
+		return yerr(b, &ev->start_mark, "unsupported tag ", tag);
+	if (b->depth == YAML_MAX_DEPTH)
+		return yerr(b, &ev->start_mark, "nesting too deep", NULL);
+	err = count_nodes(b, &ev->start_mark, 1);
+	if (err)
+		return err;
+	f = &b->stack[b->depth];
+	*f = (struct yframe){0};
+	f->obj = map ? json_object_new_object() : json_object_new_array();
+	if (!f->obj)
+		return -ENOMEM;
+	if (anchor) {
+		f->anchor = strdup(anchor);
+		if (!f->anchor) {
+			json_object_put(f->obj);
+			return -ENOMEM;
 		}
 	}
-	p->depth--;
+	b->depth++;
+	return 0;
+}
+
+static int close_collection(struct ybuild *b, const yaml_event_t *ev)
+{
+	struct yframe f = b->stack[--b->depth];
+	int err;
+
+	err = add_node(b, &ev->start_mark, f.obj, f.weight + 1, f.height + 1, f.anchor);
+	free(f.anchor);
+	free(f.key);
 	return err;
 }
 
-static int parse_json(const char *buf, size_t len, json_object **out, char *errbuf, size_t errlen)
+static int on_value(struct ybuild *b, const yaml_event_t *ev)
 {
-	struct json_tokener *tok = json_tokener_new_ex(YAML_MAX_DEPTH);
-	json_object *obj;
-	enum json_tokener_error jerr;
-	size_t end;
+	json_object *val;
+	int err;
 
-	if (!tok)
-		return -ENOMEM;
-	obj = json_tokener_parse_ex(tok, buf, (int)len);
-	jerr = json_tokener_get_error(tok);
-	end = json_tokener_get_parse_end(tok);
-	while (end < len && isspace((unsigned char)buf[end]))
-		end++;
-	if (!obj || jerr != json_tokener_success || end < len) {
-		kubeconfig_set_err(errbuf, errlen, "kubeconfig: invalid JSON: %s",
-				   jerr != json_tokener_success ? json_tokener_error_desc(jerr)
-								: "trailing data");
-		json_object_put(obj);
-		json_tokener_free(tok);
-		return -EINVAL;
+	if (ev->type == YAML_ALIAS_EVENT) {
+		const char *name = (const char *)ev->data.alias.anchor;
+		struct yanchor *a = anchor_find(b, name);
+
+		if (!a)
+			return yerr(b, &ev->start_mark, "alias to an unknown anchor *", name);
+		if (b->depth + a->height > YAML_MAX_DEPTH)
+			return yerr(b, &ev->start_mark, "nesting too deep through alias *", name);
+		err = count_nodes(b, &ev->start_mark, a->weight);
+		if (err)
+			return err;
+		return add_node(b, &ev->start_mark, json_object_get(a->val), a->weight, a->height,
+				NULL);
 	}
-	json_tokener_free(tok);
-	*out = obj;
-	return 0;
+	err = count_nodes(b, &ev->start_mark, 1);
+	if (!err)
+		err = scalar_value(b, ev, &val);
+	if (err)
+		return err;
+	return add_node(b, &ev->start_mark, val, 1, 0, (const char *)ev->data.scalar.anchor);
+}
+
+/* One event; *done when the document is complete. */
+static int on_event(struct ybuild *b, const yaml_event_t *ev, int *docs, bool *done)
+{
+	struct yframe *top = b->depth ? &b->stack[b->depth - 1] : NULL;
+	bool want_key =
+	    top && json_object_is_type(top->obj, json_type_object) && !top->key && !top->merge;
+
+	switch (ev->type) {
+	case YAML_STREAM_END_EVENT:
+		*done = true;
+		return 0;
+	case YAML_DOCUMENT_START_EVENT:
+		if ((*docs)++)
+			return yerr(b, &ev->start_mark, "multiple documents are not supported",
+				    NULL);
+		return 0;
+	case YAML_DOCUMENT_END_EVENT:
+		/* After an explicit "..." the rest is not read, as kubectl does. */
+		*done = !ev->data.document_end.implicit;
+		return 0;
+	case YAML_SEQUENCE_START_EVENT:
+	case YAML_MAPPING_START_EVENT:
+		if (want_key)
+			return yerr(b, &ev->start_mark, "complex mapping keys are not supported",
+				    NULL);
+		return open_collection(b, ev);
+	case YAML_SEQUENCE_END_EVENT:
+	case YAML_MAPPING_END_EVENT:
+		return close_collection(b, ev);
+	case YAML_SCALAR_EVENT:
+	case YAML_ALIAS_EVENT:
+		return want_key ? set_key(b, top, ev) : on_value(b, ev);
+	default:
+		return 0;
+	}
+}
+
+static void ybuild_release(struct ybuild *b)
+{
+	while (b->depth > 0) {
+		struct yframe *f = &b->stack[--b->depth];
+
+		json_object_put(f->obj);
+		free(f->anchor);
+		free(f->key);
+	}
+	for (size_t i = 0; i < b->nanchors; i++) {
+		json_object_put(b->anchors[i].val);
+		free(b->anchors[i].name);
+	}
+	free(b->anchors);
+	htab_release(&b->index);
+	json_object_put(b->root);
+	b->root = NULL;
 }
 
 int kubeconfig_yaml_parse(const char *buf, size_t len, json_object **out, char *errbuf,
 			  size_t errlen)
 {
-	struct yparser p = {.err = errbuf, .errlen = errlen};
-	json_object *root = NULL;
-	size_t i;
-	int err;
+	struct ybuild b = {.buf = buf, .err = errbuf, .errlen = errlen};
+	yaml_parser_t parser;
+	bool done = false;
+	int docs = 0, err = 0;
 
+	/* Capped before libyaml sees it: the file comes from outside. */
 	if (len > KUBECONFIG_MAX_BYTES) {
 		kubeconfig_set_err(errbuf, errlen, "kubeconfig larger than %u bytes",
 				   KUBECONFIG_MAX_BYTES);
@@ -549,27 +465,30 @@ int kubeconfig_yaml_parse(const char *buf, size_t len, json_object **out, char *
 		kubeconfig_set_err(errbuf, errlen, "kubeconfig contains a NUL byte");
 		return -EINVAL;
 	}
-	for (i = 0; i < len && isspace((unsigned char)buf[i]); i++)
-		;
-	if (i < len && buf[i] == '{')
-		return parse_json(buf, len, out, errbuf, errlen);
-	err = split_lines(&p, buf, len);
-	if (err)
-		goto cleanup;
-	if (p.n == 0) {
-		root = json_object_new_object();
-		err = root ? 0 : -ENOMEM;
-		goto cleanup;
+	if (!yaml_parser_initialize(&parser))
+		return -ENOMEM;
+	yaml_parser_set_input_string(&parser, (const unsigned char *)buf, len);
+	while (!done && !err) {
+		yaml_event_t ev;
+
+		if (!yaml_parser_parse(&parser, &ev)) {
+			err = parser_error(&b, &parser);
+			break;
+		}
+		err = on_event(&b, &ev, &docs, &done);
+		yaml_event_delete(&ev);
 	}
-	err = parse_node(&p, &root);
-	if (!err && p.pos < p.n)
-		err = yerr(&p, p.lines[p.pos].lineno, "unexpected content (bad indentation?)");
-cleanup:
-	free(p.lines);
-	if (err) {
-		json_object_put(root);
-		return err;
+	yaml_parser_delete(&parser);
+	/* An empty file (or a null document) is an empty kubeconfig. */
+	if (!err && !b.root) {
+		b.root = json_object_new_object();
+		if (!b.root)
+			err = -ENOMEM;
 	}
-	*out = root;
-	return 0;
+	if (!err) {
+		*out = b.root;
+		b.root = NULL;
+	}
+	ybuild_release(&b);
+	return err;
 }

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "clock.h"
+#include "json_path.h"
 #include "leader_int.h"
 #include "log.h"
 
@@ -134,22 +135,15 @@ void leader_free(struct leader *l)
 
 static const char *spec_str(json_object *lease, const char *key)
 {
-	json_object *spec, *v;
-
-	if (!json_object_object_get_ex(lease, "spec", &spec) ||
-	    !json_object_object_get_ex(spec, key, &v) || !json_object_is_type(v, json_type_string))
-		return NULL;
-	return json_object_get_string(v);
+	return json_path_str(lease, "spec", key, (const char *)NULL);
 }
 
+/* Lease spec numbers are int32 in the API; anything else reads as 0. */
 static int spec_int(json_object *lease, const char *key)
 {
-	json_object *spec, *v;
+	json_object *v = json_path(lease, "spec", key, (const char *)NULL);
 
-	if (!json_object_object_get_ex(lease, "spec", &spec) ||
-	    !json_object_object_get_ex(spec, key, &v) || !json_object_is_type(v, json_type_int))
-		return 0;
-	return json_object_get_int(v);
+	return json_object_is_type(v, json_type_int) ? json_object_get_int(v) : 0;
 }
 
 static const char *meta_rv(json_object *lease)

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* selector.c -- label selector parsing and matching. */
 #include "selector.h"
+#include "json_path.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -214,14 +215,7 @@ cleanup:
 
 static const char *label_value(struct json_object *labels, const char *key)
 {
-	struct json_object *v;
-
-	if (!labels || !json_object_is_type(labels, json_type_object))
-		return NULL;
-	if (!json_object_object_get_ex(labels, key, &v) ||
-	    !json_object_is_type(v, json_type_string))
-		return NULL;
-	return json_object_get_string(v);
+	return json_path_str(labels, key, (const char *)NULL);
 }
 
 static bool in_values(const struct sel_req *r, const char *v)

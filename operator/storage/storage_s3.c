@@ -243,7 +243,9 @@ static int s3_request(const struct storage_config *cfg, const char *key, const s
 		goto cleanup;
 	}
 	/* S3 requires the payload hash header; for GET it is the empty hash. */
-	sha256_hex(rb.data, rb.len, hash);
+	err = sha256_hex(rb.data, rb.len, hash);
+	if (err)
+		goto cleanup;
 	snprintf(hdr, sizeof(hdr), "x-amz-content-sha256: %s", hash);
 	tmp = curl_slist_append(hdrs, hdr);
 	hdrs = tmp ? tmp : hdrs;

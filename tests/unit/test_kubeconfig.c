@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* test_kubeconfig.c -- kubeconfig/in-cluster loading and the YAML-subset parser. */
+/* test_kubeconfig.c -- kubeconfig/in-cluster loading and YAML reading. */
 #include "kubeconfig.h"
 #include "unit.h"
 
@@ -144,7 +144,7 @@ static json_object *yparse(const char *s, int *rc)
 	return o;
 }
 
-/* The YAML subset: nesting, sequences at the key's indent, quoting, scalars, comments. */
+/* Block YAML: nesting, sequences at the key's indent, quoting, scalars, comments, "...". */
 UNIT_TEST(kubeconfig_yaml_subset)
 {
 	int rc;
@@ -181,19 +181,21 @@ UNIT_TEST(kubeconfig_yaml_subset)
 	json_object_put(o);
 }
 
-/* Unsupported YAML is refused with a line number instead of being misread. */
+/* Invalid or unsupported YAML is refused with a line number instead of being misread. */
 UNIT_TEST(kubeconfig_yaml_refuses_unsupported)
 {
 	static const char *const bad[] = {
-	    "a:\n\tb: 1\n",		  /* tab indent */
-	    "a: &anchor x\nb: *anchor\n", /* anchors/aliases */
-	    "a: |\n  text\n",		  /* block scalar */
-	    "a: [1, 2]\n",		  /* non-empty flow sequence */
-	    "a: \"open\n  close\"\n",	  /* multi-line quoted */
-	    "a: x\n  b: y\n",		  /* bad indentation */
-	    "a: x\n---\nb: y\n",	  /* second document */
-	    "a: \"bad \\q escape\"\n",	  /* unknown escape */
-	    "- a\nb: c\n",		  /* sequence then mapping at one level */
+	    "a:\n\tb: 1\n",	       /* tab indent */
+	    "a: x\n  b: y\n",	       /* bad indentation */
+	    "a: x\n---\nb: y\n",       /* second document */
+	    "a: \"bad \\q escape\"\n", /* unknown escape */
+	    "- a\nb: c\n",	       /* sequence then mapping at one level */
+	    "a: *nowhere\n",	       /* alias to an unknown anchor */
+	    "a: !custom x\n",	       /* application tag */
+	    "? [k]\n: v\n",	       /* sequence as a key */
+	    "a: !!bool yes\n",	       /* !!bool that kubectl would not read as one */
+	    "a: \"nul \\0 inside\"\n", /* NUL would cut C strings */
+	    "a: [1, 2\n",	       /* unclosed flow sequence */
 	};
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -206,6 +208,158 @@ UNIT_TEST(kubeconfig_yaml_refuses_unsupported)
 		CHECK(strstr(err, "line ") != NULL);
 		json_object_put(o);
 	}
+}
+
+/* The same cluster, context and user written the ways kubectl also reads:
+ * one flow mapping, block style with flow values, and JSON. */
+UNIT_TEST(kubeconfig_flow_style)
+{
+	static const char *const docs[] = {
+	    "{apiVersion: v1, kind: Config, current-context: c,\n"
+	    " clusters: [{name: k, cluster: {server: 'https://h:6443',\n"
+	    "   insecure-skip-tls-verify: true}}],\n"
+	    " contexts: [{name: c, context: {cluster: k, user: u, namespace: ns}}],\n"
+	    " users: [{name: u, user: {token: \"t0k\"}}]}\n",
+	    "# flow values inside block style\n"
+	    "clusters: [ {name: k, cluster: {server: \"https://h:6443\", "
+	    "insecure-skip-tls-verify: true}} ]\n"
+	    "contexts:\n- {name: c, context: {cluster: k, user: u, namespace: ns}}\n"
+	    "current-context: c\n"
+	    "users: [{name: u, user: {token: t0k}}]\n",
+	    "{\"current-context\":\"c\",\"clusters\":[{\"name\":\"k\",\"cluster\":"
+	    "{\"server\":\"https:\\/\\/h:6443\",\"insecure-skip-tls-verify\":true}}],"
+	    "\"contexts\":[{\"name\":\"c\",\"context\":{\"cluster\":\"k\",\"user\":\"u\","
+	    "\"namespace\":\"ns\"}}],\"users\":[{\"name\":\"u\",\"user\":{\"token\":\"t0k\"}}]}",
+	};
+
+	for (size_t i = 0; i < sizeof(docs) / sizeof(docs[0]); i++) {
+		struct k8s_config *cfg = NULL;
+		char err[256] = "";
+
+		CHECK_EQ_INT(
+		    kubeconfig_parse(docs[i], strlen(docs[i]), NULL, NULL, &cfg, err, sizeof(err)),
+		    0);
+		if (!cfg)
+			continue;
+		CHECK_EQ_STR(cfg->server, "https://h:6443");
+		CHECK(cfg->insecure);
+		CHECK_EQ_STR(cfg->token, "t0k");
+		CHECK_EQ_STR(cfg->namespace, "ns");
+		k8s_config_free(cfg);
+	}
+}
+
+/* Certificate data as literal (|) and folded (>) block scalars, base64
+ * wrapped over several lines, decodes to the same PEM as on one line. */
+UNIT_TEST(kubeconfig_block_scalar_cert_data)
+{
+	static const char doc[] = "apiVersion: v1\n"
+				  "clusters:\n"
+				  "- name: k\n"
+				  "  cluster:\n"
+				  "    server: https://h:1\n"
+				  "    certificate-authority-data: |\n"
+				  "      LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tClRFU1RD\n"
+				  "      QQotLS0tLUVORCBDRVJUSUZJQ0FURS0tLS0tCg==\n"
+				  "contexts:\n"
+				  "- name: c\n"
+				  "  context: {cluster: k, user: u}\n"
+				  "current-context: c\n"
+				  "users:\n"
+				  "- name: u\n"
+				  "  user:\n"
+				  "    client-certificate-data: >-\n"
+				  "      LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCkNMSUVOVENF\n"
+				  "      UlQKLS0tLS1FTkQgQ0VSVElGSUNBVEUtLS0tLQo=\n"
+				  "    client-key-data: |+\n"
+				  "      "
+				  "LS0tLS1CRUdJTiBQUklWQVRFIEtFWS0tLS0tCkNMSUVOVEtFWQotLS0tLUVORCBQ"
+				  "UklWQVRFIEtFWS0tLS0tCg==\n"
+				  "\n";
+	struct k8s_config *cfg = NULL;
+	char err[256] = "";
+
+	CHECK_EQ_INT(kubeconfig_parse(doc, sizeof(doc) - 1, NULL, NULL, &cfg, err, sizeof(err)), 0);
+	if (cfg) {
+		CHECK_EQ_STR(cfg->ca_data,
+			     "-----BEGIN CERTIFICATE-----\nTESTCA\n-----END CERTIFICATE-----\n");
+		CHECK_EQ_STR(
+		    cfg->cert_data,
+		    "-----BEGIN CERTIFICATE-----\nCLIENTCERT\n-----END CERTIFICATE-----\n");
+		CHECK_EQ_STR(cfg->key_data,
+			     "-----BEGIN PRIVATE KEY-----\nCLIENTKEY\n-----END PRIVATE KEY-----\n");
+	}
+	k8s_config_free(cfg);
+}
+
+/* Anchors, aliases and "<<" merge keys: a shared cluster and a user that
+ * overrides one key of the mapping it merges. */
+UNIT_TEST(kubeconfig_anchors_and_merge)
+{
+	static const char doc[] = "clusters:\n"
+				  "- name: a\n"
+				  "  cluster: &shared\n"
+				  "    server: https://shared:6443\n"
+				  "    insecure-skip-tls-verify: true\n"
+				  "- name: b\n"
+				  "  cluster: *shared\n"
+				  "contexts:\n"
+				  "- name: c\n"
+				  "  context: {cluster: b, user: &who u2, namespace: ns}\n"
+				  "current-context: c\n"
+				  "users:\n"
+				  "- name: u1\n"
+				  "  user: &base\n"
+				  "    token: first\n"
+				  "    x-note: kept\n"
+				  "- name: *who\n"
+				  "  user:\n"
+				  "    <<: *base\n"
+				  "    token: second\n";
+	struct k8s_config *cfg = NULL;
+	json_object *tree = NULL, *v = NULL;
+	char err[256] = "";
+
+	CHECK_EQ_INT(kubeconfig_parse(doc, sizeof(doc) - 1, NULL, NULL, &cfg, err, sizeof(err)), 0);
+	if (cfg) {
+		CHECK_EQ_STR(cfg->server, "https://shared:6443");
+		CHECK(cfg->insecure);
+		CHECK_EQ_STR(cfg->token, "second");
+	}
+	k8s_config_free(cfg);
+	/* The merged mapping kept the key it did not override. */
+	CHECK_EQ_INT(kubeconfig_yaml_parse(doc, sizeof(doc) - 1, &tree, err, sizeof(err)), 0);
+	v = json_object_array_get_idx(json_object_object_get(tree, "users"), 1);
+	v = json_object_object_get(json_object_object_get(v, "user"), "x-note");
+	CHECK_EQ_STR(json_object_get_string(v), "kept");
+	json_object_put(tree);
+}
+
+/* "Billion laughs": nine levels of ten aliases each would expand to 10^9
+ * nodes; it is refused while being read, without expanding anything. */
+UNIT_TEST(kubeconfig_alias_bomb_refused)
+{
+	char doc[2048], err[256] = "";
+	json_object *tree = NULL;
+	size_t n = 0;
+
+	n += (size_t)snprintf(doc + n, sizeof(doc) - n, "l0: &l0 [x, x, x, x, x, x, x, x, x, x]\n");
+	for (int i = 1; i < 9; i++) {
+		n += (size_t)snprintf(doc + n, sizeof(doc) - n, "l%d: &l%d [", i, i);
+		for (int j = 0; j < 10; j++)
+			n += (size_t)snprintf(doc + n, sizeof(doc) - n, "%s*l%d", j ? ", " : "",
+					      i - 1);
+		n += (size_t)snprintf(doc + n, sizeof(doc) - n, "]\n");
+	}
+	CHECK(n < sizeof(doc));
+	CHECK_EQ_INT(kubeconfig_yaml_parse(doc, n, &tree, err, sizeof(err)), -EINVAL);
+	CHECK(tree == NULL);
+	CHECK(strstr(err, "alias") != NULL);
+	/* Four levels (10^4 nodes) are an ordinary document. */
+	n = (size_t)(strstr(doc, "l4:") - doc);
+	CHECK_EQ_INT(kubeconfig_yaml_parse(doc, n, &tree, err, sizeof(err)), 0);
+	CHECK_EQ_INT(json_object_array_length(json_object_object_get(tree, "l3")), 10);
+	json_object_put(tree);
 }
 
 /* Every truncation of a real kubeconfig parses or fails cleanly (no crash, no leak). */
