@@ -152,6 +152,11 @@ def test_helm_install_profiles_real_pods(cluster):
     assert status["phase"] == "Succeeded", status
     tops = [f["function"] for f in status.get("topFunctions", [])]
     assert "checkout_compute_tax" in tops, status
+    # Lines come from the image's -g binary, read inside the container's root:
+    # the node has no /usr/local/bin/demoapp.
+    hot = next(f for f in status["topFunctions"] if f["function"] == "checkout_compute_tax")
+    assert not os.path.exists("/usr/local/bin/demoapp")
+    assert hot.get("file", "").endswith("demoapp.c") and hot.get("line", 0) > 0, hot
 
     # Both replicas were found and sampled.
     assert sorted(p["name"] for p in status["pods"] if p.get("samples", 0) > 0) == \
@@ -171,6 +176,22 @@ def test_helm_install_profiles_real_pods(cluster):
     finally:
         os.unlink(f.name)
     assert top.get("checkout_compute_tax", 0) > 0, top
+
+    # A Python pod (Debian's python3.11 in the image): its functions by name.
+    c.stack.apply({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "pyapp", "namespace": APP_NS},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "pyapp"}},
+                 "template": {"metadata": {"labels": {"app": "pyapp"}},
+                              "spec": {"containers": [{"name": "py", "image": node_mod.PYAPP_IMAGE,
+                                                       "imagePullPolicy": "Never", "args": ["chain"]}]}}},
+    })
+    _wait_running(c, APP_NS, "app=pyapp", 1, "python pod Running")
+    podprof.apply_target(c.stack, APP_NS, "pyapp", {"matchLabels": {"app": "pyapp"}}, duration="5s")
+    py = podprof.wait_phase(c.stack, APP_NS, "pyapp", timeout=240)["status"]
+    assert py["phase"] == "Succeeded", py
+    hot = [f for f in py.get("topFunctions", []) if f["function"] == "c"]
+    assert hot and hot[0].get("file", "").endswith("pywork.py") and hot[0].get("line", 0) > 0, py
 
     # A long target keeps the sampler loaded; uninstalling must take it away.
     podprof.apply_target(c.stack, APP_NS, "long", {"matchLabels": {"app": "checkout"}}, duration="10m")

@@ -9,10 +9,12 @@
 # pause    the sandbox image: a static pause binary built from pause.c.
 # podprof  the project's own Dockerfile (operator + worker image).
 # demoapp  e2e/workloads/demoapp.c on the bookworm base.
+# pyapp    e2e/workloads/pywork.py run by Debian's python3.11 (the host's
+#          binary, its standard library and libexpat copied onto the base).
 # Each built image is also saved as an OCI archive in $OUT (default
 # $TOOLS_DIR/images) for `ctr -n k8s.io images import`.
 #
-# Usage: e2e/cluster/images.sh [base|pause|podprof|demoapp ...]   (default: all)
+# Usage: e2e/cluster/images.sh [base|pause|podprof|demoapp|pyapp ...]   (default: all)
 # Image names: see the *_IMAGE variables below (tests read them from here too).
 set -euo pipefail
 
@@ -28,6 +30,7 @@ BASE_SLIM_IMAGE=docker.io/library/debian:bookworm-slim
 PAUSE_IMAGE=localhost/podprof-pause:3.10
 PODPROF_IMAGE=localhost/podprof:e2e
 DEMOAPP_IMAGE=localhost/podprof-demoapp:e2e
+PYAPP_IMAGE=localhost/podprof-pyapp:e2e
 
 # podman runs RUN steps with the engine's default ulimits, which exceed the
 # hard limits here (no CAP_SYS_RESOURCE); these stay inside them.
@@ -135,15 +138,41 @@ build_demoapp() {
 	save "$DEMOAPP_IMAGE" demoapp.oci.tar
 }
 
+build_pyapp() {
+	have_image "$BASE_IMAGE" || build_base
+	[[ -x /usr/bin/python3.11 ]] || die "python3.11 missing (apt-get install python3.11)"
+	local ctx
+	ctx=$(mktemp -d)
+	# shellcheck disable=SC2064
+	trap "rm -rf '$ctx'" RETURN
+	# The host is Debian bookworm like the base: its interpreter runs there
+	# unchanged. Only the modules the workload imports matter; the big
+	# optional parts of the standard library stay out.
+	mkdir -p "$ctx/lib"
+	cp /usr/bin/python3.11 "$ctx/python3.11"
+	cp -L /lib/x86_64-linux-gnu/libexpat.so.1 "$ctx/lib/"
+	tar -C /usr/lib -cf "$ctx/stdlib.tar" --exclude=test --exclude=__pycache__ --exclude=idlelib \
+		--exclude=tkinter --exclude=lib2to3 --exclude=ensurepip --exclude=site-packages \
+		--exclude=dist-packages python3.11
+	cp "$REPO/e2e/workloads/pywork.py" "$ctx/pywork.py"
+	printf '%s\n' "FROM $BASE_IMAGE" 'COPY python3.11 /usr/bin/python3.11' \
+		'COPY lib/ /usr/lib/x86_64-linux-gnu/' 'ADD stdlib.tar /usr/lib/' \
+		'COPY pywork.py /app/pywork.py' 'USER 65534:65534' \
+		'ENTRYPOINT ["/usr/bin/python3.11", "/app/pywork.py"]' >"$ctx/Containerfile"
+	podman build -q "${ULIMITS[@]}" --pull=never -t "$PYAPP_IMAGE" -f "$ctx/Containerfile" "$ctx" >/dev/null
+	save "$PYAPP_IMAGE" pyapp.oci.tar
+}
+
 command -v podman >/dev/null || die "podman missing (apt-get install podman)"
 what=("$@")
-((${#what[@]})) || what=(base pause podprof demoapp)
+((${#what[@]})) || what=(base pause podprof demoapp pyapp)
 for w in "${what[@]}"; do
 	case $w in
 	base) build_base ;;
 	pause) build_pause ;;
 	podprof) build_podprof ;;
 	demoapp) build_demoapp ;;
-	*) die "unknown image '$w' (base pause podprof demoapp)" ;;
+	pyapp) build_pyapp ;;
+	*) die "unknown image '$w' (base pause podprof demoapp pyapp)" ;;
 	esac
 done

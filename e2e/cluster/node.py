@@ -56,7 +56,8 @@ CGROUP_ROOT = "/sys/fs/cgroup"
 PAUSE_IMAGE = "localhost/podprof-pause:3.10"
 PODPROF_IMAGE = "localhost/podprof:e2e"
 DEMOAPP_IMAGE = "localhost/podprof-demoapp:e2e"
-IMAGE_ARCHIVES = ("pause.oci.tar", "podprof.oci.tar", "demoapp.oci.tar")
+PYAPP_IMAGE = "localhost/podprof-pyapp:e2e"
+IMAGE_ARCHIVES = ("pause.oci.tar", "podprof.oci.tar", "demoapp.oci.tar", "pyapp.oci.tar")
 
 
 def images_dir():
@@ -341,7 +342,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
         for a in IMAGE_ARCHIVES:
             self.ctr("images", "import", "--snapshotter", "overlayfs", os.path.join(images_dir(), a))
         names = self.ctr("images", "ls", "-q").stdout.split()
-        for want in (PAUSE_IMAGE, PODPROF_IMAGE, DEMOAPP_IMAGE):
+        for want in (PAUSE_IMAGE, PODPROF_IMAGE, DEMOAPP_IMAGE, PYAPP_IMAGE):
             if want not in names:
                 raise RuntimeError(f"{want} not in containerd's k8s.io namespace after import: {names}")
 
