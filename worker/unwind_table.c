@@ -536,18 +536,18 @@ static int build(Elf *elf, uint64_t file_size, uint64_t budget, struct unwind_ta
 		refs[nrefs++] = (struct fde_ref){.start = locs[i]};
 	qsort(refs, nrefs, sizeof(*refs), cmp_fde);
 	out->n_fdes = nrefs;
-	for (size_t i = 0; i < nrefs; i++) {
-		uint64_t limit = hi;
+	for (size_t i = 0, k = 0; i < nrefs; i++) {
+		uint64_t limit;
 
-		/* The next FDE that starts later bounds this one. */
-		for (size_t k = i + 1; k < nrefs; k++) {
-			if (refs[k].start != refs[i].start) {
-				limit = refs[k].start;
-				break;
-			}
-		}
 		if (i > 0 && refs[i - 1].start == refs[i].start)
 			continue; /* the same code twice: the first (.eh_frame) wins */
+		/* The next FDE that starts later bounds this one; k only moves
+		 * forward, so a file of identical FDEs costs linear time. */
+		if (k <= i)
+			k = i + 1;
+		while (k < nrefs && refs[k].start == refs[i].start)
+			k++;
+		limit = k < nrefs ? refs[k].start : hi;
 		if (refs[i].end && refs[i].end < limit)
 			limit = refs[i].end;
 		err = walk_fde(&b, refs[i].dbg ? dcfi : cfi, refs[i].start, limit);
