@@ -83,6 +83,30 @@ def _describe(c, ns):
     return f"{pods}\n{events[-3000:]}"
 
 
+def _deploy(c, app, container, image, args, replicas):
+    """A Deployment of `replicas` pods labelled app=APP in APP_NS, waited for until Running."""
+    c.stack.apply({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": app, "namespace": APP_NS},
+        "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": app}},
+                 "template": {"metadata": {"labels": {"app": app}},
+                              "spec": {"containers": [{"name": container, "image": image,
+                                                       "imagePullPolicy": "Never", "args": args}]}}},
+    })
+    _wait_running(c, APP_NS, f"app={app}", replicas, f"{replicas} {app} pod(s) Running")
+
+
+def _profile(c, app, sel_op, sel_wk):
+    """A 5 s ProfilingTarget over app=APP; its status once final (the podprof pods' logs if never)."""
+    podprof.apply_target(c.stack, APP_NS, app, {"matchLabels": {"app": app}}, duration="5s")
+    try:
+        return podprof.wait_phase(c.stack, APP_NS, app, timeout=240)["status"]
+    except TimeoutError as e:
+        op_log = c.kubectl("logs", "-n", RELEASE_NS, "-l", sel_op, "--tail=50", check=False).stdout
+        wk_log = c.kubectl("logs", "-n", RELEASE_NS, "-l", sel_wk, "--tail=50", check=False).stdout
+        raise AssertionError(f"{e}\n--- operator ---\n{op_log}\n--- worker ---\n{wk_log}") from None
+
+
 def _sampler_progs():
     """The worker's perf_event sampling programs that the kernel holds (bpftool prog)."""
     out = subprocess.run(["bpftool", "-j", "prog", "show"], capture_output=True, text=True, check=True).stdout
@@ -131,24 +155,8 @@ def test_helm_install_profiles_real_pods(cluster):
     assert not sc.get("privileged") and "ALL" in sc["capabilities"]["drop"], sc
 
     c.kubectl("create", "namespace", APP_NS)
-    c.stack.apply({
-        "apiVersion": "apps/v1", "kind": "Deployment",
-        "metadata": {"name": "checkout", "namespace": APP_NS},
-        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "checkout"}},
-                 "template": {"metadata": {"labels": {"app": "checkout"}},
-                              "spec": {"containers": [{"name": "app", "image": node_mod.DEMOAPP_IMAGE,
-                                                       "imagePullPolicy": "Never", "args": ["checkout"]}]}}},
-    })
-    _wait_running(c, APP_NS, "app=checkout", 2, "two checkout replicas Running")
-
-    podprof.apply_target(c.stack, APP_NS, "checkout", {"matchLabels": {"app": "checkout"}}, duration="5s")
-    try:
-        obj = podprof.wait_phase(c.stack, APP_NS, "checkout", timeout=240)
-    except TimeoutError as e:
-        op_log = c.kubectl("logs", "-n", RELEASE_NS, "-l", sel_op, "--tail=50", check=False).stdout
-        wk_log = c.kubectl("logs", "-n", RELEASE_NS, "-l", sel_wk, "--tail=50", check=False).stdout
-        raise AssertionError(f"{e}\n--- operator ---\n{op_log}\n--- worker ---\n{wk_log}") from None
-    status = obj["status"]
+    _deploy(c, "checkout", "app", node_mod.DEMOAPP_IMAGE, ["checkout"], 2)
+    status = _profile(c, "checkout", sel_op, sel_wk)
     assert status["phase"] == "Succeeded", status
     tops = [f["function"] for f in status.get("topFunctions", [])]
     assert "checkout_compute_tax" in tops, status
@@ -178,17 +186,8 @@ def test_helm_install_profiles_real_pods(cluster):
     assert top.get("checkout_compute_tax", 0) > 0, top
 
     # A Python pod (Debian's python3.11 in the image): its functions by name.
-    c.stack.apply({
-        "apiVersion": "apps/v1", "kind": "Deployment",
-        "metadata": {"name": "pyapp", "namespace": APP_NS},
-        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "pyapp"}},
-                 "template": {"metadata": {"labels": {"app": "pyapp"}},
-                              "spec": {"containers": [{"name": "py", "image": node_mod.PYAPP_IMAGE,
-                                                       "imagePullPolicy": "Never", "args": ["chain"]}]}}},
-    })
-    _wait_running(c, APP_NS, "app=pyapp", 1, "python pod Running")
-    podprof.apply_target(c.stack, APP_NS, "pyapp", {"matchLabels": {"app": "pyapp"}}, duration="5s")
-    py = podprof.wait_phase(c.stack, APP_NS, "pyapp", timeout=240)["status"]
+    _deploy(c, "pyapp", "py", node_mod.PYAPP_IMAGE, ["chain"], 1)
+    py = _profile(c, "pyapp", sel_op, sel_wk)
     assert py["phase"] == "Succeeded", py
     hot = [f for f in py.get("topFunctions", []) if f["function"] == "c"]
     assert hot and hot[0].get("file", "").endswith("pywork.py") and hot[0].get("line", 0) > 0, py

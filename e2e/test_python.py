@@ -15,7 +15,7 @@ import os
 import pytest
 
 import pprofread
-from test_record import Cgroups, record
+from test_record import cgroups, record  # noqa: F401 (cgroups: a fixture)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 WORK = os.path.join(HERE, "workloads", "pywork.py")
@@ -48,13 +48,6 @@ def worker(build_dir):
     if not os.access(path, os.X_OK):
         pytest.fail(f"{path} missing: run `make all` first")
     return path
-
-
-@pytest.fixture
-def cgroups():
-    c = Cgroups()
-    yield c
-    c.close()
 
 
 def hot_line(tag):

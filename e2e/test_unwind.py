@@ -18,7 +18,7 @@ import subprocess
 import pytest
 
 import pprofread
-from test_record import Cgroups, record
+from test_record import cgroups, record  # noqa: F401 (cgroups: a fixture)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 WORKLOADS = os.path.join(HERE, "workloads")
@@ -62,13 +62,6 @@ def bins(tmp_path_factory):
 def worker(request, build_dir, asan_build_dir):
     d = build_dir if request.param == "plain" else asan_build_dir
     return os.path.join(d, "podprof-worker")
-
-
-@pytest.fixture
-def cgroups():
-    c = Cgroups()
-    yield c
-    c.close()
 
 
 def run(worker, cgroups, tmp_path, argv, secs=4, args=(), during=None):
