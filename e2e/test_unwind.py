@@ -18,7 +18,7 @@ import subprocess
 import pytest
 
 import pprofread
-from test_record import cgroups, record  # noqa: F401 (cgroups: a fixture)
+from test_record import cgroups, record, worker  # noqa: F401 (cgroups, worker: fixtures)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 WORKLOADS = os.path.join(HERE, "workloads")
@@ -56,12 +56,6 @@ def bins(tmp_path_factory):
     out["dbgframe"] = cc("unwind-dbgframe", "unwind.c",
                          nofp + ["-g", "-fno-asynchronous-unwind-tables", "-fno-unwind-tables"], link)
     return out
-
-
-@pytest.fixture(params=["plain", "asan"])
-def worker(request, build_dir, asan_build_dir):
-    d = build_dir if request.param == "plain" else asan_build_dir
-    return os.path.join(d, "podprof-worker")
 
 
 def run(worker, cgroups, tmp_path, argv, secs=4, args=(), during=None):
