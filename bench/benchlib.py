@@ -8,6 +8,7 @@ line, and JSON result files. Standard library only.
 import json
 import os
 import platform
+import socket
 import statistics
 import subprocess
 import time
@@ -48,6 +49,13 @@ def machine():
         pass
     return {"cpu": model, "cores": os.cpu_count(), "kernel": platform.release(),
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+
+
+def free_port():
+    """A TCP port on loopback that was free a moment ago."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def proc_cpu_ns(pid):

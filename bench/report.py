@@ -281,18 +281,23 @@ def unwind_section(uw, out):
                f"--call-graph dwarf -p PIDS`, {uw['hz']} Hz for {uw['secs']} s. *Reaches the entry*: "
                "`__libc_start_main` on the stack and no marker frame. *Agreement*: every frame reduced "
                "to the binary it is in (both tools know it, named or not; perf's inlined frames left "
-               "out), then the sum over stacks of min(share in podprof, share in perf): 100 % = the "
-               "same stacks in the same shares. Goal: >= 95 % reach the entry.\n")
+               "out, `perf script --no-inline`), then the sum over stacks of min(share in podprof, "
+               "share in perf): 100 % = the same stacks in the same shares; two samplers catch rare "
+               "stacks in different proportions, so this stays below 100 % even for equal walkers. "
+               "*Confirmed by perf*: podprof samples whose whole stack, frame for frame, perf also "
+               "recorded at least once. For Python, each run of consecutive Python frames counts as "
+               "the one `_PyEval_EvalFrameDefault` frame it replaces (docs/worker.md), since perf "
+               "walks native frames only. Goal: >= 95 % reach the entry.\n")
     out.append("| workload | podprof samples | reaches entry | median depth | perf samples | perf reaches entry "
-               "| perf median depth | agreement | goal |")
-    out.append("|---|---|---|---|---|---|---|---|---|")
+               "| perf median depth | agreement | confirmed by perf | goal |")
+    out.append("|---|---|---|---|---|---|---|---|---|---|")
     for name, q in uw["quality"].items():
         p, f = q.get("podprof", {}), q.get("perf", {})
         ok = p.get("entry") is not None and p["entry"] >= 0.95
         pct = lambda x: "n/a" if x is None else f"{x * 100:.1f} %"  # noqa: E731
         out.append(f"| {name} | {p.get('samples', 0)} | {pct(p.get('entry'))} | {fmt(p.get('depth'), '.0f')} "
                    f"| {f.get('samples', 'n/a')} | {pct(f.get('entry'))} | {fmt(f.get('depth'), '.0f')} "
-                   f"| {pct(q.get('agreement'))} | {yes(ok)} |")
+                   f"| {pct(q.get('agreement'))} | {pct(q.get('confirmed'))} | {yes(ok)} |")
     hwm = max((q.get("worker_hwm_kb", 0) for q in uw["quality"].values()), default=0)
     out.append(f"\nWorker peak RSS in these runs (tables of the workload's binaries loaded): "
                f"{hwm / MIB:.1f} MiB (goal <= 64 MiB: {yes(hwm / MIB <= 64)}).\n")
@@ -303,17 +308,21 @@ def unwind_section(uw, out):
     runs = uw.get("cost", [])
     if runs:
         secs = runs[0]["secs"]
-        out.append(f"Cost on the agent's path: the four workloads above in one cgroup, `record --cgroup` "
+        out.append(f"Cost of a one-shot `record`: the four workloads above in one cgroup, `record --cgroup` "
                    f"over a {secs} s window, with unwind tables (`auto`), frame pointers only "
                    "(`framepointer`), and bpftrace `profile:hz:N /cgroup == cgroupid(...)/ { @[ustack] = "
                    "count(); }` on the same cgroup, rotated, medians over rounds. *BPF ns per run*: the "
                    "kernel's run_time_ns / run_cnt of the profiler's programs (every timer interrupt on "
                    "every CPU runs the program once; tail calls are inside that run). *Node CPU*: (BPF "
-                   "time + profiler process CPU) / (cores x window). Goals: frame-pointer cost no worse "
-                   "than bpftrace's; node CPU <= 0.1 % at 19 Hz and <= 0.5 % at 99 Hz.\n")
+                   "time + profiler process CPU) / (cores x window), start-up (BPF load and "
+                   "verification, tables) and exit (last drain, symbolization, writing) included, as a "
+                   "user running `record` by hand pays it. Goal here: frame-pointer BPF cost no worse "
+                   "than bpftrace's. The node-CPU goals are for the agent, in the next table.\n")
         cores = uw["machine"]["cores"]
-        out.append("| walker | Hz | BPF ns per run | profiler CPU s | node CPU | peak RSS | goal |")
+        out.append("| walker | Hz | BPF ns per run | profiler CPU s | node CPU | peak RSS | FP cost vs bpftrace |")
         out.append("|---|---|---|---|---|---|---|")
+        bt = {hz: median([r["ns_per_run"] for r in runs if r["tool"] == "bpftrace" and r["hz"] == hz])
+              for hz in (19, 99)}
         for tool in ("auto", "framepointer", "bpftrace"):
             for hz in (19, 99):
                 rs = [r for r in runs if r["tool"] == tool and r["hz"] == hz]
@@ -324,11 +333,36 @@ def unwind_section(uw, out):
                 node = median([((r["bpf_ns"] / 1e9) + (r["cpu_s"] or 0)) / (cores * r["secs"]) for r in rs])
                 hwm = median([r["hwm_kb"] for r in rs])
                 goal = None
-                if tool != "bpftrace" and node is not None:
-                    goal = node <= (0.001 if hz == 19 else 0.005)
+                if tool == "framepointer" and ns is not None and bt.get(hz) is not None:
+                    goal = ns <= bt[hz]
                 out.append(f"| {tool} | {hz} | {fmt(ns, '.0f')} | {fmt(cpu, '.2f')} | "
                            f"{fmt(node * 100 if node is not None else None, '.3f')} % | "
                            f"{fmt(hwm / MIB if hwm else None, '.1f')} MiB | {yes(goal)} |")
+        out.append("")
+    st = uw.get("steady", [])
+    if st:
+        secs, nw = st[0]["secs"], st[0]["windows"]
+        out.append(f"Node CPU on the agent's real path: `podprof-worker agent` connected to the operator's "
+                   f"hub code (`podprof-testdrv debug-hub --windows {nw}`: the hub without the Kubernetes "
+                   f"side, sending one attach per window as a schedule does) profiling the four "
+                   f"workloads in one pod of a kubelet-style cgroup hierarchy (container at depth 5), "
+                   f"{nw} windows of {secs} s back to back. *Window 1* includes start-up (BTF, BPF load "
+                   f"and verification, the first unwind and symbol tables); *steady state* = windows 2.."
+                   f"{nw}: the agent's CPU (per-thread schedstat) plus BPF time from the attach of "
+                   f"window 2 to the final progress of window {nw}, over cores x that wall time. The "
+                   "agent keeps BPF loaded between windows (`--unload-after`, default 60 s), so a "
+                   "schedule pays start-up once. Goals (steady state): node CPU <= 0.1 % at 19 Hz, "
+                   "<= 0.5 % at 99 Hz.\n")
+        out.append("| walker | Hz | window 1: agent CPU s | window 1: node CPU | steady: agent CPU s per window "
+                   "| steady: BPF ns per run | steady: node CPU | agent peak RSS | goal |")
+        out.append("|---|---|---|---|---|---|---|---|---|")
+        for m in st:
+            f, s2 = m["first"], m["steady"]
+            per = s2["cpu_s"] / max(1, nw - 1)
+            goal = s2["node_pct"] <= (0.1 if m["hz"] == 19 else 0.5)
+            out.append(f"| {m['unwinder']} | {m['hz']} | {f['cpu_s']:.3f} | {f['node_pct']:.3f} % | "
+                       f"{per:.3f} | {fmt(s2['ns_per_run'], '.0f')} | {s2['node_pct']:.3f} % | "
+                       f"{m['hwm_kb'] / MIB:.1f} MiB | {yes(goal)} |")
         out.append("")
     col = uw.get("collisions")
     if col:

@@ -48,9 +48,10 @@ class Pods:
     def __init__(self):
         self.top = os.path.join(local.cgroup_root(), f"podprof-bench-sel-{secrets.token_hex(3)}")
         qos = os.path.join(self.top, "kubepods.slice", "kubepods-burstable.slice")
-        self.pod, self.ctr = {}, {}
+        self.pod, self.ctr, self.uid = {}, {}, {}
         for name in ("a", "b"):
             uid = secrets.token_hex(8)
+            self.uid[name] = uid
             self.pod[name] = os.path.join(qos, f"kubepods-burstable-pod{uid}.slice")
             self.ctr[name] = os.path.join(self.pod[name], f"cri-containerd-{secrets.token_hex(16)}.scope")
             os.makedirs(self.ctr[name])

@@ -17,7 +17,16 @@
    BPF ns per program run (kernel run_time_ns / run_cnt), worker CPU, node
    CPU share ((BPF time + worker CPU) / (cores x window)) and worker peak RSS
    with the tables of these processes loaded.
-3. Collisions: a generated program with 100 leaf functions reached through
+3. Steady state, the agent's real path: `podprof-worker agent` connected to a
+   hub (`podprof-testdrv debug-hub --windows N`, the operator's hub code
+   without the Kubernetes side) that sends one attach per window as a
+   schedule does, for the workloads above in one pod of a kubelet-style
+   cgroup hierarchy (systemd driver, container at depth 5), 30 s windows
+   back to back. Window 1 includes start-up (BTF, program load, the first
+   tables); windows 2..N are the steady state: agent CPU (per-thread
+   schedstat) and BPF time between the attach of window 2 and the final
+   progress of window N, over cores x that wall time.
+4. Collisions: a generated program with 100 leaf functions reached through
    recursion depths 1..100 (10,000 distinct stacks) recorded at 999 Hz:
    distinct stacks seen and samples whose stack was lost (must be 0).
 Writes one JSON file for report.py.
@@ -25,6 +34,7 @@ Writes one JSON file for report.py.
 
 import argparse
 import collections
+import json
 import os
 import secrets
 import shutil
@@ -36,6 +46,7 @@ import time
 
 import benchlib as bl
 import local
+import selected
 
 sys.path.insert(0, bl.E2E)
 import pprofread  # noqa: E402
@@ -132,7 +143,7 @@ def podprof_stacks(path):
 def perf_stacks(perf, data):
     """Same shape from `perf script`; inlined frames (DWARF inline info) are left out
     so that a location counts once, as in pprof."""
-    r = subprocess.run([perf, "script", "-i", data, "-F", "comm,pid,ip,sym,dso"],
+    r = subprocess.run([perf, "script", "-i", data, "-F", "comm,pid,ip,sym,dso", "--no-inline"],
                        capture_output=True, text=True, timeout=600)
     stacks, names, bins, last_ip = [], None, None, None
     for line in r.stdout.splitlines() + [""]:
@@ -152,7 +163,8 @@ def perf_stacks(perf, data):
         rest = parts[1] if len(parts) > 1 else ""
         sym, _, dso = rest.rpartition(" (")
         dso = dso.rstrip(")")
-        sym = ALIASES.get(sym.split("+0x")[0], sym.split("+0x")[0])
+        sym = sym.split("+0x")[0].split("@")[0]  # symbol versions: __libc_start_main@@GLIBC_2.34
+        sym = ALIASES.get(sym, sym)
         if dso == "inlined":
             # perf expands inlined calls into lines of the same address; an
             # address can also be printed only as inlined. Such a frame is in
@@ -177,6 +189,44 @@ def quality(stacks):
     reach = sum(v for f, _, v in stacks if ENTRY in f and not f[-1].startswith("[truncated"))
     depths = sorted(d for f, _, v in stacks for d in [len(f)] * v)
     return {"samples": total, "entry": reach / total, "depth": statistics.median(depths)}
+
+
+EVAL = "_PyEval_EvalFrameDefault"
+
+
+def native_view(stacks, perf):
+    """podprof's stacks as a native walk sees them: the Python frames that one
+    `_PyEval_EvalFrameDefault` call ran replace that call's frame (docs/worker.md),
+    so each run of consecutive `[python]` frames goes back to one frame in the
+    binary that holds the eval loop (taken from perf's stacks), which is what
+    perf, walking native frames only, shows there."""
+    interp = next((b for names, bins, _ in perf for n, b in zip(names, bins) if n == EVAL), None)
+    if interp is None:
+        return stacks, 0
+    out, runs = [], 0
+    for names, bins, v in stacks:
+        n2, b2 = [], []
+        for n, b in zip(names, bins):
+            if b == "[python]":
+                if b2 and b2[-1] is None:
+                    continue  # same run
+                n2.append(EVAL)
+                b2.append(None)
+                runs += v
+                continue
+            n2.append(n)
+            b2.append(b)
+        out.append((n2, [interp if b is None else b for b in b2], v))
+    return out, runs
+
+
+def confirmed(a, b):
+    """Share of a's samples whose whole stack (by binary, frame for frame) b also
+    recorded at least once: unlike agreement, not lowered by the two samplers
+    catching rare stacks in different proportions."""
+    seen = {tuple(bins) for _, bins, _ in b}
+    total = sum(v for _, _, v in a) or 1
+    return sum(v for _, bins, v in a if tuple(bins) in seen) / total
 
 
 def agreement(a, b):
@@ -221,7 +271,10 @@ def side_by_side(worker, perf, cmd, res, tag, secs):
             pr.wait(timeout=120)
             ps = perf_stacks(perf, data)
             out["perf"] = quality(ps)
-            out["agreement"] = agreement(podprof_stacks(pout), ps)
+            native, runs = native_view(podprof_stacks(pout), ps)
+            out["agreement"] = agreement(native, ps)
+            out["confirmed"] = confirmed(native, ps)
+            out["python_runs"] = runs
             os.unlink(data)
         return out
     finally:
@@ -283,6 +336,110 @@ def cost(worker, bpftrace, cmds, secs, rounds):
     return out
 
 
+# ---- steady state: the agent over scheduled windows ------------------------------------------
+
+BENCH_TOKEN = "bench-" + secrets.token_hex(8)
+
+
+def agent_windows(worker, testdrv, pods, hz, unwinder, secs, windows, work, tag):
+    """One agent, `windows` back-to-back windows on pod a; CPU and BPF time per phase."""
+    port = bl.free_port()
+    tok = os.path.join(work, f"token-{tag}")
+    with open(tok, "w") as f:
+        f.write(BENCH_TOKEN + "\n")
+    os.chmod(tok, 0o600)
+    attach = {"v": 1, "type": "attach", "jobId": f"bench-{tag}", "frequencyHz": hz,
+              "kernelStacks": False, "framePointers": unwinder == "framepointer",
+              "windowMs": secs * 1000,
+              "pods": [{"uid": pods.uid["a"], "namespace": "bench", "name": "a",
+                        "containers": []}]}
+    af = os.path.join(work, f"attach-{tag}.json")
+    with open(af, "w") as f:
+        json.dump(attach, f)
+    hlog_path = os.path.join(work, f"hub-{tag}.log")
+    hlog = open(hlog_path, "w")
+    hub = subprocess.Popen([testdrv, "debug-hub", "--port", str(port), "--token-file", tok,
+                            "--attach-file", af, "--windows", str(windows),
+                            "--max-profile-bytes", str(64 << 20)],
+                           stdout=hlog, stderr=subprocess.STDOUT)
+    agent = None
+    try:
+        bl.wait_file(hlog_path, "event listening", 30, hub)
+        alog = open(os.path.join(work, f"agent-{tag}.log"), "w")
+        agent = subprocess.Popen([worker, "agent", "--operator", f"ws://127.0.0.1:{port}",
+                                  "--node", "bench-node", "--token-file", tok,
+                                  "--cgroup-root", pods.top], stdout=alog,
+                                 stderr=subprocess.STDOUT)
+        t0, c0 = time.monotonic(), None
+        marks = {}  # window -> (wall, agent cpu ns, bpf ns, bpf runs) at its attach / final
+        ids, hwm, last_stats = set(), 0, (0, 0)
+        deadline = t0 + windows * (secs + 30) + 60
+        seen_attach = seen_final = 0
+        while time.monotonic() < deadline and seen_final < windows:
+            if agent.poll() is not None or hub.poll() is not None:
+                raise RuntimeError(f"agent or hub exited: {local.last_error(hlog_path)}")
+            ids |= local.bpf_prog_ids(agent.pid)
+            hwm = max(hwm, bl.proc_status_kb(agent.pid, "VmHWM") or 0)
+            text = local.read(hlog_path)
+            na = text.count("event attach-sent ")
+            nf = sum(1 for ln in text.splitlines()
+                     if ln.startswith("event progress ") and "final=1" in ln)
+            if na > seen_attach or nf > seen_final:
+                now = (time.monotonic(), bl.proc_cpu_ns(agent.pid) or 0,
+                       *(local.bpf_stats_ids(ids) if ids else (0, 0)))
+                for w in range(seen_final + 1, nf + 1):
+                    marks[("final", w)] = now
+                for w in range(seen_attach + 1, na + 1):
+                    marks[("attach", w)] = now
+                seen_attach, seen_final = na, nf
+            time.sleep(0.02)
+        if seen_final < windows:
+            raise RuntimeError(f"only {seen_final} of {windows} windows ended")
+        def span(a, b):
+            (w0, c0, b0, r0), (w1, c1, b1, r1) = marks[a], marks[b]
+            wall = w1 - w0
+            return {"wall_s": wall, "cpu_s": (c1 - c0) / 1e9, "bpf_s": (b1 - b0) / 1e9,
+                    "runs": r1 - r0, "ns_per_run": (b1 - b0) / (r1 - r0) if r1 > r0 else None,
+                    "node_pct": 100.0 * ((c1 - c0) + (b1 - b0)) / 1e9 / (wall * os.cpu_count())}
+        start_cpu = marks[("attach", 1)][1] / 1e9
+        return {"first": span(("attach", 1), ("final", 1)),
+                "steady": span(("attach", 2), ("final", windows)),
+                "cpu_to_first_attach_s": start_cpu, "hwm_kb": hwm, "windows": windows,
+                "secs": secs}
+    finally:
+        for p in (agent, hub):
+            if p and p.poll() is None:
+                p.terminate()
+                try:
+                    p.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
+        hlog.close()
+
+
+def steady(worker, testdrv, cmds, secs, windows, work):
+    subprocess.run(["sysctl", "-qw", "kernel.bpf_stats_enabled=1"], check=False)
+    pods = selected.Pods()
+    out = []
+    try:
+        for c in cmds:
+            pods.spawn("a", ["sh", "-c", c], stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, start_new_session=True)
+        time.sleep(1.0)
+        for hz in (19, 99):
+            for unw in ("auto", "framepointer"):
+                m = agent_windows(worker, testdrv, pods, hz, unw, secs, windows, work,
+                                  f"{unw}-{hz}")
+                m.update(unwinder=unw, hz=hz)
+                print(f"  steady {unw:12s} {hz:3d} Hz: {m}", flush=True)
+                out.append(m)
+    finally:
+        pods.close()
+        subprocess.run(["sysctl", "-qw", "kernel.bpf_stats_enabled=0"], check=False)
+    return out
+
+
 # ---- collisions -------------------------------------------------------------------------------
 
 def distinct_program(path):
@@ -328,6 +485,8 @@ def collisions(worker, res, secs):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", required=True)
+    ap.add_argument("--only", choices=("quality", "cost", "steady", "collisions"),
+                    help="run one part (development; the report wants all)")
     a = ap.parse_args()
     res = os.path.dirname(os.path.abspath(a.out))
     worker = os.path.join(bl.build_dir(), "podprof-worker")
@@ -336,14 +495,23 @@ def main():
     cmds = workloads(res)
     secs = 5 if bl.QUICK else 10
     result = {"machine": bl.machine(), "hz": HZ, "quality": {}, "secs": secs}
+    want = lambda part: a.only in (None, part)  # noqa: E731
     for name, cmd in cmds.items():
+        if not want("quality"):
+            break
         tag = "".join(ch for ch in name if ch.isalnum())[:20]
         q = side_by_side(worker, perf, cmd, res, tag, secs)
         print(f"  {name}: {q}", flush=True)
         result["quality"][name] = q
-    result["cost"] = cost(worker, bpftrace, list(cmds.values()), 10 if bl.QUICK else 30,
-                          1 if bl.QUICK else 3)
-    result["collisions"] = collisions(worker, res, 10 if bl.QUICK else 30)
+    if want("cost"):
+        result["cost"] = cost(worker, bpftrace, list(cmds.values()), 10 if bl.QUICK else 30,
+                              1 if bl.QUICK else 3)
+    if want("steady"):
+        testdrv = os.path.join(bl.build_dir(), "podprof-testdrv")
+        result["steady"] = steady(worker, testdrv, list(cmds.values()),
+                                  10 if bl.QUICK else 30, 3 if bl.QUICK else 4, res)
+    if want("collisions"):
+        result["collisions"] = collisions(worker, res, 10 if bl.QUICK else 30)
     bl.write_json(a.out, result)
 
 

@@ -35,20 +35,37 @@ struct dbg {
 	struct proto_msg attach; /* PROTO_NONE when no --attach-file */
 	const char *profile_dir;
 	unsigned profiles;
+	/* --windows N: after each window's final progress the attach is sent
+	 * again under "<jobId>.<k>", as the operator does for a schedule, until
+	 * N windows have been sent (benchmarks measure the agent's steady state
+	 * this way). */
+	unsigned windows, sent;
+	char base_job[PROTO_MAX_JOB_ID_LEN + 1];
 };
+
+static void send_attach(struct dbg *d, const char *node)
+{
+	struct proto_attach *a = &d->attach.u.attach;
+	int rc;
+
+	if (d->sent > 0)
+		snprintf(a->job_id, sizeof(a->job_id), "%.*s.%u", PROTO_MAX_JOB_ID_LEN - 11,
+			 d->base_job, d->sent);
+	rc = hub_send_attach(d->hub, node, a);
+	d->sent++;
+	printf("event attach-sent node=%s job=%s rc=%d\n", node, a->job_id, rc);
+	fflush(stdout);
+}
 
 static void ev_connected(void *ctx, const char *node, const char *identity)
 {
 	struct dbg *d = ctx;
-	int rc;
 
 	printf("event connected node=%s identity=%s\n", node, identity);
 	fflush(stdout);
 	if (d->attach.type != PROTO_ATTACH)
 		return;
-	rc = hub_send_attach(d->hub, node, &d->attach.u.attach);
-	printf("event attach-sent node=%s job=%s rc=%d\n", node, d->attach.u.attach.job_id, rc);
-	fflush(stdout);
+	send_attach(d, node);
 }
 
 static void ev_disconnected(void *ctx, const char *node)
@@ -60,7 +77,8 @@ static void ev_disconnected(void *ctx, const char *node)
 
 static void ev_progress(void *ctx, const char *node, const struct proto_progress *p)
 {
-	(void)ctx;
+	struct dbg *d = ctx;
+
 	printf("event progress node=%s job=%s samples=%llu drops=%llu cgroups=%u errors=%u "
 	       "pods=%zu final=%d\n",
 	       node, p->job_id, (unsigned long long)p->samples, (unsigned long long)p->drops,
@@ -69,6 +87,9 @@ static void ev_progress(void *ctx, const char *node, const struct proto_progress
 		printf("event progress-pod node=%s job=%s uid=%s samples=%llu\n", node, p->job_id,
 		       p->pods[i].uid, (unsigned long long)p->pods[i].samples);
 	fflush(stdout);
+	if (p->final && d->attach.type == PROTO_ATTACH && d->sent < d->windows &&
+	    strcmp(p->job_id, d->attach.u.attach.job_id) == 0)
+		send_attach(d, node);
 }
 
 static void ev_profile(void *ctx, const char *node, const char *job_id, bool final,
@@ -158,7 +179,7 @@ static const char usage[] =
     "usage: podprof-testdrv debug-hub --port P --token-file F [--iface ADDR]\n"
     "         [--tls-cert F --tls-key F] [--max-profile-bytes N] [--heartbeat-ms N]\n"
     "         [--attach-file F] [--profile-dir D] [--max-pending N]\n"
-    "         [--max-pending-per-addr N] [-v]\n";
+    "         [--max-pending-per-addr N] [--windows N] [-v]\n";
 
 int debug_hub_main(int argc, char **argv)
 {
@@ -174,13 +195,14 @@ int debug_hub_main(int argc, char **argv)
 	    {"profile-dir", required_argument, NULL, 'd'},
 	    {"max-pending", required_argument, NULL, 'P'},
 	    {"max-pending-per-addr", required_argument, NULL, 'A'},
+	    {"windows", required_argument, NULL, 'w'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
 	struct hub_config cfg = {0};
 	struct hub_callbacks cbs = {0};
 	struct hub_token_file *tf = NULL;
-	struct dbg d = {0};
+	struct dbg d = {.windows = 1};
 	const char *token_file = NULL;
 	struct sigaction sa;
 	uint64_t v;
@@ -233,6 +255,11 @@ int debug_hub_main(int argc, char **argv)
 				goto cleanup;
 			cfg.max_pending_per_addr = (unsigned)v;
 			break;
+		case 'w':
+			if (parse_u64(optarg, "--windows", 1, 1000, &v))
+				goto cleanup;
+			d.windows = (unsigned)v;
+			break;
 		case 'v':
 			log_set_level(LOG_LVL_DEBUG);
 			break;
@@ -249,6 +276,8 @@ int debug_hub_main(int argc, char **argv)
 		fputs(usage, stderr);
 		goto cleanup;
 	}
+	if (d.attach.type == PROTO_ATTACH)
+		snprintf(d.base_job, sizeof(d.base_job), "%s", d.attach.u.attach.job_id);
 	rc = 1;
 	if (hub_token_file_load(token_file, &tf))
 		goto cleanup;
