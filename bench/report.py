@@ -407,14 +407,17 @@ def selected_section(sel, out):
                "--cgroup` targets pod A's cgroup, as the agent does (cgroup-mode perf events: only pod A's "
                "tasks take timer interrupts); `podprof --pid` is the reference with events for every task; "
                "perf (`record -a -g`) and bpftrace (`profile:hz:N /cgroup == cgroupid(pod A)/ "
-               "{ @[ustack] = count(); }`) profile the whole node, as always-on agents do. "
+               "{ @[ustack] = count(); }`) profile the whole node, as always-on agents do, and so does "
+               "`bench/minsampler` (the least a CO-RE sampler can do per tick: a cgroup-id check, "
+               "user and kernel stack ids, a hash count; events on every CPU). "
                f"`cpuwork`, {sel['threads']} threads, {sel['rounds']} fixed rounds (~{sel['target_s']:.0f} s "
                "alone); rounds rotate the order; slowdown = wall profiled / wall alone in the same round, "
                "median. *Selected*: the work runs in pod A. *Unselected*: the work runs in pod B while pod A "
                "runs a target that wakes every millisecond. Goals: selected slowdown no worse than the best "
                "peer; unselected slowdown within noise of no profiler.\n")
     names = {"podprof": "podprof --cgroup (pod)", "podprof-pid": "podprof --pid", "perf": "perf record -a -g",
-             "bpftrace": "bpftrace (cgroup filter)"}
+             "bpftrace": "bpftrace (cgroup filter)", "minsampler": "minimal CO-RE sampler"}
+    peers = ("perf", "bpftrace", "minsampler")
     for which in ("selected", "unselected"):
         runs = sel.get(which)
         if not runs:
@@ -422,18 +425,33 @@ def selected_section(sel, out):
         out.append(f"**{which.capitalize()} workload**\n")
         out.append("| profiler | 19 Hz | 99 Hz | 999 Hz |")
         out.append("|---|---|---|---|")
-        for tool in ("podprof", "podprof-pid", "perf", "bpftrace"):
-            cells = []
-            for hz in (19, 99, 999):
-                base = {r["round"]: r["wall_s"] for r in runs if r["tool"] is None and r["hz"] == hz}
-                ratios = [r["wall_s"] / base[r["round"]] for r in runs
-                          if r["tool"] == tool and r["hz"] == hz and r["round"] in base]
-                m = median(ratios)
-                cells.append("n/a" if m is None else f"{(m - 1) * 100:+.1f} %")
-            if any(c != "n/a" for c in cells):
-                out.append(f"| {names[tool]} | " + " | ".join(cells) + " |")
+        def slow(tool, hz):
+            base = {r["round"]: r["wall_s"] for r in runs if r["tool"] is None and r["hz"] == hz}
+            ratios = [r["wall_s"] / base[r["round"]] for r in runs
+                      if r["tool"] == tool and r["hz"] == hz and r["round"] in base]
+            m = median(ratios)
+            return None if m is None else (m - 1) * 100
+
+        for tool in ("podprof", "podprof-pid") + peers:
+            cells = [slow(tool, hz) for hz in (19, 99, 999)]
+            if any(c is not None for c in cells):
+                out.append(f"| {names[tool]} | " + " | ".join("n/a" if c is None else f"{c:+.1f} %"
+                                                             for c in cells) + " |")
             elif sel.get("errors", {}).get(tool):
                 out.append(f"| {names[tool]} | cannot run here: `{sel['errors'][tool]}` | | |")
+        alone = [abs(slow("podprof", hz)) for hz in (19, 99, 999) if slow("podprof", hz) is not None]
+        verdicts = []
+        for hz in (19, 99, 999):
+            mine = slow("podprof", hz)
+            best = [x for x in (slow(t, hz) for t in peers) if x is not None]
+            if mine is not None and best:
+                verdicts.append(f"{hz} Hz {yes(mine <= min(best))} ({mine:+.1f} % vs best peer "
+                                f"{min(best):+.1f} %)")
+        if which == "selected" and verdicts:
+            out.append("\nGoal, podprof --cgroup no worse than the best peer: " + "; ".join(verdicts) + ".")
+        elif which == "unselected" and alone:
+            out.append("\nGoal, within noise of no profiler (|slowdown| of podprof --cgroup at most "
+                       f"1 %): {yes(max(alone) <= 1.0)} (largest {max(alone):.1f} %).")
         out.append("")
     runs = sel.get("cost", [])
     if runs:

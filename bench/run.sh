@@ -54,6 +54,17 @@ run_part tta python3 cluster.py --out "$RES/tta.json"
 run_part scale python3 scale.py --out "$RES/scale.json"
 run_part unwind python3 unwind.py --out "$RES/unwind.json"
 run_part python python3 python.py --out "$RES/python.json"
+# The yardstick sampler for selected.py (not part of podprof).
+build_minsampler() {
+	local d="$RES/minsampler"
+	mkdir -p "$d"
+	clang -g -O2 -Wall -Werror -target bpf -D__TARGET_ARCH_x86 -I"$REPO/bpf" \
+		-c "$REPO/bench/minsampler/minsampler.bpf.c" -o "$d/minsampler.bpf.o" &&
+		bpftool gen skeleton "$d/minsampler.bpf.o" >"$d/minsampler.skel.h" &&
+		gcc -O2 -std=gnu11 -Wall -Wextra -Werror -I"$d" -o "$d/minsampler" \
+			"$REPO/bench/minsampler/minsampler.c" -lbpf -lelf -lz
+}
+case " $ONLY " in *" selected "*) build_minsampler || echo "bench: minsampler did not build; selected.py runs without it" ;; esac
 run_part selected python3 selected.py --out "$RES/selected.json"
 
 # Symbolization: a tiny program linked against the worker's own library.

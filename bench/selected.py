@@ -110,6 +110,9 @@ class Tools:
         self.exe = {"podprof": os.path.join(bl.build_dir(), "podprof-worker"),
                     "perf": local.find_exe("perf", "perf_6.1", "/usr/bin/perf"), "bpftrace": local.find_exe("bpftrace")}
         self.exe["podprof-pid"] = self.exe["podprof"]
+        ms = os.path.join(os.environ.get("BENCH_RESULTS", os.path.join(bl.build_dir(), "bench")),
+                          "minsampler", "minsampler")
+        self.exe["minsampler"] = ms if os.access(ms, os.X_OK) else None
         self.error = {t: None if e else "not installed" for t, e in self.exe.items()}
 
     def cmd(self, tool, hz, pid, out):
@@ -122,6 +125,8 @@ class Tools:
                     "--top", "0", "-o", out + ".pb.gz"]
         if tool == "perf":
             return [e, "record", "-q", "-a", "-F", str(hz), "-g", "-o", out + ".data"]
+        if tool == "minsampler":
+            return [e, str(hz), self.pods.ctr["a"]]
         return [e, "-e", f'profile:hz:{hz} /cgroup == cgroupid("{pod}")/ {{ @[ustack] = count(); }}']
 
     def start(self, tool, hz, pid, tag):
@@ -131,7 +136,8 @@ class Tools:
                                  stderr=se)
         marker = {"podprof": (out + ".log", "record: sampling"),
                   "podprof-pid": (out + ".log", "record: sampling"),
-                  "bpftrace": (out + ".out", "Attaching")}.get(tool)
+                  "bpftrace": (out + ".out", "Attaching"),
+                  "minsampler": (out + ".out", "Attaching")}.get(tool)
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline and not bl.exited(p):
             if marker and bl.wait_file(marker[0], marker[1], 0.05):
@@ -165,7 +171,8 @@ class Tools:
 def slowdown(tools, pods, cpuwork, ticker, threads, rounds, nrounds, which, log):
     """Wall time of fixed work in pod A (which="selected") or pod B ("unselected")."""
     runs = []
-    configs = [None] + [t for t in ("podprof", "podprof-pid", "perf", "bpftrace") if not tools.error[t]]
+    configs = [None] + [t for t in ("podprof", "podprof-pid", "perf", "bpftrace", "minsampler")
+                        if not tools.error[t]]
     if which == "unselected":
         configs = [c for c in configs if c != "podprof-pid"]
     for hz in HZS:
