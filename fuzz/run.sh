@@ -45,7 +45,7 @@ for t in $targets; do
 	rc=0
 	ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-		"$FUZZ_OUT/fuzz_$t" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
+		"$FUZZ_OUT/fuzz_$t" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=512 \
 		-max_len=65536 -print_final_stats=1 -artifact_prefix="$art/" \
 		"$work" "fuzz/corpus/$t" > "$log" 2>&1 || rc=$?
 	runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)

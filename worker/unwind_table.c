@@ -12,6 +12,7 @@
  */
 #include "unwind_table.h"
 #include "arr.h"
+#include "cfi_guard.h"
 #include "elfsym.h"
 #include "log.h"
 
@@ -21,6 +22,7 @@
 #include <gelf.h>
 #include <libelf.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -51,6 +53,7 @@ struct builder {
 	struct unwind_table *t;
 	size_t cap;
 	Elf_Scn *debug_frame; /* .debug_frame, when present and within the caps */
+	Elf_Scn *eh_frame;    /* the first section named .eh_frame (libdw's choice) */
 	uint64_t debug_bytes; /* all .debug_* sections: libdw reads them at once */
 	bool debug_packed;    /* some debug section is compressed */
 };
@@ -284,10 +287,11 @@ static int cmp_u64(const void *a, const void *b)
 }
 
 /* Sorted initial locations of every FDE, from .eh_frame_hdr (PT_GNU_EH_FRAME). */
-static int fde_starts(struct builder *b, const GElf_Phdr *hdr, uint64_t **out, size_t *n)
+static int fde_starts(struct builder *b, const GElf_Phdr *hdr, uint64_t **out, uint64_t **fdes,
+		      size_t *n, uint64_t *eh_frame)
 {
 	const uint8_t *p, *end, *next;
-	uint64_t ehp, count, *locs = NULL;
+	uint64_t ehp, count, *locs = NULL, *ptrs = NULL;
 	Elf_Data *d;
 	int err;
 
@@ -311,18 +315,71 @@ static int fde_starts(struct builder *b, const GElf_Phdr *hdr, uint64_t **out, s
 	if (count > (uint64_t)(end - next) / 8 || count > UNWIND_TABLE_MAX_FDES)
 		return -E2BIG;
 	locs = calloc(count ? count : 1, sizeof(*locs));
-	if (!locs)
+	ptrs = calloc(count ? count : 1, sizeof(*ptrs));
+	if (!locs || !ptrs) {
+		free(locs);
+		free(ptrs);
 		return -ENOMEM;
+	}
 	for (uint64_t i = 0; i < count; i++) {
-		int32_t rel;
+		int32_t rel, fde;
 
 		memcpy(&rel, next + i * 8, 4);
+		memcpy(&fde, next + i * 8 + 4, 4);
 		locs[i] = hdr->p_vaddr + (int64_t)rel;
+		ptrs[i] = hdr->p_vaddr + (int64_t)fde;
 	}
 	qsort(locs, count, sizeof(*locs), cmp_u64);
 	*out = locs;
+	*fdes = ptrs;
 	*n = count;
+	*eh_frame = ehp;
 	return 0;
+}
+
+/* Every FDE the search table points at, with its CIE, through cfi_guard in
+ * each view libdw may take of .eh_frame: the section of that name when the
+ * file has one (libdw then also falls back to reading it in order), else
+ * the bytes from the header's eh_frame_ptr to the end of the file. */
+static int guard_eh_frame(struct builder *b, const unsigned char *ident, const GElf_Phdr *hdr,
+			  uint64_t eh_vaddr, const uint64_t *fdes, size_t n, char *why,
+			  size_t why_len)
+{
+	uint64_t eh_off = eh_vaddr - hdr->p_vaddr + hdr->p_offset;
+	Elf_Data *views[2] = {NULL, NULL};
+	uint64_t bases[2] = {0, 0};
+	GElf_Shdr sh;
+	int err = 0;
+
+	if (b->eh_frame && gelf_getshdr(b->eh_frame, &sh)) {
+		views[0] = elf_rawdata(b->eh_frame, NULL);
+		bases[0] = sh.sh_addr;
+		if (views[0] && views[0]->d_buf)
+			err = cfi_guard_section(ident, views[0], true, why, why_len);
+	}
+	if (!err && eh_off < b->file_size) {
+		uint64_t len = b->file_size - eh_off;
+
+		views[1] = elf_getdata_rawchunk(
+		    b->elf, (int64_t)eh_off, len > MAX_EH_FRAME ? MAX_EH_FRAME : len, ELF_T_BYTE);
+		bases[1] = eh_vaddr;
+	}
+	for (int v = 0; v < 2 && !err; v++) {
+		if (!views[v] || !views[v]->d_buf)
+			continue;
+		for (size_t i = 0; i < n && !err; i++) {
+			uint64_t off = fdes[i] - bases[v];
+
+			if (off < views[v]->d_size)
+				err = cfi_guard_fde(ident, views[v], true, off, why, why_len);
+			else if (v == 1 && eh_off + off < b->file_size)
+				err = -EBADMSG; /* past what was read for the check */
+		}
+	}
+	if (err == -EBADMSG && !why[0])
+		snprintf(why, why_len, "an FDE lies past the first %u MiB of .eh_frame",
+			 MAX_EH_FRAME >> 20);
+	return err;
 }
 
 /* ---- .debug_frame ------------------------------------------------------------------ */
@@ -431,12 +488,15 @@ static int check_sections(struct builder *b)
 		if (strcmp(name, ".eh_frame") == 0 &&
 		    (sh.sh_size > MAX_EH_FRAME || sh.sh_size > b->budget))
 			return -E2BIG;
+		if (strcmp(name, ".eh_frame") == 0 && !b->eh_frame)
+			b->eh_frame = scn;
 		if (strncmp(name, ".debug_", 7) == 0 || strncmp(name, ".zdebug_", 8) == 0) {
 			b->debug_bytes += sh.sh_size;
 			if ((sh.sh_flags & SHF_COMPRESSED) || name[1] == 'z')
 				b->debug_packed = true;
-			if (strcmp(name, ".debug_frame") == 0 && sh.sh_size <= MAX_EH_FRAME)
-				b->debug_frame = scn;
+			/* libdw ignores a second section of the same name. */
+			if (strcmp(name, ".debug_frame") == 0 && !b->debug_frame)
+				b->debug_frame = sh.sh_size <= MAX_EH_FRAME ? scn : NULL;
 		}
 		if (strcmp(name, ".gopclntab") == 0 || strcmp(name, ".go.buildinfo") == 0)
 			b->t->is_go = true;
@@ -448,7 +508,8 @@ static int build(Elf *elf, uint64_t file_size, uint64_t budget, struct unwind_ta
 {
 	struct builder b = {.elf = elf, .file_size = file_size, .budget = budget, .t = out};
 	GElf_Phdr eh = {0};
-	uint64_t lo = UINT64_MAX, hi = 0, *locs = NULL;
+	uint64_t lo = UINT64_MAX, hi = 0, *locs = NULL, *fdes = NULL, eh_vaddr = 0;
+	char why[160];
 	size_t phnum, nlocs = 0;
 	Dwarf_CFI *cfi = NULL, *dcfi = NULL;
 	Dwarf *dw = NULL;
@@ -500,7 +561,12 @@ static int build(Elf *elf, uint64_t file_size, uint64_t budget, struct unwind_ta
 		goto cleanup;
 	}
 	if (have_eh) {
-		err = fde_starts(&b, &eh, &locs, &nlocs);
+		err = fde_starts(&b, &eh, &locs, &fdes, &nlocs, &eh_vaddr);
+		if (!err)
+			err = guard_eh_frame(&b, ehdr.e_ident, &eh, eh_vaddr, fdes, nlocs, why,
+					     sizeof(why));
+		if (err == -EBADMSG)
+			log_warn(MOD, "unwind table refused: .eh_frame: %s", why);
 		if (err)
 			goto cleanup;
 		cfi = dwarf_getcfi_elf(elf);
@@ -514,6 +580,17 @@ static int build(Elf *elf, uint64_t file_size, uint64_t budget, struct unwind_ta
 		log_debug(MOD, ".debug_frame skipped: %llu bytes of debug sections%s",
 			  (unsigned long long)b.debug_bytes, b.debug_packed ? ", compressed" : "");
 		b.debug_frame = NULL;
+	}
+	if (b.debug_frame) {
+		err = cfi_guard_section(ehdr.e_ident, elf_getdata(b.debug_frame, NULL), false, why,
+					sizeof(why));
+		if (err == -EBADMSG)
+			log_warn(MOD, "unwind table refused: .debug_frame: %s", why);
+		if (err == -EINVAL)
+			b.debug_frame = NULL; /* unreadable here: not handed to libdw either */
+		else if (err)
+			goto cleanup;
+		err = 0;
 	}
 	if (b.debug_frame) {
 		dw = dwarf_begin_elf(elf, DWARF_C_READ, NULL);
@@ -562,6 +639,7 @@ cleanup:
 		dwarf_end(dw); /* also ends dcfi */
 	free(refs);
 	free(locs);
+	free(fdes);
 	if (err) {
 		free(out->rows);
 		out->rows = NULL;
