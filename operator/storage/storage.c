@@ -689,8 +689,8 @@ void storage_pending(struct storage *s, size_t *objects, size_t *bytes)
 	pthread_mutex_unlock(&s->mu);
 }
 
-int storage_get(struct storage *s, const char *key, size_t max_bytes, void **out, size_t *out_len,
-		char **errmsg)
+int storage_get(struct storage *s, const char *key, size_t max_bytes,
+		const volatile sig_atomic_t *abort_flag, void **out, size_t *out_len, char **errmsg)
 {
 	struct storage_xfer x = {0};
 	int err;
@@ -702,7 +702,7 @@ int storage_get(struct storage *s, const char *key, size_t max_bytes, void **out
 	if (!storage_key_valid(key))
 		return -EINVAL;
 	if (s->cfg.backend == STORAGE_BACKEND_S3) {
-		err = s3_get(&s->cfg, key, max_bytes, out, out_len, &x);
+		err = s3_get(&s->cfg, key, max_bytes, abort_flag, out, out_len, &x);
 	} else {
 		char path[PATH_MAX];
 		int n = snprintf(path, sizeof(path), "%s/%s", s->dir_abs, key);

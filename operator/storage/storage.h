@@ -32,6 +32,7 @@
 #ifndef PODPROF_STORAGE_H
 #define PODPROF_STORAGE_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -212,10 +213,13 @@ void storage_pending(struct storage *s, size_t *objects, size_t *bytes);
 int storage_object_url(const struct storage *s, const char *key, char **out);
 
 /* Fetch an object (signed GET for s3, a file read for dir) synchronously.
- * Objects larger than max_bytes fail with -E2BIG. On success *out (malloc'd,
- * caller frees) holds *out_len bytes. On failure *errmsg (if errmsg is not
- * NULL) receives a malloc'd description the caller frees. */
-int storage_get(struct storage *s, const char *key, size_t max_bytes, void **out, size_t *out_len,
+ * Objects larger than max_bytes fail with -E2BIG. An s3 transfer gives up
+ * (-EIO) soon after *abort_flag becomes non-zero; abort_flag may be NULL.
+ * On success *out (malloc'd, caller frees) holds *out_len bytes. On failure
+ * *errmsg (if errmsg is not NULL) receives a malloc'd description the caller
+ * frees. */
+int storage_get(struct storage *s, const char *key, size_t max_bytes,
+		const volatile sig_atomic_t *abort_flag, void **out, size_t *out_len,
 		char **errmsg);
 
 #endif

@@ -296,11 +296,12 @@ int s3_put(const struct storage_config *cfg, const char *key, const void *data, 
 	return err;
 }
 
-int s3_get(const struct storage_config *cfg, const char *key, size_t max, void **out,
-	   size_t *out_len, struct storage_xfer *x)
+int s3_get(const struct storage_config *cfg, const char *key, size_t max,
+	   const volatile sig_atomic_t *abort_flag, void **out, size_t *out_len,
+	   struct storage_xfer *x)
 {
 	struct capbuf body = {.max = max};
-	int err = s3_request(cfg, key, NULL, NULL, NULL, &body, x);
+	int err = s3_request(cfg, key, NULL, NULL, abort_flag, &body, x);
 
 	*out = NULL;
 	*out_len = 0;

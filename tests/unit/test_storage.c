@@ -385,11 +385,11 @@ UNIT_TEST(storage_dir_backend)
 	storage_pending(st, &n, NULL);
 	CHECK_EQ_INT(n, 0);
 	CHECK_EQ_STR(storage_prefix(st), "");
-	CHECK_EQ_INT(storage_get(st, "ns/t/u/x.pb.gz", 1024, &back, &len, &msg), 0);
+	CHECK_EQ_INT(storage_get(st, "ns/t/u/x.pb.gz", 1024, NULL, &back, &len, &msg), 0);
 	CHECK_EQ_INT(len, 7);
 	CHECK(back && !memcmp(back, "\x1f\x8b\0data", 7));
 	free(back);
-	CHECK_EQ_INT(storage_get(st, "ns/t/u/x.pb.gz", 3, &back, &len, &msg), -E2BIG);
+	CHECK_EQ_INT(storage_get(st, "ns/t/u/x.pb.gz", 3, NULL, &back, &len, &msg), -E2BIG);
 	free(msg);
 cleanup:
 	storage_close(st);
@@ -450,7 +450,7 @@ UNIT_TEST(storage_rendered_put)
 	drain_events(st, &seen, 1);
 	CHECK_EQ_INT(seen.n[STORAGE_UPLOADED], 1);
 	CHECK(!pthread_equal(render_thread, pthread_self()));
-	CHECK_EQ_INT(storage_get(st, "ns/t/u/x.svg", 1024, &back, &len, &msg), 0);
+	CHECK_EQ_INT(storage_get(st, "ns/t/u/x.svg", 1024, NULL, &back, &len, &msg), 0);
 	CHECK_EQ_INT(len, 10);
 	CHECK(back && !memcmp(back, "ns/t:FLAME", 10));
 	free(back);
@@ -460,7 +460,7 @@ UNIT_TEST(storage_rendered_put)
 	drain_events(st, &seen, 2);
 	CHECK_EQ_INT(seen.n[STORAGE_FAILED], 1);
 	CHECK_EQ_INT(seen.err, -EILSEQ);
-	CHECK_EQ_INT(storage_get(st, "ns/t/u/y.svg", 1024, &back, &len, &msg), -ENOENT);
+	CHECK_EQ_INT(storage_get(st, "ns/t/u/y.svg", 1024, NULL, &back, &len, &msg), -ENOENT);
 	free(msg);
 	CHECK_EQ_INT(
 	    storage_put_rendered_async(st, "ns/t/u/z.svg", "a", 1, "t", NULL, NULL, NULL, NULL),
