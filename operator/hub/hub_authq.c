@@ -63,7 +63,7 @@ static int token_key(const char *token, uint8_t key[SHA256_DIGEST_LEN])
 static void run_check(struct hub_pool_job *pj, const volatile sig_atomic_t *stop, void *ctx)
 {
 	struct job *j = (struct job *)pj;
-	struct hub *hub = ctx;
+	struct hub *hub = ((struct hub_authq *)ctx)->hub;
 
 	(void)stop; /* a TokenReview is bounded by the API client's own timeouts */
 	/* No digest: a failed check, retried by the next connection. */
