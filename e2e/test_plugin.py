@@ -97,12 +97,13 @@ def env(stack, crd, s3, demoapp, build_dir):
     cluster.stop()
 
 
-def kubectl_podprof(stack, env, *args, kubeconfig=None, **kw):
-    """`kubectl podprof ...` through the real kubectl's plugin lookup."""
+def kubectl_podprof(stack, env, *args, kubeconfig=None, aws=None, **kw):
+    """`kubectl podprof ...` through the real kubectl's plugin lookup; aws: {AWS_*: value} to set."""
     e = stack.env()
     e["PATH"] = env["path"]
-    e.pop("AWS_ACCESS_KEY_ID", None)
-    e.pop("AWS_SECRET_ACCESS_KEY", None)
+    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION", "AWS_DEFAULT_REGION"):
+        e.pop(var, None)
+    e.update(aws or {})
     if kubeconfig:
         e["KUBECONFIG"] = kubeconfig
     return subprocess.Popen([stack_mod.tool("kubectl"), "podprof", *args, "--operator-namespace", OP_NS],
@@ -291,6 +292,43 @@ def test_fetch_needs_the_viewer_role(stack, env, tmp_path):
     print(err)
     assert rc == 1 and "podprof-viewer" in err, err
     assert not (tmp_path / "n").exists()
+
+
+def test_fetch_reads_the_bucket_with_s3_credentials(stack, env, s3, tmp_path):
+    """With S3 credentials in the environment fetch reads the bucket itself: a user who may read
+    targets but not the proxy gets the stored bytes; a wrong secret fails naming the S3 error;
+    --via-operator goes through the proxy again (and is refused for that user)."""
+    ns = env["ns"]
+    t = _stored_target(stack, env, tmp_path)
+    name, url = t["metadata"]["name"], t["status"]["profile"]["url"]
+    stack.apply({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+                 "metadata": {"name": "pt-get", "namespace": ns},
+                 "rules": [{"apiGroups": ["podprof.dev"], "resources": ["profilingtargets"], "verbs": ["get"]}]})
+    stack.apply({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+                 "metadata": {"name": "s3user-pt-get", "namespace": ns},
+                 "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "pt-get"},
+                 "subjects": [{"kind": "ServiceAccount", "name": "s3user", "namespace": "plug-users"}]})
+    user = _user_kubeconfig(stack, tmp_path, "s3user")
+    aws = {"AWS_ACCESS_KEY_ID": s3.access_key, "AWS_SECRET_ACCESS_KEY": s3.secret_key, "AWS_REGION": s3.region}
+
+    def fetch(out, creds, *extra):
+        return _finish(kubectl_podprof(stack, env, "fetch", name, "-n", ns, "-o", str(tmp_path / out), *extra,
+                                       kubeconfig=user, aws=creds))
+    # RBAC changes reach the authorizer's cache shortly after the write.
+    rc, out, err = stack_mod.wait_for(lambda: (lambda r: r if r[0] == 0 else None)(fetch("d", aws)), 30,
+                                      interval=1, desc="s3user can read the target")
+    print(err + out)
+    assert "from the bucket (S3 credentials in the environment)" in err, err
+    assert (tmp_path / "d" / f"{name}.pb.gz").read_bytes() == s3.get(url.split(f"/{s3.bucket}/", 1)[1])
+    assert (tmp_path / "d" / f"{name}.svg").read_text().startswith("<?xml")
+
+    rc, out, err = fetch("w", dict(aws, AWS_SECRET_ACCESS_KEY="wrong" + s3.secret_key))
+    print(err)
+    assert rc == 1 and "cannot read the profile from the bucket" in err and "SignatureDoesNotMatch" in err, err
+    assert not (tmp_path / "w").exists()
+
+    rc, out, err = fetch("v", aws, "--via-operator")
+    assert rc == 1 and "not allowed to read profiles through service" in err, err
 
 
 # --- the flame graph in a real browser -----------------------------------------

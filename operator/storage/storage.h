@@ -222,4 +222,20 @@ int storage_get(struct storage *s, const char *key, size_t max_bytes,
 		const volatile sig_atomic_t *abort_flag, void **out, size_t *out_len,
 		char **errmsg);
 
+/* S3 credentials of a reader outside the operator (kubectl podprof with
+ * AWS_* in its environment). Strings are borrowed. */
+struct storage_url_creds {
+	const char *access_key;
+	const char *secret_key;
+	const char *region;  /* NULL or "" = us-east-1 */
+	const char *ca_file; /* NULL = system CAs */
+};
+
+/* Signed GET (SigV4) of an object URL as the operator writes it into
+ * status.profile.url, with the caller's own credentials and no struct
+ * storage (no threads, no spool). Only http(s) URLs (-EINVAL otherwise).
+ * Returns and *errmsg as storage_get. */
+int storage_get_url(const char *url, const struct storage_url_creds *creds, size_t max_bytes,
+		    void **out, size_t *out_len, char **errmsg);
+
 #endif
