@@ -588,3 +588,26 @@ UNIT_TEST(storage_s3_error_message)
 	s3_error_message("<Code>X", 7, 500, buf, sizeof(buf));
 	CHECK_EQ_STR(buf, "HTTP 500");
 }
+
+/* A reader's signed GET by URL (kubectl podprof with S3 credentials) takes
+ * only http(s) URLs and both keys, and reports an unreachable store. */
+UNIT_TEST(storage_get_url_rules)
+{
+	const struct storage_url_creds cr = {.access_key = "AK", .secret_key = "SK"};
+	const struct storage_url_creds no_secret = {.access_key = "AK"};
+	void *out = (void *)1;
+	size_t len = 1;
+	char *msg = NULL;
+
+	CHECK_EQ_INT(storage_get_url("file:///etc/passwd", &cr, 1024, &out, &len, &msg), -EINVAL);
+	CHECK(out == NULL && len == 0 && msg == NULL);
+	CHECK_EQ_INT(storage_get_url("ftp://127.0.0.1/b/k", &cr, 1024, &out, &len, NULL), -EINVAL);
+	CHECK_EQ_INT(storage_get_url("http://127.0.0.1:1/b/k", &no_secret, 1024, &out, &len, NULL),
+		     -EINVAL);
+	/* Port 1 on loopback refuses the connection. */
+	CHECK_EQ_INT(
+	    storage_get_url("http://127.0.0.1:1/b/ns/t/u/x.pb.gz", &cr, 1024, &out, &len, &msg),
+	    -EIO);
+	CHECK(out == NULL && msg != NULL && strstr(msg, "127.0.0.1:1") != NULL);
+	free(msg);
+}
