@@ -44,7 +44,7 @@ INC_operator/storage/   := -Ioperator/storage $(INC_LIB)
 INC_operator/reconcile/ := -Ioperator/reconcile -Ioperator/k8s \
 	-Ioperator/storage $(INC_LIB)
 INC_operator/           := -Ioperator $(addprefix -I,$(OP_DIRS)) $(INC_LIB)
-INC_cli/                := -Icli -Ioperator/k8s $(INC_LIB)
+INC_cli/                := -Icli -Ioperator/k8s -Ioperator/storage $(INC_LIB)
 INC_tests/drivers/      := -Itests/drivers $(addprefix -I,$(OP_DIRS)) $(INC_LIB)
 INC_tests/unit/         := -Itests/unit -Icli -Ioperator $(addprefix -I,$(OP_DIRS)) \
 	-Iworker -Ibpf $(INC_LIB)

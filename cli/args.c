@@ -30,6 +30,7 @@ enum {
 	OPT_OP_SVC,
 	OPT_OP_PORT,
 	OPT_OP_SCHEME,
+	OPT_VIA_OPERATOR,
 };
 
 static const struct option long_opts[] = {
@@ -48,6 +49,7 @@ static const struct option long_opts[] = {
     {"operator-service", required_argument, NULL, OPT_OP_SVC},
     {"operator-port", required_argument, NULL, OPT_OP_PORT},
     {"operator-scheme", required_argument, NULL, OPT_OP_SCHEME},
+    {"via-operator", no_argument, NULL, OPT_VIA_OPERATOR},
     {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -70,8 +72,14 @@ static const char global_usage[] =
     "      --operator-service NAME   its Service (default podprof-hub)\n"
     "      --operator-port N         its port (default 7443)\n"
     "      --operator-scheme S       https (default) or http, as the hub serves\n"
+    "      --via-operator            read through the operator even with S3 credentials\n"
     "  -q, --quiet               no progress output\n"
     "  -h, --help                this help\n"
+    "\n"
+    "Stored profiles are read through the API server's service proxy to the\n"
+    "operator (RBAC decides). With AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in\n"
+    "the environment (AWS_REGION, AWS_CA_BUNDLE optional) they are read from the\n"
+    "bucket directly instead, at the URL in the target's status.\n"
     "\n"
     "Exit status: 0 ok, 1 the operation failed, 2 bad usage, 130 interrupted.\n";
 
@@ -304,6 +312,9 @@ int cli_parse_args(int argc, char **argv, struct cli_opts *o)
 			if (strcmp(arg, "https") && strcmp(arg, "http"))
 				return bad("--operator-scheme", arg, "want https or http");
 			o->op_scheme = arg;
+			break;
+		case OPT_VIA_OPERATOR:
+			o->via_operator = true;
 			break;
 		case 'q':
 			o->quiet = true;

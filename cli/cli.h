@@ -51,6 +51,7 @@ struct cli_opts {
 	const char *op_service;	 /* --operator-service */
 	unsigned long op_port;	 /* --operator-port */
 	const char *op_scheme;	 /* --operator-scheme: https or http */
+	bool via_operator;	 /* --via-operator: never read the bucket directly */
 	const char *names[2];	 /* positional target names (top/fetch: 1, diff: 2) */
 	int n_names;
 	bool help;  /* --help: print usage, exit 0 */

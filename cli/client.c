@@ -7,6 +7,7 @@
 #include "flamegraph.h"
 #include "json_path.h"
 #include "pprof.h"
+#include "storage.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -68,26 +69,34 @@ static const char *jstr(json_object *o, const char *a, const char *b, const char
 	return json_path_str(o, a, b, c, (const char *)NULL);
 }
 
+/* Object keys end in <ns>/<target>/<uid>/<start>.pb.gz (storage_key): where
+ * those last four path components start in url, whatever the store's URL
+ * scheme; NULL when url has fewer. */
+static const char *url_key_tail(const char *url)
+{
+	int slashes = 0;
+
+	for (const char *p = url + strlen(url); p > url; p--)
+		if (p[-1] == '/' && ++slashes == 4)
+			return p;
+	return NULL;
+}
+
 int cli_profile_rel(json_object *target, const char *window, const char *ext, char *buf, size_t len)
 {
 	const char *url = jstr(target, "status", "profile", "url");
 	const char *name = jstr(target, "metadata", "name", NULL);
 	const char *p;
 	size_t start;
-	int n, slashes = 0;
+	int n;
 
 	if (!url || !name) {
 		fprintf(stderr, "error: profilingtarget %s has no stored profile yet\n",
 			name ? name : "?");
 		return -ENOENT;
 	}
-	/* Object keys end in <ns>/<target>/<uid>/<start>.pb.gz (storage_key):
-	 * the last four path components, whatever the store's URL scheme. */
-	for (p = url + strlen(url); p > url; p--) {
-		if (p[-1] == '/' && ++slashes == 4)
-			break;
-	}
-	if (slashes != 4) {
+	p = url_key_tail(url);
+	if (!p) {
 		fprintf(stderr, "error: unexpected profile URL \"%s\"\n", url);
 		return -EPROTO;
 	}
@@ -125,6 +134,47 @@ int cli_fetch_object(struct k8s_client *c, const struct cli_opts *o, const char 
 	else if (err)
 		fprintf(stderr, "error: cannot read profile %s via service %s/%s: %s\n", rel,
 			o->op_ns, o->op_service, aerr.message[0] ? aerr.message : strerror(-err));
+	return err;
+}
+
+/* S3 credentials in the environment (both keys set), unless --via-operator. */
+static bool direct_creds(const struct cli_opts *o, struct storage_url_creds *cr)
+{
+	const char *region = getenv("AWS_REGION");
+
+	if (!region || !*region)
+		region = getenv("AWS_DEFAULT_REGION");
+	*cr = (struct storage_url_creds){.access_key = getenv("AWS_ACCESS_KEY_ID"),
+					 .secret_key = getenv("AWS_SECRET_ACCESS_KEY"),
+					 .region = region,
+					 .ca_file = getenv("AWS_CA_BUNDLE")};
+	return !o->via_operator && cr->access_key && *cr->access_key && cr->secret_key &&
+	       *cr->secret_key;
+}
+
+/* Read rel from the bucket itself: the object URL is the target's
+ * status.profile.url with its last four components (rel's shape) replaced. */
+static int fetch_direct(json_object *target, const struct storage_url_creds *cr, const char *rel,
+			void **out, size_t *len)
+{
+	const char *url = jstr(target, "status", "profile", "url");
+	char obj[4096], *msg = NULL;
+	const char *p = url ? url_key_tail(url) : NULL;
+	int n, err;
+
+	if (!p)
+		return -EPROTO; /* cli_profile_rel has said why */
+	n = snprintf(obj, sizeof(obj), "%.*s%s", (int)(p - url), url, rel);
+	if (n < 0 || (size_t)n >= sizeof(obj))
+		return -ENAMETOOLONG;
+	err = storage_get_url(obj, cr, CLI_MAX_PROFILE, out, len, &msg);
+	if (err)
+		fprintf(stderr,
+			"error: cannot read the profile from the bucket with the S3 credentials in "
+			"the environment: %s\n(--via-operator, or unsetting AWS_ACCESS_KEY_ID, "
+			"reads through the operator instead)\n",
+			msg ? msg : strerror(-err));
+	free(msg);
 	return err;
 }
 
@@ -166,6 +216,7 @@ int cli_write_file(const char *dir, const char *name, const void *data, size_t l
 int cli_fetch_profile(struct k8s_client *c, const struct cli_opts *o, const char *name,
 		      const char *dir, void **pprof, size_t *len)
 {
+	struct storage_url_creds cr;
 	json_object *t = NULL;
 	char rel[1024], file[512], title[600];
 	void *data = NULL;
@@ -176,8 +227,16 @@ int cli_fetch_profile(struct k8s_client *c, const struct cli_opts *o, const char
 	err = cli_get_target(c, o, name, &t);
 	if (!err)
 		err = cli_profile_rel(t, o->window, "pb.gz", rel, sizeof(rel));
-	if (!err)
+	if (!err && direct_creds(o, &cr)) {
+		if (!o->quiet)
+			fprintf(stderr,
+				"reading %s from the bucket (S3 credentials in the "
+				"environment)\n",
+				rel);
+		err = fetch_direct(t, &cr, rel, &data, &dlen);
+	} else if (!err) {
 		err = cli_fetch_object(c, o, rel, &data, &dlen);
+	}
 	if (err || !dir)
 		goto cleanup;
 	snprintf(file, sizeof(file), "%s.pb.gz", name);

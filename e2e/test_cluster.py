@@ -14,6 +14,7 @@ docs/install.md), and the node tools (`e2e/tools/build.sh node`).
 
 import json
 import os
+import re
 import subprocess
 import tempfile
 
@@ -121,10 +122,14 @@ def _wait_running(c, ns, selector, count, what, timeout=300):
         raise AssertionError(f"{e}\n{_describe(c, ns)}") from None
 
 
-def test_helm_install_profiles_real_pods(cluster):
-    """helm install runs the operator and a capability-limited worker in real pods; a
-    ProfilingTarget over a two-replica Deployment succeeds with its hot function in
-    status and in the pprof stored in S3; helm uninstall detaches and unloads BPF."""
+SEL_OP = f"app.kubernetes.io/instance={RELEASE},app.kubernetes.io/component=operator"
+SEL_WK = f"app.kubernetes.io/instance={RELEASE},app.kubernetes.io/component=worker"
+
+
+@pytest.fixture(scope="module")
+def release(cluster):
+    """The chart helm-installed into RELEASE_NS (S3 storage, the suite's images), operator and
+    worker pods Running, namespace APP_NS made; uninstalled at the end unless a test did."""
     c, s3 = cluster, cluster.s3
     hybrid = os.path.isdir("/sys/fs/cgroup/unified") and not os.path.exists("/sys/fs/cgroup/cgroup.controllers")
     sets = {
@@ -146,15 +151,125 @@ def test_helm_install_profiles_real_pods(cluster):
     for k, v in sets.items():
         args += ["--set-string" if k.endswith(("Key", "tag")) else "--set", f"{k}={v}"]
     helm(c, *args)
-    sel_op = f"app.kubernetes.io/instance={RELEASE},app.kubernetes.io/component=operator"
-    sel_wk = f"app.kubernetes.io/instance={RELEASE},app.kubernetes.io/component=worker"
-    _wait_running(c, RELEASE_NS, sel_op, 1, "operator pod Running and Ready")
-    _wait_running(c, RELEASE_NS, sel_wk, 1, "worker pod Running and Ready")
+    state = {"installed": True}
+    try:
+        _wait_running(c, RELEASE_NS, SEL_OP, 1, "operator pod Running and Ready")
+        _wait_running(c, RELEASE_NS, SEL_WK, 1, "worker pod Running and Ready")
+        c.stack.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": APP_NS}})
+        yield state
+    finally:
+        if state["installed"]:
+            helm(c, "uninstall", RELEASE, "-n", RELEASE_NS, "--wait", "--timeout", "5m", check=False)
+
+
+def _user_kubeconfig(c, tmp_path, namespace, name):
+    """A kubeconfig for ServiceAccount NAMESPACE/NAME (a bound token), as a user of the cluster."""
+    token = c.stack.sa_token(namespace, name)
+    with open(c.stack.kubeconfig) as f:
+        cfg = json.load(f)
+    cfg["users"] = [{"name": name, "user": {"token": token}}]
+    cfg["contexts"][0]["context"]["user"] = name
+    path = tmp_path / f"{name}.kubeconfig"
+    path.write_text(json.dumps(cfg))
+    return str(path)
+
+
+def _podprof(c, build_dir, kubeconfig, *args):
+    """`kubectl podprof ...` (the host's build, found by kubectl on PATH) as the user of kubeconfig."""
+    env = c.stack.env()
+    env["PATH"] = build_dir + os.pathsep + stack_mod.tools_bin() + os.pathsep + env.get("PATH", "")
+    env["KUBECONFIG"] = kubeconfig
+    env.pop("AWS_ACCESS_KEY_ID", None)
+    env.pop("AWS_SECRET_ACCESS_KEY", None)
+    proc = subprocess.run([stack_mod.tool("kubectl"), "podprof", *args, "--operator-namespace", RELEASE_NS],
+                          env=env, capture_output=True, text=True, timeout=300)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def test_plugin_run_and_fetch_through_the_service_proxy(cluster, release, build_dir, tmp_path):
+    """`kubectl podprof run` over helm-installed pods, then `fetch` through the API server's service
+    proxy to the operator pod as a user bound to the chart's podprof-viewer ClusterRole (pprof with
+    the hot function, flame graph with its source line); a user without it is refused, exit 1."""
+    c = cluster
+    if not os.access(os.path.join(build_dir, "kubectl-podprof"), os.X_OK):
+        pytest.fail(f"no kubectl-podprof in {build_dir} (make)")
+    _deploy(c, "checkout", "app", node_mod.DEMOAPP_IMAGE, ["checkout"], 2)
+    # alice: run in APP_NS (a Role) and read profiles (the chart's viewer role, cluster-wide).
+    users = "podprof-users"
+    c.stack.apply({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+                   "metadata": {"name": "pt-runner", "namespace": APP_NS},
+                   "rules": [{"apiGroups": ["podprof.dev"], "resources": ["profilingtargets"],
+                              "verbs": ["create", "get", "list", "watch", "delete"]}]})
+    c.stack.apply({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+                   "metadata": {"name": "alice-pt-runner", "namespace": APP_NS},
+                   "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "pt-runner"},
+                   "subjects": [{"kind": "ServiceAccount", "name": "alice", "namespace": users}]})
+    c.stack.apply({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+                   "metadata": {"name": "alice-podprof-viewer"},
+                   "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                               "name": f"{RELEASE}-viewer"},
+                   "subjects": [{"kind": "ServiceAccount", "name": "alice", "namespace": users}]})
+    # bob: may read the targets in APP_NS, but holds no podprof-viewer.
+    c.stack.apply({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+                   "metadata": {"name": "bob-pt-runner", "namespace": APP_NS},
+                   "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "pt-runner"},
+                   "subjects": [{"kind": "ServiceAccount", "name": "bob", "namespace": users}]})
+    alice = _user_kubeconfig(c, tmp_path, users, "alice")
+    bob = _user_kubeconfig(c, tmp_path, users, "bob")
+    def can(who, *what):
+        return c.kubectl("auth", "can-i", *what, f"--as=system:serviceaccount:{users}:{who}",
+                         check=False).stdout.strip() == "yes"
+    # The authorizer learns new bindings from a watch: wait until both are in effect.
+    stack_mod.wait_for(lambda: can("alice", "get", f"services/https:{RELEASE}-hub:7443", "--subresource=proxy",
+                                         "-n", RELEASE_NS) and
+                       can("bob", "create", "profilingtargets.podprof.dev", "-n", APP_NS),
+                       30, interval=0.5, desc="RBAC bindings in effect")
+
+    out_dir = tmp_path / "run"
+    rc, out, err = _podprof(c, build_dir, alice, "run", "-n", APP_NS, "-l", "app=checkout", "--duration", "3s",
+                            "--frequency", "499", "-o", str(out_dir))
+    print(err + out)  # docs/usage.md quotes it
+    assert rc == 0, err
+    name = err.split("profilingtarget ", 1)[1].split()[0].split("/")[1]
+    assert "nodes 1/1" in err and "pods 2" in err, err
+    top = podprof.pprof_top(str(out_dir / f"{name}.pb.gz"))
+    assert max(top, key=top.get) == "checkout_compute_tax", top
+
+    fetched = tmp_path / "fetched"
+    rc, out, err = _podprof(c, build_dir, alice, "fetch", name, "-n", APP_NS, "-o", str(fetched))
+    print(err + out)
+    assert rc == 0, err
+    pb = (fetched / f"{name}.pb.gz").read_bytes()
+    assert pb == (out_dir / f"{name}.pb.gz").read_bytes()
+    # The same bytes the operator stored in S3: the proxy path reached the operator pod.
+    url = podprof.get_target(c.stack, APP_NS, name)["status"]["profile"]["url"]
+    assert pb == c.s3.request("GET", url)[2]
+    top = podprof.pprof_top(str(fetched / f"{name}.pb.gz"))
+    assert max(top, key=top.get) == "checkout_compute_tax", top
+    svg = (fetched / f"{name}.svg").read_text()
+    assert svg.startswith("<?xml") and "window.podprofFlameGraph" in svg, svg[:200]
+    # The image's -g demoapp: the hot frame's tooltip names its source line.
+    assert re.search(r"<title>checkout_compute_tax \(\d+ samples[^<]*\nat \S*demoapp\.c:\d+ ", svg), \
+        svg[svg.find("<title>checkout_compute_tax"):][:200]
+
+    rc, out, err = _podprof(c, build_dir, bob, "fetch", name, "-n", APP_NS, "-o", str(tmp_path / "bob"))
+    print(err)
+    assert rc == 1, (rc, err)
+    assert f"not allowed to read profiles through service {RELEASE_NS}/{RELEASE}-hub" in err, err
+    assert "cannot get resource \"services/proxy\"" in err and "podprof-viewer" in err, err
+    assert not (tmp_path / "bob").exists()
+
+
+def test_helm_install_profiles_real_pods(cluster, release):
+    """helm install runs the operator and a capability-limited worker in real pods; a
+    ProfilingTarget over a two-replica Deployment succeeds with its hot function in
+    status and in the pprof stored in S3; helm uninstall detaches and unloads BPF."""
+    c, s3 = cluster, cluster.s3
+    sel_op, sel_wk = SEL_OP, SEL_WK
     worker = _pods(c, RELEASE_NS, sel_wk)[0]
     sc = worker["spec"]["containers"][0]["securityContext"]
     assert not sc.get("privileged") and "ALL" in sc["capabilities"]["drop"], sc
 
-    c.kubectl("create", "namespace", APP_NS)
     _deploy(c, "checkout", "app", node_mod.DEMOAPP_IMAGE, ["checkout"], 2)
     status = _profile(c, "checkout", sel_op, sel_wk)
     assert status["phase"] == "Succeeded", status
@@ -196,6 +311,7 @@ def test_helm_install_profiles_real_pods(cluster):
     podprof.apply_target(c.stack, APP_NS, "long", {"matchLabels": {"app": "checkout"}}, duration="10m")
     stack_mod.wait_for(_sampler_progs, 120, interval=1.0, desc="sampler BPF program loaded by the worker pod")
     helm(c, "uninstall", RELEASE, "-n", RELEASE_NS, "--wait", "--timeout", "5m")
+    release["installed"] = False
     stack_mod.wait_for(lambda: not _pods(c, RELEASE_NS, f"app.kubernetes.io/instance={RELEASE}"), 180,
                        interval=1.0, desc="podprof pods gone after helm uninstall")
     stack_mod.wait_for(lambda: not _sampler_progs(), 60, interval=1.0,

@@ -14,6 +14,7 @@ screenshot lands in $PODPROF_ARTIFACTS (default: the test's tmp folder).
 import base64
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -96,12 +97,13 @@ def env(stack, crd, s3, demoapp, build_dir):
     cluster.stop()
 
 
-def kubectl_podprof(stack, env, *args, kubeconfig=None, **kw):
-    """`kubectl podprof ...` through the real kubectl's plugin lookup."""
+def kubectl_podprof(stack, env, *args, kubeconfig=None, aws=None, **kw):
+    """`kubectl podprof ...` through the real kubectl's plugin lookup; aws: {AWS_*: value} to set."""
     e = stack.env()
     e["PATH"] = env["path"]
-    e.pop("AWS_ACCESS_KEY_ID", None)
-    e.pop("AWS_SECRET_ACCESS_KEY", None)
+    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION", "AWS_DEFAULT_REGION"):
+        e.pop(var, None)
+    e.update(aws or {})
     if kubeconfig:
         e["KUBECONFIG"] = kubeconfig
     return subprocess.Popen([stack_mod.tool("kubectl"), "podprof", *args, "--operator-namespace", OP_NS],
@@ -234,6 +236,18 @@ def _user_kubeconfig(stack, tmp_path, user):
     return str(path)
 
 
+def _stored_target(stack, env, tmp_path):
+    """A ProfilingTarget of env's namespace whose profile is stored (a short run makes one if none is)."""
+    def stored():
+        return [t for t in _targets(stack, env["ns"])
+                if t.get("status", {}).get("profile", {}).get("state") == "Uploaded"]
+    if not stored():
+        rc, _, err = _finish(kubectl_podprof(stack, env, "run", "-n", env["ns"], "-l", "app=shop",
+                                             "--duration", "2s", "-o", str(tmp_path), "-q"))
+        assert rc == 0, err
+    return stored()[0]
+
+
 def test_fetch_needs_the_viewer_role(stack, env, tmp_path):
     """A user bound to the chart's podprof-viewer ClusterRole fetches through the proxy; one without
     it is refused with a message naming the role."""
@@ -251,13 +265,7 @@ def test_fetch_needs_the_viewer_role(stack, env, tmp_path):
                  "metadata": {"name": "plug-viewer"},
                  "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "podprof-viewer"},
                  "subjects": [{"kind": "ServiceAccount", "name": "viewer", "namespace": "plug-users"}]})
-    done = [t for t in _targets(stack, ns) if t.get("status", {}).get("profile", {}).get("state") == "Uploaded"]
-    if not done:
-        rc, _, err = _finish(kubectl_podprof(stack, env, "run", "-n", ns, "-l", "app=shop", "--duration", "2s",
-                                             "-o", str(tmp_path), "-q"))
-        assert rc == 0, err
-        done = [t for t in _targets(stack, ns) if t.get("status", {}).get("profile", {}).get("state") == "Uploaded"]
-    name = done[0]["metadata"]["name"]
+    name = _stored_target(stack, env, tmp_path)["metadata"]["name"]
     viewer = _user_kubeconfig(stack, tmp_path, "viewer")
     # RBAC changes reach the authorizer's cache shortly after the write.
     def fetched():
@@ -284,6 +292,43 @@ def test_fetch_needs_the_viewer_role(stack, env, tmp_path):
     print(err)
     assert rc == 1 and "podprof-viewer" in err, err
     assert not (tmp_path / "n").exists()
+
+
+def test_fetch_reads_the_bucket_with_s3_credentials(stack, env, s3, tmp_path):
+    """With S3 credentials in the environment fetch reads the bucket itself: a user who may read
+    targets but not the proxy gets the stored bytes; a wrong secret fails naming the S3 error;
+    --via-operator goes through the proxy again (and is refused for that user)."""
+    ns = env["ns"]
+    t = _stored_target(stack, env, tmp_path)
+    name, url = t["metadata"]["name"], t["status"]["profile"]["url"]
+    stack.apply({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+                 "metadata": {"name": "pt-get", "namespace": ns},
+                 "rules": [{"apiGroups": ["podprof.dev"], "resources": ["profilingtargets"], "verbs": ["get"]}]})
+    stack.apply({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+                 "metadata": {"name": "s3user-pt-get", "namespace": ns},
+                 "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "pt-get"},
+                 "subjects": [{"kind": "ServiceAccount", "name": "s3user", "namespace": "plug-users"}]})
+    user = _user_kubeconfig(stack, tmp_path, "s3user")
+    aws = {"AWS_ACCESS_KEY_ID": s3.access_key, "AWS_SECRET_ACCESS_KEY": s3.secret_key, "AWS_REGION": s3.region}
+
+    def fetch(out, creds, *extra):
+        return _finish(kubectl_podprof(stack, env, "fetch", name, "-n", ns, "-o", str(tmp_path / out), *extra,
+                                       kubeconfig=user, aws=creds))
+    # RBAC changes reach the authorizer's cache shortly after the write.
+    rc, out, err = stack_mod.wait_for(lambda: (lambda r: r if r[0] == 0 else None)(fetch("d", aws)), 30,
+                                      interval=1, desc="s3user can read the target")
+    print(err + out)
+    assert "from the bucket (S3 credentials in the environment)" in err, err
+    assert (tmp_path / "d" / f"{name}.pb.gz").read_bytes() == s3.get(url.split(f"/{s3.bucket}/", 1)[1])
+    assert (tmp_path / "d" / f"{name}.svg").read_text().startswith("<?xml")
+
+    rc, out, err = fetch("w", dict(aws, AWS_SECRET_ACCESS_KEY="wrong" + s3.secret_key))
+    print(err)
+    assert rc == 1 and "cannot read the profile from the bucket" in err and "SignatureDoesNotMatch" in err, err
+    assert not (tmp_path / "w").exists()
+
+    rc, out, err = fetch("v", aws, "--via-operator")
+    assert rc == 1 and "not allowed to read profiles through service" in err, err
 
 
 # --- the flame graph in a real browser -----------------------------------------
@@ -447,6 +492,14 @@ def test_flame_graph_in_a_real_browser(stack, env, tmp_path):
             if (g.querySelector('title').textContent.startsWith('checkout_compute_tax ('))
               return +g.querySelector('rect').getAttribute('width'); })()""")
         assert abs(full - widths["all"]) < 0.5, full  # the zoomed frame fills the width
+        # The tooltip names the frame's busiest source line (demoapp is built with -g).
+        tip = cdp.js("""(() => { for (const g of document.querySelectorAll('g.f')) {
+            const t = g.querySelector('title').textContent;
+            if (t.startsWith('checkout_compute_tax (')) return t; } })()""")
+        print(f"tooltip: {tip!r}")
+        first, _, where = tip.partition("\n")
+        assert re.fullmatch(r"checkout_compute_tax \(\d+ samples, [\d.]+%, self \d+\)", first), tip
+        assert re.fullmatch(r"at \S*demoapp\.c:\d+ \(\d+ samples there\)", where), tip
         hidden = cdp.js("""[...document.querySelectorAll('g.f')].filter(g =>
             g.querySelector('title').textContent.startsWith('checkout_render_receipt (')
             && g.style.display !== 'none').length""")
@@ -475,13 +528,14 @@ def test_flame_graph_in_a_real_browser(stack, env, tmp_path):
         proc.wait(timeout=30)
 
 
-def _hub_get(op, path, method="GET"):
+def _hub_get(op, path, method="GET", timeout=10):
     """(status, body) of a request straight to the operator's hub port."""
     import ssl
     import urllib.error
     req = urllib.request.Request(f"https://127.0.0.1:{op.port}{path}", method=method)
     try:
-        with urllib.request.urlopen(req, timeout=10, context=ssl.create_default_context(cafile=op.ca_file)) as r:
+        with urllib.request.urlopen(req, timeout=timeout,
+                                    context=ssl.create_default_context(cafile=op.ca_file)) as r:
             return r.status, r.read()
     except urllib.error.HTTPError as e:
         return e.code, e.read()
@@ -511,3 +565,55 @@ def test_profiles_endpoint_serves_only_profile_paths(stack, env, s3):
     status, _ = _hub_get(env["op"], f"/profiles/{rel}", method="DELETE")
     assert status != 200
     assert _hub_get(env["op"], f"/profiles/{rel}")[0] == 200  # still there
+
+
+def _metrics(op):
+    """The hub's /metrics as {"name{labels}": value}."""
+    status, body = _hub_get(op, "/metrics")
+    assert status == 200, status
+    return {k: float(v) for k, v in (ln.rsplit(" ", 1) for ln in body.decode().splitlines()
+                                     if ln and not ln.startswith("#"))}
+
+
+def test_stalled_store_does_not_stall_workers(stack, env, s3, tmp_path):
+    """A /profiles/ read waiting on a stalled S3 server (SIGSTOP) holds neither the workers'
+    frames nor other requests; reads past the bound get 503 at once; all answer once it resumes."""
+    import threading
+    op = env["op"]
+    url = _stored_target(stack, env, tmp_path)["status"]["profile"]["url"]
+    rel = "/".join(url.split("/")[-4:])
+    want = s3.get(url.split(f"/{s3.bucket}/", 1)[1])
+    bound = 8  # HUB_READS_MAX in operator/hub/hub_int.h
+    heartbeats = 'podprof_hub_messages_received_total{type="heartbeat"}'
+    before = _metrics(op)
+    assert before["podprof_hub_connected_workers"] == 2, before
+    results = []
+
+    def read():
+        results.append(_hub_get(op, f"/profiles/{rel}", timeout=120))
+    minio = s3.procs["minio"].pid
+    os.kill(minio, signal.SIGSTOP)
+    threads = []
+    try:
+        for _ in range(bound):
+            threads.append(threading.Thread(target=read))
+            threads[-1].start()
+        # /metrics answers while every read waits on the store: the hub thread is free.
+        stack_mod.wait_for(lambda: _metrics(op)["podprof_hub_profile_reads_pending"] == bound, 30,
+                           interval=0.2, desc=f"{bound} reads pending on the stalled store")
+        status, body = _hub_get(op, f"/profiles/{rel}")
+        assert status == 503 and b"too many profile reads" in body, (status, body)
+        # Both workers' heartbeats keep arriving (every 5 s) while the reads wait.
+        stack_mod.wait_for(lambda: _metrics(op)[heartbeats] >= before[heartbeats] + 2, 30, interval=0.5,
+                           desc="worker heartbeats received while the store is stalled")
+        during = _metrics(op)
+        assert during["podprof_hub_profile_reads_pending"] == bound and not results, (during, results)
+        assert during["podprof_hub_connected_workers"] == 2, during
+        assert during["podprof_hub_hellos_total"] == before["podprof_hub_hellos_total"], during  # no reconnect
+        assert during['podprof_hub_limited_total{limit="profile_reads"}'] >= 1, during
+    finally:
+        os.kill(minio, signal.SIGCONT)
+        for t in threads:
+            t.join(timeout=150)
+    assert len(results) == bound and all(r == (200, want) for r in results), [r[0] for r in results]
+    assert _metrics(op)["podprof_hub_profile_reads_pending"] == 0

@@ -235,8 +235,10 @@ int operator_metrics(void *ctx, char *buf, size_t cap)
 }
 
 /* GET /profiles/<rel_key> (read-only, path already validated by the hub):
- * the object under the configured storage prefix. */
-int operator_read_object(void *ctx, const char *rel_key, void **out, size_t *len)
+ * the object under the configured storage prefix. Runs on a hub read thread;
+ * storage_get is safe there (its own curl handle) and gives up on *abort. */
+int operator_read_object(void *ctx, const char *rel_key, const volatile sig_atomic_t *abort,
+			 void **out, size_t *len)
 {
 	struct operator_state *op = ctx;
 	const char *prefix = storage_prefix(op->store);
@@ -245,7 +247,7 @@ int operator_read_object(void *ctx, const char *rel_key, void **out, size_t *len
 
 	if (asprintf(&key, "%s%s%s", prefix, *prefix ? "/" : "", rel_key) < 0)
 		return -ENOMEM;
-	err = storage_get(op->store, key, HUB_OBJECT_MAX, out, len, &msg);
+	err = storage_get(op->store, key, HUB_OBJECT_MAX, abort, out, len, &msg);
 	if (err && err != -ENOENT)
 		log_warn(MOD, "reading %s for /profiles: %s", key, msg ? msg : strerror(-err));
 	free(msg);

@@ -95,7 +95,8 @@ int operator_tokenreview_auth(void *ctx, const char *token, struct hub_auth_resu
 
 /* /metrics, GET /profiles/..., /readyz callbacks of the hub (ctx = op). */
 int operator_metrics(void *ctx, char *buf, size_t cap);
-int operator_read_object(void *ctx, const char *rel_key, void **out, size_t *len);
+int operator_read_object(void *ctx, const char *rel_key, const volatile sig_atomic_t *abort,
+			 void **out, size_t *len);
 bool operator_ready(void *ctx);
 
 #endif

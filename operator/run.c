@@ -250,8 +250,13 @@ int operator_run(int argc, char **argv)
 	hub_set_wakeup_cb(op.hub, on_wakeup, &op);
 	hub_set_metrics_cb(op.hub, operator_metrics, &op);
 	hub_set_ready_cb(op.hub, operator_ready, &op);
-	if (op.store)
-		hub_set_object_cb(op.hub, operator_read_object, &op);
+	if (op.store) {
+		err = hub_set_object_cb(op.hub, operator_read_object, &op);
+		if (err < 0) {
+			log_error(MOD, "cannot start the profile read threads: %s", strerror(-err));
+			goto cleanup;
+		}
+	}
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;

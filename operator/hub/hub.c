@@ -122,6 +122,8 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
 		/* hub_wake() or an auth thread: run the queue drains here. */
 		if (hub && hub->authq)
 			hub_authq_drain(hub->authq);
+		if (hub && hub->reads.inited)
+			hub_pool_drain(&hub->reads);
 		if (hub && hub->wakeup_cb)
 			hub->wakeup_cb(hub->wakeup_ctx);
 		return 0;
@@ -266,6 +268,7 @@ void hub_free(struct hub *hub)
 	/* Threads first: they wake the lws context when a check ends. */
 	hub_authq_free(hub->authq);
 	hub->authq = NULL;
+	hub_pool_release(&hub->reads);
 	if (hub->ctx)
 		lws_context_destroy(hub->ctx);
 	hub->ctx = NULL;

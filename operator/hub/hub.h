@@ -42,6 +42,7 @@
 #ifndef PODPROF_HUB_H
 #define PODPROF_HUB_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -171,11 +172,19 @@ void hub_set_ready_cb(struct hub *hub, bool (*cb)(void *ctx), void *ctx);
  * components, no "..", no other extension) and hands cb the relative key
  * "<namespace>/<target>/<uid>/<file>". cb returns 0 with a malloc'd object
  * in *out (*len bytes, at most HUB_OBJECT_MAX; the hub frees it), -ENOENT
- * (404), -E2BIG (413) or another negative errno (502). It runs on the hub
- * thread and blocks it while it reads. Without a cb, /profiles/ is 404. */
+ * (404), -E2BIG (413) or another negative errno (502).
+ *
+ * cb runs on one of the hub's read threads, never on the hub thread, so a
+ * slow store delays only that request; it must be safe to call from two
+ * threads at once. It should give up soon after *abort becomes non-zero
+ * (hub_free, or the cb being replaced). Reads queued or running are
+ * bounded; past the bound a request is answered 503 at once. Without a cb,
+ * /profiles/ is 404. Returns 0, or -ENOMEM/-EAGAIN when the read threads
+ * cannot start (the cb is then not set). */
 #define HUB_OBJECT_MAX (64u << 20)
-typedef int (*hub_object_fn)(void *ctx, const char *rel_key, void **out, size_t *len);
-void hub_set_object_cb(struct hub *hub, hub_object_fn cb, void *ctx);
+typedef int (*hub_object_fn)(void *ctx, const char *rel_key, const volatile sig_atomic_t *abort,
+			     void **out, size_t *len);
+int hub_set_object_cb(struct hub *hub, hub_object_fn cb, void *ctx);
 
 /* Write the hub's own metrics (Prometheus text) into buf. Returns bytes
  * written, or -ENOSPC if cap is too small. */

@@ -7,7 +7,8 @@
  * a slow API server plus a stream of bogus tokens stalled every worker and
  * /healthz. Here the hub thread only queues a check and pauses that
  * connection; the verdict comes back through lws_cancel_service(). The cache
- * and the rate live on the hub thread only; the queues are under one mutex.
+ * and the rate live on the hub thread only; the threads and the queue are
+ * hub_pool.c's.
  */
 #include "clock.h"
 #include "hub_int.h"
@@ -15,13 +16,11 @@
 #include "sha256.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define MOD		"hub"
 #define QUEUE_MAX	256 /* checks queued or running */
-#define THREADS_MAX	16
 #define CACHE_SLOTS	1024
 #define CACHE_OK_MS	30000 /* a revoked token stays usable this long at most */
 #define CACHE_REFUSE_MS 10000
@@ -30,9 +29,7 @@
 #define RATE_PER_S	2.0  /* and then per second */
 
 struct job {
-	struct job *next;
-	uint64_t id;
-	char *token;
+	struct hub_pool_job pj; /* first; pj.id: the session, pj.arg: the token */
 	uint8_t key[SHA256_DIGEST_LEN];
 	int rc;
 	struct hub_auth_result res;
@@ -53,150 +50,64 @@ struct rate_slot {
 
 struct hub_authq {
 	struct hub *hub;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	struct job *todo, **todo_tail;
-	struct job *done;
-	unsigned queued; /* in todo, running or done */
-	bool stop;
-	pthread_t th[THREADS_MAX];
-	unsigned n_th;
+	struct hub_pool pool; /* bounded by QUEUE_MAX checks queued or running */
 	struct cache_slot cache[CACHE_SLOTS];
 	struct rate_slot rate[RATE_SLOTS];
 };
-
-static void job_free(struct job *j)
-{
-	if (!j)
-		return;
-	if (j->token) {
-		explicit_bzero(j->token, strlen(j->token));
-		free(j->token);
-	}
-	explicit_bzero(j, sizeof(*j));
-	free(j);
-}
-
-static void *auth_thread(void *arg)
-{
-	struct hub_authq *q = arg;
-	struct hub *hub = q->hub;
-
-	pthread_mutex_lock(&q->mu);
-	for (;;) {
-		struct job *j;
-
-		while (!q->stop && !q->todo)
-			pthread_cond_wait(&q->cv, &q->mu);
-		if (q->stop)
-			break;
-		j = q->todo;
-		q->todo = j->next;
-		if (!q->todo)
-			q->todo_tail = &q->todo;
-		pthread_mutex_unlock(&q->mu);
-		j->rc = hub->cfg.auth(hub->cfg.auth_ctx, j->token, &j->res);
-		pthread_mutex_lock(&q->mu);
-		j->next = q->done;
-		q->done = j;
-		/* Thread-safe: makes the hub thread run hub_authq_drain. */
-		lws_cancel_service(hub->ctx);
-	}
-	pthread_mutex_unlock(&q->mu);
-	return NULL;
-}
-
-int hub_authq_new(struct hub *hub, unsigned threads, struct hub_authq **out)
-{
-	struct hub_authq *q;
-
-	*out = NULL;
-	q = calloc(1, sizeof(*q));
-	if (!q)
-		return -ENOMEM;
-	q->hub = hub;
-	q->todo_tail = &q->todo;
-	pthread_mutex_init(&q->mu, NULL);
-	pthread_cond_init(&q->cv, NULL);
-	if (!threads)
-		threads = 4;
-	if (threads > THREADS_MAX)
-		threads = THREADS_MAX;
-	for (; q->n_th < threads; q->n_th++) {
-		if (pthread_create(&q->th[q->n_th], NULL, auth_thread, q)) {
-			hub_authq_free(q);
-			return -EAGAIN;
-		}
-	}
-	*out = q;
-	return 0;
-}
-
-static void free_list(struct job *j)
-{
-	while (j) {
-		struct job *next = j->next;
-
-		job_free(j);
-		j = next;
-	}
-}
-
-void hub_authq_free(struct hub_authq *q)
-{
-	if (!q)
-		return;
-	pthread_mutex_lock(&q->mu);
-	q->stop = true;
-	pthread_cond_broadcast(&q->cv);
-	pthread_mutex_unlock(&q->mu);
-	for (unsigned i = 0; i < q->n_th; i++)
-		pthread_join(q->th[i], NULL);
-	free_list(q->todo);
-	free_list(q->done);
-	pthread_mutex_destroy(&q->mu);
-	pthread_cond_destroy(&q->cv);
-	explicit_bzero(q, sizeof(*q));
-	free(q);
-}
 
 static int token_key(const char *token, uint8_t key[SHA256_DIGEST_LEN])
 {
 	return sha256_digest(token, strlen(token), key);
 }
 
-int hub_authq_submit(struct hub_authq *q, uint64_t id, const char *token)
+static void run_check(struct hub_pool_job *pj, const volatile sig_atomic_t *stop, void *ctx)
 {
-	struct job *j;
-	int err = 0;
+	struct job *j = (struct job *)pj;
+	struct hub *hub = ((struct hub_authq *)ctx)->hub;
 
-	j = calloc(1, sizeof(*j));
-	if (!j)
+	(void)stop; /* a TokenReview is bounded by the API client's own timeouts */
+	/* No digest: a failed check, retried by the next connection. */
+	j->rc = token_key(pj->arg, j->key);
+	if (!j->rc)
+		j->rc = hub->cfg.auth(hub->cfg.auth_ctx, pj->arg, &j->res);
+}
+
+static void check_done(struct hub_pool_job *pj, void *ctx);
+
+int hub_authq_new(struct hub *hub, unsigned threads, struct hub_authq **out)
+{
+	struct hub_authq *q;
+	int err;
+
+	*out = NULL;
+	q = calloc(1, sizeof(*q));
+	if (!q)
 		return -ENOMEM;
-	j->id = id;
-	j->token = strdup(token);
-	if (!j->token) {
-		job_free(j);
-		return -ENOMEM;
-	}
-	err = token_key(token, j->key);
+	q->hub = hub;
+	err = hub_pool_init(
+	    &q->pool, hub->ctx, threads ? threads : 4, QUEUE_MAX,
+	    &(struct hub_pool_ops){
+		.job_size = sizeof(struct job), .run = run_check, .done = check_done, .ctx = q});
 	if (err) {
-		job_free(j);
+		free(q);
 		return err;
 	}
-	pthread_mutex_lock(&q->mu);
-	if (q->queued >= QUEUE_MAX) {
-		err = -EBUSY;
-	} else {
-		q->queued++;
-		*q->todo_tail = j;
-		q->todo_tail = &j->next;
-		pthread_cond_signal(&q->cv);
-		j = NULL;
-	}
-	pthread_mutex_unlock(&q->mu);
-	job_free(j);
-	return err;
+	*out = q;
+	return 0;
+}
+
+void hub_authq_free(struct hub_authq *q)
+{
+	if (!q)
+		return;
+	hub_pool_release(&q->pool);
+	explicit_bzero(q, sizeof(*q));
+	free(q);
+}
+
+int hub_authq_submit(struct hub_authq *q, uint64_t id, const char *token)
+{
+	return hub_pool_submit(&q->pool, id, token);
 }
 
 static struct cache_slot *cache_find(struct hub_authq *q, const uint8_t *key, uint64_t now)
@@ -281,22 +192,17 @@ bool hub_authq_rate_ok(struct hub_authq *q, const char *peer)
 	return true;
 }
 
+static void check_done(struct hub_pool_job *pj, void *ctx)
+{
+	struct job *j = (struct job *)pj;
+	struct hub_authq *q = ctx;
+
+	cache_put(q, j, clock_mono_ms());
+	hub_auth_done(q->hub, pj->id, j->rc, &j->res);
+	explicit_bzero(&j->res, sizeof(j->res));
+}
+
 void hub_authq_drain(struct hub_authq *q)
 {
-	struct job *list, *j;
-	uint64_t now = clock_mono_ms();
-
-	pthread_mutex_lock(&q->mu);
-	list = q->done;
-	q->done = NULL;
-	for (j = list; j; j = j->next)
-		q->queued--;
-	pthread_mutex_unlock(&q->mu);
-	while (list) {
-		j = list;
-		list = j->next;
-		cache_put(q, j, now);
-		hub_auth_done(q->hub, j->id, j->rc, &j->res);
-		job_free(j);
-	}
+	hub_pool_drain(&q->pool);
 }

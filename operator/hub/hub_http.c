@@ -138,10 +138,21 @@ int hub_metrics_write(struct hub *hub, char *buf, size_t cap)
 		  "podprof_hub_limited_total{limit=\"pending_per_address\"} %llu\n"
 		  "podprof_hub_limited_total{limit=\"rx_buffers\"} %llu\n"
 		  "podprof_hub_limited_total{limit=\"auth_rate\"} %llu\n"
-		  "podprof_hub_limited_total{limit=\"node_binding\"} %llu\n",
+		  "podprof_hub_limited_total{limit=\"node_binding\"} %llu\n"
+		  "podprof_hub_limited_total{limit=\"profile_reads\"} %llu\n",
 		  (unsigned long long)c->pending_evicted, (unsigned long long)c->pending_refused,
 		  (unsigned long long)c->rx_busy, (unsigned long long)c->auth_rate_limited,
-		  (unsigned long long)c->node_mismatch);
+		  (unsigned long long)c->node_mismatch, (unsigned long long)c->reads_busy);
+	wb_printf(&b,
+		  "# HELP podprof_hub_profile_reads_total GET /profiles/ reads started.\n"
+		  "# TYPE podprof_hub_profile_reads_total counter\n"
+		  "podprof_hub_profile_reads_total %llu\n"
+		  "# HELP podprof_hub_profile_reads_pending Reads queued or running on the read "
+		  "threads.\n"
+		  "# TYPE podprof_hub_profile_reads_pending gauge\n"
+		  "podprof_hub_profile_reads_pending %u\n",
+		  (unsigned long long)c->reads,
+		  hub->reads.inited ? hub_pool_queued(&hub->reads) : 0u);
 	wb_printf(&b,
 		  "# HELP podprof_hub_auth_checks_total Token checks run (cache misses).\n"
 		  "# TYPE podprof_hub_auth_checks_total counter\n"
@@ -289,45 +300,118 @@ static bool profile_path_ok(const char *rel)
 	return file_component_ok(p);
 }
 
-static int reply_profile(struct lws *wsi, struct hub_http_pss *pss, struct hub *hub,
-			 const char *rel)
+static int reply_read_error(struct lws *wsi, struct hub_http_pss *pss, int err)
 {
-	size_t rl = strlen(rel);
-	const char *ctype =
-	    rl > 4 && !strcmp(rel + rl - 4, ".svg") ? "image/svg+xml" : "application/octet-stream";
-	unsigned char *body;
-	void *obj = NULL;
-	size_t len = 0;
+	if (err == -ENOENT)
+		return reply_text(wsi, pss, HTTP_STATUS_NOT_FOUND, "no such profile\n");
+	if (err == -E2BIG)
+		return reply_text(wsi, pss, HTTP_STATUS_REQ_ENTITY_TOO_LARGE,
+				  "profile too large\n");
+	return reply_text(wsi, pss, HTTP_STATUS_BAD_GATEWAY, "profile store unavailable\n");
+}
+
+/* Queue the read on a read thread and leave the request open: the answer
+ * comes from hub_http_read_done once the store has replied. */
+static int start_profile_read(struct lws *wsi, struct hub_http_pss *pss, struct hub *hub,
+			      const char *rel)
+{
+	uint64_t id;
 	int err;
 
 	if (!hub->object_cb || !profile_path_ok(rel))
 		return reply_text(wsi, pss, HTTP_STATUS_NOT_FOUND, "not found\n");
-	err = hub->object_cb(hub->object_ctx, rel, &obj, &len);
-	if (!err && len > HUB_OBJECT_MAX)
-		err = -E2BIG;
-	if (err) {
-		free(obj);
-		log_info(MOD, "GET %s%s: %s", PROFILES_PREFIX, rel, strerror(-err));
-		if (err == -ENOENT)
-			return reply_text(wsi, pss, HTTP_STATUS_NOT_FOUND, "no such profile\n");
-		if (err == -E2BIG)
-			return reply_text(wsi, pss, HTTP_STATUS_REQ_ENTITY_TOO_LARGE,
-					  "profile too large\n");
-		return reply_text(wsi, pss, HTTP_STATUS_BAD_GATEWAY, "profile store unavailable\n");
+	id = ++hub->next_id;
+	err = hub_pool_submit(&hub->reads, id, rel);
+	if (err == -EBUSY) {
+		hub->c.reads_busy++;
+		log_info(MOD, "GET %s%s: %d reads pending, refused", PROFILES_PREFIX, rel,
+			 HUB_READS_MAX);
+		return reply_text(wsi, pss, HTTP_STATUS_SERVICE_UNAVAILABLE,
+				  "too many profile reads in progress, retry\n");
 	}
-	body = malloc(LWS_PRE + len + 1);
-	if (body && len)
-		memcpy(body + LWS_PRE, obj, len);
-	free(obj);
-	if (!body)
-		return 1;
-	return http_reply(wsi, pss, HTTP_STATUS_OK, ctype, body, len);
+	if (err)
+		return reply_read_error(wsi, pss, err);
+	hub->c.reads++;
+	pss->wsi = wsi;
+	pss->read_id = id;
+	lws_dll2_add_tail(&pss->read, &hub->waiting);
+	lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, HUB_READ_TIMEOUT_S);
+	return 0;
 }
 
-void hub_set_object_cb(struct hub *hub, hub_object_fn cb, void *ctx)
+/* The request waiting for read id, or NULL once it is gone (closed, timed out). */
+static struct hub_http_pss *find_read(struct hub *hub, uint64_t id)
 {
+	lws_start_foreach_dll(struct lws_dll2 *, d, lws_dll2_get_head(&hub->waiting))
+	{
+		struct hub_http_pss *pss = lws_container_of(d, struct hub_http_pss, read);
+
+		if (pss->read_id == id)
+			return pss;
+	}
+	lws_end_foreach_dll(d);
+	return NULL;
+}
+
+static void forget_read(struct hub_http_pss *pss)
+{
+	if (!lws_dll2_is_detached(&pss->read))
+		lws_dll2_remove(&pss->read);
+	pss->read_id = 0;
+	pss->wsi = NULL;
+}
+
+void hub_http_read_done(struct hub *hub, uint64_t id, const char *rel, int rc, void **obj,
+			size_t len)
+{
+	struct hub_http_pss *pss = find_read(hub, id);
+	const char *ctype = "application/octet-stream";
+	unsigned char *body = NULL;
+	struct lws *wsi;
+	size_t rl = strlen(rel);
+	int err;
+
+	if (rc)
+		log_info(MOD, "GET %s%s: %s", PROFILES_PREFIX, rel, strerror(-rc));
+	if (!pss) {
+		log_debug(MOD, "GET %s%s: client gone before the store answered", PROFILES_PREFIX,
+			  rel);
+		return;
+	}
+	wsi = pss->wsi;
+	forget_read(pss);
+	/* The store answered: the write is lws's to time out from here. */
+	lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
+	if (rc) {
+		err = reply_read_error(wsi, pss, rc);
+	} else {
+		if (rl > 4 && !strcmp(rel + rl - 4, ".svg"))
+			ctype = "image/svg+xml";
+		body = malloc(LWS_PRE + len + 1);
+		if (body && len)
+			memcpy(body + LWS_PRE, *obj, len);
+		free(*obj);
+		*obj = NULL;
+		err = body ? http_reply(wsi, pss, HTTP_STATUS_OK, ctype, body, len) : 1;
+	}
+	if (err)
+		lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+}
+
+int hub_set_object_cb(struct hub *hub, hub_object_fn cb, void *ctx)
+{
+	int err;
+
+	/* The threads read the cb unlocked: stop them before it changes. */
+	hub_pool_release(&hub->reads);
 	hub->object_cb = cb;
 	hub->object_ctx = ctx;
+	if (!cb)
+		return 0;
+	err = hub_reads_start(hub);
+	if (err)
+		hub->object_cb = NULL;
+	return err;
 }
 
 static int serve_get(struct lws *wsi, struct hub_http_pss *pss, struct hub *hub, const char *path)
@@ -346,7 +430,7 @@ static int serve_get(struct lws *wsi, struct hub_http_pss *pss, struct hub *hub,
 	if (strcmp(path, "/metrics") == 0)
 		return reply_metrics(wsi, pss, hub);
 	if (strncmp(path, PROFILES_PREFIX, strlen(PROFILES_PREFIX)) == 0)
-		return reply_profile(wsi, pss, hub, path + strlen(PROFILES_PREFIX));
+		return start_profile_read(wsi, pss, hub, path + strlen(PROFILES_PREFIX));
 	return reply_text(wsi, pss, HTTP_STATUS_NOT_FOUND, "not found\n");
 }
 
@@ -436,6 +520,8 @@ int hub_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *u
 	case LWS_CALLBACK_CLOSED_HTTP:
 	case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
 		if (pss) {
+			/* A read still running finds no request and is dropped. */
+			forget_read(pss);
 			free(pss->body);
 			pss->body = NULL;
 		}

@@ -5,6 +5,8 @@
 #define PODPROF_HUB_INT_H
 
 #include <libwebsockets.h>
+#include <pthread.h>
+#include <signal.h>
 
 #include "hub.h"
 #include "wsq.h"
@@ -50,11 +52,78 @@ struct hub_session {
 	char close_reason[100];
 };
 
-/* Per-HTTP-request state: the response body waiting for HTTP_WRITEABLE. */
+/* Per-HTTP-request state: the response body waiting for HTTP_WRITEABLE, and
+ * a /profiles/ read running on a read thread (hub_reads.c). */
 struct hub_http_pss {
 	unsigned char *body; /* LWS_PRE headroom + len bytes, or NULL */
 	size_t len;
+	struct lws *wsi;      /* set while a read is pending */
+	struct lws_dll2 read; /* in hub->waiting while a read is pending */
+	uint64_t read_id;     /* matches the read's result to this request */
 };
+
+/* GET /profiles/ reads queued or running at once; more are answered 503. Each
+ * holds up to HUB_OBJECT_MAX bytes until it is written out. */
+#define HUB_READS_MAX 8
+/* A pending read's request is dropped after this long. The store's own
+ * timeouts (connect + transfer) normally answer first, with a 502. */
+#define HUB_READ_TIMEOUT_S 180
+
+/* hub_pool.c: threads running slow jobs (token checks, profile reads) for the
+ * hub thread. A job embeds struct hub_pool_job as its first member. */
+#define HUB_POOL_THREADS_MAX 16
+
+struct hub_pool_job {
+	struct hub_pool_job *next;
+	uint64_t id; /* the hub's id of what waits for it (a session, a request) */
+	char *arg;   /* the job's input string; wiped when the job is freed */
+};
+
+/* Runs on a pool thread; may give up early once *stop is set (hub_free). */
+typedef void (*hub_pool_run_fn)(struct hub_pool_job *j, const volatile sig_atomic_t *stop,
+				void *ctx);
+/* Runs on the hub thread for each finished job, before it is freed. */
+typedef void (*hub_pool_done_fn)(struct hub_pool_job *j, void *ctx);
+/* Frees what a job holds beyond id and arg (may be NULL). */
+typedef void (*hub_pool_clear_fn)(struct hub_pool_job *j);
+
+struct hub_pool_ops {
+	size_t job_size; /* of the struct that embeds hub_pool_job */
+	hub_pool_run_fn run;
+	hub_pool_done_fn done;
+	hub_pool_clear_fn clear;
+	void *ctx; /* handed to run and done */
+};
+
+struct hub_pool {
+	struct lws_context *ctx; /* woken (lws_cancel_service) when a job is done */
+	struct hub_pool_ops ops;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct hub_pool_job *todo, **todo_tail; /* hub thread -> pool threads */
+	struct hub_pool_job *done;		/* pool threads -> hub thread */
+	unsigned queued;			/* in todo, running or done */
+	unsigned max;				/* bound on queued */
+	volatile sig_atomic_t stop;
+	bool inited;
+	pthread_t th[HUB_POOL_THREADS_MAX];
+	unsigned n_th;
+};
+
+/* Start threads (at most HUB_POOL_THREADS_MAX) running ops->run on
+ * submitted jobs, at most max queued. 0 or -EAGAIN (nothing left running). */
+int hub_pool_init(struct hub_pool *p, struct lws_context *ctx, unsigned threads, unsigned max,
+		  const struct hub_pool_ops *ops);
+/* Set stop, join the threads (a running job finishes first), free every job
+ * still held without running done. Safe on a zeroed or released pool. */
+void hub_pool_release(struct hub_pool *p);
+/* Queue a new job (ops.job_size bytes, zeroed) for id with a copy of arg.
+ * -EBUSY when max are queued, -ENOMEM. */
+int hub_pool_submit(struct hub_pool *p, uint64_t id, const char *arg);
+/* Hub thread: run ops.done on every finished job and free it. */
+void hub_pool_drain(struct hub_pool *p);
+/* Jobs queued, running or done but not yet drained. */
+unsigned hub_pool_queued(struct hub_pool *p);
 
 struct hub_counters {
 	uint64_t connections;			  /* WebSocket upgrades accepted */
@@ -73,6 +142,8 @@ struct hub_counters {
 	uint64_t profiles; /* binary profile messages */
 	uint64_t profile_bytes;
 	uint64_t tx_messages;
+	uint64_t reads;	     /* GET /profiles/ reads started */
+	uint64_t reads_busy; /* refused: HUB_READS_MAX reads already pending */
 };
 
 struct hub {
@@ -95,6 +166,8 @@ struct hub {
 	void *ready_ctx;
 	hub_object_fn object_cb; /* GET /profiles/..., see hub_set_object_cb */
 	void *object_ctx;
+	struct hub_pool reads;	       /* read threads, running while object_cb is set */
+	struct lws_dll2_owner waiting; /* hub_http_pss of requests waiting for a read */
 	/* Identity of the connection whose upgrade was just authorized: the
 	 * HTTP-side check (401 on failure) runs before the ws session exists. */
 	struct lws *pending_wsi;
@@ -128,6 +201,15 @@ int hub_authq_cached(struct hub_authq *q, const char *token, struct hub_auth_res
 bool hub_authq_rate_ok(struct hub_authq *q, const char *peer);
 /* Hub thread: hand every finished check to hub_auth_done. */
 void hub_authq_drain(struct hub_authq *q);
+
+/* hub_reads.c: start the /profiles/ read threads (hub->reads, running
+ * hub->object_cb, which must be set and stays fixed until hub_pool_release). */
+int hub_reads_start(struct hub *hub);
+
+/* hub_http.c: read id finished (rc as from hub_object_fn): answer its request
+ * if it is still open, taking *obj (set to NULL) on success. */
+void hub_http_read_done(struct hub *hub, uint64_t id, const char *rel, int rc, void **obj,
+			size_t len);
 
 /* hub_session.c: a check finished (rc as from hub_auth_fn) for session id. */
 void hub_auth_done(struct hub *hub, uint64_t id, int rc, const struct hub_auth_result *res);

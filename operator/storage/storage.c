@@ -689,8 +689,8 @@ void storage_pending(struct storage *s, size_t *objects, size_t *bytes)
 	pthread_mutex_unlock(&s->mu);
 }
 
-int storage_get(struct storage *s, const char *key, size_t max_bytes, void **out, size_t *out_len,
-		char **errmsg)
+int storage_get(struct storage *s, const char *key, size_t max_bytes,
+		const volatile sig_atomic_t *abort_flag, void **out, size_t *out_len, char **errmsg)
 {
 	struct storage_xfer x = {0};
 	int err;
@@ -702,7 +702,7 @@ int storage_get(struct storage *s, const char *key, size_t max_bytes, void **out
 	if (!storage_key_valid(key))
 		return -EINVAL;
 	if (s->cfg.backend == STORAGE_BACKEND_S3) {
-		err = s3_get(&s->cfg, key, max_bytes, out, out_len, &x);
+		err = s3_get(&s->cfg, key, NULL, max_bytes, abort_flag, out, out_len, &x);
 	} else {
 		char path[PATH_MAX];
 		int n = snprintf(path, sizeof(path), "%s/%s", s->dir_abs, key);
@@ -714,6 +714,33 @@ int storage_get(struct storage *s, const char *key, size_t max_bytes, void **out
 			snprintf(x.message, sizeof(x.message), "cannot read %.300s: %s", path,
 				 strerror(-err));
 	}
+	if (err && errmsg)
+		*errmsg = strdup(x.message[0] ? x.message : strerror(-err));
+	return err;
+}
+
+int storage_get_url(const char *url, const struct storage_url_creds *creds, size_t max_bytes,
+		    void **out, size_t *out_len, char **errmsg)
+{
+	struct storage_config cfg;
+	struct storage_xfer x = {0};
+	int err;
+
+	*out = NULL;
+	*out_len = 0;
+	if (errmsg)
+		*errmsg = NULL;
+	if (!url || !creds || !creds->access_key || !creds->secret_key ||
+	    (strncmp(url, "http://", 7) && strncmp(url, "https://", 8)))
+		return -EINVAL;
+	/* Borrowed strings: cfg is never released. */
+	storage_config_init(&cfg);
+	cfg.backend = STORAGE_BACKEND_S3;
+	cfg.region = (char *)(creds->region && *creds->region ? creds->region : "us-east-1");
+	cfg.access_key = (char *)creds->access_key;
+	cfg.secret_key = (char *)creds->secret_key;
+	cfg.ca_file = (char *)creds->ca_file;
+	err = s3_get(&cfg, NULL, url, max_bytes, NULL, out, out_len, &x);
 	if (err && errmsg)
 		*errmsg = strdup(x.message[0] ? x.message : strerror(-err));
 	return err;

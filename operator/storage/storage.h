@@ -32,6 +32,7 @@
 #ifndef PODPROF_STORAGE_H
 #define PODPROF_STORAGE_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -212,10 +213,29 @@ void storage_pending(struct storage *s, size_t *objects, size_t *bytes);
 int storage_object_url(const struct storage *s, const char *key, char **out);
 
 /* Fetch an object (signed GET for s3, a file read for dir) synchronously.
- * Objects larger than max_bytes fail with -E2BIG. On success *out (malloc'd,
- * caller frees) holds *out_len bytes. On failure *errmsg (if errmsg is not
- * NULL) receives a malloc'd description the caller frees. */
-int storage_get(struct storage *s, const char *key, size_t max_bytes, void **out, size_t *out_len,
+ * Objects larger than max_bytes fail with -E2BIG. An s3 transfer gives up
+ * (-EIO) soon after *abort_flag becomes non-zero; abort_flag may be NULL.
+ * On success *out (malloc'd, caller frees) holds *out_len bytes. On failure
+ * *errmsg (if errmsg is not NULL) receives a malloc'd description the caller
+ * frees. */
+int storage_get(struct storage *s, const char *key, size_t max_bytes,
+		const volatile sig_atomic_t *abort_flag, void **out, size_t *out_len,
 		char **errmsg);
+
+/* S3 credentials of a reader outside the operator (kubectl podprof with
+ * AWS_* in its environment). Strings are borrowed. */
+struct storage_url_creds {
+	const char *access_key;
+	const char *secret_key;
+	const char *region;  /* NULL or "" = us-east-1 */
+	const char *ca_file; /* NULL = system CAs */
+};
+
+/* Signed GET (SigV4) of an object URL as the operator writes it into
+ * status.profile.url, with the caller's own credentials and no struct
+ * storage (no threads, no spool). Only http(s) URLs (-EINVAL otherwise).
+ * Returns and *errmsg as storage_get. */
+int storage_get_url(const char *url, const struct storage_url_creds *creds, size_t max_bytes,
+		    void **out, size_t *out_len, char **errmsg);
 
 #endif

@@ -83,9 +83,12 @@ int s3_put(const struct storage_config *cfg, const char *key, const void *data, 
 	   const char *content_type, const volatile sig_atomic_t *abort_flag,
 	   struct storage_xfer *x);
 
-/* Signed GET, capped at max bytes. */
-int s3_get(const struct storage_config *cfg, const char *key, size_t max, void **out,
-	   size_t *out_len, struct storage_xfer *x);
+/* Signed GET of key in cfg's bucket, or of url when it is not NULL (cfg then
+ * gives only credentials, region, CA and timeouts), capped at max bytes;
+ * `abort_flag` (may be NULL) as for s3_put. */
+int s3_get(const struct storage_config *cfg, const char *key, const char *url, size_t max,
+	   const volatile sig_atomic_t *abort_flag, void **out, size_t *out_len,
+	   struct storage_xfer *x);
 
 /* Pull Code and Message out of an S3 XML error body into buf. */
 void s3_error_message(const char *body, size_t len, long status, char *buf, size_t buf_len);

@@ -218,14 +218,15 @@ static int classify(CURLcode rc, long status, const char *errbuf, const struct c
 	return -EIO;
 }
 
-/* One signed request. `put` (may be NULL for GET) is the body to upload;
- * the reply body is collected into `body` (capped by body->max). */
-static int s3_request(const struct storage_config *cfg, const char *key, const struct readbuf *put,
-		      const char *content_type, const volatile sig_atomic_t *abort_flag,
-		      struct capbuf *body, struct storage_xfer *x)
+/* One signed request to url. `put` (may be NULL for GET) is the body to
+ * upload; the reply body is collected into `body` (capped by body->max). */
+static int s3_request_url(const struct storage_config *cfg, const char *url,
+			  const struct readbuf *put, const char *content_type,
+			  const volatile sig_atomic_t *abort_flag, struct capbuf *body,
+			  struct storage_xfer *x)
 {
 	char errbuf[CURL_ERROR_SIZE] = "", hash[SHA256_HEX_LEN], hdr[128];
-	char *url = NULL, *userpwd = NULL, *sigv4 = NULL;
+	char *userpwd = NULL, *sigv4 = NULL;
 	struct readbuf rb = put ? *put : (struct readbuf){.data = ""};
 	struct curl_slist *hdrs = NULL, *tmp;
 	CURL *h = NULL;
@@ -234,9 +235,6 @@ static int s3_request(const struct storage_config *cfg, const char *key, const s
 	int err;
 
 	memset(x, 0, sizeof(*x));
-	err = s3_object_url(cfg, key, &url);
-	if (err)
-		return err;
 	h = s3_handle(cfg, url, errbuf, &userpwd, &sigv4);
 	if (!h) {
 		err = -ENOMEM;
@@ -280,6 +278,22 @@ cleanup:
 	curl_easy_cleanup(h);
 	free_secret_str(userpwd);
 	free(sigv4);
+	return err;
+}
+
+/* One signed request for key under cfg's bucket (see s3_request_url). */
+static int s3_request(const struct storage_config *cfg, const char *key, const struct readbuf *put,
+		      const char *content_type, const volatile sig_atomic_t *abort_flag,
+		      struct capbuf *body, struct storage_xfer *x)
+{
+	char *url = NULL;
+	int err = s3_object_url(cfg, key, &url);
+
+	if (err) {
+		memset(x, 0, sizeof(*x));
+		return err;
+	}
+	err = s3_request_url(cfg, url, put, content_type, abort_flag, body, x);
 	free(url);
 	return err;
 }
@@ -296,11 +310,13 @@ int s3_put(const struct storage_config *cfg, const char *key, const void *data, 
 	return err;
 }
 
-int s3_get(const struct storage_config *cfg, const char *key, size_t max, void **out,
-	   size_t *out_len, struct storage_xfer *x)
+int s3_get(const struct storage_config *cfg, const char *key, const char *url, size_t max,
+	   const volatile sig_atomic_t *abort_flag, void **out, size_t *out_len,
+	   struct storage_xfer *x)
 {
 	struct capbuf body = {.max = max};
-	int err = s3_request(cfg, key, NULL, NULL, NULL, &body, x);
+	int err = url ? s3_request_url(cfg, url, NULL, NULL, abort_flag, &body, x)
+		      : s3_request(cfg, key, NULL, NULL, abort_flag, &body, x);
 
 	*out = NULL;
 	*out_len = 0;

@@ -119,7 +119,7 @@ static int do_get(struct storage *s, const char *key, const char *out_path)
 	size_t len = 0;
 	char *msg = NULL;
 	FILE *f;
-	int err = storage_get(s, key, DEBUG_MAX_FILE, &data, &len, &msg);
+	int err = storage_get(s, key, DEBUG_MAX_FILE, NULL, &data, &len, &msg);
 
 	if (err) {
 		fprintf(stderr, "get %s: %s\n", key, msg ? msg : strerror(-err));

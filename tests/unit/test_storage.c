@@ -385,11 +385,11 @@ UNIT_TEST(storage_dir_backend)
 	storage_pending(st, &n, NULL);
 	CHECK_EQ_INT(n, 0);
 	CHECK_EQ_STR(storage_prefix(st), "");
-	CHECK_EQ_INT(storage_get(st, "ns/t/u/x.pb.gz", 1024, &back, &len, &msg), 0);
+	CHECK_EQ_INT(storage_get(st, "ns/t/u/x.pb.gz", 1024, NULL, &back, &len, &msg), 0);
 	CHECK_EQ_INT(len, 7);
 	CHECK(back && !memcmp(back, "\x1f\x8b\0data", 7));
 	free(back);
-	CHECK_EQ_INT(storage_get(st, "ns/t/u/x.pb.gz", 3, &back, &len, &msg), -E2BIG);
+	CHECK_EQ_INT(storage_get(st, "ns/t/u/x.pb.gz", 3, NULL, &back, &len, &msg), -E2BIG);
 	free(msg);
 cleanup:
 	storage_close(st);
@@ -450,7 +450,7 @@ UNIT_TEST(storage_rendered_put)
 	drain_events(st, &seen, 1);
 	CHECK_EQ_INT(seen.n[STORAGE_UPLOADED], 1);
 	CHECK(!pthread_equal(render_thread, pthread_self()));
-	CHECK_EQ_INT(storage_get(st, "ns/t/u/x.svg", 1024, &back, &len, &msg), 0);
+	CHECK_EQ_INT(storage_get(st, "ns/t/u/x.svg", 1024, NULL, &back, &len, &msg), 0);
 	CHECK_EQ_INT(len, 10);
 	CHECK(back && !memcmp(back, "ns/t:FLAME", 10));
 	free(back);
@@ -460,7 +460,7 @@ UNIT_TEST(storage_rendered_put)
 	drain_events(st, &seen, 2);
 	CHECK_EQ_INT(seen.n[STORAGE_FAILED], 1);
 	CHECK_EQ_INT(seen.err, -EILSEQ);
-	CHECK_EQ_INT(storage_get(st, "ns/t/u/y.svg", 1024, &back, &len, &msg), -ENOENT);
+	CHECK_EQ_INT(storage_get(st, "ns/t/u/y.svg", 1024, NULL, &back, &len, &msg), -ENOENT);
 	free(msg);
 	CHECK_EQ_INT(
 	    storage_put_rendered_async(st, "ns/t/u/z.svg", "a", 1, "t", NULL, NULL, NULL, NULL),
@@ -587,4 +587,27 @@ UNIT_TEST(storage_s3_error_message)
 	CHECK_EQ_STR(buf, "HTTP 502");
 	s3_error_message("<Code>X", 7, 500, buf, sizeof(buf));
 	CHECK_EQ_STR(buf, "HTTP 500");
+}
+
+/* A reader's signed GET by URL (kubectl podprof with S3 credentials) takes
+ * only http(s) URLs and both keys, and reports an unreachable store. */
+UNIT_TEST(storage_get_url_rules)
+{
+	const struct storage_url_creds cr = {.access_key = "AK", .secret_key = "SK"};
+	const struct storage_url_creds no_secret = {.access_key = "AK"};
+	void *out = (void *)1;
+	size_t len = 1;
+	char *msg = NULL;
+
+	CHECK_EQ_INT(storage_get_url("file:///etc/passwd", &cr, 1024, &out, &len, &msg), -EINVAL);
+	CHECK(out == NULL && len == 0 && msg == NULL);
+	CHECK_EQ_INT(storage_get_url("ftp://127.0.0.1/b/k", &cr, 1024, &out, &len, NULL), -EINVAL);
+	CHECK_EQ_INT(storage_get_url("http://127.0.0.1:1/b/k", &no_secret, 1024, &out, &len, NULL),
+		     -EINVAL);
+	/* Port 1 on loopback refuses the connection. */
+	CHECK_EQ_INT(
+	    storage_get_url("http://127.0.0.1:1/b/ns/t/u/x.pb.gz", &cr, 1024, &out, &len, &msg),
+	    -EIO);
+	CHECK(out == NULL && msg != NULL && strstr(msg, "127.0.0.1:1") != NULL);
+	free(msg);
 }
