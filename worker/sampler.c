@@ -103,9 +103,10 @@ int sampler_check_system(void)
 
 /* Choose the program's paths from the kernel's features: cookies and the
  * ancestor cgroup helper where the kernel has them (the fast, default paths),
- * their fallbacks where not. worker/kfeatures.c logs the choice at start; a
- * probe that could not run leaves the default (loading then says why). */
-static void pick_paths(struct sampler *s)
+ * their fallbacks where not, or where `off` (sampler_config.kfeatures_off)
+ * says so. worker/kfeatures.c logs the choice at start; a probe that could
+ * not run leaves the default (loading then says why). */
+static void pick_paths(struct sampler *s, uint64_t off)
 {
 	struct kfeatures kf;
 	bool cookie = true, ancestor = true;
@@ -116,6 +117,8 @@ static void pick_paths(struct sampler *s)
 		ancestor = !(kf.probed & KF_BIT(KF_ANCESTOR_CGROUP)) ||
 			   kfeatures_has(&kf, KF_ANCESTOR_CGROUP);
 	}
+	cookie = cookie && !(off & KF_BIT(KF_ATTACH_COOKIE));
+	ancestor = ancestor && !(off & KF_BIT(KF_ANCESTOR_CGROUP));
 	s->period_code = !cookie;
 	s->skel->rodata->have_cookie = cookie;
 	s->skel->rodata->have_ancestor_cgroup = ancestor;
@@ -154,7 +157,7 @@ int sampler_open(struct sampler **out, const struct sampler_config *cfg)
 		goto cleanup;
 	}
 	s->skel->rodata->per_thread = cfg->per_thread;
-	pick_paths(s);
+	pick_paths(s, cfg->kfeatures_off);
 	s->count_entries = cfg->count_entries ? cfg->count_entries : DEFAULT_COUNT_ENTRIES;
 	err = bpf_map__set_max_entries(
 	    s->skel->maps.stacks, cfg->stack_entries ? cfg->stack_entries : DEFAULT_STACK_ENTRIES);
