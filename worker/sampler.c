@@ -216,7 +216,10 @@ int sampler_load(struct sampler *s)
 
 /* A cpu-clock sampling event on one CPU: for every task (cgroup_fd < 0), or
  * in cgroup mode, where it counts only while a task of that cgroup v2
- * directory or its descendants runs: other tasks take no interrupt at all. */
+ * directory or its descendants runs: other tasks take no interrupt at all.
+ * At hz, or with period != 0 every `period` ns (the kernel turns a cpu-clock
+ * frequency into such a fixed period anyway; the fallback for kernels
+ * without BPF cookies carries the job in its low bits, profile.h). */
 static int perf_open_cpu(int cpu, unsigned int hz, uint64_t period, int cgroup_fd)
 {
 	struct perf_event_attr attr;

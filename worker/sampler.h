@@ -8,7 +8,8 @@
  * sampler_detach_slot() -> sampler_close(). Nothing is attached between
  * jobs: a slot holds perf events and BPF links only while attached.
  *
- * A low-level module: depends on libbpf and lib/log only; knows nothing of
+ * A low-level module: depends on libbpf, lib/log and worker/kfeatures (whose
+ * probes pick the program's paths for this kernel) only; knows nothing of
  * pods, symbols or pprof (worker/job.h builds those on top). Not
  * thread-safe: call from one thread.
  *
