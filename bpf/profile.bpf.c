@@ -4,6 +4,8 @@
  *
  * Every job attaches its own per-CPU perf events with its slot as the BPF
  * cookie, so several jobs share these programs and their samples stay apart.
+ * Kernels before 5.15 have no cookies on perf links: there the slot and its
+ * flags are the low bits of the event's sample period (see profile.h).
  * A sample counts only when the interrupted task is a target of that slot:
  * its tgid, or its cgroup v2 ID or any ancestor's (the deepest registered
  * cgroup wins, which lets the worker label samples per container).
@@ -45,6 +47,13 @@ char LICENSE[] SEC("license") = "GPL";
 
 /* Settings, written by the sampler between open and load. */
 const volatile bool per_thread = false; /* key counts by thread, not only by process */
+
+/* Kernel features, from the worker's probes (worker/kfeatures.c). The
+ * verifier sees these constants and never walks the branches they rule out,
+ * so an older kernel is not shown a helper it lacks, and a newer one pays
+ * nothing for the fallbacks. */
+const volatile bool have_cookie = true;		 /* bpf_get_attach_cookie (5.15+) */
+const volatile bool have_ancestor_cgroup = true; /* ..._ancestor_cgroup_id in perf_event (6.1+) */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -142,6 +151,7 @@ struct walk {
 	__u64 py_frame;	   /* next Python frame to emit; 0 when none or not Python */
 	__u32 py_emitting; /* emitting the Python frames of the eval call at pc */
 	__u32 py_emitted;  /* ... and how many so far */
+	__u32 fp_only;	   /* the job walks frame pointers only (from the cookie) */
 	struct profile_count_key key;
 	struct profile_stack stack;
 };
@@ -200,12 +210,45 @@ static __always_inline __u64 *walk_cgroup_targets(struct profile_target_key *tk)
 	return NULL;
 }
 
+/* The task's cgroup v2 (what bpf_get_current_cgroup_id() reads), by CO-RE:
+ * for kernels whose perf_event programs lack the ancestor helper. */
+static __always_inline struct cgroup *current_cgroup(void)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+
+	return BPF_CORE_READ(task, cgroups, dfl_cgrp);
+}
+
+/* walk_cgroup_targets() without the ancestor helper (before 6.1): follow
+ * cgroup->self.parent from the task's own cgroup up, so the deepest target
+ * is found first as there, and read each id (kernfs node id, the cgroup v2
+ * ID) by CO-RE. At most PROFILE_MAX_CGROUP_LEVEL levels above the task's
+ * own are looked at; the root (level 0) never. */
+static __always_inline __u64 *walk_cgroup_parents(struct profile_target_key *tk, struct cgroup *cg)
+{
+	__u64 *hits;
+
+	for (int i = 0; i < PROFILE_MAX_CGROUP_LEVEL && cg; i++) {
+		if (BPF_CORE_READ(cg, level) < 1)
+			return NULL;
+		tk->id = BPF_CORE_READ(cg, kn, id);
+		hits = bpf_map_lookup_elem(&targets, tk);
+		if (hits)
+			return hits;
+		/* self is a cgroup's first member: its css parent is the parent cgroup. */
+		cg = (struct cgroup *)((void *)BPF_CORE_READ(cg, self.parent) -
+				       bpf_core_field_offset(struct cgroup, self));
+	}
+	return NULL;
+}
+
 /* Find the target this task belongs to for `slot`; NULL if none. */
 static __always_inline __u64 *match_target(__u32 slot, __u32 tgid, struct profile_target_key *tk)
 {
 	struct target_memo_key mk = {};
 	struct target_memo m = {}, *mp;
 	__u32 s = slot & (PROFILE_MAX_SLOTS - 1), gen;
+	struct cgroup *cg = NULL;
 	__u64 *hits;
 
 	tk->slot = slot;
@@ -221,7 +264,12 @@ static __always_inline __u64 *match_target(__u32 slot, __u32 tgid, struct profil
 	 * this generation is stored under it and so never used. */
 	gen = slot_gen[s];
 	tk->kind = PROFILE_TARGET_CGROUP;
-	mk.cgroup_id = bpf_get_current_cgroup_id();
+	if (have_ancestor_cgroup) {
+		mk.cgroup_id = bpf_get_current_cgroup_id();
+	} else {
+		cg = current_cgroup();
+		mk.cgroup_id = BPF_CORE_READ(cg, kn, id);
+	}
 	mk.slot = slot;
 	mp = bpf_map_lookup_elem(&target_memos, &mk);
 	if (mp && mp->gen == gen) {
@@ -232,7 +280,7 @@ static __always_inline __u64 *match_target(__u32 slot, __u32 tgid, struct profil
 		if (hits)
 			return hits;
 	}
-	hits = walk_cgroup_targets(tk);
+	hits = have_ancestor_cgroup ? walk_cgroup_targets(tk) : walk_cgroup_parents(tk, cg);
 	m.gen = gen;
 	m.target_id = hits ? tk->id : 0;
 	bpf_map_update_elem(&target_memos, &mk, &m, BPF_ANY);
@@ -650,13 +698,12 @@ static __always_inline void continue_or_finish(struct bpf_perf_event_data *ctx, 
 SEC("perf_event")
 int unwind_user(struct bpf_perf_event_data *ctx)
 {
-	__u64 cookie = bpf_get_attach_cookie(ctx);
 	__u32 zero = 0;
 	struct walk *w = bpf_map_lookup_elem(&walks, &zero);
 
 	if (!w)
 		return 0;
-	walk(w, cookie & PROFILE_COOKIE_FP_ONLY);
+	walk(w, w->fp_only);
 	continue_or_finish(ctx, w);
 	return 0;
 }
@@ -686,10 +733,27 @@ static __always_inline int user_regs(struct bpf_perf_event_data *ctx, struct tas
 	return w->pc && w->pc < USER_ADDR_MAX ? 0 : -1;
 }
 
+/* The job's slot and flags: the BPF cookie, or where the kernel has none
+ * (before 5.15), the same read back from the sample period (profile.h).
+ * The period keeps one program for all slots: one program instance per slot
+ * would be verified again for every job, and taking the slot from the
+ * matched target cannot tell apart two jobs that sample the same cgroup. */
+static __always_inline __u64 job_cookie(struct bpf_perf_event_data *ctx)
+{
+	__u64 p;
+
+	if (have_cookie)
+		return bpf_get_attach_cookie(ctx);
+	p = ctx->sample_period;
+	return (p & PROFILE_PERIOD_SLOT_MASK) |
+	       (p & PROFILE_PERIOD_KSTACKS ? PROFILE_COOKIE_KSTACKS : 0) |
+	       (p & PROFILE_PERIOD_FP_ONLY ? PROFILE_COOKIE_FP_ONLY : 0);
+}
+
 SEC("perf_event")
 int profile_sample(struct bpf_perf_event_data *ctx)
 {
-	__u64 cookie = bpf_get_attach_cookie(ctx);
+	__u64 cookie = job_cookie(ctx);
 	__u32 slot = cookie & PROFILE_COOKIE_SLOT_MASK;
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	struct profile_target_key tk = {};
@@ -713,6 +777,7 @@ int profile_sample(struct bpf_perf_event_data *ctx)
 	w->runs = 0;
 	w->done = 0;
 	w->bp_unknown = 0;
+	w->fp_only = (cookie & PROFILE_COOKIE_FP_ONLY) != 0;
 	__builtin_memset(&w->key, 0, sizeof(w->key));
 	w->key.slot = slot;
 	w->key.pid = pid;

@@ -21,6 +21,18 @@
 #define PROFILE_COOKIE_FP_ONLY	 (1ULL << 33) /* cookie bit: frame pointers only (no tables) */
 #define PROFILE_COOKIE_SLOT_MASK 0xffffffffULL
 
+/* Kernels without BPF cookies on perf links (before 5.15): the same slot and
+ * flags ride in the low bits of the event's sample period instead (in ns;
+ * cpu-clock is an hrtimer, so a fixed period is what a frequency becomes
+ * anyway). The sampler rounds the period to a multiple of
+ * 1 << PROFILE_PERIOD_CODE_BITS and adds the code; the program reads it back
+ * from ctx->sample_period. At 1000 Hz that moves the period by at most
+ * 0.026%. */
+#define PROFILE_PERIOD_CODE_BITS 8
+#define PROFILE_PERIOD_SLOT_MASK 0x3fULL     /* PROFILE_MAX_SLOTS - 1 */
+#define PROFILE_PERIOD_KSTACKS	 (1ULL << 6) /* this job wants kernel stacks */
+#define PROFILE_PERIOD_FP_ONLY	 (1ULL << 7) /* frame pointers only */
+
 /* What a target key names: a cgroup v2 ID or a process (tgid). */
 enum profile_target_kind {
 	PROFILE_TARGET_CGROUP = 0,

@@ -4,14 +4,23 @@
 Each kernel boots under TCG with an initramfs built here (kernelvm.py): busybox,
 podprof-worker with its shared libraries, the test workloads and a verifier
 statistics tool. The guest (kernels/init.sh) prints per kernel:
-  - the verifier's verdict and instruction count for every BPF program,
+  - the paths the sampler takes there (BPF cookie or the sample-period
+    fallback, the ancestor-cgroup helper or the CO-RE parent walk) and the
+    verifier's verdict and processed-instruction count for every BPF program
+    on those paths,
   - `podprof-worker features` (what the kernel has, what the sampler uses),
   - a 20 s, 499 Hz `podprof-worker record` of the 3:1 workload (split by
     work, `ratio work`: see e2e/workloads/ratio.c) in its own cgroup v2 next
-    to a busy sibling cgroup,
+    to a busy sibling cgroup, the workload built without frame pointers,
+  - a 5 s record of a process (`--pid`) with kernel stacks and frame pointers
+    only (the workload built with them, making system calls),
 and this file checks them as e2e/test_record.py does on the host kernel:
 the burn_major/burn_minor split within 5 points of 75/25, a floor on the
-sample count, nothing from the sibling.
+sample count, nothing from the sibling, the stacks unwound (by the worker's
+.eh_frame tables) up to main; in the second run kernel frames under the
+system calls and frame-pointer stacks up to main (both job flags arrived:
+without cookies they ride in the sample period); and that the worker logged,
+one line each, the fallbacks EXPECTED_FALLBACKS says the kernel needs.
 
 A kernel the sampler cannot run on yet fails, unless it is listed in
 EXPECTED_FAILURES with the kernel features it lacks; then the test checks that
@@ -44,12 +53,27 @@ KERNELS = [
 # Kernels the sampler cannot run on today, with the kernel features (as
 # podprof-worker names them, worker/kfeatures.c) that it lacks. The worker
 # must refuse on them with one line naming these. See docs/install.md.
-EXPECTED_FAILURES = {
+# None today: 5.10 runs with the fallbacks below.
+EXPECTED_FAILURES = {}
+
+# The features (worker/kfeatures.c names) each kernel lacks and the worker
+# replaces with a fallback, saying so in one log line each at start
+# ("kfeatures: no NAME (Linux X+): what it does instead"). Exactly these:
+# a kernel that gains or loses one fails the check, so the list stays true.
+EXPECTED_FALLBACKS = {
     "5.10": [
-        "bpf_get_current_ancestor_cgroup_id in perf_event programs (Linux 6.1+)",
-        "BPF cookies on perf links (bpf_get_attach_cookie) (Linux 5.15+)",
+        "bpf_get_current_ancestor_cgroup_id in perf_event programs",
+        "BPF cookies on perf links (bpf_get_attach_cookie)",
     ],
+    "6.1": [],
+    "6.12": [],
 }
+# main's share of the samples (total%): the stacks of the workload, built
+# without frame pointers, must reach it.
+MIN_MAIN_SHARE = 0.95
+# Kernel functions every system call passes through (as in test_record.py).
+KERNEL_SYSCALL_FRAMES = ("do_syscall_64", "entry_SYSCALL_64_after_hwframe", "entry_SYSCALL_64",
+                         "__x64_sys_getppid")
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the initramfs build reads root-only files")
 
@@ -63,27 +87,33 @@ def initramfs(build_dir, tmp_path_factory):
             pytest.fail(f"{f} missing: run `make all` first")
     d = tmp_path_factory.mktemp("guest")
     bins = {}
+    # ratio without frame pointers: its stacks reach main only through the
+    # unwind tables the worker builds from .eh_frame.
     for name, src, extra in (
-            ("ratio", os.path.join(kernelvm.WORKLOADS, "ratio.c"), []),
-            ("busy", os.path.join(kernelvm.WORKLOADS, "busy.c"), []),
-            ("verifier-stats", os.path.join(kernelvm.GUEST, "verifier_stats.c"), ["-lbpf"])):
+            ("ratio", os.path.join(kernelvm.WORKLOADS, "ratio.c"), ["-fomit-frame-pointer"]),
+            ("ratio-fp", os.path.join(kernelvm.WORKLOADS, "ratio.c"), ["-fno-omit-frame-pointer"]),
+            ("busy", os.path.join(kernelvm.WORKLOADS, "busy.c"), ["-fno-omit-frame-pointer"]),
+            ("verifier-stats", os.path.join(kernelvm.GUEST, "verifier_stats.c"),
+             ["-fno-omit-frame-pointer", "-lbpf"])):
         out = str(d / name)
-        subprocess.run(["cc", "-O1", "-fno-omit-frame-pointer", "-std=gnu11", "-o", out, src, *extra],
-                       check=True)
+        subprocess.run(["cc", "-O1", "-std=gnu11", "-o", out, src, *extra], check=True)
         bins["/bin/" + name] = out
     return kernelvm.build_initramfs({
         **bins, "/bin/podprof-worker": worker, "/podprof/profile.bpf.o": bpf_obj})
 
 
 @pytest.fixture(scope="session")
-def consoles(initramfs):
-    """Boot every kernel once, one at a time (two guests at once starve each other's
-    timer interrupts on a 2-core host), and keep each one's console output."""
+def consoles(initramfs, request):
+    """Boot every selected kernel once (`-k 5.10` boots only that one), one at a time
+    (two guests at once starve each other's timer interrupts on a 2-core host), and
+    keep each one's console output."""
     def run(k):
         return kernelvm.boot(kernelvm.fetch_kernel(k), initramfs)
 
+    selected = {item.callspec.params["kernel"].name for item in request.session.items
+                if hasattr(item, "callspec") and "kernel" in item.callspec.params}
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        futs = {k.name: pool.submit(run, k) for k in KERNELS}
+        futs = {k.name: pool.submit(run, k) for k in KERNELS if k.name in selected}
         return {name: f for name, f in futs.items()}
 
 
@@ -104,14 +134,25 @@ class GuestResult:
         return [v for k, v in self.lines if k == key]
 
 
-def top_table(out_lines):
-    """{function: self samples} from the record's top-functions table."""
+def top_table(out_lines, total=False):
+    """{function: self samples} from the record's top-functions table
+    (with total: {function: total share, 0..1})."""
     rows = {}
     for line in out_lines:
-        m = re.match(r"^\s*[\d.]+%\s+[\d.]+%\s+(\d+)\s+(.+)$", line)
+        m = re.match(r"^\s*[\d.]+%\s+([\d.]+)%\s+(\d+)\s+(.+)$", line)
         if m:
-            rows[m.group(2).strip()] = int(m.group(1))
+            rows[m.group(3).strip()] = float(m.group(1)) / 100 if total else int(m.group(2))
     return rows
+
+
+def fallbacks_logged(err_lines):
+    """The features the worker said it replaces with a fallback ("kfeatures: no NAME (Linux")."""
+    out = []
+    for line in err_lines:
+        m = re.search(r"kfeatures: no (.+?) \(Linux [\d.]+\+\): ", line)
+        if m:
+            out.append(m.group(1))
+    return out
 
 
 def report(kernel, res):
@@ -130,8 +171,14 @@ def report(kernel, res):
     for v in res.all("out"):
         print(f"  record: {v}")
     for v in res.all("err"):
-        if "ERROR" in v or "error" in v:
+        if "ERROR" in v or "error" in v or "kfeatures: no " in v:
             print(f"  record stderr: {v}")
+    print(f"  record --pid --kernel-stacks --unwinder framepointer rc={res.one('record2-rc', '?')}")
+    for v in res.all("out2"):
+        print(f"  record 2: {v}")
+    for v in res.all("err2"):
+        if "ERROR" in v or "error" in v:
+            print(f"  record 2 stderr: {v}")
 
 
 @pytest.mark.parametrize("kernel", KERNELS, ids=lambda k: k.name)
@@ -161,9 +208,15 @@ def test_record_on_kernel(kernel, consoles):
             f"kernel {kernel.name}: a verifier dump instead of the one-line refusal"
         pytest.xfail(f"kernel {kernel.name} lacks: {'; '.join(missing)}")
 
-    assert any(v.startswith("prog ") and " ok" in v for v in res.all("verifier")), \
+    progs = [v for v in res.all("verifier") if v.startswith("prog ")]
+    assert progs and all(" ok" in v for v in progs), \
         f"kernel {kernel.name}: the verifier refused the BPF program: {res.all('verifier')}"
     assert rc == 0, f"kernel {kernel.name}: record failed (rc {rc}):\n" + "\n".join(err_lines)
+    want = EXPECTED_FALLBACKS.get(kernel.name, [])
+    said = fallbacks_logged(err_lines)
+    print(f"  check: fallbacks logged: {said or 'none'}")
+    assert sorted(said) == sorted(want), \
+        f"kernel {kernel.name}: the worker logged the fallbacks {said}, expected {want}"
     out = res.all("out")
     rows = top_table(out)
     assert "burn_major" in rows and "burn_minor" in rows, f"kernel {kernel.name}: {out}"
@@ -185,3 +238,20 @@ def test_record_on_kernel(kernel, consoles):
           f"its workload {'still running' if res.one('sibling-running') == 'yes' else 'gone'}")
     assert "sibling_spin" not in rows, f"kernel {kernel.name}: the sibling cgroup was sampled"
     assert res.one("sibling-running") == "yes", "the sibling workload died: the check proves nothing"
+    main = top_table(out, total=True).get("main", 0.0)
+    print(f"  check: main in {main:.1%} of the stacks (workload without frame pointers)")
+    assert main >= MIN_MAIN_SHARE, \
+        f"kernel {kernel.name}: main in {main:.1%} of the stacks, want >= {MIN_MAIN_SHARE:.0%}"
+
+    # The second run: a process target, kernel stacks, frame pointers only.
+    rc2 = int(res.one("record2-rc", "-1"))
+    assert rc2 == 0, f"kernel {kernel.name}: record --pid failed (rc {rc2}):\n" + "\n".join(res.all("err2"))
+    out2 = res.all("out2")
+    rows2, total2 = top_table(out2), top_table(out2, total=True)
+    kframes = [f for f in rows2 if f in KERNEL_SYSCALL_FRAMES]
+    print(f"  check: --pid run: kernel frames {kframes}, main in {total2.get('main', 0.0):.1%}")
+    assert "burn_major" in rows2 and "burn_minor" in rows2, f"kernel {kernel.name}: {out2}"
+    assert kframes, f"kernel {kernel.name}: --kernel-stacks gave no kernel frames: {out2}"
+    assert total2.get("main", 0.0) >= MIN_MAIN_SHARE, \
+        f"kernel {kernel.name}: frame-pointer stacks reach main in {total2.get('main', 0.0):.1%}: {out2}"
+    assert "sibling_spin" not in rows2, f"kernel {kernel.name}: --pid sampled the sibling"

@@ -58,6 +58,7 @@ struct job_engine {
 	size_t n_debug_dirs;
 	char *node_name;
 	bool per_thread;
+	uint64_t kfeatures_off; /* see job_engine_config */
 	uint32_t unload_after_ms;
 	int64_t unused_since_ns;  /* CLOCK_MONOTONIC: loaded with no job since; 0 = in use */
 	struct sampler *sampler;  /* NULL while idle */
@@ -91,6 +92,7 @@ int job_engine_new(struct job_engine **out, const struct job_engine_config *cfg)
 	e->proc_root = strdup(cfg && cfg->proc_root ? cfg->proc_root : "/proc");
 	e->node_name = cfg ? dup_or_null(cfg->node_name) : NULL;
 	e->per_thread = cfg && cfg->per_thread;
+	e->kfeatures_off = cfg ? cfg->kfeatures_off : 0;
 	e->unload_after_ms = cfg ? cfg->unload_after_ms : 0;
 	if (cfg) {
 		e->debug_dirs = cfg->debug_dirs;
@@ -123,7 +125,7 @@ static void note_pid(void *ctx, pid_t pid)
 /* Load on first use; the sampler and symbolizer exist only while jobs run. */
 static int engine_wake(struct job_engine *e)
 {
-	struct sampler_config sc = {.per_thread = e->per_thread};
+	struct sampler_config sc = {.per_thread = e->per_thread, .kfeatures_off = e->kfeatures_off};
 	int err;
 
 	if (e->sampler) {

@@ -54,6 +54,10 @@ struct job_engine_config {
 	 * window, e.g. of a schedule, skips the verifier's second or so of
 	 * CPU; job_engine_tick() unloads it then. 0 = unload at once. */
 	uint32_t unload_after_ms;
+	/* Kernel features (KF_BIT() of worker/kfeatures.h) to treat as absent:
+	 * the sampler takes their fallbacks even where the kernel has them.
+	 * 0 in the product; tests use it to run the older kernels' paths here. */
+	uint64_t kfeatures_off;
 };
 
 /* Labels attached to every sample of one cgroup target; any may be NULL. */

@@ -28,24 +28,30 @@
 #define PARANOID_PATH "/proc/sys/kernel/perf_event_paranoid"
 
 struct kfeature_info {
-	const char *key;   /* short, for the start-up log line */
-	const char *name;  /* what users search for */
-	const char *since; /* first release with it: mainline, or for the last two the
+	const char *key;      /* short, for the start-up log line */
+	const char *fallback; /* what the sampler does without it, or NULL: it needs it */
+	const char *name;     /* what users search for */
+	const char *since;    /* first release with it: mainline, or for the last two the
 			    * first one the kernel matrix saw with it (absent in 5.10,
 			    * present in 6.1; docs/install.md) */
 };
 
 static const struct kfeature_info infos[KF__COUNT] = {
-    [KF_BTF] = {"btf", "kernel BTF (CONFIG_DEBUG_INFO_BTF)", "5.2"},
-    [KF_PERF_EVENT_PROG] = {"perf_event", "perf_event BPF programs", "4.9"},
-    [KF_STACK_TRACE_MAP] = {"stack_trace", "stack trace maps", "4.6"},
+    [KF_BTF] = {"btf", NULL, "kernel BTF (CONFIG_DEBUG_INFO_BTF)", "5.2"},
+    [KF_PERF_EVENT_PROG] = {"perf_event", NULL, "perf_event BPF programs", "4.9"},
+    [KF_STACK_TRACE_MAP] = {"stack_trace", NULL, "stack trace maps", "4.6"},
     [KF_ANCESTOR_CGROUP] = {"ancestor_cgroup",
+			    "cgroup ancestors read by CO-RE (task->cgroups->dfl_cgrp, then "
+			    "each cgroup's parent)",
 			    "bpf_get_current_ancestor_cgroup_id in perf_event programs", "6.1"},
-    [KF_ATTACH_COOKIE] = {"cookie", "BPF cookies on perf links (bpf_get_attach_cookie)", "5.15"},
-    [KF_NOPREALLOC_HASH_PERF] = {"noprealloc_perf",
+    [KF_ATTACH_COOKIE] = {"cookie",
+			  "the job slot and its flags ride in the low bits of each perf "
+			  "event's sample period",
+			  "BPF cookies on perf links (bpf_get_attach_cookie)", "5.15"},
+    [KF_NOPREALLOC_HASH_PERF] = {"noprealloc_perf", NULL,
 				 "non-preallocated hash maps in perf_event programs", "6.1"},
-    [KF_BPF_LOOP] = {"bpf_loop", "bpf_loop", "5.17"},
-    [KF_RINGBUF] = {"ringbuf", "BPF ring buffer", "5.8"},
+    [KF_BPF_LOOP] = {"bpf_loop", NULL, "bpf_loop", "5.17"},
+    [KF_RINGBUF] = {"ringbuf", NULL, "BPF ring buffer", "5.8"},
 };
 
 const char *kfeature_name(enum kfeature f)
@@ -221,6 +227,17 @@ void kfeatures_log(const struct kfeatures *kf)
 	log_info(MOD, "kernel %s: %s perf_event_paranoid=%d", kf->release, line, kf->perf_paranoid);
 }
 
+void kfeatures_log_fallbacks(const struct kfeatures *kf)
+{
+	for (int f = 0; f < KF__COUNT; f++) {
+		if (!(KFEATURES_SAMPLER_FALLBACKS & KF_BIT(f)) || !infos[f].fallback ||
+		    kfeatures_has(kf, (enum kfeature)f))
+			continue;
+		log_info(MOD, "no %s (Linux %s+): %s", infos[f].name, infos[f].since,
+			 infos[f].fallback);
+	}
+}
+
 static int check_paranoid(const struct kfeatures *kf)
 {
 	if (kf->perf_paranoid <= KFEATURES_MAX_PERF_PARANOID)
@@ -245,6 +262,8 @@ int kfeatures_check_sampler(void)
 	}
 	kfeatures_log(&kf); /* which kernel and features this run relies on */
 	err = kfeatures_require(&kf, KFEATURES_SAMPLER_NEEDS);
+	if (!err)
+		kfeatures_log_fallbacks(&kf);
 	perr = check_paranoid(&kf); /* said too: both need fixing */
 	return err ? err : perr;
 }
@@ -271,13 +290,14 @@ int kfeatures_main(int argc, char **argv)
 	}
 	printf("kernel %s\n%-7s %-6s %-6s %s\n", kf.release, "have", "used", "since", "feature");
 	for (int f = 0; f < KF__COUNT; f++) {
-		bool used = KFEATURES_SAMPLER_NEEDS & KF_BIT(f);
+		const char *used = KFEATURES_SAMPLER_NEEDS & KF_BIT(f)	     ? "yes"
+				   : KFEATURES_SAMPLER_FALLBACKS & KF_BIT(f) ? "if-any"
+									     : "no";
 		const char *v = kf.errs[f]			       ? "unknown"
 				: kfeatures_has(&kf, (enum kfeature)f) ? "yes"
 								       : "no";
 
-		printf("%-7s %-6s %-6s %s\n", v, used ? "yes" : "no", infos[f].since,
-		       infos[f].name);
+		printf("%-7s %-6s %-6s %s\n", v, used, infos[f].since, infos[f].name);
 	}
 	if (kf.perf_paranoid != INT_MIN)
 		printf("perf_event_paranoid %d (at most %d needed)\n", kf.perf_paranoid,
@@ -285,6 +305,11 @@ int kfeatures_main(int argc, char **argv)
 	err = kfeatures_require(&kf, KFEATURES_SAMPLER_NEEDS);
 	if (check_paranoid(&kf) && !err)
 		err = -EACCES;
+	for (int f = 0; f < KF__COUNT; f++) {
+		if ((KFEATURES_SAMPLER_FALLBACKS & KF_BIT(f)) &&
+		    !kfeatures_has(&kf, (enum kfeature)f) && infos[f].fallback)
+			printf("fallback: no %s: %s\n", infos[f].name, infos[f].fallback);
+	}
 	printf("sampler: %s\n", err ? "cannot run here" : "ok");
 	return err ? 1 : 0;
 }

@@ -39,10 +39,14 @@ enum kfeature {
 
 /* What bpf/profile.bpf.c uses today without a fallback in the sampler.
  * Keep in step with the program: a feature that gains a fallback leaves
- * this mask (and the sampler picks its path with kfeatures_has()). */
-#define KFEATURES_SAMPLER_NEEDS                                                                    \
-	(KF_BIT(KF_BTF) | KF_BIT(KF_PERF_EVENT_PROG) | KF_BIT(KF_ANCESTOR_CGROUP) |                \
-	 KF_BIT(KF_ATTACH_COOKIE))
+ * this mask for KFEATURES_SAMPLER_FALLBACKS (and the sampler picks its path
+ * with kfeatures_has()). */
+#define KFEATURES_SAMPLER_NEEDS (KF_BIT(KF_BTF) | KF_BIT(KF_PERF_EVENT_PROG))
+
+/* Used where present, with a fallback where not (worker/sampler.c,
+ * docs/worker.md): the job slot rides in the sample period instead of the
+ * cookie; cgroup ancestors are read by CO-RE instead of the helper. */
+#define KFEATURES_SAMPLER_FALLBACKS (KF_BIT(KF_ATTACH_COOKIE) | KF_BIT(KF_ANCESTOR_CGROUP))
 
 /* Probe results. `have` is valid for every feature in `probed`; a probe
  * that could not run (e.g. -EPERM) leaves its bit out of `probed`. */
@@ -76,6 +80,10 @@ bool kfeatures_has(const struct kfeatures *kf, enum kfeature f);
  * -EOPNOTSUPP. A feature whose probe could not run counts as missing, with
  * the probe's error in the line. */
 int kfeatures_require(const struct kfeatures *kf, uint64_t need);
+
+/* One info line per feature in KFEATURES_SAMPLER_FALLBACKS that this kernel
+ * lacks, saying which path the sampler takes instead. */
+void kfeatures_log_fallbacks(const struct kfeatures *kf);
 
 /* One info line: the kernel release, the yes/no of every feature, perf_event_paranoid. */
 void kfeatures_log(const struct kfeatures *kf);

@@ -14,6 +14,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "kfeatures.h"
 #include "log.h"
 #include "profile.skel.h"
 #include "stack_cache.h"
@@ -29,6 +30,8 @@
 #define STACK_CACHE_BYTES      (8u << 20) /* per generation, see stack_cache.h */
 #define BTF_PATH	       "/sys/kernel/btf/vmlinux"
 
+_Static_assert(PROFILE_PERIOD_SLOT_MASK == PROFILE_MAX_SLOTS - 1, "a slot fits the period code");
+
 /* One set of per-CPU perf events of a slot: for every task (cgroup_id 0)
  * or only while a task of one cgroup (and its descendants) runs. */
 struct evset {
@@ -43,6 +46,7 @@ struct slot {
 	bool attached;
 	unsigned int hz;
 	uint64_t cookie;
+	uint64_t period; /* ns, with the slot and flags in the low bits; 0 with cookies */
 };
 
 struct sampler {
@@ -57,6 +61,7 @@ struct sampler {
 	uint64_t stacks_lost;	    /* counts whose stack was gone */
 	uint32_t pid_targets[PROFILE_MAX_SLOTS]; /* process targets per slot */
 	bool no_batch;				 /* kernel without hash map batch ops */
+	bool period_code; /* no BPF cookies: slot and flags ride in the sample period */
 };
 
 static bool libbpf_debug;
@@ -96,6 +101,32 @@ int sampler_check_system(void)
 	return 0;
 }
 
+/* Choose the program's paths from the kernel's features: cookies and the
+ * ancestor cgroup helper where the kernel has them (the fast, default paths),
+ * their fallbacks where not, or where `off` (sampler_config.kfeatures_off)
+ * says so. worker/kfeatures.c logs the choice at start; a probe that could
+ * not run leaves the default (loading then says why). */
+static void pick_paths(struct sampler *s, uint64_t off)
+{
+	struct kfeatures kf;
+	bool cookie = true, ancestor = true;
+
+	if (kfeatures_probe(&kf) == 0) {
+		cookie =
+		    !(kf.probed & KF_BIT(KF_ATTACH_COOKIE)) || kfeatures_has(&kf, KF_ATTACH_COOKIE);
+		ancestor = !(kf.probed & KF_BIT(KF_ANCESTOR_CGROUP)) ||
+			   kfeatures_has(&kf, KF_ANCESTOR_CGROUP);
+	}
+	cookie = cookie && !(off & KF_BIT(KF_ATTACH_COOKIE));
+	ancestor = ancestor && !(off & KF_BIT(KF_ANCESTOR_CGROUP));
+	s->period_code = !cookie;
+	s->skel->rodata->have_cookie = cookie;
+	s->skel->rodata->have_ancestor_cgroup = ancestor;
+	log_debug(MOD, "job slot from the %s; cgroup ancestors from %s",
+		  cookie ? "BPF cookie" : "sample period",
+		  ancestor ? "bpf_get_current_ancestor_cgroup_id" : "a CO-RE parent walk");
+}
+
 int sampler_open(struct sampler **out, const struct sampler_config *cfg)
 {
 	struct sampler_config def = {0};
@@ -126,6 +157,7 @@ int sampler_open(struct sampler **out, const struct sampler_config *cfg)
 		goto cleanup;
 	}
 	s->skel->rodata->per_thread = cfg->per_thread;
+	pick_paths(s, cfg->kfeatures_off);
 	s->count_entries = cfg->count_entries ? cfg->count_entries : DEFAULT_COUNT_ENTRIES;
 	err = bpf_map__set_max_entries(
 	    s->skel->maps.stacks, cfg->stack_entries ? cfg->stack_entries : DEFAULT_STACK_ENTRIES);
@@ -184,8 +216,11 @@ int sampler_load(struct sampler *s)
 
 /* A cpu-clock sampling event on one CPU: for every task (cgroup_fd < 0), or
  * in cgroup mode, where it counts only while a task of that cgroup v2
- * directory or its descendants runs: other tasks take no interrupt at all. */
-static int perf_open_cpu(int cpu, unsigned int hz, int cgroup_fd)
+ * directory or its descendants runs: other tasks take no interrupt at all.
+ * At hz, or with period != 0 every `period` ns (the kernel turns a cpu-clock
+ * frequency into such a fixed period anyway; the fallback for kernels
+ * without BPF cookies carries the job in its low bits, profile.h). */
+static int perf_open_cpu(int cpu, unsigned int hz, uint64_t period, int cgroup_fd)
 {
 	struct perf_event_attr attr;
 	long fd;
@@ -194,8 +229,12 @@ static int perf_open_cpu(int cpu, unsigned int hz, int cgroup_fd)
 	attr.size = sizeof(attr);
 	attr.type = PERF_TYPE_SOFTWARE;
 	attr.config = PERF_COUNT_SW_CPU_CLOCK;
-	attr.freq = 1;
-	attr.sample_freq = hz;
+	if (period) {
+		attr.sample_period = period;
+	} else {
+		attr.freq = 1;
+		attr.sample_freq = hz;
+	}
 	fd = syscall(__NR_perf_event_open, &attr, cgroup_fd >= 0 ? cgroup_fd : -1, cpu, -1,
 		     PERF_FLAG_FD_CLOEXEC | (cgroup_fd >= 0 ? PERF_FLAG_PID_CGROUP : 0));
 	if (fd < 0)
@@ -240,7 +279,7 @@ static int evset_open(struct sampler *s, const struct slot *sl, struct evset *es
 		struct bpf_link *link;
 		int fd;
 
-		fd = perf_open_cpu(cpu, sl->hz, cgroup_fd);
+		fd = perf_open_cpu(cpu, sl->hz, sl->period, cgroup_fd);
 		if (fd == -ENODEV)
 			continue; /* offline */
 		if (fd < 0) {
@@ -249,7 +288,7 @@ static int evset_open(struct sampler *s, const struct slot *sl, struct evset *es
 				log_perf_error(err, cpu);
 			goto cleanup;
 		}
-		opts.bpf_cookie = sl->cookie;
+		opts.bpf_cookie = s->period_code ? 0 : sl->cookie;
 		link =
 		    bpf_program__attach_perf_event_opts(s->skel->progs.profile_sample, fd, &opts);
 		if (!link) {
@@ -291,6 +330,11 @@ int sampler_attach_slot(struct sampler *s, uint32_t slot, unsigned int hz, bool 
 	sl->hz = hz;
 	sl->cookie = slot | (kernel_stacks ? PROFILE_COOKIE_KSTACKS : 0) |
 		     (fp_only ? PROFILE_COOKIE_FP_ONLY : 0);
+	sl->period = 0;
+	if (s->period_code)
+		sl->period = ((1000000000ULL / hz) & ~((1ULL << PROFILE_PERIOD_CODE_BITS) - 1)) |
+			     slot | (kernel_stacks ? PROFILE_PERIOD_KSTACKS : 0) |
+			     (fp_only ? PROFILE_PERIOD_FP_ONLY : 0);
 	log_debug(MOD, "slot %u ready at %u Hz%s", slot, hz,
 		  kernel_stacks ? ", kernel stacks" : "");
 	return 0;

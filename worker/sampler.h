@@ -8,7 +8,8 @@
  * sampler_detach_slot() -> sampler_close(). Nothing is attached between
  * jobs: a slot holds perf events and BPF links only while attached.
  *
- * A low-level module: depends on libbpf and lib/log only; knows nothing of
+ * A low-level module: depends on libbpf, lib/log and worker/kfeatures (whose
+ * probes pick the program's paths for this kernel) only; knows nothing of
  * pods, symbols or pprof (worker/job.h builds those on top). Not
  * thread-safe: call from one thread.
  *
@@ -37,6 +38,8 @@ struct sampler_config {
 	uint32_t proc_entries;	 /* processes known to the unwinder; 0 = 1024 */
 	uint32_t row_entries;	 /* unwind rows over all tables; 0 = 1 Mi (8 MiB) */
 	uint32_t page_entries;	 /* unwind page index entries (4 KiB of code each); 0 = 32 Ki */
+	uint64_t kfeatures_off;	 /* KF_BIT()s (kfeatures.h) to treat as absent: their
+				  * fallbacks even where the kernel has them (tests) */
 };
 
 /* One aggregated entry handed to the drain callback. Arrays are valid only

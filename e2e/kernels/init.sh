@@ -67,11 +67,24 @@ say record-rc $?
 say target-cpu-us "${start:-0}" "${stop:-0}"
 kill -0 $BUSY 2>/dev/null && say sibling-running yes || say sibling-running no
 say ratio-pid $RATIO
+
+# Second, short run: a process target (events on every task) with the job's
+# two flags set, kernel stacks and frame pointers only. Where the kernel has
+# no BPF cookies these ride in the sample period: the kernel frames and the
+# frame-pointer stacks reaching main show they arrived.
+/bin/ratio-fp syscalls &
+RFP=$!
+/bin/podprof-worker record --pid $RFP --duration 5s --frequency 499 --kernel-stacks \
+	--unwinder framepointer --top 200 -o /tmp/p2.pb.gz > /tmp/rec2.out 2> /tmp/rec2.err
+say record2-rc $?
+kill $RFP
 say perf-max-sample-rate "$(cat /proc/sys/kernel/perf_event_max_sample_rate)"
 dmesg | grep -i -e perf -e clocksource -e hrtimer > /tmp/dmesg
 tag dmesg /tmp/dmesg
 tag out /tmp/rec.out
 tag err /tmp/rec.err
+tag out2 /tmp/rec2.out
+tag err2 /tmp/rec2.err
 kill $RATIO $BUSY
 say end
 poweroff -f

@@ -12,7 +12,15 @@
  * BPF_F_NO_PREALLOC from every map first, to show what an older kernel
  * refuses next once that is out of the way.
  *
- * Usage: verifier-stats [--prealloc] OBJECT.bpf.o; exit 0 if all loaded.
+ * Like the worker (worker/sampler.c), it sets the object's feature switches
+ * (`const volatile bool have_cookie, have_ancestor_cgroup` in .rodata) from
+ * libbpf's helper probes before loading, so the counts are those of the
+ * paths the worker takes on this kernel, and prints them first:
+ *   paths cookie=yes|no ancestor_cgroup=yes|no
+ * --fallbacks takes the fallback paths whatever the kernel has (to see
+ * their cost on a new kernel).
+ *
+ * Usage: verifier-stats [--prealloc] [--fallbacks] OBJECT.bpf.o; exit 0 if all loaded.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -21,6 +29,7 @@
 #include <unistd.h>
 
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
 #define LOG_SIZE       (16u << 20) /* a failing program's full log; 5.10 caps the size at 4 GiB / 4 */
@@ -69,6 +78,61 @@ static void tail_lines(char *log, int want, char *out, size_t len)
 	}
 }
 
+/* Set the bool `name` in the object's .rodata (before load); -ENOENT if absent. */
+static int set_rodata_bool(struct bpf_object *obj, const char *name, bool val)
+{
+	const struct btf *btf = bpf_object__btf(obj);
+	const struct btf_var_secinfo *vs;
+	const struct btf_type *sec;
+	struct bpf_map *map;
+	const void *init;
+	size_t size = 0;
+	char *data;
+	int id, err = -ENOENT;
+
+	map = bpf_object__find_map_by_name(obj, ".rodata");
+	if (!btf || !map)
+		return -ENOENT;
+	id = btf__find_by_name_kind(btf, ".rodata", BTF_KIND_DATASEC);
+	init = bpf_map__initial_value(map, &size);
+	if (id < 0 || !init)
+		return -ENOENT;
+	data = malloc(size);
+	if (!data)
+		return -ENOMEM;
+	memcpy(data, init, size);
+	sec = btf__type_by_id(btf, id);
+	vs = btf_var_secinfos(sec);
+	for (int i = 0; i < btf_vlen(sec); i++, vs++) {
+		const struct btf_type *var = btf__type_by_id(btf, vs->type);
+
+		if (strcmp(btf__name_by_offset(btf, var->name_off), name) == 0 &&
+		    vs->offset < size) {
+			data[vs->offset] = val;
+			err = bpf_map__set_initial_value(map, data, size);
+			break;
+		}
+	}
+	free(data);
+	return err;
+}
+
+static bool fallbacks;
+
+/* The worker's choice of paths (worker/sampler.c pick_paths). */
+static bool have_cookie(void)
+{
+	return !fallbacks && libbpf_probe_bpf_helper(BPF_PROG_TYPE_PERF_EVENT,
+						     BPF_FUNC_get_attach_cookie, NULL) > 0;
+}
+
+static bool have_ancestor(void)
+{
+	return !fallbacks &&
+	       libbpf_probe_bpf_helper(BPF_PROG_TYPE_PERF_EVENT,
+				       BPF_FUNC_get_current_ancestor_cgroup_id, NULL) > 0;
+}
+
 /* Open the object, optionally without BPF_F_NO_PREALLOC, and load it with
  * the given log level; each program's log goes to its own buffer. */
 static int load(const char *path, bool prealloc, __u32 level, struct bpf_object **out, char **bufs,
@@ -83,6 +147,8 @@ static int load(const char *path, bool prealloc, __u32 level, struct bpf_object 
 	obj = bpf_object__open_file(path, NULL);
 	if (!obj)
 		return -errno;
+	set_rodata_bool(obj, "have_cookie", have_cookie());
+	set_rodata_bool(obj, "have_ancestor_cgroup", have_ancestor());
 	bpf_object__for_each_map(map, obj)
 	{
 		if (prealloc)
@@ -108,20 +174,29 @@ int main(int argc, char **argv)
 	struct bpf_object *obj = NULL;
 	struct bpf_program *prog;
 	bool prealloc = false;
-	const char *path;
+	const char *path = NULL;
 	size_t i;
 	int err, rc = 1;
 
-	if (argc == 3 && strcmp(argv[1], "--prealloc") == 0) {
-		prealloc = true;
-		path = argv[2];
-	} else if (argc == 2) {
-		path = argv[1];
-	} else {
-		fprintf(stderr, "usage: verifier-stats [--prealloc] OBJECT.bpf.o\n");
+	bool bad = false;
+
+	for (int a = 1; a < argc; a++) {
+		if (strcmp(argv[a], "--prealloc") == 0)
+			prealloc = true;
+		else if (strcmp(argv[a], "--fallbacks") == 0)
+			fallbacks = true;
+		else if (!path && argv[a][0] != '-')
+			path = argv[a];
+		else
+			bad = true;
+	}
+	if (!path || bad) {
+		fprintf(stderr, "usage: verifier-stats [--prealloc] [--fallbacks] OBJECT.bpf.o\n");
 		return 2;
 	}
 	libbpf_set_print(quiet);
+	printf("paths cookie=%s ancestor_cgroup=%s\n", have_cookie() ? "yes" : "no",
+	       have_ancestor() ? "yes" : "no");
 	for (i = 0; i < MAX_PROGS; i++) {
 		bufs[i] = malloc(LOG_SIZE);
 		if (!bufs[i])

@@ -21,6 +21,7 @@
 
 #include "cgroup.h"
 #include "job.h"
+#include "kfeatures.h"
 #include "pprof.h"
 
 static volatile uint64_t job_test_sink;
@@ -90,18 +91,41 @@ static uint64_t cgroup_samples(const struct job_stats *st, uint64_t id)
 	return UINT64_MAX; /* not listed */
 }
 
+/* Samples of cgroup `id` in the window, and it is listed. */
+static bool cgroup_sampled(const struct job_stats *st, uint64_t id)
+{
+	uint64_t n = cgroup_samples(st, id);
+
+	return n > 0 && n != UINT64_MAX;
+}
+
+/* Take the job's window and throw it away: the next one starts now. */
+static int drop_window(struct job *j)
+{
+	struct pprof_builder *b = NULL;
+	struct job_stats st = {0};
+	int err = job_take_profile(j, &b, &st);
+
+	pprof_builder_free(b);
+	job_stats_release(&st);
+	return err;
+}
+
 /* Two jobs on one engine: each sees only its cgroups; cgroups can be added and
- * removed while running; the BPF object lives exactly as long as some job. */
-UNIT_TEST(job_two_jobs_kept_apart)
+ * removed while running; a parent cgroup covers its children, the child's own
+ * target winning; the BPF object lives exactly as long as some job. With
+ * kf_off, on the fallback paths of the kernel features named there. */
+static void two_jobs_kept_apart(int *unit_failed, uint64_t kf_off)
 {
 	char root[PATH_MAX / 2], base[PATH_MAX / 2 + 64], cga[PATH_MAX], cgb[PATH_MAX];
 	struct job_params pa = {.id = "a", .hz = 99}, pb = {.id = "b", .hz = 49};
 	struct job_labels la = {.pod = "pod-a", .namespace = "ns", .container = "c-a"};
+	struct job_engine_config ec = {.kfeatures_off = kf_off};
 	struct job_engine *e = NULL;
 	struct job *ja = NULL, *jb = NULL;
 	struct pprof_builder *b = NULL;
 	struct job_stats st = {0};
-	uint64_t ida = 0, idb = 0;
+	uint64_t ida = 0, idb = 0, idbase = 0;
 	pid_t ka = -1, kb = -1;
 
 	if (geteuid() != 0 || access("/sys/kernel/btf/vmlinux", R_OK) != 0 ||
@@ -117,10 +141,11 @@ UNIT_TEST(job_two_jobs_kept_apart)
 	CHECK_EQ_INT(mkdir(cgb, 0755), 0);
 	CHECK_EQ_INT(cgroup_id_of_path(cga, &ida), 0);
 	CHECK_EQ_INT(cgroup_id_of_path(cgb, &idb), 0);
+	CHECK_EQ_INT(cgroup_id_of_path(base, &idbase), 0);
 	ka = spawn_in(cga, job_test_spin_a);
 	kb = spawn_in(cgb, job_test_spin_b);
 
-	CHECK_EQ_INT(job_engine_new(&e, NULL), 0);
+	CHECK_EQ_INT(job_engine_new(&e, &ec), 0);
 	CHECK_EQ_INT(job_engine_running(e), 0);
 	CHECK_EQ_INT(job_start(e, &pa, &ja), 0);
 	pb.kernel_stacks = true;
@@ -156,7 +181,7 @@ UNIT_TEST(job_two_jobs_kept_apart)
 	nap_ms(1500);
 	CHECK_EQ_INT(job_take_profile(ja, &b, &st), 0);
 	CHECK_EQ_INT(st.n_cgroups, 2);
-	CHECK(cgroup_samples(&st, idb) > 0 && cgroup_samples(&st, idb) != UINT64_MAX);
+	CHECK(cgroup_sampled(&st, idb));
 	CHECK_EQ_INT(has_function(b, "job_test_spin_b"), 1);
 	pprof_builder_free(b);
 	b = NULL;
@@ -165,14 +190,25 @@ UNIT_TEST(job_two_jobs_kept_apart)
 	CHECK_EQ_INT(job_remove_cgroup(ja, idb), -ENOENT);
 	/* Samples taken between the last profile and the removal still belong
 	 * to this window; only the next one must be free of b. */
-	CHECK_EQ_INT(job_take_profile(ja, &b, &st), 0);
-	pprof_builder_free(b);
-	b = NULL;
-	job_stats_release(&st);
+	CHECK_EQ_INT(drop_window(ja), 0);
 	nap_ms(500);
 	CHECK_EQ_INT(job_take_profile(ja, &b, &st), 0);
 	CHECK_EQ_INT(st.n_cgroups, 1);
 	CHECK_EQ_INT(has_function(b, "job_test_spin_b"), 0);
+	pprof_builder_free(b);
+	b = NULL;
+	job_stats_release(&st);
+
+	/* Job b adds the parent of both cgroups: a's task counts for it through
+	 * the ancestor walk, b's own cgroup (deeper) still wins for b's task. */
+	CHECK_EQ_INT(drop_window(jb), 0);
+	CHECK_EQ_INT(job_add_cgroup(jb, idbase, NULL, NULL), 0);
+	nap_ms(1500);
+	CHECK_EQ_INT(job_take_profile(jb, &b, &st), 0);
+	CHECK(cgroup_sampled(&st, idbase));
+	CHECK(cgroup_sampled(&st, idb));
+	CHECK_EQ_INT(has_function(b, "job_test_spin_a"), 1);
+	CHECK_EQ_INT(has_function(b, "job_test_spin_b"), 1);
 
 	job_stop(ja);
 	ja = NULL;
@@ -199,6 +235,25 @@ cleanup:
 		nap_ms(100);
 	rmdir(cgb);
 	rmdir(base);
+}
+
+UNIT_TEST(job_two_jobs_kept_apart)
+{
+	two_jobs_kept_apart(unit_failed, 0);
+}
+
+/* The same on the paths for kernels without BPF cookies (before 5.15) and
+ * without the ancestor cgroup helper in perf_event programs (before 6.1):
+ * the slot in the sample period, the CO-RE parent walk. */
+UNIT_TEST(job_two_jobs_kept_apart_fallbacks)
+{
+	two_jobs_kept_apart(unit_failed, KF_BIT(KF_ATTACH_COOKIE) | KF_BIT(KF_ANCESTOR_CGROUP));
+}
+
+/* The ancestor fallback alone (5.15 has cookies, not the helper). */
+UNIT_TEST(job_two_jobs_kept_apart_no_ancestor_helper)
+{
+	two_jobs_kept_apart(unit_failed, KF_BIT(KF_ANCESTOR_CGROUP));
 }
 
 /* A job with a process target opens events for every task, so its program
@@ -248,7 +303,7 @@ UNIT_TEST(job_target_added_after_misses_counts)
 	CHECK_EQ_INT(job_add_cgroup(j, idb, NULL, NULL), 0);
 	nap_ms(1000);
 	CHECK_EQ_INT(job_take_profile(j, &b, &st), 0);
-	CHECK(cgroup_samples(&st, idb) > 0 && cgroup_samples(&st, idb) != UINT64_MAX);
+	CHECK(cgroup_sampled(&st, idb));
 	CHECK_EQ_INT(has_function(b, "job_test_spin_b"), 1);
 	pprof_builder_free(b);
 	b = NULL;

@@ -14,8 +14,14 @@ UNIT_TEST(kfeatures_require_names_missing)
 	/* Everything answered, everything present: nothing to refuse. */
 	kf.probed = kf.have = (1ULL << KF__COUNT) - 1;
 	CHECK_EQ_INT(kfeatures_require(&kf, KFEATURES_SAMPLER_NEEDS), 0);
+	/* Features with a fallback absent (5.10 lacks both): not refused. */
+	kf.have &= ~KFEATURES_SAMPLER_FALLBACKS;
+	CHECK_EQ_INT(kfeatures_require(&kf, KFEATURES_SAMPLER_NEEDS), 0);
+	CHECK(!(KFEATURES_SAMPLER_NEEDS & KFEATURES_SAMPLER_FALLBACKS));
+	CHECK(KFEATURES_SAMPLER_FALLBACKS & KF_BIT(KF_ATTACH_COOKIE));
+	CHECK(KFEATURES_SAMPLER_FALLBACKS & KF_BIT(KF_ANCESTOR_CGROUP));
 	/* A needed feature absent: refused. */
-	kf.have &= ~KF_BIT(KF_ATTACH_COOKIE);
+	kf.have &= ~KF_BIT(KF_PERF_EVENT_PROG);
 	CHECK_EQ_INT(kfeatures_require(&kf, KFEATURES_SAMPLER_NEEDS), -EOPNOTSUPP);
 	/* An unneeded one absent: not refused. */
 	CHECK_EQ_INT(kfeatures_require(&kf, KF_BIT(KF_BTF)), 0);
