@@ -208,8 +208,8 @@ static int scan_insns(struct scan *s, const uint8_t *p, const uint8_t *end)
 }
 
 /* The CIE at off: its own program, and how its FDEs encode addresses. */
-static int scan_cie(struct scan *s, const unsigned char *ident, Elf_Data *d, bool eh,
-		    uint64_t off, bool *sized, size_t *aug_skip)
+static int scan_cie(struct scan *s, const unsigned char *ident, Elf_Data *d, bool eh, uint64_t off,
+		    bool *sized, size_t *aug_skip)
 {
 	Dwarf_CFI_Entry e;
 	Dwarf_Off next;
