@@ -22,15 +22,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
-#define MOD		   "hub"
-#define HELLO_TIMEOUT_S	   10		      /* time to send hello after upgrade */
-#define QUEUE_MAX_BYTES	   (16 * 1024 * 1024) /* per-worker outbound backlog cap */
-#define DEFAULT_HB_MS	   5000
-#define DEFAULT_MAX_WORKER 4096
+#define MOD		"hub"
+#define HELLO_TIMEOUT_S 10		   /* time to send hello after upgrade */
+#define QUEUE_MAX_BYTES (16 * 1024 * 1024) /* per-worker outbound backlog cap */
+#define DEFAULT_HB_MS	5000
+/* Kubernetes documents clusters of up to 5,000 nodes: one worker each. */
+#define DEFAULT_MAX_WORKER 8192
 #define DEFAULT_PENDING	   256
 #define DEFAULT_PER_ADDR   16
+#define FD_SPARE	   256 /* API server, object store, files, listener */
 
 static const char *peer_of(struct lws *wsi, char *buf, size_t len)
 {
@@ -180,6 +183,29 @@ void hub_pending_clear(struct hub *hub)
 
 /* ---- public API -------------------------------------------------------------- */
 
+/* One descriptor per connection: raise the soft RLIMIT_NOFILE to what
+ * max_workers + max_pending need (the usual soft default, 1024, stops near
+ * a thousand workers), within the hard limit, which needs no privilege.
+ * Only raised, never to the hard limit itself: lws sizes its fd tables from
+ * this limit. Short of the need, the hub still runs and says how far. */
+static void hub_raise_fd_limit(const struct hub_config *cfg)
+{
+	rlim_t want = (rlim_t)cfg->max_workers + cfg->max_pending + FD_SPARE;
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= want)
+		return;
+	rl.rlim_cur = rl.rlim_max != RLIM_INFINITY && rl.rlim_max < want ? rl.rlim_max : want;
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+		getrlimit(RLIMIT_NOFILE, &rl);
+	if (rl.rlim_cur < want)
+		log_warn(MOD,
+			 "open-file limit %llu (hard %llu) is below the %llu that %u workers need: "
+			 "connections past it are refused",
+			 (unsigned long long)rl.rlim_cur, (unsigned long long)rl.rlim_max,
+			 (unsigned long long)want, cfg->max_workers);
+}
+
 int hub_new(const struct hub_config *cfg, const struct hub_callbacks *cbs, struct hub **out)
 {
 	struct lws_context_creation_info info;
@@ -214,6 +240,7 @@ int hub_new(const struct hub_config *cfg, const struct hub_callbacks *cbs, struc
 		hub->cfg.max_pending_per_addr = DEFAULT_PER_ADDR;
 	if (!hub->cfg.max_rx_total)
 		hub->cfg.max_rx_total = 4 * (hub->cfg.max_profile_bytes + PROTO_PROFILE_HEADER_MAX);
+	hub_raise_fd_limit(&hub->cfg);
 
 	lws_set_log_level(log_get_level() >= LOG_LVL_DEBUG ? LLL_ERR | LLL_WARN | LLL_NOTICE
 							   : LLL_ERR | LLL_WARN,

@@ -13,8 +13,9 @@
 
 #define HUB_IDENTITY_MAX 256
 /* /metrics body cap: 10 per-worker series of up to ~330 bytes (253-byte
- * node names) for 4096 workers fit. Pages are touched only as written. */
-#define HUB_METRICS_MAX (16 * 1024 * 1024)
+ * node names) for 8192 workers (the default max_workers) fit. Pages are
+ * touched only as written. */
+#define HUB_METRICS_MAX (32 * 1024 * 1024)
 
 #define HUB_PEER_MAX 64
 
