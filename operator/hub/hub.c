@@ -104,8 +104,9 @@ static int session_established(struct hub *hub, struct hub_session *s, struct lw
 	hub->n_pending++;
 	hub->c.connections++;
 	lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, HELLO_TIMEOUT_S);
+	/* Vetted at the upgrade (cache and rate): not charged a second time. */
 	if (token)
-		rc = hub_session_auth_start(s, token);
+		rc = hub_session_auth_submit(s, token);
 cleanup:
 	if (token) {
 		explicit_bzero(token, strlen(token));
@@ -144,9 +145,10 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
 			hub->n_sessions--;
 		}
 		hub_session_pending_drop(s);
+		if (s->auth == HUB_AUTH_PENDING && hub->authq)
+			hub_authq_cancel(hub->authq, s->id);
 		if (s->registered) {
-			s->registered = false;
-			hub->n_registered--;
+			hub_registry_del(hub, s);
 			log_info(MOD, "worker %s disconnected", s->node);
 			if (hub->cbs.on_worker_disconnected)
 				hub->cbs.on_worker_disconnected(hub->cbs.ctx, s->node);
@@ -182,6 +184,14 @@ void hub_pending_clear(struct hub *hub)
 }
 
 /* ---- public API -------------------------------------------------------------- */
+
+static void idle_tick(lws_sorted_usec_list_t *sul)
+{
+	struct hub *hub = lws_container_of(sul, struct hub, idle_sul);
+
+	hub_idle_sweep(hub);
+	lws_sul_schedule(hub->ctx, 0, &hub->idle_sul, idle_tick, LWS_USEC_PER_SEC);
+}
 
 /* One descriptor per connection: raise the soft RLIMIT_NOFILE to what
  * max_workers + max_pending need (the usual soft default, 1024, stops near
@@ -269,6 +279,7 @@ int hub_new(const struct hub_config *cfg, const struct hub_callbacks *cbs, struc
 		err = -EADDRINUSE;
 		goto cleanup;
 	}
+	lws_sul_schedule(hub->ctx, 0, &hub->idle_sul, idle_tick, LWS_USEC_PER_SEC);
 	if (cfg->auth_async) {
 		err = hub_authq_new(hub, cfg->auth_threads, &hub->authq);
 		if (err)
@@ -296,8 +307,10 @@ void hub_free(struct hub *hub)
 	hub_authq_free(hub->authq);
 	hub->authq = NULL;
 	hub_pool_release(&hub->reads);
-	if (hub->ctx)
+	if (hub->ctx) {
+		lws_sul_cancel(&hub->idle_sul);
 		lws_context_destroy(hub->ctx);
+	}
 	hub->ctx = NULL;
 	hub_pending_clear(hub);
 	free(hub);
