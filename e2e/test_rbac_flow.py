@@ -209,9 +209,16 @@ def _running_pod(stack, ns, name, node, labels):
 
 
 def _is_stopped(pid):
-    """The process is in state T (SIGSTOP): it answers nothing, TokenReviews included."""
-    with open(f"/proc/{pid}/stat") as f:
-        return f.read().rsplit(")", 1)[1].split()[0] == "T"
+    """Every thread of pid is in state T (SIGSTOP): it answers nothing, TokenReviews included.
+    kill() returns before a running thread has stopped, and such a thread still serves requests."""
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                if f.read().rsplit(")", 1)[1].split()[0] != "T":
+                    return False
+        except FileNotFoundError:  # a thread that exited
+            continue
+    return True
 
 
 def _bogus_upgrade(src, port, token):
@@ -304,6 +311,7 @@ def test_stalled_token_review_does_not_delay_connected_worker(stack, crd, namesp
 
         api.send_signal(signal.SIGSTOP)
         stopped = True
+        wait_for(lambda: _is_stopped(api.pid), WAIT, interval=0.01, desc="API server stopped")
         # Worker B connects now: its token is new to the operator, so its TokenReview hangs.
         b = WS(op.port, token=tok_b)
         assert b.status == 101
