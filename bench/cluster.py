@@ -58,6 +58,15 @@ def log_time(line):
         tzinfo=datetime.timezone.utc).timestamp()
 
 
+def attached_nodes(status):
+    """Nodes Attached or Done: from nodeStates (counts every node; the nodes list stops at 256),
+    or the list for an operator without it."""
+    states = status.get("nodeStates")
+    if states is not None:
+        return states.get("Attached", 0) + states.get("Done", 0)
+    return sum(1 for n in status.get("nodes", []) if n.get("state") in ("Attached", "Done"))
+
+
 class Watch(threading.Thread):
     """HTTP watch on one ProfilingTarget; records the wall time of status changes."""
 
@@ -86,9 +95,7 @@ class Watch(threading.Thread):
                 now = time.time()
                 ev = json.loads(line)
                 status = ev.get("object", {}).get("status", {})
-                nodes = status.get("nodes", [])
-                if (self.all_attached is None and len(nodes) == self.nnodes
-                        and all(n.get("state") in ("Attached", "Done") for n in nodes)):
+                if self.all_attached is None and attached_nodes(status) == self.nnodes:
                     self.all_attached = now
                 self.phase = status.get("phase")
                 if self.phase in ("Succeeded", "Failed"):

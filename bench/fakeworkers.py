@@ -20,7 +20,11 @@ Events go to stdout, one JSON object per line, wall-clock times (time.time()):
   {"ev": "closed", "node": ..., "t": ..., "why": ...}
   {"ev": "all_connected", "n": N, "t": ...}
 
-Usage: fakeworkers.py --url ws://127.0.0.1:PORT --token-file F --count N --prefix fake-
+Usage: fakeworkers.py --url ws://127.0.0.1:PORT --token-file F --count N --prefix fake- [--start I]
+
+Workers are named PREFIX<i> for i in [I, I + N); scale.py runs several such
+processes side by side for large N (one Python event loop per CPU-bound
+process), and "all_connected" then counts this process's workers.
 """
 
 import argparse
@@ -246,7 +250,8 @@ async def amain(args):
         if count[0] == args.count:
             emit(ev="all_connected", n=args.count)
 
-    workers = [FakeWorker(args, f"{args.prefix}{i}", i) for i in range(args.count)]
+    workers = [FakeWorker(args, f"{args.prefix}{i}", i)
+               for i in range(args.start, args.start + args.count)]
 
     async def one(w):
         try:
@@ -273,6 +278,8 @@ def main():
     ap.add_argument("--token-file", required=True)
     ap.add_argument("--count", type=int, required=True)
     ap.add_argument("--prefix", default="fake-")
+    ap.add_argument("--start", type=int, default=0,
+                    help="first worker index (several generator processes share one run)")
     ap.add_argument("--parallel-handshakes", type=int, default=64)
     args = ap.parse_args()
     hostport = args.url.split("://", 1)[1].rstrip("/")

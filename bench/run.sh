@@ -37,7 +37,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 		>"$RES/apt.log" 2>&1 || echo "bench: apt-get install failed (see $RES/apt.log); continuing"
 fi
 
-# Sockets for 1,000 load-generator workers plus the operator's side of them.
+# Sockets for 5,000 load-generator workers plus the operator's side of them.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 cd "$REPO/bench"

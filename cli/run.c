@@ -133,11 +133,18 @@ static void read_progress(json_object *t, struct progress *p)
 	p->stored = !strcmp(p->upload, "Uploaded");
 	p->pods = json_object_get_int(jget(st, "matchedPods", NULL));
 	p->samples = json_object_get_int64(jget(st, "samples", NULL));
-	for (size_t i = 0; i < jlen(nodes); i++) {
-		const char *s = jstr(json_object_array_get_idx(nodes, i), "state", NULL);
+	if (jget(st, "nodeStates", NULL)) {
+		/* The counts cover every node; the nodes list stops at 256. */
+		p->nodes = json_object_get_int(jget(st, "matchedNodes", NULL));
+		p->attached = json_object_get_int(jget(st, "nodeStates", "Attached")) +
+			      json_object_get_int(jget(st, "nodeStates", "Done"));
+	} else {
+		for (size_t i = 0; i < jlen(nodes); i++) {
+			const char *s = jstr(json_object_array_get_idx(nodes, i), "state", NULL);
 
-		p->nodes++;
-		p->attached += !strcmp(s, "Attached") || !strcmp(s, "Done");
+			p->nodes++;
+			p->attached += !strcmp(s, "Attached") || !strcmp(s, "Done");
+		}
 	}
 	/* The Ready condition's message says why a run failed. */
 	for (size_t i = 0; i < jlen(jget(st, "conditions", NULL)); i++) {

@@ -361,6 +361,19 @@ def test_idle_worker_dropped(hub):
     assert hub.proc.poll() is None
 
 
+def test_silent_worker_dropped(hub):
+    """A registered worker that goes silent (three heartbeat periods) is closed and unregistered."""
+    ws = WS(hub.port)
+    assert ws.hello("node-silent")["type"] == "welcome"
+    hub.wait_for("event connected node=node-silent")
+    ws.send_json({"v": 1, "type": "heartbeat", "seq": 1})
+    assert ws.recv_json()["type"] == "heartbeat"
+    assert ws.expect_close() in (None, 1000, 1001, 1006)
+    hub.wait_for("event disconnected node=node-silent")
+    assert "worker node-silent silent for" in hub.text()
+    assert hub.metric("podprof_hub_connected_workers") == 0
+
+
 CGROUP_ROOT = "/sys/fs/cgroup/unified"
 
 

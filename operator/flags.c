@@ -26,6 +26,7 @@ static const char usage_head[] =
     "  --token-review             cluster mode: check worker tokens with TokenReview\n"
     "  --worker-sa NS:NAME        with --token-review: the only ServiceAccount allowed\n"
     "  --audience AUD             with --token-review: token audience to require\n"
+    "  --max-workers N            workers connected at once, 1..65536 (default 8192)\n"
     "Results:\n"
     "  --grace-ms N               wait for late profiles after the window (default 5000)\n"
     "  --top N                    topFunctions entries in status (default 10)\n"
@@ -77,6 +78,7 @@ int operator_flags_parse(int argc, char **argv, struct operator_flags *f)
 	    {"audience", required_argument, NULL, 'A'},
 	    {"grace-ms", required_argument, NULL, 'g'},
 	    {"top", required_argument, NULL, 'T'},
+	    {"max-workers", required_argument, NULL, 'W'},
 	    {"no-storage", no_argument, NULL, 'N'},
 	    {"leader-elect", no_argument, NULL, 'L'},
 	    {"leader-lease", required_argument, NULL, 'E'},
@@ -142,6 +144,11 @@ int operator_flags_parse(int argc, char **argv, struct operator_flags *f)
 			if (parse_uint(optarg, "--top", 1, 100, &v))
 				return -EINVAL;
 			f->top_n = (unsigned)v;
+			break;
+		case 'W':
+			if (parse_uint(optarg, "--max-workers", 1, 65536, &v))
+				return -EINVAL;
+			f->hub.max_workers = (unsigned)v;
 			break;
 		case 'N':
 			f->no_storage = true;

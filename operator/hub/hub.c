@@ -22,15 +22,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
-#define MOD		   "hub"
-#define HELLO_TIMEOUT_S	   10		      /* time to send hello after upgrade */
-#define QUEUE_MAX_BYTES	   (16 * 1024 * 1024) /* per-worker outbound backlog cap */
-#define DEFAULT_HB_MS	   5000
-#define DEFAULT_MAX_WORKER 4096
+#define MOD		"hub"
+#define HELLO_TIMEOUT_S 10		   /* time to send hello after upgrade */
+#define QUEUE_MAX_BYTES (16 * 1024 * 1024) /* per-worker outbound backlog cap */
+#define DEFAULT_HB_MS	5000
+/* Kubernetes documents clusters of up to 5,000 nodes: one worker each. */
+#define DEFAULT_MAX_WORKER 8192
 #define DEFAULT_PENDING	   256
 #define DEFAULT_PER_ADDR   16
+#define FD_SPARE	   256 /* API server, object store, files, listener */
 
 static const char *peer_of(struct lws *wsi, char *buf, size_t len)
 {
@@ -101,8 +104,9 @@ static int session_established(struct hub *hub, struct hub_session *s, struct lw
 	hub->n_pending++;
 	hub->c.connections++;
 	lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, HELLO_TIMEOUT_S);
+	/* Vetted at the upgrade (cache and rate): not charged a second time. */
 	if (token)
-		rc = hub_session_auth_start(s, token);
+		rc = hub_session_auth_submit(s, token);
 cleanup:
 	if (token) {
 		explicit_bzero(token, strlen(token));
@@ -141,9 +145,10 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
 			hub->n_sessions--;
 		}
 		hub_session_pending_drop(s);
+		if (s->auth == HUB_AUTH_PENDING && hub->authq)
+			hub_authq_cancel(hub->authq, s->id);
 		if (s->registered) {
-			s->registered = false;
-			hub->n_registered--;
+			hub_registry_del(hub, s);
 			log_info(MOD, "worker %s disconnected", s->node);
 			if (hub->cbs.on_worker_disconnected)
 				hub->cbs.on_worker_disconnected(hub->cbs.ctx, s->node);
@@ -180,6 +185,37 @@ void hub_pending_clear(struct hub *hub)
 
 /* ---- public API -------------------------------------------------------------- */
 
+static void idle_tick(lws_sorted_usec_list_t *sul)
+{
+	struct hub *hub = lws_container_of(sul, struct hub, idle_sul);
+
+	hub_idle_sweep(hub);
+	lws_sul_schedule(hub->ctx, 0, &hub->idle_sul, idle_tick, LWS_USEC_PER_SEC);
+}
+
+/* One descriptor per connection: raise the soft RLIMIT_NOFILE to what
+ * max_workers + max_pending need (the usual soft default, 1024, stops near
+ * a thousand workers), within the hard limit, which needs no privilege.
+ * Only raised, never to the hard limit itself: lws sizes its fd tables from
+ * this limit. Short of the need, the hub still runs and says how far. */
+static void hub_raise_fd_limit(const struct hub_config *cfg)
+{
+	rlim_t want = (rlim_t)cfg->max_workers + cfg->max_pending + FD_SPARE;
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= want)
+		return;
+	rl.rlim_cur = rl.rlim_max != RLIM_INFINITY && rl.rlim_max < want ? rl.rlim_max : want;
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+		getrlimit(RLIMIT_NOFILE, &rl);
+	if (rl.rlim_cur < want)
+		log_warn(MOD,
+			 "open-file limit %llu (hard %llu) is below the %llu that %u workers need: "
+			 "connections past it are refused",
+			 (unsigned long long)rl.rlim_cur, (unsigned long long)rl.rlim_max,
+			 (unsigned long long)want, cfg->max_workers);
+}
+
 int hub_new(const struct hub_config *cfg, const struct hub_callbacks *cbs, struct hub **out)
 {
 	struct lws_context_creation_info info;
@@ -214,6 +250,7 @@ int hub_new(const struct hub_config *cfg, const struct hub_callbacks *cbs, struc
 		hub->cfg.max_pending_per_addr = DEFAULT_PER_ADDR;
 	if (!hub->cfg.max_rx_total)
 		hub->cfg.max_rx_total = 4 * (hub->cfg.max_profile_bytes + PROTO_PROFILE_HEADER_MAX);
+	hub_raise_fd_limit(&hub->cfg);
 
 	lws_set_log_level(log_get_level() >= LOG_LVL_DEBUG ? LLL_ERR | LLL_WARN | LLL_NOTICE
 							   : LLL_ERR | LLL_WARN,
@@ -242,6 +279,7 @@ int hub_new(const struct hub_config *cfg, const struct hub_callbacks *cbs, struc
 		err = -EADDRINUSE;
 		goto cleanup;
 	}
+	lws_sul_schedule(hub->ctx, 0, &hub->idle_sul, idle_tick, LWS_USEC_PER_SEC);
 	if (cfg->auth_async) {
 		err = hub_authq_new(hub, cfg->auth_threads, &hub->authq);
 		if (err)
@@ -269,8 +307,10 @@ void hub_free(struct hub *hub)
 	hub_authq_free(hub->authq);
 	hub->authq = NULL;
 	hub_pool_release(&hub->reads);
-	if (hub->ctx)
+	if (hub->ctx) {
+		lws_sul_cancel(&hub->idle_sul);
 		lws_context_destroy(hub->ctx);
+	}
 	hub->ctx = NULL;
 	hub_pending_clear(hub);
 	free(hub);

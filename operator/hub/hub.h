@@ -74,7 +74,7 @@ struct hub_config {
 	const char *tls_key;	    /* PEM private key, required with tls_cert */
 	uint64_t max_profile_bytes; /* binary message cap; 0 = PROTO_PROFILE_MAX_DEFAULT */
 	uint32_t heartbeat_ms;	    /* told to workers in welcome; 0 = 5000 */
-	unsigned max_workers;	    /* workers registered (hello done) at once; 0 = 4096 */
+	unsigned max_workers;	    /* workers registered (hello done) at once; 0 = 8192 */
 	const char *version;	    /* operator version sent in welcome; NULL = "dev" */
 	hub_auth_fn auth;	    /* required: no anonymous workers */
 	void *auth_ctx;

@@ -8,7 +8,11 @@
  * /healthz. Here the hub thread only queues a check and pauses that
  * connection; the verdict comes back through lws_cancel_service(). The cache
  * and the rate live on the hub thread only; the threads and the queue are
- * hub_pool.c's.
+ * hub_pool.c's. Bounds while the API server hangs: at most QUEUE_MAX checks
+ * queued or running (past it a connection is refused with 1013 and a log
+ * line); a connection waits for its verdict at most the hub's hello timeout,
+ * and its check leaves the queue with it (hub_authq_cancel); a running check
+ * ends with the API client's request timeout.
  */
 #include "clock.h"
 #include "hub_int.h"
@@ -205,4 +209,14 @@ static void check_done(struct hub_pool_job *pj, void *ctx)
 void hub_authq_drain(struct hub_authq *q)
 {
 	hub_pool_drain(&q->pool);
+}
+
+void hub_authq_cancel(struct hub_authq *q, uint64_t id)
+{
+	hub_pool_cancel(&q->pool, id);
+}
+
+unsigned hub_authq_pending(struct hub_authq *q)
+{
+	return hub_pool_queued(&q->pool);
 }

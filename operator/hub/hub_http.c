@@ -138,11 +138,13 @@ int hub_metrics_write(struct hub *hub, char *buf, size_t cap)
 		  "podprof_hub_limited_total{limit=\"pending_per_address\"} %llu\n"
 		  "podprof_hub_limited_total{limit=\"rx_buffers\"} %llu\n"
 		  "podprof_hub_limited_total{limit=\"auth_rate\"} %llu\n"
+		  "podprof_hub_limited_total{limit=\"auth_queue\"} %llu\n"
 		  "podprof_hub_limited_total{limit=\"node_binding\"} %llu\n"
 		  "podprof_hub_limited_total{limit=\"profile_reads\"} %llu\n",
 		  (unsigned long long)c->pending_evicted, (unsigned long long)c->pending_refused,
 		  (unsigned long long)c->rx_busy, (unsigned long long)c->auth_rate_limited,
-		  (unsigned long long)c->node_mismatch, (unsigned long long)c->reads_busy);
+		  (unsigned long long)c->auth_queue_full, (unsigned long long)c->node_mismatch,
+		  (unsigned long long)c->reads_busy);
 	wb_printf(&b,
 		  "# HELP podprof_hub_profile_reads_total GET /profiles/ reads started.\n"
 		  "# TYPE podprof_hub_profile_reads_total counter\n"
@@ -153,6 +155,11 @@ int hub_metrics_write(struct hub *hub, char *buf, size_t cap)
 		  "podprof_hub_profile_reads_pending %u\n",
 		  (unsigned long long)c->reads,
 		  hub->reads.inited ? hub_pool_queued(&hub->reads) : 0u);
+	wb_printf(&b,
+		  "# HELP podprof_hub_auth_checks_pending Token checks queued or running.\n"
+		  "# TYPE podprof_hub_auth_checks_pending gauge\n"
+		  "podprof_hub_auth_checks_pending %u\n",
+		  hub->authq ? hub_authq_pending(hub->authq) : 0);
 	wb_printf(&b,
 		  "# HELP podprof_hub_auth_checks_total Token checks run (cache misses).\n"
 		  "# TYPE podprof_hub_auth_checks_total counter\n"

@@ -13,10 +13,14 @@
 
 #define HUB_IDENTITY_MAX 256
 /* /metrics body cap: 10 per-worker series of up to ~330 bytes (253-byte
- * node names) for 4096 workers fit. Pages are touched only as written. */
-#define HUB_METRICS_MAX (16 * 1024 * 1024)
+ * node names) for 8192 workers (the default max_workers) fit. Pages are
+ * touched only as written. */
+#define HUB_METRICS_MAX (32 * 1024 * 1024)
 
 #define HUB_PEER_MAX 64
+/* Buckets of the node -> registered session index (a power of two): chains
+ * stay short up to tens of thousands of workers. */
+#define HUB_NODE_BUCKETS 8192
 
 enum hub_auth_state {
 	HUB_AUTH_NONE,	  /* no token seen yet: it must come in hello */
@@ -31,9 +35,11 @@ struct hub_session {
 	struct lws_dll2 list; /* in hub->sessions */
 	uint64_t id;	      /* matches auth results to sessions that may be gone */
 	enum hub_auth_state auth;
-	bool registered;   /* hello done and node owns hub's registry slot */
-	bool pending;	   /* counted in hub->n_pending (before hello) */
-	bool hello_parked; /* hello received while the token check runs */
+	bool registered;	       /* hello done and node owns hub's registry slot */
+	struct hub_session *node_next; /* next in its hub->by_node bucket */
+	bool idle_killed;	       /* hub_idle_sweep closed it */
+	bool pending;		       /* counted in hub->n_pending (before hello) */
+	bool hello_parked;	       /* hello received while the token check runs */
 	char peer[HUB_PEER_MAX];
 	char node[PROTO_MAX_NODE_LEN + 1];
 	char bound_node[PROTO_MAX_NODE_LEN + 1]; /* from the token; "" = none */
@@ -124,6 +130,9 @@ int hub_pool_submit(struct hub_pool *p, uint64_t id, const char *arg);
 void hub_pool_drain(struct hub_pool *p);
 /* Jobs queued, running or done but not yet drained. */
 unsigned hub_pool_queued(struct hub_pool *p);
+/* Drop the job of id if no thread has taken it yet (its requester is gone);
+ * a running or finished one is left to complete. */
+void hub_pool_cancel(struct hub_pool *p, uint64_t id);
 
 struct hub_counters {
 	uint64_t connections;			  /* WebSocket upgrades accepted */
@@ -138,6 +147,7 @@ struct hub_counters {
 	uint64_t auth_checks;			  /* checks run (not answered from cache) */
 	uint64_t auth_cache_hits;
 	uint64_t auth_rate_limited;
+	uint64_t auth_queue_full; /* connections refused: too many token checks queued */
 	uint64_t rx_messages[PROTO_HEARTBEAT + 1];
 	uint64_t profiles; /* binary profile messages */
 	uint64_t profile_bytes;
@@ -154,7 +164,11 @@ struct hub {
 	unsigned n_sessions;
 	unsigned n_pending;    /* sessions before hello (see hub_config.max_pending) */
 	unsigned n_registered; /* sessions that completed hello */
-	uint64_t rx_total;     /* bytes of all sessions' reassembly buffers */
+	/* Registered sessions by node name: attach and status lookups for 5,000
+	 * workers must not walk every session each. */
+	struct hub_session *by_node[HUB_NODE_BUCKETS];
+	lws_sorted_usec_list_t idle_sul; /* runs hub_idle_sweep once a second */
+	uint64_t rx_total;		 /* bytes of all sessions' reassembly buffers */
 	uint64_t next_id;
 	struct hub_authq *authq; /* NULL unless cfg.auth_async */
 	struct hub_counters c;
@@ -201,6 +215,12 @@ int hub_authq_cached(struct hub_authq *q, const char *token, struct hub_auth_res
 bool hub_authq_rate_ok(struct hub_authq *q, const char *peer);
 /* Hub thread: hand every finished check to hub_auth_done. */
 void hub_authq_drain(struct hub_authq *q);
+/* Forget session id's check if it has not started (its connection is gone):
+ * a stalled API server must not keep the queue full of checks for
+ * connections that timed out long ago. A running check just finishes. */
+void hub_authq_cancel(struct hub_authq *q, uint64_t id);
+/* Checks queued, running or finished but not yet drained. */
+unsigned hub_authq_pending(struct hub_authq *q);
 
 /* hub_reads.c: start the /profiles/ read threads (hub->reads, running
  * hub->object_cb, which must be set and stays fixed until hub_pool_release). */
@@ -222,10 +242,18 @@ void hub_pending_clear(struct hub *hub);
 
 /* hub_session.c: one session's authentication, hello and output. */
 struct hub_session *hub_find_node(struct hub *hub, const char *node);
+/* Enter s (its node set) in the registry / take it out; they keep
+ * s->registered and hub->n_registered in step. */
+void hub_registry_add(struct hub *hub, struct hub_session *s);
+void hub_registry_del(struct hub *hub, struct hub_session *s);
 int hub_session_auth_start(struct hub_session *s, const char *token);
+/* Queue the check of a token already found uncached (and charged to the
+ * address's rate) when its upgrade was vetted. Same returns. */
+int hub_session_auth_submit(struct hub_session *s, const char *token);
 void hub_session_close_later(struct hub_session *s, enum lws_close_status code, const char *why);
 int hub_session_hello(struct hub_session *s, const struct proto_hello *h);
-void hub_session_idle_timeout(struct hub_session *s);
+/* Close registered sessions silent for three heartbeat periods (once a second). */
+void hub_idle_sweep(struct hub *hub);
 void hub_session_pending_drop(struct hub_session *s);
 int hub_session_refuse(struct hub_session *s, enum lws_close_status code, const char *why);
 int hub_session_send_msg(struct hub_session *s, const struct proto_msg *m);

@@ -162,3 +162,22 @@ unsigned hub_pool_queued(struct hub_pool *p)
 	pthread_mutex_unlock(&p->mu);
 	return n;
 }
+
+void hub_pool_cancel(struct hub_pool *p, uint64_t id)
+{
+	struct hub_pool_job **pp, *j = NULL;
+
+	pthread_mutex_lock(&p->mu);
+	for (pp = &p->todo; *pp; pp = &(*pp)->next) {
+		if ((*pp)->id == id) {
+			j = *pp;
+			*pp = j->next;
+			if (p->todo_tail == &j->next)
+				p->todo_tail = pp;
+			p->queued--;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&p->mu);
+	job_free(p, j);
+}

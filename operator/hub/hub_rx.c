@@ -187,9 +187,7 @@ int hub_session_receive(struct hub_session *s, const void *in, size_t len)
 	s->rx_len += len;
 	if (!lws_is_final_fragment(wsi))
 		return 0;
-	s->last_seen_ms = clock_mono_ms();
-	if (s->registered)
-		hub_session_idle_timeout(s);
+	s->last_seen_ms = clock_mono_ms(); /* for hub_idle_sweep */
 	rc = s->rx_binary ? handle_binary(s) : handle_text(s);
 	s->rx_len = 0;
 	/* Do not pin a profile-sized buffer per idle worker. */

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* hub_session.c -- one worker session: token checks, hello and
  * registration, the outbound queue, refusals and closes (see hub.c). */
+#include "clock.h"
+#include "htab.h"
 #include "hub_int.h"
 #include "log.h"
 
@@ -140,25 +142,65 @@ int hub_session_writeable(struct hub_session *s)
 
 /* ---- registry -------------------------------------------------------------- */
 
+static struct hub_session **node_bucket(struct hub *hub, const char *node)
+{
+	return &hub->by_node[htab_hash_str(HTAB_SEED, node) & (HUB_NODE_BUCKETS - 1)];
+}
+
 struct hub_session *hub_find_node(struct hub *hub, const char *node)
 {
+	for (struct hub_session *s = *node_bucket(hub, node); s; s = s->node_next)
+		if (strcmp(s->node, node) == 0)
+			return s;
+	return NULL;
+}
+
+void hub_registry_add(struct hub *hub, struct hub_session *s)
+{
+	struct hub_session **b = node_bucket(hub, s->node);
+
+	s->node_next = *b;
+	*b = s;
+	s->registered = true;
+	hub->n_registered++;
+}
+
+void hub_registry_del(struct hub *hub, struct hub_session *s)
+{
+	for (struct hub_session **pp = node_bucket(hub, s->node); *pp; pp = &(*pp)->node_next) {
+		if (*pp == s) {
+			*pp = s->node_next;
+			break;
+		}
+	}
+	s->node_next = NULL;
+	s->registered = false;
+	hub->n_registered--;
+}
+
+/* Three missed heartbeats and the worker is gone. Checked by one sweep a
+ * second over the registered sessions, not by an lws timeout re-armed per
+ * message: lws keeps its timeouts in a sorted list, so re-arming one per
+ * heartbeat cost O(workers) each, a third of the operator's CPU with 5,000
+ * idle workers. */
+void hub_idle_sweep(struct hub *hub)
+{
+	uint64_t now = clock_mono_ms(), limit = 3ULL * hub->cfg.heartbeat_ms;
+
+	if (limit < 2000)
+		limit = 2000;
 	lws_start_foreach_dll(struct lws_dll2 *, d, lws_dll2_get_head(&hub->sessions))
 	{
 		struct hub_session *s = lws_container_of(d, struct hub_session, list);
 
-		if (s->registered && strcmp(s->node, node) == 0)
-			return s;
+		if (s->registered && !s->idle_killed && now - s->last_seen_ms > limit) {
+			log_warn(MOD, "worker %s silent for %llu ms: closing", s->node,
+				 (unsigned long long)(now - s->last_seen_ms));
+			s->idle_killed = true;
+			lws_set_timeout(s->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+		}
 	}
 	lws_end_foreach_dll(d);
-	return NULL;
-}
-
-void hub_session_idle_timeout(struct hub_session *s)
-{
-	/* Three missed heartbeats and the worker is gone. */
-	int secs = (int)((3ULL * s->hub->cfg.heartbeat_ms + 999) / 1000);
-
-	lws_set_timeout(s->wsi, PENDING_TIMEOUT_USER_OK, secs < 2 ? 2 : secs);
 }
 
 /* ---- inbound --------------------------------------------------------------- */
@@ -220,8 +262,7 @@ static const char *hub_session_hello_register(struct hub_session *s, enum lws_cl
 	if (old) {
 		/* A restarted worker reconnects before the old TCP session times out:
 		 * the newest connection wins. */
-		old->registered = false;
-		hub->n_registered--;
+		hub_registry_del(hub, old);
 		hub_session_close_later(old, LWS_CLOSE_STATUS_POLICY_VIOLATION,
 					"replaced by a newer connection");
 		log_info(MOD, "worker %s reconnected; closing its older session", s->node);
@@ -229,8 +270,7 @@ static const char *hub_session_hello_register(struct hub_session *s, enum lws_cl
 			hub->cbs.on_worker_disconnected(hub->cbs.ctx, s->node);
 	}
 	hub_session_pending_drop(s);
-	s->registered = true;
-	hub->n_registered++;
+	hub_registry_add(hub, s);
 	hub->c.hellos++;
 	log_info(MOD, "worker %s connected from %s (identity %s, version %s)", s->node, s->peer,
 		 s->identity, s->version);
@@ -241,10 +281,26 @@ static const char *hub_session_hello_register(struct hub_session *s, enum lws_cl
 		*code = LWS_CLOSE_STATUS_UNEXPECTED_CONDITION;
 		return "cannot queue welcome";
 	}
-	hub_session_idle_timeout(s);
+	/* From now on the idle sweep watches it, not the hello timeout. */
+	lws_set_timeout(s->wsi, NO_PENDING_TIMEOUT, 0);
+	s->last_seen_ms = clock_mono_ms();
 	if (hub->cbs.on_worker_connected)
 		hub->cbs.on_worker_connected(hub->cbs.ctx, s->node, s->identity);
 	return NULL;
+}
+
+int hub_session_auth_submit(struct hub_session *s, const char *token)
+{
+	if (hub_authq_submit(s->hub->authq, s->id, token)) {
+		s->hub->c.auth_queue_full++;
+		return hub_session_refuse(s, CLOSE_TRY_AGAIN, "too many token checks running");
+	}
+	s->hub->c.auth_checks++;
+	s->auth = HUB_AUTH_PENDING;
+	/* Nothing else is read until the verdict: a peer cannot queue up
+	 * messages behind a slow check. */
+	lws_rx_flow_control(s->wsi, 0);
+	return 0;
 }
 
 /* Start checking token for s. 0: accepted or check running; -1 after a refusal
@@ -254,17 +310,8 @@ int hub_session_auth_start(struct hub_session *s, const char *token)
 	struct hub_auth_result res;
 	int rc = hub_check_token(s->hub, s->peer, token, &res);
 
-	if (rc == -EINPROGRESS) {
-		if (hub_authq_submit(s->hub->authq, s->id, token))
-			return hub_session_refuse(s, CLOSE_TRY_AGAIN,
-						  "too many token checks running");
-		s->hub->c.auth_checks++;
-		s->auth = HUB_AUTH_PENDING;
-		/* Nothing else is read until the verdict: a peer cannot queue up
-		 * messages behind a slow check. */
-		lws_rx_flow_control(s->wsi, 0);
-		return 0;
-	}
+	if (rc == -EINPROGRESS)
+		return hub_session_auth_submit(s, token);
 	explicit_bzero(&res, rc ? sizeof(res) : 0);
 	if (rc)
 		return hub_session_refuse(s, LWS_CLOSE_STATUS_POLICY_VIOLATION,

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "arr.h"
 #include "flamegraph.h"
 #include "k8s_status.h"
 #include "log.h"
@@ -36,39 +37,54 @@ struct target *rc_find_job(struct reconciler *r, const char *job_id)
 	return NULL;
 }
 
+static bool node_eq(const void *ctx, uint32_t pos, const void *key)
+{
+	return strcmp(((const struct target *)ctx)->nodes[pos].name, key) == 0;
+}
+
+static bool pod_eq(const void *ctx, uint32_t pos, const void *key)
+{
+	return strcmp(((const struct target *)ctx)->pods[pos].uid, key) == 0;
+}
+
 struct target_node *rc_find_node(struct target *t, const char *node)
 {
-	for (size_t i = 0; i < t->nnodes; i++)
-		if (strcmp(t->nodes[i].name, node) == 0)
-			return &t->nodes[i];
-	return NULL;
+	uint32_t pos;
+
+	if (!htab_find(&t->node_index, htab_hash_str(HTAB_SEED, node), node_eq, t, node, &pos))
+		return NULL;
+	return &t->nodes[pos];
 }
 
 static struct target_node *add_node(struct target *t, const char *node)
 {
-	struct target_node *n = rc_find_node(t, node), *nn;
+	struct target_node *n = rc_find_node(t, node);
 
 	if (n)
 		return n;
-	nn = realloc(t->nodes, (t->nnodes + 1) * sizeof(*nn));
-	if (!nn)
+	if (t->nnodes >= UINT32_MAX ||
+	    arr_grow((void **)&t->nodes, &t->nodes_cap, t->nnodes + 1, sizeof(*n), UINT32_MAX))
 		return NULL;
-	t->nodes = nn;
 	n = &t->nodes[t->nnodes];
 	memset(n, 0, sizeof(*n));
 	n->name = strdup(node);
-	if (!n->name)
+	if (!n->name ||
+	    htab_insert(&t->node_index, htab_hash_str(HTAB_SEED, node), (uint32_t)t->nnodes)) {
+		free(n->name);
+		n->name = NULL;
 		return NULL;
+	}
 	t->nnodes++;
 	return n;
 }
 
 struct target_pod *rc_find_pod(struct target *t, const char *uid)
 {
-	for (size_t i = 0; i < t->npods; i++)
-		if (strcmp(t->pods[i].uid, uid) == 0)
-			return &t->pods[i];
-	return NULL;
+	uint32_t pos;
+
+	if (!htab_find(&t->pod_index, htab_hash_str(HTAB_SEED, uid), pod_eq, t, uid, &pos))
+		return NULL;
+	return &t->pods[pos];
 }
 
 bool rc_is_active(const struct target *t)
@@ -157,15 +173,14 @@ void rc_attach_node(struct reconciler *r, struct target *t, struct target_node *
 	a.kernel_stacks = t->spec.kernel_stacks;
 	a.frame_pointers = t->spec.frame_pointers;
 	a.window_ms = left;
-	a.pods = calloc(t->npods ? t->npods : 1, sizeof(*a.pods));
+	a.pods = calloc(n->n_pod_ix ? n->n_pod_ix : 1, sizeof(*a.pods));
 	if (!a.pods)
 		return;
-	for (size_t i = 0; i < t->npods; i++) {
+	for (size_t k = 0; k < n->n_pod_ix; k++) {
+		size_t i = n->pod_ix[k];
 		json_object *pod;
 		const char *pns = t->ns;
 
-		if (strcmp(t->pods[i].node, n->name) != 0)
-			continue;
 		pod = r->cfg.ops->pod_get(r->cfg.ops_ctx, pns, t->pods[i].name);
 		if (!pod || pod_to_proto(t, pod, &a.pods[a.n_pods]) < 0)
 			continue;
@@ -208,21 +223,24 @@ static bool consider_pod(struct reconciler *r, struct target *t, json_object *po
 	if (pod_to_proto(t, pod, &probe) < 0)
 		return false; /* no wanted container started yet: an update will come */
 	free(probe.containers);
-	np = realloc(t->pods, (t->npods + 1) * sizeof(*np));
-	if (!np)
+	if (t->npods >= UINT32_MAX ||
+	    arr_grow((void **)&t->pods, &t->pods_cap, t->npods + 1, sizeof(*np), UINT32_MAX))
 		return false;
-	t->pods = np;
 	np = &t->pods[t->npods];
 	memset(np, 0, sizeof(*np));
 	copy_str(np->uid, sizeof(np->uid), uid);
 	np->name = strdup(name);
 	np->node = strdup(node);
 	n = add_node(t, node);
-	if (!np->name || !np->node || !n) {
+	if (!np->name || !np->node || !n ||
+	    arr_grow((void **)&n->pod_ix, &n->pod_ix_cap, n->n_pod_ix + 1, sizeof(*n->pod_ix),
+		     UINT32_MAX) ||
+	    htab_insert(&t->pod_index, htab_hash_str(HTAB_SEED, uid), (uint32_t)t->npods)) {
 		free(np->name);
 		free(np->node);
 		return false;
 	}
+	n->pod_ix[n->n_pod_ix++] = (uint32_t)t->npods;
 	t->npods++;
 	(void)r;
 	return true;
@@ -247,18 +265,22 @@ static int scan_pod(void *arg, json_object *pod)
  * (topFunctions, profile) stays until the next window replaces it. */
 static void target_clear_window(struct target *t)
 {
-	for (size_t i = 0; i < t->nnodes; i++)
+	for (size_t i = 0; i < t->nnodes; i++) {
 		free(t->nodes[i].name);
+		free(t->nodes[i].pod_ix);
+	}
 	free(t->nodes);
 	t->nodes = NULL;
-	t->nnodes = 0;
+	t->nnodes = t->nodes_cap = 0;
 	for (size_t i = 0; i < t->npods; i++) {
 		free(t->pods[i].name);
 		free(t->pods[i].node);
 	}
 	free(t->pods);
 	t->pods = NULL;
-	t->npods = 0;
+	t->npods = t->pods_cap = 0;
+	htab_release(&t->node_index);
+	htab_release(&t->pod_index);
 	pprof_builder_free(t->merged);
 	t->merged = NULL;
 	t->profile_samples = 0;
@@ -368,10 +390,12 @@ static void start_target(struct reconciler *r, struct target *t, uint64_t window
 		return;
 	}
 	r->cfg.ops->pod_foreach(r->cfg.ops_ctx, scan_pod, &c);
-	for (size_t i = 0; i < t->nnodes; i++)
-		rc_attach_node(r, t, &t->nodes[i]);
+	/* Logged before the attaches go out: the benchmark's fan-out is
+	 * measured from this line and must include them. */
 	log_info(MOD, "%s/%s: window of %" PRIu64 " ms started: %zu pod(s) on %zu node(s)", t->ns,
 		 t->name, window_ms, t->npods, t->nnodes);
+	for (size_t i = 0; i < t->nnodes; i++)
+		rc_attach_node(r, t, &t->nodes[i]);
 	rc_emit_event(r, t, "Normal", "Started",
 		      "Profiling %zu pod(s) on %zu node(s) at %d Hz for %" PRIu64 " ms", t->npods,
 		      t->nnodes, t->spec.frequency_hz, window_ms);

@@ -15,6 +15,7 @@
 
 #include <json-c/json.h>
 
+#include "htab.h"
 #include "json_path.h"
 #include "k8s_status.h"
 #include "proto.h"
@@ -55,6 +56,8 @@ struct target_node {
 	uint64_t notices[PROTO_MAX_NOTICES]; /* hashes of the worker's notices seen */
 	size_t n_notices;
 	char notice[256]; /* the first one, shown while no other message is */
+	uint32_t *pod_ix; /* positions in target.pods of the pods on this node */
+	size_t n_pod_ix, pod_ix_cap;
 };
 
 struct target_pod {
@@ -85,9 +88,12 @@ struct target {
 	int64_t start_unix_ms;
 	uint64_t end_ms; /* monotonic: window end */
 	struct target_node *nodes;
-	size_t nnodes;
+	size_t nnodes, nodes_cap;
 	struct target_pod *pods;
-	size_t npods;
+	size_t npods, pods_cap;
+	/* Name -> position in nodes, uid -> position in pods: a window over
+	 * 5,000 nodes is set up and fed without scanning them per lookup. */
+	struct htab node_index, pod_index;
 	struct pprof_builder *merged;
 	int64_t profile_samples; /* from merged profiles */
 	json_object *top;	 /* topFunctions array, owned */

@@ -92,10 +92,104 @@ bool rc_partial(const struct target *t, char *why, size_t cap)
 	return p;
 }
 
+/* status.pods and status.nodes list at most this many entries each. The
+ * status is one etcd object (at most 1.5 MiB, less what metadata and
+ * topFunctions take): a target over 5,000 nodes with one entry per node and
+ * per pod would not fit, and the API server would refuse every write. Each
+ * entry is at most ~600 bytes (253-byte names, a 255-byte message), so the
+ * two lists stay under ~320 KiB; counts (matchedPods, matchedNodes,
+ * nodeStates) cover everything, and podsOmitted/nodesOmitted say how many
+ * entries were left out. */
+#define STATUS_LIST_MAX 256
+
+static json_object *pod_json(const struct target_pod *tp)
+{
+	json_object *p = json_object_new_object();
+
+	json_object_object_add(p, "name", json_object_new_string(tp->name));
+	json_object_object_add(p, "node", json_object_new_string(tp->node));
+	json_object_object_add(p, "uid", json_object_new_string(tp->uid));
+	json_object_object_add(p, "samples", json_object_new_int64((int64_t)tp->samples));
+	return p;
+}
+
+/* In the reconciler's order; when the list is cut, pods without samples
+ * come first: they are the ones a user asks about ("why is it missing?"). */
+static void add_pods(json_object *st, const struct target *t)
+{
+	json_object *arr = json_object_new_array();
+	bool cut = t->npods > STATUS_LIST_MAX;
+	size_t listed = 0;
+
+	for (int pass = cut ? 0 : 1; pass < 2; pass++) {
+		for (size_t i = 0; i < t->npods && listed < STATUS_LIST_MAX; i++) {
+			if (cut && (t->pods[i].samples == 0) != (pass == 0))
+				continue;
+			json_object_array_add(arr, pod_json(&t->pods[i]));
+			listed++;
+		}
+	}
+	json_object_object_add(st, "pods", arr);
+	if (listed < t->npods)
+		json_object_object_add(st, "podsOmitted",
+				       json_object_new_int64((int64_t)(t->npods - listed)));
+}
+
+static json_object *node_json(const struct target_node *tn)
+{
+	json_object *n = json_object_new_object();
+
+	json_object_object_add(n, "name", json_object_new_string(tn->name));
+	json_object_object_add(n, "state", json_object_new_string(rc_node_state_names[tn->state]));
+	json_object_object_add(n, "samples", json_object_new_int64((int64_t)tn->samples));
+	json_object_object_add(n, "drops", json_object_new_int64((int64_t)tn->drops));
+	json_object_object_add(n, "truncated", json_object_new_int64((int64_t)tn->truncated));
+	if (tn->message[0] || tn->notice[0])
+		json_object_object_add(
+		    n, "message",
+		    json_object_new_string(tn->message[0] ? tn->message : tn->notice));
+	return n;
+}
+
+/* status.nodes (in order; when cut, nodes not Done come first),
+ * matchedNodes and nodeStates (count per state, over every node); the
+ * totals of drops and truncated stacks go to *drops and *truncated. */
+static void add_nodes(json_object *st, const struct target *t, uint64_t *drops, uint64_t *truncated)
+{
+	json_object *arr = json_object_new_array(), *states = json_object_new_object();
+	size_t count[NODE_LOST + 1] = {0}, listed = 0;
+	bool cut = t->nnodes > STATUS_LIST_MAX;
+
+	for (size_t i = 0; i < t->nnodes; i++) {
+		*drops += t->nodes[i].drops;
+		*truncated += t->nodes[i].truncated;
+		count[t->nodes[i].state]++;
+	}
+	for (int pass = cut ? 0 : 1; pass < 2; pass++) {
+		for (size_t i = 0; i < t->nnodes && listed < STATUS_LIST_MAX; i++) {
+			if (cut && (t->nodes[i].state == NODE_DONE) != (pass == 1))
+				continue;
+			json_object_array_add(arr, node_json(&t->nodes[i]));
+			listed++;
+		}
+	}
+	json_object_object_add(st, "nodes", arr);
+	json_object_object_add(st, "matchedNodes", json_object_new_int64((int64_t)t->nnodes));
+	for (size_t s = 0; s <= NODE_LOST; s++) {
+		if (count[s])
+			json_object_object_add(states, rc_node_state_names[s],
+					       json_object_new_int64((int64_t)count[s]));
+	}
+	json_object_object_add(st, "nodeStates", states);
+	if (listed < t->nnodes)
+		json_object_object_add(st, "nodesOmitted",
+				       json_object_new_int64((int64_t)(t->nnodes - listed)));
+}
+
 static json_object *build_status(const struct target *t)
 {
 	uint64_t drops = 0, truncated = 0;
-	json_object *st = json_object_new_object(), *arr, *conds;
+	json_object *st = json_object_new_object(), *conds;
 	char now[40], why[512];
 	bool done = t->phase == PHASE_SUCCEEDED || t->phase == PHASE_FAILED;
 
@@ -108,41 +202,8 @@ static json_object *build_status(const struct target *t)
 		json_object_object_add(st, "completionTime",
 				       json_object_new_string(t->completion_time));
 	json_object_object_add(st, "matchedPods", json_object_new_int64((int64_t)t->npods));
-	arr = json_object_new_array();
-	for (size_t i = 0; i < t->npods; i++) {
-		json_object *p = json_object_new_object();
-
-		json_object_object_add(p, "name", json_object_new_string(t->pods[i].name));
-		json_object_object_add(p, "node", json_object_new_string(t->pods[i].node));
-		json_object_object_add(p, "uid", json_object_new_string(t->pods[i].uid));
-		json_object_object_add(p, "samples",
-				       json_object_new_int64((int64_t)t->pods[i].samples));
-		json_object_array_add(arr, p);
-	}
-	json_object_object_add(st, "pods", arr);
-	arr = json_object_new_array();
-	for (size_t i = 0; i < t->nnodes; i++) {
-		json_object *n = json_object_new_object();
-
-		json_object_object_add(n, "name", json_object_new_string(t->nodes[i].name));
-		json_object_object_add(
-		    n, "state", json_object_new_string(rc_node_state_names[t->nodes[i].state]));
-		json_object_object_add(n, "samples",
-				       json_object_new_int64((int64_t)t->nodes[i].samples));
-		json_object_object_add(n, "drops",
-				       json_object_new_int64((int64_t)t->nodes[i].drops));
-		drops += t->nodes[i].drops;
-		json_object_object_add(n, "truncated",
-				       json_object_new_int64((int64_t)t->nodes[i].truncated));
-		truncated += t->nodes[i].truncated;
-		if (t->nodes[i].message[0] || t->nodes[i].notice[0])
-			json_object_object_add(n, "message",
-					       json_object_new_string(t->nodes[i].message[0]
-									  ? t->nodes[i].message
-									  : t->nodes[i].notice));
-		json_object_array_add(arr, n);
-	}
-	json_object_object_add(st, "nodes", arr);
+	add_pods(st, t);
+	add_nodes(st, t, &drops, &truncated);
 	json_object_object_add(st, "samples", json_object_new_int64((int64_t)rc_total_samples(t)));
 	/* Samples the kernel side could not keep (full maps, stack errors). */
 	json_object_object_add(st, "drops", json_object_new_int64((int64_t)drops));

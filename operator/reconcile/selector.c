@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* selector.c -- label selector parsing and matching. */
 #include "selector.h"
+#include "arr.h"
 #include "json_path.h"
 
 #include <errno.h>
@@ -20,7 +21,7 @@ struct sel_req {
 	enum sel_op op;
 	char *key;
 	char **values; /* for EQ (one value), IN, NOT_IN */
-	size_t nvalues;
+	size_t nvalues, values_cap;
 };
 
 struct label_selector {
@@ -62,16 +63,14 @@ static int add_req(struct label_selector *s, enum sel_op op, const char *key, st
 
 static int add_value(struct sel_req *r, const char *v)
 {
-	char **nv;
+	int err;
 
-	if (r->nvalues >= SEL_MAX_VALUES)
-		return -E2BIG;
 	if (!v || strlen(v) > SEL_MAX_STR)
 		return -EINVAL;
-	nv = realloc(r->values, (r->nvalues + 1) * sizeof(*nv));
-	if (!nv)
-		return -ENOMEM;
-	r->values = nv;
+	err = arr_grow((void **)&r->values, &r->values_cap, r->nvalues + 1, sizeof(*r->values),
+		       SEL_MAX_VALUES);
+	if (err)
+		return err;
 	r->values[r->nvalues] = strdup(v);
 	if (!r->values[r->nvalues])
 		return -ENOMEM;

@@ -8,6 +8,7 @@
  * spool_scan() removes.
  */
 #include "storage_int.h"
+#include "arr.h"
 
 #include "log.h"
 
@@ -340,17 +341,9 @@ int spool_scan(const char *dir, struct spool_entry **out, size_t *n)
 		if (!has_suffix(name, ".json") || !strncmp(name, TMP_PREFIX, strlen(TMP_PREFIX)))
 			continue;
 		snprintf(id, sizeof(id), "%.*s", (int)(strlen(name) - 5), name);
-		if (cnt == cap) {
-			size_t nc = cap ? cap * 2 : 16;
-			struct spool_entry *nv = realloc(v, nc * sizeof(*v));
-
-			if (!nv) {
-				err = -ENOMEM;
-				goto cleanup;
-			}
-			v = nv;
-			cap = nc;
-		}
+		err = arr_grow((void **)&v, &cap, cnt + 1, sizeof(*v), SIZE_MAX / sizeof(*v));
+		if (err)
+			goto cleanup;
 		memset(&v[cnt], 0, sizeof(v[cnt]));
 		if (load_entry(dir, id, &v[cnt]))
 			cnt++;

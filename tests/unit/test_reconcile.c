@@ -22,6 +22,7 @@
 #include <json-c/json.h>
 
 #include "k8s_status.h"
+#include "log.h"
 #include "pprof.h"
 #include "proto.h"
 #include "reconcile.h"
@@ -251,7 +252,7 @@ static void lose_worker(struct world *w, const char *node)
 /* A running Pod as the API server shows it, with one started container. */
 static json_object *pod_json(const char *name, const char *uid, const char *node, const char *app)
 {
-	char buf[1024];
+	char buf[2048];
 
 	snprintf(buf, sizeof(buf),
 		 "{\"apiVersion\":\"v1\",\"kind\":\"Pod\","
@@ -316,9 +317,10 @@ static void upsert_target(struct world *w, int64_t generation, const char *selec
 	json_object_put(o);
 }
 
-/* A worker's final profile for job: samples of one stack. */
-static void send_profile(struct world *w, const char *node, const char *job, const char *fn,
-			 int64_t count)
+/* A worker's final profile for job: samples of one stack (statuses are
+ * posted by the caller's next reconciler_flush). */
+static void profile_in(struct world *w, const char *node, const char *job, const char *fn,
+		       int64_t count)
 {
 	struct pprof_frame fr[] = {{.addr = 0x1000, .function = fn},
 				   {.addr = 0x2000, .function = "main"}};
@@ -330,9 +332,15 @@ static void send_profile(struct world *w, const char *node, const char *job, con
 	    pprof_builder_add(b, fr, 2, count, NULL, 0) == 0 &&
 	    pprof_builder_encode(b, true, &pb, &len) == 0)
 		reconciler_profile(w->r, node, job, true, pb, len);
-	reconciler_flush(w->r);
 	free(pb);
 	pprof_builder_free(b);
+}
+
+static void send_profile(struct world *w, const char *node, const char *job, const char *fn,
+			 int64_t count)
+{
+	profile_in(w, node, job, fn, count);
+	reconciler_flush(w->r);
 }
 
 /* Complete every upload handed to the store, as storage would. */
@@ -720,5 +728,85 @@ UNIT_TEST(reconcile_worker_notice_once_per_node)
 	/* Each node shows its first notice. */
 	CHECK_EQ_STR(node_message(&w, 0), first);
 	CHECK_EQ_STR(node_message(&w, 1), first);
+	world_release(&w);
+}
+
+/* Names as long as Kubernetes allows (253 bytes, labels of at most 63). */
+static void long_name(char *buf, size_t cap, const char *kind, int i)
+{
+	snprintf(buf, cap, "%s-%05d.%.60s.%.60s.%.60s.%.59s", kind, i,
+		 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+		 "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb",
+		 "cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc",
+		 "ddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd");
+}
+
+/* A target over 5,000 nodes (Kubernetes' documented largest cluster), one
+ * pod each, every name 253 bytes: the status lists at most 256 nodes and
+ * pods (the lost nodes and their sample-less pods first), counts all of
+ * them, and stays far below etcd's 1.5 MiB object limit. */
+UNIT_TEST(reconcile_status_at_5000_nodes_stays_small)
+{
+	enum { N = 5000, LOST = 3, LIST_MAX = 256 };
+	char node[256], pod[256], uid[32], lost0[256];
+	struct proto_pod_samples ps;
+	struct proto_progress p = {.samples = 10, .final = true, .n_pods = 1, .pods = &ps};
+	json_object *nodes = NULL, *pods = NULL, *v;
+	enum log_level saved = log_get_level();
+	struct world w;
+
+	log_set_level(LOG_LVL_ERROR); /* a line per node otherwise */
+	CHECK_EQ_INT(world_init(&w), 0);
+	for (int i = 0; i < N; i++) {
+		long_name(node, sizeof(node), "node", i);
+		long_name(pod, sizeof(pod), "pod", i);
+		snprintf(uid, sizeof(uid), "uid-%05d", i);
+		connect_worker(&w, node);
+		add_pod(&w, pod, uid, node, "shop", false);
+	}
+	CHECK_EQ_INT(strlen(node), 253);
+	upsert_target(&w, 1, "shop", "", "");
+	advance(&w, 1000);
+	/* The last nodes' workers go away; every other one delivers. */
+	for (int i = N - LOST; i < N; i++) {
+		long_name(node, sizeof(node), "node", i);
+		lose_worker(&w, node);
+	}
+	advance(&w, 5000);
+	snprintf(p.job_id, sizeof(p.job_id), "tuid.1.0");
+	for (int i = 0; i < N - LOST; i++) {
+		long_name(node, sizeof(node), "node", i);
+		snprintf(ps.uid, sizeof(ps.uid), "uid-%05d", i);
+		ps.samples = 10;
+		profile_in(&w, node, "tuid.1.0", "compute_tax", 10);
+		reconciler_progress(w.r, node, &p);
+	}
+	reconciler_flush(w.r);
+	finish_uploads(&w);
+	advance(&w, 10000); /* past the grace: finalized without the lost ones */
+	log_set_level(saved);
+	CHECK_EQ_STR(status_str(&w, "phase", NULL), "Succeeded");
+	CHECK_EQ_STR(status_str(&w, "matchedNodes", NULL), "5000");
+	CHECK_EQ_STR(status_str(&w, "matchedPods", NULL), "5000");
+	CHECK_EQ_STR(status_str(&w, "nodeStates", "Done"), "4997");
+	CHECK_EQ_STR(status_str(&w, "nodeStates", "Lost"), "3");
+	CHECK_EQ_STR(status_str(&w, "nodesOmitted", NULL), "4744");
+	CHECK_EQ_STR(status_str(&w, "podsOmitted", NULL), "4744");
+	CHECK(w.last_status && json_object_object_get_ex(w.last_status, "nodes", &nodes) &&
+	      json_object_object_get_ex(w.last_status, "pods", &pods));
+	CHECK_EQ_INT(json_object_array_length(nodes), LIST_MAX);
+	CHECK_EQ_INT(json_object_array_length(pods), LIST_MAX);
+	long_name(lost0, sizeof(lost0), "node", N - LOST);
+	CHECK(json_object_object_get_ex(json_object_array_get_idx(nodes, 0), "name", &v) &&
+	      strcmp(json_object_get_string(v), lost0) == 0);
+	CHECK(json_object_object_get_ex(json_object_array_get_idx(nodes, 0), "state", &v) &&
+	      strcmp(json_object_get_string(v), "Lost") == 0);
+	CHECK(json_object_object_get_ex(json_object_array_get_idx(pods, 0), "samples", &v) &&
+	      json_object_get_int64(v) == 0);
+	CHECK(json_object_object_get_ex(json_object_array_get_idx(pods, LOST), "samples", &v) &&
+	      json_object_get_int64(v) == 10);
+	/* Metadata, spec and managedFields must fit beside it in 1.5 MiB. */
+	CHECK(w.last_status && strlen(json_object_to_json_string_ext(
+				   w.last_status, JSON_C_TO_STRING_PLAIN)) < 512 * 1024);
 	world_release(&w);
 }
