@@ -54,6 +54,9 @@ struct job_engine_config {
 	 * window, e.g. of a schedule, skips the verifier's second or so of
 	 * CPU; job_engine_tick() unloads it then. 0 = unload at once. */
 	uint32_t unload_after_ms;
+	/* Load the off-CPU programs with the sampler (more verifier time per
+	 * load), so that jobs with job_params.offcpu can run. */
+	bool offcpu;
 };
 
 /* Labels attached to every sample of one cgroup target; any may be NULL. */
@@ -68,6 +71,11 @@ struct job_params {
 	unsigned int hz;    /* JOB_MIN_HZ..JOB_MAX_HZ */
 	bool kernel_stacks; /* also record kernel stacks */
 	bool fp_only;	    /* walk user stacks by frame pointers only (no unwind tables) */
+	/* Off CPU: weigh each stack by the nanoseconds its threads spent
+	 * switched out (blocked, or runnable but not running), from blocks of
+	 * at least min_block_ns; hz is ignored. Needs the engine's offcpu. */
+	bool offcpu;
+	uint64_t min_block_ns;
 };
 
 struct job_cgroup_stat {
@@ -146,6 +154,10 @@ int job_take_profile(struct job *j, struct pprof_builder **out, struct job_stats
 int job_collect(struct job *j, void **data, size_t *len, struct job_stats *st);
 
 void job_stats_release(struct job_stats *st);
+
+/* The "state" label of an off-CPU sample (enum profile_thread_state):
+ * runnable, sleeping, uninterruptible, other. */
+const char *job_state_name(uint32_t state);
 
 /* The frame name that stands for a walk that stopped (enum profile_stop_reason). */
 const char *job_stop_reason_frame(uint32_t why);
