@@ -609,13 +609,17 @@ const struct job_notice *job_notices(const struct job *j, size_t *n)
 }
 
 /* An off-CPU kernel stack is taken inside the sched_switch tracepoint: its
- * leaf frames are the BPF program and the tracepoint's glue, whose names
- * and number vary by kernel. Drop them so the stack starts at __schedule.
- * Returns the frames left (moved to the front). */
+ * leaf frames are the BPF program and the tracepoint's glue (names and number
+ * vary by kernel), then the scheduler's own functions, the same on every
+ * stack. Drop them all, so the leaf says where the thread waited
+ * (do_nanosleep, pipe_read, futex_wait_queue, irqentry_exit_to_user_mode for
+ * a preemption) and the top functions tell the waits apart. Returns the
+ * frames left (moved to the front). */
 static size_t drop_tracing_frames(struct pprof_frame *f, size_t n)
 {
-	static const char *const glue[] = {"bpf_prog_", "bpf_trace_run", "__bpf_trace_",
-					   "__traceiter_"};
+	static const char *const glue[] = {"bpf_prog_",	   "bpf_trace_run",    "__bpf_trace_",
+					   "__traceiter_", "__schedule",       "schedule",
+					   "io_schedule",  "preempt_schedule", "__cond_resched"};
 	size_t k = 0;
 
 	for (; k < n; k++) {
