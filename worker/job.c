@@ -758,7 +758,7 @@ void job_stats_release(struct job_stats *st)
 
 static int fill_stats(struct job *j, struct job_stats *st)
 {
-	uint64_t drops[PROFILE_DROP__MAX];
+	uint64_t drops[PROFILE_DROP__MAX], switches = 0;
 	size_t n = 0;
 	int err;
 
@@ -789,6 +789,7 @@ static int fill_stats(struct job *j, struct job_stats *st)
 		err = sampler_target_hits(j->engine->sampler, j->slot, t->kind, t->id, &hits);
 		if (err)
 			hits = t->last_hits;
+		switches += hits - t->last_hits;
 		if (st && t->kind == PROFILE_TARGET_CGROUP) {
 			st->cgroups[n].cgroup_id = t->id;
 			st->cgroups[n].samples = hits - t->last_hits;
@@ -798,6 +799,8 @@ static int fill_stats(struct job *j, struct job_stats *st)
 	}
 	if (st)
 		st->n_cgroups = n;
+	if (st && j->offcpu)
+		st->samples = (int64_t)switches; /* the profile's total is nanoseconds */
 	return 0;
 }
 
@@ -828,7 +831,8 @@ int job_take_profile(struct job *j, struct pprof_builder **out, struct job_stats
 		goto cleanup;
 	}
 	if (st) {
-		st->samples = pprof_builder_total(done);
+		if (!j->offcpu)
+			st->samples = pprof_builder_total(done);
 		st->duration_ns = dur;
 	}
 	/* The window's frames are copied into `done`: per-pid maps of

@@ -92,7 +92,7 @@ struct job_notice {
 
 /* Per-window numbers, filled by job_collect()/job_take_profile(). */
 struct job_stats {
-	int64_t samples;		   /* samples in the profile */
+	int64_t samples; /* samples in the profile; off CPU: switch-outs of targets matched */
 	uint64_t drops[PROFILE_DROP__MAX]; /* see enum profile_drop_kind; [COUNTS_FULL] were lost */
 	struct job_cgroup_stat *cgroups;   /* one per cgroup target; owned, job_stats_release() */
 	size_t n_cgroups;

@@ -568,7 +568,7 @@ int record_main(int argc, char **argv)
 		goto cleanup;
 	}
 	print_top(b, &st, &notes, a.top);
-	if (st.samples == 0)
+	if ((a.offcpu ? pprof_builder_total(b) : st.samples) == 0)
 		log_warn(MOD, a.offcpu ? "no off-CPU time: did the target block (longer than "
 					 "--min-block)?"
 				       : "no samples: was the target running on a CPU?");
