@@ -9,6 +9,7 @@ statistics tool. The guest (kernels/init.sh) prints per kernel:
   - a 20 s, 499 Hz `podprof-worker record` of the 3:1 workload (split by
     work, `ratio work`: see e2e/workloads/ratio.c) in its own cgroup v2 next
     to a busy sibling cgroup,
+  - a 5 s `record --offcpu` of a thread sleeping 3:1 in two functions,
 and this file checks them as e2e/test_record.py does on the host kernel:
 the burn_major/burn_minor split within 5 points of 75/25, a floor on the
 sample count, nothing from the sibling.
@@ -66,6 +67,7 @@ def initramfs(build_dir, tmp_path_factory):
     for name, src, extra in (
             ("ratio", os.path.join(kernelvm.WORKLOADS, "ratio.c"), []),
             ("busy", os.path.join(kernelvm.WORKLOADS, "busy.c"), []),
+            ("offcpu", os.path.join(kernelvm.WORKLOADS, "offcpu.c"), ["-pthread"]),
             ("verifier-stats", os.path.join(kernelvm.GUEST, "verifier_stats.c"), ["-lbpf"])):
         out = str(d / name)
         subprocess.run(["cc", "-O1", "-fno-omit-frame-pointer", "-std=gnu11", "-o", out, src, *extra],
@@ -111,6 +113,16 @@ def top_table(out_lines):
         m = re.match(r"^\s*[\d.]+%\s+[\d.]+%\s+(\d+)\s+(.+)$", line)
         if m:
             rows[m.group(2).strip()] = int(m.group(1))
+    return rows
+
+
+def total_shares(out_lines):
+    """{function: total %} from the record's top-functions table."""
+    rows = {}
+    for line in out_lines:
+        m = re.match(r"^\s*[\d.]+%\s+([\d.]+)%\s+\d+\s+(.+)$", line)
+        if m:
+            rows[m.group(2).strip()] = float(m.group(1))
     return rows
 
 
@@ -185,3 +197,16 @@ def test_record_on_kernel(kernel, consoles):
           f"its workload {'still running' if res.one('sibling-running') == 'yes' else 'gone'}")
     assert "sibling_spin" not in rows, f"kernel {kernel.name}: the sibling cgroup was sampled"
     assert res.one("sibling-running") == "yes", "the sibling workload died: the check proves nothing"
+
+    # Off CPU: record --offcpu of a thread sleeping 60 ms in sleep_major, 20 ms in sleep_minor.
+    off_rc = int(res.one("offcpu-rc", "-1"))
+    off = res.all("offout")
+    for v in off:
+        print(f"  offcpu: {v}")
+    assert off_rc == 0, f"kernel {kernel.name}: record --offcpu failed:\n" + "\n".join(res.all("offerr"))
+    shares = total_shares(off)
+    assert "sleep_major" in shares and "sleep_minor" in shares, f"kernel {kernel.name}: {off}"
+    off_share = shares["sleep_major"] / (shares["sleep_major"] + shares["sleep_minor"])
+    print(f"  check: off CPU, sleep_major share {off_share:.3f}")
+    # Looser than on the host (3 points): under TCG the guest's wake-ups come late.
+    assert abs(off_share - 0.75) <= 0.08, f"kernel {kernel.name}: off-CPU split {off_share:.3f}"
