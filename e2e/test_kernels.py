@@ -106,23 +106,14 @@ class GuestResult:
         return [v for k, v in self.lines if k == key]
 
 
-def top_table(out_lines):
-    """{function: self samples} from the record's top-functions table."""
+def top_table(out_lines, total_pct=False):
+    """{function: self samples} (or, with total_pct, {function: total %}) from the record's
+    top-functions table."""
     rows = {}
     for line in out_lines:
-        m = re.match(r"^\s*[\d.]+%\s+[\d.]+%\s+(\d+)\s+(.+)$", line)
+        m = re.match(r"^\s*[\d.]+%\s+([\d.]+)%\s+(\d+)\s+(.+)$", line)
         if m:
-            rows[m.group(2).strip()] = int(m.group(1))
-    return rows
-
-
-def total_shares(out_lines):
-    """{function: total %} from the record's top-functions table."""
-    rows = {}
-    for line in out_lines:
-        m = re.match(r"^\s*[\d.]+%\s+([\d.]+)%\s+\d+\s+(.+)$", line)
-        if m:
-            rows[m.group(2).strip()] = float(m.group(1))
+            rows[m.group(3).strip()] = float(m.group(1)) if total_pct else int(m.group(2))
     return rows
 
 
@@ -204,7 +195,7 @@ def test_record_on_kernel(kernel, consoles):
     for v in off:
         print(f"  offcpu: {v}")
     assert off_rc == 0, f"kernel {kernel.name}: record --offcpu failed:\n" + "\n".join(res.all("offerr"))
-    shares = total_shares(off)
+    shares = top_table(off, total_pct=True)
     assert "sleep_major" in shares and "sleep_minor" in shares, f"kernel {kernel.name}: {off}"
     off_share = shares["sleep_major"] / (shares["sleep_major"] + shares["sleep_minor"])
     print(f"  check: off CPU, sleep_major share {off_share:.3f}")
