@@ -56,7 +56,8 @@ def test_minimal_example_gets_defaults(stack, crd, namespace):
     assert "schedule" not in spec and "output" not in spec
 
 
-@pytest.mark.parametrize("example", ["profilingtarget-expressions.yaml", "profilingtarget-schedule.yaml"])
+@pytest.mark.parametrize("example", ["profilingtarget-expressions.yaml", "profilingtarget-schedule.yaml",
+                                     "profilingtarget-offcpu.yaml"])
 def test_examples_are_accepted_as_written(stack, crd, namespace, example):
     """Every shipped example is valid and the server keeps each field as written."""
     path = os.path.join(EXAMPLES, example)
