@@ -12,6 +12,7 @@
 #include <linux/perf_event.h>
 
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
 #include "log.h"
@@ -99,6 +100,32 @@ int sampler_check_system(void)
 	return 0;
 }
 
+/* Whether the kernel's sched_switch tracepoint passes prev_state (Linux
+ * 5.18+), which offcpu_switch takes: its BTF typedef btf_trace_sched_switch
+ * then has five parameters (the context pointer first). Asking BTF first
+ * keeps an older kernel from printing a verifier failure at every load. */
+static bool kernel_has_prev_state(void)
+{
+	struct btf *btf = btf__load_vmlinux_btf();
+	const struct btf_type *t;
+	bool ok = false;
+	int id;
+
+	if (!btf)
+		return true; /* cannot tell: let loading decide (it falls back) */
+	id = btf__find_by_name_kind(btf, "btf_trace_sched_switch", BTF_KIND_TYPEDEF);
+	t = id > 0 ? btf__type_by_id(btf, id) : NULL;
+	while (t && btf_is_ptr(t))
+		t = btf__type_by_id(btf, t->type);
+	if (t && btf_is_typedef(t))
+		t = btf__type_by_id(btf, t->type);
+	while (t && btf_is_ptr(t))
+		t = btf__type_by_id(btf, t->type);
+	ok = t && btf_is_func_proto(t) && btf_vlen(t) >= 5;
+	btf__free(btf);
+	return ok;
+}
+
 /* Open the embedded object and apply s->cfg, with or without the off-CPU programs. */
 static int skel_open(struct sampler *s, bool offcpu)
 {
@@ -166,7 +193,12 @@ int sampler_open(struct sampler **out, const struct sampler_config *cfg)
 		goto cleanup;
 	s->count_entries = cfg->count_entries ? cfg->count_entries : DEFAULT_COUNT_ENTRIES;
 	s->row_entries = cfg->row_entries ? cfg->row_entries : DEFAULT_ROW_ENTRIES;
-	err = skel_open(s, cfg->offcpu);
+	if (cfg->offcpu && !kernel_has_prev_state()) {
+		log_warn(MOD, "off-CPU profiling needs Linux 5.18+ (sched_switch's prev_state): "
+			      "CPU profiling only");
+		s->cfg.offcpu = false;
+	}
+	err = skel_open(s, s->cfg.offcpu);
 	if (err)
 		goto cleanup;
 	*out = s;

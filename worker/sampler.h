@@ -38,8 +38,9 @@ struct sampler_config {
 	uint32_t row_entries;	 /* unwind rows over all tables; 0 = 1 Mi (8 MiB) */
 	uint32_t page_entries;	 /* unwind page index entries (4 KiB of code each); 0 = 32 Ki */
 	/* Load the off-CPU programs too (about as much verifier time again as
-	 * the CPU ones). A kernel that refuses them (before 5.18) still gets
-	 * the CPU sampler: sampler_offcpu_available() says which it was. */
+	 * the CPU ones). A kernel without them (before 5.18, seen in its BTF,
+	 * or refusing them at load) still gets the CPU sampler:
+	 * sampler_offcpu_available() says which it was. */
 	bool offcpu;
 };
 

@@ -58,6 +58,7 @@ int main(int argc, char **argv)
 			return 1;
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	pthread_join(t, NULL);
-	printf("%lld\n", (long long)(t1.tv_sec - t0.tv_sec) * 1000000000LL + (t1.tv_nsec - t0.tv_nsec));
+	printf("%lld\n",
+	       (long long)(t1.tv_sec - t0.tv_sec) * 1000000000LL + (t1.tv_nsec - t0.tv_nsec));
 	return 0;
 }
