@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """report.py -- turn the benchmark result files into docs/benchmarks.md (and print it).
 
-Reads local.json, tta.json, scale.json, sym.json, unwind.json, python.json, selected.json from a
+Reads local.json, tta.json, scale.json, sym.json, unwind.json, python.json, selected.json, offcpu.json from a
 results folder; a
 missing or failed part becomes a line saying so. Every table states its
 method and, where the project set a target, whether it was met.
@@ -496,11 +496,56 @@ def selected_section(sel, out):
         out.append("")
 
 
+def offcpu_section(off, out):
+    out.append("## 10. Off-CPU profiling: cost per context switch, selected and not\n")
+    if not off.get("runs"):
+        out.append(f"Not measured: {off.get('error', 'no data')}\n")
+        return
+    out.append("Method (`bench/offcpu.py`): `bench/workloads/pingpong.c`, two threads pinned to one CPU "
+               f"passing a byte over two pipes, {off['trips']} round trips (two context switches each) in "
+               "cgroup SEL; configurations interleaved over "
+               f"{off['rounds']} rounds (rotated order). *BPF ns per switch*: the profiler's BPF run time "
+               "over its program's runs (kernel.bpf_stats_enabled; podprof's includes the tail-called "
+               "stack walk); *slowdown*: wall / wall alone in the same round; *wall ns per switch*: "
+               "(wall - wall alone) / switches; medians. podprof: `record --offcpu` (default --min-block "
+               "1ms) on SEL (selected: the filter matches, the user stack is walked at every switch-out) "
+               "or on another cgroup (unselected: the filter only). bpftrace: an offcputime-style "
+               "one-liner (`tracepoint:sched:sched_switch`: switch-out time and `ustack` of prev; blocked "
+               "time summed per stack and comm of next), over every task, or with the switch-out part "
+               "filtered by `cgroup == cgroupid(SEL)` (selected) or another cgroup's (unselected). "
+               "bpftrace walks frame pointers only; podprof walks .eh_frame tables (the ping-pong's "
+               "libc, like most distributions', is built without frame pointers).\n")
+    names = {"podprof-sel": "podprof, selected", "podprof-unsel": "podprof, unselected (filter only)",
+             "bpftrace": "bpftrace, every task", "bpftrace-cg": "bpftrace, cgroup filter, selected",
+             "bpftrace-cg-unsel": "bpftrace, cgroup filter, unselected"}
+    runs = off["runs"]
+    base = {r["round"]: r["wall_s"] for r in runs if r["tool"] is None}
+    switches = 2 * off["trips"]
+    out.append("| profiler | BPF ns per switch | slowdown | wall ns per switch |")
+    out.append("|---|---|---|---|")
+    for tool, label in names.items():
+        rs = [r for r in runs if r["tool"] == tool and r["round"] in base]
+        if not rs:
+            if off.get("errors", {}).get(tool):
+                out.append(f"| {label} | cannot run here: `{off['errors'][tool]}` | | |")
+            continue
+        bpf = median([r["bpf_ns_per_switch"] for r in rs if r.get("bpf_ns_per_switch") is not None])
+        slow = median([r["wall_s"] / base[r["round"]] for r in rs])
+        wall = median([(r["wall_s"] - base[r["round"]]) * 1e9 / switches for r in rs])
+        out.append(f"| {label} | {fmt(bpf, '.0f')} | {fmt(None if slow is None else (slow - 1) * 100, '+.1f')} % "
+                   f"| {fmt(wall, '.0f')} |")
+    alone = median(list(base.values()))
+    if alone:
+        out.append(f"\nAlone: {alone:.3f} s, {alone * 1e9 / switches:.0f} ns per switch.")
+    out.append("")
+
+
 def main():
     d = sys.argv[1]
     dest = sys.argv[2] if len(sys.argv) > 2 else os.path.join(bl.REPO, "docs", "benchmarks.md")
-    loc, tta, sc, sym, uw, py, sel = (load(d, n) for n in ("local.json", "tta.json", "scale.json", "sym.json",
-                                                           "unwind.json", "python.json", "selected.json"))
+    loc, tta, sc, sym, uw, py, sel, off = (load(d, n) for n in ("local.json", "tta.json", "scale.json",
+                                                                "sym.json", "unwind.json", "python.json",
+                                                                "selected.json", "offcpu.json"))
     m = next((x["machine"] for x in (loc, tta, sc, sym) if "machine" in x), bl.machine())
     quick = loc.get("quick", bl.QUICK)
     out = ["# podprof benchmarks\n",
@@ -520,6 +565,7 @@ def main():
     unwind_section(uw, out)
     python_section(py, out)
     selected_section(sel, out)
+    offcpu_section(off, out)
     text = "\n".join(out) + "\n"
     with open(dest, "w") as f:
         f.write(text)

@@ -308,12 +308,12 @@ static __always_inline int push_frame(struct walk *w, __u64 ip)
 /* End the walk with a marker frame (replacing the last frame if the stack is full). */
 static __always_inline void stop(struct walk *w, __u32 reason)
 {
-	__u32 i;
+	__u64 i; /* 64-bit: clang then bounds-checks the very register it indexes with */
 
 	w->done = 1;
 	if (w->stack.n_user >= PROFILE_MAX_USER_FRAMES)
 		w->stack.n_user = PROFILE_MAX_USER_FRAMES - 1;
-	i = w->stack.n_kern + w->stack.n_user;
+	i = (__u64)w->stack.n_kern + w->stack.n_user;
 	if (i >= PROFILE_MAX_FRAMES)
 		return;
 	w->stack.ips[i] = PROFILE_FRAME_MARKER | reason;
@@ -458,11 +458,11 @@ static __always_inline __u64 stack_hash(struct walk *w)
 	return h > PROFILE_STACK_NOT_STORED ? h : h + 2;
 }
 
-/* Store the stack and count the sample. */
-static __always_inline void finish(struct walk *w)
+/* Store the walked stack in `stacks` and put its hash (or what stands for
+ * none) in w->key.stack_hash. */
+static __always_inline void store_stack(struct walk *w)
 {
-	__u64 *val, one = 1, h;
-	int err;
+	__u64 h;
 
 	if (w->stack.n_kern + w->stack.n_user) {
 		h = stack_hash(w);
@@ -474,6 +474,38 @@ static __always_inline void finish(struct walk *w)
 		}
 		w->key.stack_hash = h;
 	}
+}
+
+/* Add v to the count of key (samples, or nanoseconds off CPU). */
+static __always_inline void count_add(struct profile_count_key *key, __u64 v)
+{
+	__u64 *val;
+	int err;
+
+	val = bpf_map_lookup_elem(&counts, key);
+	if (val) {
+		__sync_fetch_and_add(val, v);
+		return;
+	}
+	err = bpf_map_update_elem(&counts, key, &v, BPF_NOEXIST);
+	if (err == -EEXIST) {
+		/* Another CPU inserted the same key in between. */
+		val = bpf_map_lookup_elem(&counts, key);
+		if (val)
+			__sync_fetch_and_add(val, v);
+	} else if (err) {
+		count_drop(key->slot, PROFILE_DROP_COUNTS_FULL);
+	}
+}
+
+/* Store the stack and count the sample. Not count_add(&w->key, 1): with it,
+ * clang's code for profile_sample costs the verifier twice the instructions. */
+static __always_inline void finish(struct walk *w)
+{
+	__u64 *val, one = 1;
+	int err;
+
+	store_stack(w);
 	val = bpf_map_lookup_elem(&counts, &w->key);
 	if (val) {
 		__sync_fetch_and_add(val, 1);
@@ -682,6 +714,19 @@ static __always_inline void walk(struct walk *w, bool fp_only)
 		walk_frames(w);
 }
 
+/* Go on with the walk in prog_array's program (a tail call: does not return),
+ * or end it: done, too deep, or the tail call failed (keep what we have). */
+static __always_inline void walk_continue(void *ctx, void *prog_array, struct walk *w)
+{
+	if (!w->done && w->runs < PROFILE_MAX_RUNS) {
+		w->runs++;
+		bpf_tail_call(ctx, prog_array, 0);
+		stop(w, PROFILE_STOP_DEPTH);
+	} else if (!w->done) {
+		stop(w, PROFILE_STOP_DEPTH);
+	}
+}
+
 static __always_inline void continue_or_finish(struct bpf_perf_event_data *ctx, struct walk *w)
 {
 	if (!w->done && w->runs < PROFILE_MAX_RUNS) {
@@ -750,6 +795,23 @@ static __always_inline __u64 job_cookie(struct bpf_perf_event_data *ctx)
 	       (p & PROFILE_PERIOD_FP_ONLY ? PROFILE_COOKIE_FP_ONLY : 0);
 }
 
+/* Tie the process's known maps to its address space mm, or drop them when
+ * an exec has replaced it since they were read. */
+static __always_inline void bind_proc_mm(__u32 pid, __u64 mm)
+{
+	struct profile_proc *p = bpf_map_lookup_elem(&procs, &pid);
+
+	if (p && p->mm != mm) {
+		if (p->mm == 0) {
+			p->mm = mm; /* first sample since the maps were read */
+		} else {
+			/* exec replaced the address space: the maps are stale. */
+			bpf_map_delete_elem(&procs, &pid);
+			proc_event(pid, PROFILE_EVENT_EXEC);
+		}
+	}
+}
+
 SEC("perf_event")
 int profile_sample(struct bpf_perf_event_data *ctx)
 {
@@ -758,7 +820,6 @@ int profile_sample(struct bpf_perf_event_data *ctx)
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	struct profile_target_key tk = {};
 	struct task_struct *task;
-	struct profile_proc *p;
 	__u32 zero = 0, pid = pid_tgid >> 32;
 	struct walk *w;
 	__u64 *hits, mm;
@@ -809,23 +870,255 @@ int profile_sample(struct bpf_perf_event_data *ctx)
 		finish(w);
 		return 0;
 	}
-	if (!(cookie & PROFILE_COOKIE_FP_ONLY)) {
-		p = bpf_map_lookup_elem(&procs, &pid);
-		if (p && p->mm != mm) {
-			if (p->mm == 0) {
-				p->mm = mm; /* first sample since the maps were read */
-			} else {
-				/* exec replaced the address space: the maps are stale. */
-				bpf_map_delete_elem(&procs, &pid);
-				proc_event(pid, PROFILE_EVENT_EXEC);
-			}
-		}
-	}
+	if (!(cookie & PROFILE_COOKIE_FP_ONLY))
+		bind_proc_mm(pid, mm);
 	/* The walk itself runs in unwind_user only: were it inlined here too,
 	 * the verifier would check it twice, doubling the time (about 0.4 s of
 	 * CPU on a 2-core machine) every load costs. */
 	bpf_tail_call(ctx, &progs, 0); /* runs stays 0: unwind_user starts the walk */
 	stop(w, PROFILE_STOP_DEPTH);   /* progs not populated: kernel frames only */
 	finish(w);
+	return 0;
+}
+
+/* ---- off-CPU ----------------------------------------------------------------------
+ * On every context switch while an off-CPU job runs: the thread switched in
+ * (`next`) has its time off CPU added to the stack it blocked with, when
+ * that time reaches the job's threshold; the thread switched out (`prev`,
+ * still `current` here) is matched against the jobs' targets and, only if
+ * it is one, its stack is walked now, while its user stack still holds what
+ * it blocked in, and kept in `offcpu_recs` until it runs again. Unselected
+ * threads cost a target match (one memo lookup per job) and nothing else.
+ *
+ * The walk is the same code as the CPU sampler's; it continues through
+ * tail calls into offcpu_unwind, a tracing copy of unwind_user (a program
+ * can only tail-call programs of its own type). It has its own per-CPU
+ * scratch: a CPU sample taken in NMI while this runs must not clobber it. */
+
+#define TASK_INTERRUPTIBLE   0x1
+#define TASK_UNINTERRUPTIBLE 0x2
+#define TASK_DEAD	     0x80
+#define TASK_NOLOAD	     0x400
+
+/* Written by the worker through the mmapped .bss: see struct profile_offcpu_job. */
+volatile struct profile_offcpu_job offcpu_jobs[PROFILE_OFFCPU_MAX_JOBS];
+
+struct offcpu_match {
+	__u64 target_id;
+	__u64 min_block_ns;
+	__u32 slot;
+	__u32 target_kind;
+};
+
+/* A thread switched out while a target of some off-CPU job. */
+struct offcpu_rec {
+	__u64 ts;	  /* when it was switched out */
+	__u64 stack_hash; /* its stack then, in `stacks` (or enum profile_stack_hash) */
+	__u32 pid;
+	__u32 state; /* enum profile_thread_state */
+	__u32 flags; /* PROFILE_OFFCPU_* of the jobs that matched, or'ed */
+	__u32 n;     /* matches[0, n) in use */
+	struct offcpu_match matches[PROFILE_OFFCPU_MAX_JOBS];
+	char comm[PROFILE_COMM_LEN];
+};
+
+/* Keyed by thread id. LRU: a thread that exits while switched out (it never
+ * comes back) must not hold its entry forever. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, struct offcpu_rec);
+} offcpu_recs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct walk);
+} offcpu_walks SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct offcpu_rec);
+} offcpu_pending SEC(".maps");
+
+/* [0] = offcpu_unwind, put there by the worker after loading (see sampler_load). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+	__uint(max_entries, 1);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, sizeof(__u32));
+} offcpu_progs SEC(".maps");
+
+/* Why prev leaves the CPU. prev_state is what __schedule() read, so a
+ * wakeup racing with the switch cannot blur it. */
+static __always_inline __u32 offcpu_state(bool preempt, unsigned int prev_state)
+{
+	if (preempt || prev_state == 0)
+		return PROFILE_STATE_RUNNABLE; /* still on the run queue: preempted or throttled */
+	if (prev_state & TASK_UNINTERRUPTIBLE)
+		/* TASK_IDLE (NOLOAD) is a kernel thread's idle wait, not I/O. */
+		return prev_state & TASK_NOLOAD ? PROFILE_STATE_SLEEPING
+						: PROFILE_STATE_UNINTERRUPTIBLE;
+	if (prev_state & TASK_INTERRUPTIBLE)
+		return PROFILE_STATE_SLEEPING;
+	return PROFILE_STATE_OTHER;
+}
+
+/* next runs again: count its time off CPU for each job it matched. */
+static __always_inline void offcpu_switch_in(struct task_struct *next)
+{
+	struct profile_count_key key = {};
+	struct offcpu_rec *r;
+	__u32 tid = next->pid;
+	__u64 delta;
+
+	r = bpf_map_lookup_elem(&offcpu_recs, &tid);
+	if (!r)
+		return;
+	delta = bpf_ktime_get_ns() - r->ts;
+	key.pid = r->pid;
+	key.tid = per_thread ? tid : 0;
+	key.stack_hash = r->stack_hash;
+	key.state = r->state;
+	__builtin_memcpy(key.comm, r->comm, sizeof(key.comm));
+	for (int i = 0; i < PROFILE_OFFCPU_MAX_JOBS; i++) {
+		struct offcpu_match *m = &r->matches[i];
+
+		if (i >= r->n)
+			break;
+		if (delta < m->min_block_ns)
+			continue;
+		key.slot = m->slot;
+		key.target_kind = m->target_kind;
+		key.target_id = m->target_id;
+		count_add(&key, delta);
+	}
+	bpf_map_delete_elem(&offcpu_recs, &tid);
+}
+
+/* The walk is over: keep the record until the thread runs again. */
+static __always_inline void offcpu_finish(struct walk *w, struct offcpu_rec *rec)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+
+	store_stack(w);
+	rec->stack_hash = w->key.stack_hash;
+	bpf_map_update_elem(&offcpu_recs, &tid, rec, BPF_ANY);
+}
+
+/* prev (current) leaves the CPU: if it is a target of an off-CPU job, walk
+ * its stack and record it; its user registers are the ones saved on entry
+ * to the kernel. */
+static __always_inline void offcpu_switch_out(void *ctx, struct task_struct *prev, __u32 state)
+{
+	struct profile_target_key tk = {};
+	struct offcpu_rec *rec;
+	__u32 zero = 0, pid = prev->tgid, nmatch = 0;
+	struct pt_regs *regs;
+	struct walk *w;
+	__u64 *hits, mm;
+	long n;
+
+	if (prev->flags & PF_KTHREAD)
+		return; /* in no pod; and without a user stack */
+	rec = bpf_map_lookup_elem(&offcpu_pending, &zero);
+	w = bpf_map_lookup_elem(&offcpu_walks, &zero);
+	if (!rec || !w)
+		return;
+	rec->flags = 0;
+	for (int i = 0; i < PROFILE_OFFCPU_MAX_JOBS; i++) {
+		__u32 sp1 = offcpu_jobs[i].slot_plus1;
+		struct offcpu_match *m;
+
+		if (sp1 == 0 || sp1 > PROFILE_MAX_SLOTS)
+			continue;
+		hits = match_target(sp1 - 1, pid, &tk);
+		if (!hits)
+			continue;
+		__sync_fetch_and_add(hits, 1);
+		/* The mask keeps the index provably in range (n <= i < MAX, a power of two). */
+		m = &rec->matches[nmatch & (PROFILE_OFFCPU_MAX_JOBS - 1)];
+		m->slot = sp1 - 1;
+		m->target_kind = tk.kind;
+		m->target_id = tk.id;
+		m->min_block_ns = offcpu_jobs[i].min_block_ns;
+		rec->flags |= offcpu_jobs[i].flags;
+		nmatch++;
+	}
+	rec->n = nmatch;
+	if (rec->n == 0)
+		return;
+	rec->ts = bpf_ktime_get_ns();
+	rec->pid = pid;
+	rec->state = state;
+	rec->stack_hash = PROFILE_STACK_NONE;
+	bpf_get_current_comm(&rec->comm, sizeof(rec->comm));
+
+	w->runs = 0;
+	w->done = 0;
+	w->bp_unknown = 0;
+	__builtin_memset(&w->key, 0, sizeof(w->key));
+	w->key.slot = rec->matches[0].slot; /* drops of the walk count for the first job */
+	w->key.pid = pid;
+	w->stack.n_kern = 0;
+	w->stack.n_user = 0;
+	if (rec->flags & PROFILE_OFFCPU_KSTACKS) {
+		n = bpf_get_stack(ctx, w->stack.ips, PROFILE_MAX_KERN_FRAMES * sizeof(__u64), 0);
+		if (n > 0)
+			w->stack.n_kern = n / sizeof(__u64);
+		else if (n < 0)
+			count_drop(w->key.slot, PROFILE_DROP_KERN_STACK);
+	}
+	mm = (__u64)prev->mm;
+	regs = (struct pt_regs *)bpf_task_pt_regs(prev);
+	if (!mm || !regs) {
+		w->done = 1; /* past exit_mm(): kernel frames only */
+		offcpu_finish(w, rec);
+		return;
+	}
+	w->pc = BPF_CORE_READ(regs, ip);
+	w->sp = BPF_CORE_READ(regs, sp);
+	w->bp = BPF_CORE_READ(regs, bp);
+	if (w->pc == 0 || w->pc >= USER_ADDR_MAX) {
+		stop(w, PROFILE_STOP_READ);
+		offcpu_finish(w, rec);
+		return;
+	}
+	if (!(rec->flags & PROFILE_OFFCPU_FP_ONLY))
+		bind_proc_mm(pid, mm);
+	bpf_tail_call(ctx, &offcpu_progs, 0); /* runs stays 0: offcpu_unwind starts the walk */
+	stop(w, PROFILE_STOP_DEPTH);
+	offcpu_finish(w, rec);
+}
+
+/* Never attached: only reached by tail calls from offcpu_switch (a tp_btf
+ * program of the same hook, so the kernel accepts the call). */
+SEC("tp_btf/sched_switch")
+int offcpu_unwind(void *ctx)
+{
+	__u32 zero = 0;
+	struct walk *w = bpf_map_lookup_elem(&offcpu_walks, &zero);
+	struct offcpu_rec *rec = bpf_map_lookup_elem(&offcpu_pending, &zero);
+
+	if (!w || !rec)
+		return 0;
+	walk(w, rec->flags & PROFILE_OFFCPU_FP_ONLY);
+	walk_continue(ctx, &offcpu_progs, w);
+	offcpu_finish(w, rec);
+	return 0;
+}
+
+SEC("tp_btf/sched_switch")
+int BPF_PROG(offcpu_switch, bool preempt, struct task_struct *prev, struct task_struct *next,
+	     unsigned int prev_state)
+{
+	offcpu_switch_in(next);
+	if (prev_state & TASK_DEAD)
+		return 0; /* exiting: it never comes back */
+	offcpu_switch_out(ctx, prev, offcpu_state(preempt, prev_state));
 	return 0;
 }

@@ -56,6 +56,8 @@ struct profile_count_key {
 	__u64 target_id;   /* ... and its id, so samples can be labelled per container */
 	__u64 stack_hash;  /* key in `stacks`, or enum profile_stack_hash */
 	char comm[PROFILE_COMM_LEN];
+	__u32 state; /* off-CPU: enum profile_thread_state at switch-out; 0 for CPU samples */
+	__u32 pad;
 };
 
 /* Value of the `stacks` hash map, keyed by a 64-bit hash of its frames.
@@ -249,6 +251,34 @@ enum profile_drop_kind {
 	PROFILE_DROP_STACK_FULL = 2,  /* stacks map full: the sample counts without its stack */
 	PROFILE_DROP_COUNTS_FULL = 3, /* counts map full: the sample is lost */
 	PROFILE_DROP__MAX = 4,
+};
+
+/* ---- off-CPU ---------------------------------------------------------------
+ * An off-CPU job has no perf events: one sched_switch program serves every
+ * such job, which it finds in the `offcpu_jobs` array of .bss (no attach
+ * cookie: tp_btf programs get one only from Linux 6.10 on). Its counts are
+ * nanoseconds blocked, not samples, keyed like CPU samples plus the thread
+ * state at switch-out. */
+#define PROFILE_OFFCPU_MAX_JOBS 4 /* off-CPU jobs at once (each costs a match per switch) */
+#define PROFILE_OFFCPU_KSTACKS	1 /* offcpu job flag: record kernel stacks */
+#define PROFILE_OFFCPU_FP_ONLY	2 /* offcpu job flag: frame pointers only */
+
+/* Why a thread was off CPU, from its state when it was switched out. */
+enum profile_thread_state {
+	PROFILE_STATE_NONE = 0,	    /* a CPU sample */
+	PROFILE_STATE_RUNNABLE = 1, /* preempted, yielded or throttled: wanted the CPU */
+	PROFILE_STATE_SLEEPING = 2, /* TASK_INTERRUPTIBLE (or TASK_IDLE): waiting for an event */
+	PROFILE_STATE_UNINTERRUPTIBLE = 3, /* TASK_UNINTERRUPTIBLE: mostly disk I/O */
+	PROFILE_STATE_OTHER = 4,	   /* stopped, traced, parked */
+	PROFILE_STATE__MAX = 5,
+};
+
+/* One entry of `offcpu_jobs` (written by the worker: min_block_ns and flags
+ * first, then slot_plus1 last; 0 frees the entry). */
+struct profile_offcpu_job {
+	__u32 slot_plus1;   /* job slot + 1; 0: entry unused */
+	__u32 flags;	    /* PROFILE_OFFCPU_* */
+	__u64 min_block_ns; /* shorter blocks are not counted */
 };
 
 #endif

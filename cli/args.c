@@ -31,6 +31,8 @@ enum {
 	OPT_OP_PORT,
 	OPT_OP_SCHEME,
 	OPT_VIA_OPERATOR,
+	OPT_OFFCPU,
+	OPT_MIN_BLOCK,
 };
 
 static const struct option long_opts[] = {
@@ -42,6 +44,8 @@ static const struct option long_opts[] = {
     {"duration", required_argument, NULL, OPT_DURATION},
     {"frequency", required_argument, NULL, OPT_FREQUENCY},
     {"kernel-stacks", no_argument, NULL, OPT_KERNEL},
+    {"offcpu", no_argument, NULL, OPT_OFFCPU},
+    {"min-block", required_argument, NULL, OPT_MIN_BLOCK},
     {"timeout", required_argument, NULL, OPT_TIMEOUT},
     {"lines", required_argument, NULL, OPT_LINES},
     {"window", required_argument, NULL, OPT_WINDOW},
@@ -84,9 +88,10 @@ static const char global_usage[] =
     "Exit status: 0 ok, 1 the operation failed, 2 bad usage, 130 interrupted.\n";
 
 static const struct cmd_spec cmds[] = {
-    {"run", "lodfkTL", 0, 0,
+    {"run", "lodfkTLcm", 0, 0,
      "Usage: kubectl podprof run -l SELECTOR [-n NS] [--duration 30s] [--frequency 99]\n"
-     "                           [--kernel-stacks] [-o DIR] [--lines N] [--timeout D]\n"
+     "                           [--kernel-stacks] [--offcpu [--min-block 1ms]] [-o DIR]\n"
+     "                           [--lines N] [--timeout D]\n"
      "\n"
      "Profile every running pod the selector matches, on all their nodes, for one\n"
      "window: creates a ProfilingTarget (generated name, labelled as made by this\n"
@@ -99,13 +104,18 @@ static const struct cmd_spec cmds[] = {
      "      --duration D          window length, 1s..1h (default 30s)\n"
      "      --frequency HZ        samples per second per CPU, 1..10000 (default 99)\n"
      "      --kernel-stacks       include kernel stacks (default: user stacks only)\n"
+     "      --offcpu              profile blocked time instead (spec.profile offcpu):\n"
+     "                            where threads wait, weighted by the time waited\n"
+     "      --min-block D         with --offcpu, ignore shorter blocks: 0us..10s\n"
+     "                            (default 1ms)\n"
      "  -o, --output DIR          where to write the profile (default .)\n"
      "      --lines N             rows of the top table (default 10)\n"
      "      --timeout D           give up after D (default: duration + 2m)\n"
      "\n"
      "Examples:\n"
      "  kubectl podprof run -n shop -l app=checkout\n"
-     "  kubectl podprof run -n shop -l 'app=checkout,tier in (api,web)' --duration 10s -o out\n"},
+     "  kubectl podprof run -n shop -l 'app=checkout,tier in (api,web)' --duration 10s -o out\n"
+     "  kubectl podprof run -n shop -l app=checkout --offcpu --kernel-stacks\n"},
     {"top", "LW", 1, 1,
      "Usage: kubectl podprof top NAME [-n NS] [--lines N] [--window START]\n"
      "\n"
@@ -206,6 +216,10 @@ static char flag_code(int opt)
 		return 'L';
 	case OPT_WINDOW:
 		return 'W';
+	case OPT_OFFCPU:
+		return 'c';
+	case OPT_MIN_BLOCK:
+		return 'm';
 	default:
 		return 0; /* global */
 	}
@@ -229,6 +243,7 @@ int cli_parse_args(int argc, char **argv, struct cli_opts *o)
 {
 	const struct cmd_spec *c;
 	unsigned long v;
+	int64_t us;
 	int opt;
 
 	*o = (struct cli_opts){
@@ -282,6 +297,14 @@ int cli_parse_args(int argc, char **argv, struct cli_opts *o)
 			break;
 		case OPT_KERNEL:
 			o->kernel_stacks = true;
+			break;
+		case OPT_OFFCPU:
+			o->offcpu = true;
+			break;
+		case OPT_MIN_BLOCK:
+			if (parse_duration_us(arg, &us) || us > 10000000)
+				return bad("--min-block", arg, "want a duration from 0us to 10s");
+			o->min_block = arg;
 			break;
 		case OPT_TIMEOUT:
 			if (parse_duration_ms(arg, false, &o->timeout_ms) || o->timeout_ms <= 0)

@@ -43,6 +43,8 @@ struct cli_opts {
 	int64_t duration_ms;	 /* run: --duration */
 	unsigned long frequency; /* run: --frequency (Hz) */
 	bool kernel_stacks;	 /* run: --kernel-stacks */
+	bool offcpu;		 /* run: --offcpu (spec.profile: offcpu) */
+	const char *min_block;	 /* run: --min-block (spec.offcpu.minBlock), or NULL */
 	int64_t timeout_ms;	 /* run: --timeout, 0 = duration + 2m */
 	const char *output;	 /* -o: directory (run, fetch) or file (diff) */
 	unsigned long lines;	 /* top/run: --lines, rows of the top table */

@@ -271,6 +271,7 @@ int cli_print_top(const void *pprof, size_t len, unsigned long lines)
 	struct pprof_top_entry *top = NULL;
 	size_t n = 0;
 	int64_t total;
+	bool offcpu;
 	int err;
 
 	err = pprof_builder_new(&b, 1, 0);
@@ -283,12 +284,17 @@ int cli_print_top(const void *pprof, size_t len, unsigned long lines)
 		goto cleanup;
 	}
 	total = pprof_builder_total(b);
-	printf("%lld samples\n%7s %7s %9s  %s\n", (long long)total, "SELF%", "TOTAL%", "SAMPLES",
-	       "FUNCTION");
+	offcpu = pprof_builder_is_offcpu(b);
+	/* An off-CPU profile weighs nanoseconds blocked: shares of that time, self in ms. */
+	if (offcpu)
+		printf("%.3f s blocked (off CPU)\n", (double)total / 1e9);
+	else
+		printf("%lld samples\n", (long long)total);
+	printf("%7s %7s %9s  %s\n", "SELF%", "TOTAL%", offcpu ? "SELF_MS" : "SAMPLES", "FUNCTION");
 	for (size_t i = 0; i < n && total > 0; i++)
 		printf("%6.2f%% %6.2f%% %9lld  %s\n", 100.0 * (double)top[i].self / (double)total,
-		       100.0 * (double)top[i].total / (double)total, (long long)top[i].self,
-		       top[i].function);
+		       100.0 * (double)top[i].total / (double)total,
+		       (long long)(offcpu ? top[i].self / 1000000 : top[i].self), top[i].function);
 cleanup:
 	pprof_top_free(top, n);
 	pprof_builder_free(b);

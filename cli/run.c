@@ -90,6 +90,15 @@ static json_object *target_json(const struct cli_opts *o)
 	json_object_object_add(spec, "duration", json_object_new_string(dur));
 	json_object_object_add(spec, "frequencyHz", json_object_new_int64((int64_t)o->frequency));
 	json_object_object_add(spec, "kernelStacks", json_object_new_boolean(o->kernel_stacks));
+	if (o->offcpu) {
+		json_object *off = json_object_new_object();
+
+		json_object_object_add(spec, "profile", json_object_new_string("offcpu"));
+		if (o->min_block)
+			json_object_object_add(off, "minBlock",
+					       json_object_new_string(o->min_block));
+		json_object_object_add(spec, "offcpu", off);
+	}
 	json_object_object_add(t, "spec", spec);
 	return t;
 }
@@ -233,7 +242,13 @@ int cmd_run(struct cli_opts *o)
 	snprintf(name, sizeof(name), "%s", jstr(created, "metadata", "name"));
 	if (k8s_build_path(path, sizeof(path), PT_PREFIX, o->ns, "profilingtargets", name, NULL))
 		goto restore;
-	if (!o->quiet)
+	if (!o->quiet && o->offcpu)
+		fprintf(stderr,
+			"profilingtarget %s/%s created: %s for %llds, off CPU (blocks from "
+			"%s)\n",
+			o->ns, name, o->selector, (long long)o->duration_ms / 1000,
+			o->min_block ? o->min_block : "1ms");
+	else if (!o->quiet)
 		fprintf(stderr, "profilingtarget %s/%s created: %s for %llds at %lu Hz\n", o->ns,
 			name, o->selector, (long long)o->duration_ms / 1000, o->frequency);
 	deadline =

@@ -52,10 +52,12 @@ def test_minimal_example_gets_defaults(stack, crd, namespace):
     assert spec["frequencyHz"] == 99
     assert spec["kernelStacks"] is True
     assert spec["unwinder"] == "auto"
+    assert spec["profile"] == "cpu"
     assert "schedule" not in spec and "output" not in spec
 
 
-@pytest.mark.parametrize("example", ["profilingtarget-expressions.yaml", "profilingtarget-schedule.yaml"])
+@pytest.mark.parametrize("example", ["profilingtarget-expressions.yaml", "profilingtarget-schedule.yaml",
+                                     "profilingtarget-offcpu.yaml"])
 def test_examples_are_accepted_as_written(stack, crd, namespace, example):
     """Every shipped example is valid and the server keeps each field as written."""
     path = os.path.join(EXAMPLES, example)
@@ -114,6 +116,11 @@ INVALID = [
      ["spec.containers[0]", "should match"]),
     ("bad-unwinder", {"selector": SEL, "unwinder": "dwarf"},
      ["spec.unwinder", "Unsupported value"]),
+    ("bad-profile", {"selector": SEL, "profile": "memory"}, ["spec.profile", "Unsupported value"]),
+    ("min-block-not-a-duration", {"selector": SEL, "profile": "offcpu", "offcpu": {"minBlock": "5"}},
+     ["spec.offcpu.minBlock", "should match"]),
+    ("min-block-too-long", {"selector": SEL, "profile": "offcpu", "offcpu": {"minBlock": "11s"}},
+     ["spec.offcpu.minBlock", "at most 10s"]),
 ]
 
 
@@ -165,7 +172,8 @@ def test_every_schema_field_has_a_description():
 
 
 def test_get_shows_printer_columns(stack, crd, namespace):
-    """`kubectl get pt` shows phase, matched pods, samples and the top function."""
+    """`kubectl get pt` shows phase, matched pods, samples, the top function and the profile
+    kind (cpu unless spec.profile says offcpu)."""
     stack.apply(pt("cols", {"selector": SEL}), "-n", namespace)
     status = {"phase": "Succeeded", "matchedPods": 3, "samples": 1234,
               "topFunctions": [{"function": "crc32_update", "selfPercent": 41.5, "totalPercent": 60.0,
@@ -174,10 +182,15 @@ def test_get_shows_printer_columns(stack, crd, namespace):
     stack.kubectl("patch", "pt", "cols", "-n", namespace, "--subresource=status", "--type=merge",
                   "-p", json.dumps({"status": status}))
     rows = table(stack.kubectl("get", "pt", "cols", "-n", namespace).stdout)
-    assert rows[0] == ["NAME", "PHASE", "PODS", "SAMPLES", "TOP", "AGE"]
-    assert rows[1][:5] == ["cols", "Succeeded", "3", "1234", "crc32_update"]
+    assert rows[0] == ["NAME", "PHASE", "PODS", "SAMPLES", "TOP", "PROFILE", "AGE"]
+    assert rows[1][:6] == ["cols", "Succeeded", "3", "1234", "crc32_update", "cpu"]
     wide = table(stack.kubectl("get", "pt", "cols", "-n", namespace, "-o", "wide").stdout)
     assert wide[0][-2:] == ["DURATION", "AGE"] and wide[1][-2] == "30s"
+    stack.apply(pt("offcols", {"selector": SEL, "profile": "offcpu"}), "-n", namespace)
+    rows = table(stack.kubectl("get", "pt", "offcols", "-n", namespace).stdout)
+    assert "offcpu" in rows[1], rows  # the status columns are still empty
+    stack.apply(pt("offdef", {"selector": SEL, "profile": "offcpu", "offcpu": {}}), "-n", namespace)
+    assert get_pt(stack, namespace, "offdef")["spec"]["offcpu"]["minBlock"] == "1ms"
 
 
 def test_status_is_a_subresource(stack, crd, namespace):

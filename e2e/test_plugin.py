@@ -28,6 +28,7 @@ import pytest
 
 import nodesim
 import podprof
+import pprofread
 import stack as stack_mod
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="eBPF needs root")
@@ -84,8 +85,10 @@ def env(stack, crd, s3, demoapp, build_dir):
     _expose(stack, op.port)
     wl = tempfile.mkdtemp(prefix="podprof-wl-")
     ratio = podprof.compile_workload("ratio", wl)
+    waiter = podprof.compile_workload("offcpu", wl, extra=("-pthread",))
     p1, p2 = cluster.nodes["p1"], cluster.nodes["p2"]
     pods = [p1.run_pod(ns, "shop-1", {"app": "shop"}, [("app", [demoapp, "checkout"])]),
+            p2.run_pod(ns, "waiter", {"app": "waiter"}, [("app", [waiter, "pipe"])]),
             p2.run_pod(ns, "shop-2", {"app": "shop"}, [("app", [demoapp, "checkout"])]),
             p1.run_pod(ns, "ratio-a", {"app": "ratio", "v": "a"}, [("app", [ratio, "plain"])]),
             p2.run_pod(ns, "ratio-b", {"app": "ratio", "v": "b"}, [("app", [ratio, "inverse"])])]
@@ -122,6 +125,30 @@ def _run_name(err):
 
 def _targets(stack, ns):
     return json.loads(stack.kubectl("get", "pt", "-n", ns, "-o", "json").stdout)["items"]
+
+
+def test_run_offcpu_reports_blocked_time(stack, env, tmp_path):
+    """`kubectl podprof run --offcpu --kernel-stacks` on a pod blocked in a pipe read: the
+    target has spec.profile offcpu, the table gives blocked-time shares with the kernel's
+    pipe read on top, and the pprof is off_cpu/nanoseconds."""
+    out_dir = tmp_path / "off"
+    rc, out, err = _finish(kubectl_podprof(stack, env, "run", "-n", env["ns"], "-l", "app=waiter",
+                                           "--offcpu", "--min-block", "5ms", "--kernel-stacks",
+                                           "--duration", "3s", "-o", str(out_dir)))
+    print(err + out)
+    assert rc == 0, err
+    name = _run_name(err)
+    assert "off CPU (blocks from 5ms)" in err, err
+    pt = podprof.get_target(stack, env["ns"], name)
+    assert pt["spec"]["profile"] == "offcpu" and pt["spec"]["offcpu"]["minBlock"] == "5ms"
+    assert pt["status"]["measured"] == "blocked time (off CPU)"
+    assert " s blocked (off CPU)" in out and "SELF_MS" in out, out
+    rows = out.split("FUNCTION", 1)[1].strip().splitlines()
+    # The reader waits 50 ms per byte, the writer sleeps 50 ms: both in the kernel.
+    assert rows[0].split()[-1] in ("pipe_read", "anon_pipe_read", "do_nanosleep"), out
+    prof = pprofread.Profile(str(out_dir / f"{name}.pb.gz"))
+    assert prof.sample_types == [("off_cpu", "nanoseconds")]
+    assert any("pipe_reader" in s.frames for s in prof.samples)
 
 
 def test_run_two_nodes_writes_pprof_svg_and_top(stack, env, tmp_path):

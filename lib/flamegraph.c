@@ -54,6 +54,7 @@ struct fg_pos {
 
 struct fg {
 	const Perftools__Profiles__Profile *p;
+	bool offcpu;  /* values are nanoseconds off CPU (sample type off_cpu), not samples */
 	char **names; /* interned frame names (owned) */
 	size_t n_names, cap_names;
 	struct htab name_h;
@@ -380,6 +381,9 @@ static int add_profile(struct fg *g, const Perftools__Profiles__Profile *p, bool
 	qsort(g->funcs, p->n_function, sizeof(*g->funcs), cmp_func);
 	qsort(g->maps, p->n_mapping, sizeof(*g->maps), cmp_map);
 
+	if (!base && p->n_sample_type && p->sample_type[0]->type > 0 &&
+	    (size_t)p->sample_type[0]->type < p->n_string_table)
+		g->offcpu = strcmp(p->string_table[p->sample_type[0]->type], "off_cpu") == 0;
 	for (size_t i = 0; i < p->n_sample; i++) {
 		const Perftools__Profiles__Sample *s = p->sample[i];
 
@@ -393,6 +397,15 @@ static int add_profile(struct fg *g, const Perftools__Profiles__Profile *p, bool
 }
 
 /* ---- SVG ---- */
+
+/* A node's weight as text: "N samples", or blocked time for off-CPU profiles. */
+static void put_amount(const struct fg *g, uint64_t v)
+{
+	if (g->offcpu)
+		fprintf(g->out, "%.1f ms blocked", (double)v / 1e6);
+	else
+		fprintf(g->out, "%" PRIu64 " samples", v);
+}
 
 /* Length of the valid UTF-8 sequence at s, or 0 if invalid. */
 static size_t utf8_len(const unsigned char *s)
@@ -579,8 +592,13 @@ static int draw(struct fg *g, uint32_t n, unsigned depth, double x)
 
 	fputs("<g class=\"f\"><title>", g->out);
 	put_escaped(g->out, name, SIZE_MAX);
-	fprintf(g->out, " (%" PRIu64 " samples, %.2f%%, self %" PRIu64, node->value,
-		100.0 * (double)node->value / total, node->self);
+	fputs(" (", g->out);
+	put_amount(g, node->value);
+	fprintf(g->out, ", %.2f%%, self ", 100.0 * (double)node->value / total);
+	if (g->offcpu)
+		fprintf(g->out, "%.1f ms", (double)node->self / 1e6);
+	else
+		fprintf(g->out, "%" PRIu64, node->self);
 	if (node->hot) {
 		/* After the numbers, so that "name (" still starts the tooltip
 		 * and the script finds the name up to the last " (" before the
@@ -589,7 +607,9 @@ static int draw(struct fg *g, uint32_t n, unsigned depth, double x)
 
 		fprintf(g->out, ")\nat ");
 		put_escaped(g->out, g->names[p->file], SIZE_MAX);
-		fprintf(g->out, ":%" PRId64 " (%" PRIu64 " samples there", p->line, p->value);
+		fprintf(g->out, ":%" PRId64 " (", p->line);
+		put_amount(g, p->value);
+		fputs(" there", g->out);
 	}
 	if (g->diff) {
 		double d = delta(g, node);
@@ -683,6 +703,12 @@ static int render(struct fg *g, const char *title)
 			"%" PRIu64 " samples (before: %" PRIu64 "); width = share now; colour = "
 			"change of share",
 			total, g->nodes[0].base);
+	else if (total && g->offcpu)
+		fprintf(
+		    g->out,
+		    "%.3f s blocked (off CPU); width = share of blocked time; hover a frame for "
+		    "details, click to zoom, / to search; frames under 0.1%% hidden",
+		    (double)total / 1e9);
 	else if (total)
 		fprintf(g->out,
 			"%" PRIu64 " samples; width = share of samples; hover a frame for details, "

@@ -54,6 +54,26 @@ int parse_duration_ms(const char *s, bool bare_is_seconds, int64_t *ms)
 	return 0;
 }
 
+int parse_duration_us(const char *s, int64_t *us)
+{
+	size_t n = s ? strlen(s) : 0;
+	int64_t ms, v = 0;
+
+	if (n > 2 && n <= 18 && strcmp(s + n - 2, "us") == 0) {
+		for (size_t i = 0; i < n - 2; i++) {
+			if (!isdigit((unsigned char)s[i]))
+				return -EINVAL;
+			v = v * 10 + (s[i] - '0');
+		}
+		*us = v;
+		return 0;
+	}
+	if (parse_duration_ms(s, false, &ms))
+		return -EINVAL;
+	*us = ms * 1000;
+	return 0;
+}
+
 int parse_ulong_range(const char *s, unsigned long min, unsigned long max, unsigned long *out)
 {
 	char *end;

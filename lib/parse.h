@@ -17,6 +17,10 @@
  * With bare_is_seconds a plain number ("10") means seconds. */
 int parse_duration_ms(const char *s, bool bare_is_seconds, int64_t *ms);
 
+/* A duration down to microseconds: "<digits>us" or a parse_duration_ms()
+ * string (no bare number), e.g. "500us", "1ms", "2s". */
+int parse_duration_us(const char *s, int64_t *us);
+
 /* Decimal unsigned integer in [min, max], the whole string. */
 int parse_ulong_range(const char *s, unsigned long min, unsigned long max, unsigned long *out);
 

@@ -289,6 +289,21 @@ int pprof_builder_new(struct pprof_builder **out, int64_t period_ns, int64_t sta
 	return 0;
 }
 
+int pprof_builder_set_offcpu(struct pprof_builder *b)
+{
+	if (b->offcpu_str)
+		return 0;
+	if (b->n_samples)
+		return -EINVAL;
+	b->period_ns = 1; /* a count is a nanosecond */
+	return pp_intern_str(b, "off_cpu", &b->offcpu_str);
+}
+
+bool pprof_builder_is_offcpu(const struct pprof_builder *b)
+{
+	return b->offcpu_str != 0;
+}
+
 void pprof_builder_free(struct pprof_builder *b)
 {
 	if (!b)
@@ -634,9 +649,15 @@ static void enc_fill(struct enc *e, const struct pprof_builder *b, Perftools__Pr
 	e->vt[1].unit = 4;
 	e->vt[2].type = 3;
 	e->vt[2].unit = 4;
+	if (b->offcpu_str) {
+		/* One sample type, off_cpu/nanoseconds, also the period type. */
+		e->vt[0].type = b->offcpu_str;
+		e->vt[0].unit = 4;
+		e->vt[2].type = b->offcpu_str;
+	}
 	e->vtp[0] = &e->vt[0];
 	e->vtp[1] = &e->vt[1];
-	p->n_sample_type = 2;
+	p->n_sample_type = b->offcpu_str ? 1 : 2;
 	p->sample_type = e->vtp;
 	p->period_type = &e->vt[2];
 	p->period = b->period_ns;
@@ -657,9 +678,9 @@ static void enc_fill(struct enc *e, const struct pprof_builder *b, Perftools__Pr
 		const struct pp_sample *s = &b->samples[i];
 
 		perftools__profiles__sample__init(&e->s[i]);
-		e->values[2 * i] = s->count;
+		e->values[2 * i] = b->offcpu_str ? s->nanos : s->count;
 		e->values[2 * i + 1] = s->nanos;
-		e->s[i].n_value = 2;
+		e->s[i].n_value = p->n_sample_type;
 		e->s[i].value = &e->values[2 * i];
 		/* No pointer into an array that may not exist when the count is 0. */
 		e->s[i].n_location_id = s->nstack;

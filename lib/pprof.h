@@ -9,7 +9,10 @@
  * Return convention for every function here: 0 on success, negative errno
  * on failure (-ENOMEM, -EINVAL for malformed input, -E2BIG past a cap).
  *
- * Sample types are always, in this order: samples/count, cpu/nanoseconds.
+ * Sample types of a CPU profile, in this order: samples/count, cpu/nanoseconds.
+ * An off-CPU profile (pprof_builder_set_offcpu) has one: off_cpu/nanoseconds,
+ * the time threads spent blocked; its "count" everywhere below (add, total,
+ * top) is that time in nanoseconds.
  * Strings, functions, locations and mappings are deduplicated.
  */
 #ifndef PODPROF_PPROF_H
@@ -68,6 +71,13 @@ struct pprof_label {
  * the wall-clock start (UNIX ns). Caller frees with pprof_builder_free(). */
 int pprof_builder_new(struct pprof_builder **out, int64_t period_ns, int64_t start_ns);
 void pprof_builder_free(struct pprof_builder *b);
+
+/* Make an empty profile an off-CPU one (see the top of this file): counts
+ * added are nanoseconds off CPU. -EINVAL once it holds CPU samples. */
+int pprof_builder_set_offcpu(struct pprof_builder *b);
+
+/* Whether b is an off-CPU profile (set, or merged from one). */
+bool pprof_builder_is_offcpu(const struct pprof_builder *b);
 
 /* Window length, written as duration_nanos. */
 void pprof_builder_set_duration(struct pprof_builder *b, int64_t duration_ns);

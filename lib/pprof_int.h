@@ -55,6 +55,7 @@ struct pp_sample {
 
 struct pprof_builder {
 	int64_t period_ns, start_ns, duration_ns;
+	int64_t offcpu_str; /* off-CPU profile: string index of "off_cpu"; 0 for CPU */
 
 	char **strs; /* owned copies; strs[0] = "" */
 	size_t n_strs, cap_strs;

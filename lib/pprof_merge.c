@@ -179,6 +179,7 @@ struct merge_ctx {
 	const pb_profile *p;
 	struct id_map maps, locs, funcs;
 	int cnt_idx, ns_idx; /* sample value index of samples/count, cpu/nanoseconds */
+	int off_idx;	     /* ... of off_cpu/nanoseconds: an off-CPU profile */
 	uint64_t *new_map, *new_func, *new_loc;
 	int64_t *new_str;
 };
@@ -224,6 +225,9 @@ static int validate(struct merge_ctx *c)
 			return -EINVAL;
 	c->cnt_idx = find_type(p, "samples", "count");
 	c->ns_idx = find_type(p, "cpu", "nanoseconds");
+	c->off_idx = c->cnt_idx < 0 && c->ns_idx < 0 ? find_type(p, "off_cpu", "nanoseconds") : -1;
+	if (c->off_idx >= 0)
+		c->cnt_idx = c->ns_idx = c->off_idx; /* a count is a nanosecond */
 	if (c->cnt_idx < 0 && c->ns_idx < 0)
 		return -EINVAL;
 	if (c->cnt_idx < 0 && p->period <= 0)
@@ -410,6 +414,11 @@ int pprof_builder_merge(struct pprof_builder *b, const void *data, size_t len, s
 	}
 	c.p = p;
 	err = validate(&c);
+	/* Off-CPU time and CPU samples do not add up: one kind per builder. */
+	if (!err && c.off_idx >= 0)
+		err = pprof_builder_set_offcpu(b);
+	else if (!err && b->offcpu_str && p->n_sample)
+		err = -EINVAL;
 	if (!err)
 		err = intern_tables(&c, b);
 	if (!err)

@@ -400,6 +400,7 @@ static int val_pod(struct json_object *o, struct proto_pod *p, struct proto_err 
 
 static int val_attach(struct json_object *o, struct proto_attach *a, struct proto_err *err)
 {
+	char kind[8] = ""; /* "cpu" or "offcpu" */
 	struct json_object *arr, *p;
 	uint64_t f = 0;
 	size_t n;
@@ -414,6 +415,17 @@ static int val_attach(struct json_object *o, struct proto_attach *a, struct prot
 		e = get_bool(o, "kernelStacks", &a->kernel_stacks, false, err, "kernelStacks");
 	if (!e)
 		e = get_bool(o, "framePointers", &a->frame_pointers, false, err, "framePointers");
+	if (!e)
+		e = get_str(o, "profile", kind, sizeof(kind), false, false, STR_IDENT, err,
+			    "profile");
+	if (!e && kind[0] && strcmp(kind, "cpu") != 0 && strcmp(kind, "offcpu") != 0)
+		e = fail(err, PROTO_E_RANGE, "profile");
+	a->offcpu = strcmp(kind, "offcpu") == 0;
+	if (!e && !json_object_object_get_ex(o, "minBlockUs", NULL))
+		a->min_block_us = PROTO_DEFAULT_MIN_BLOCK_US;
+	else if (!e)
+		e = get_u64(o, "minBlockUs", &a->min_block_us, 0, PROTO_MAX_MIN_BLOCK_US, false,
+			    err, "minBlockUs");
 	if (!e)
 		e = get_u64(o, "windowMs", &a->window_ms, 1, PROTO_MAX_WINDOW_MS, true, err,
 			    "windowMs");
@@ -694,6 +706,10 @@ static int build_attach(struct json_object *o, const struct proto_attach *a)
 		e = add_bool(o, "kernelStacks", a->kernel_stacks);
 	if (!e && a->frame_pointers)
 		e = add_bool(o, "framePointers", true);
+	if (!e && a->offcpu)
+		e = add_str(o, "profile", "offcpu");
+	if (!e && a->offcpu)
+		e = add_u64(o, "minBlockUs", a->min_block_us);
 	if (!e)
 		e = add_u64(o, "windowMs", a->window_ms);
 	/* Bound the loop by the cap: the validator refuses the excess anyway. */

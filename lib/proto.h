@@ -25,27 +25,29 @@
 #define PROTO_VERSION	  1	       /* "v" of every control message */
 
 /* ---- limits (every inbound field is capped) ------------------------------ */
-#define PROTO_MAX_TEXT_FRAME	  (64 * 1024) /* one JSON control message */
-#define PROTO_MAX_NODE_LEN	  253	      /* DNS subdomain, like a Node name */
-#define PROTO_MAX_JOB_ID_LEN	  128	      /* job ids: "<target uid>/<window>" */
-#define PROTO_MAX_UID_LEN	  64	      /* pod UID (36 chars in practice) */
-#define PROTO_MAX_NS_LEN	  63	      /* namespace: DNS label */
-#define PROTO_MAX_NAME_LEN	  253	      /* pod and container names */
-#define PROTO_MAX_CTR_ID_LEN	  128	      /* "containerd://<64 hex>" */
-#define PROTO_MAX_VERSION_LEN	  64	      /* software version strings */
-#define PROTO_MAX_CAPS		  16	      /* capabilities in hello */
-#define PROTO_MAX_CAP_LEN	  32	      /* one capability name */
-#define PROTO_MAX_TOKEN_LEN	  8192	      /* bearer token (SA JWTs are ~1 KB) */
-#define PROTO_MAX_CODE_LEN	  48	      /* error code identifier */
-#define PROTO_MAX_MESSAGE_LEN	  1024	      /* error message text */
-#define PROTO_MAX_PODS		  512	      /* pods in one attach / progress */
-#define PROTO_MAX_CONTAINERS	  32	      /* containers in one pod */
-#define PROTO_MAX_NOTICES	  8	      /* notices in one progress */
-#define PROTO_MAX_NOTICE_LEN	  512	      /* one notice's message text */
-#define PROTO_MIN_FREQ_HZ	  1
-#define PROTO_MAX_FREQ_HZ	  1000
-#define PROTO_MAX_WINDOW_MS	  (7ULL * 24 * 3600 * 1000) /* one week */
-#define PROTO_PROFILE_MAX_DEFAULT (64u * 1024 * 1024)	    /* binary frame cap */
+#define PROTO_MAX_TEXT_FRAME	   (64 * 1024) /* one JSON control message */
+#define PROTO_MAX_NODE_LEN	   253	       /* DNS subdomain, like a Node name */
+#define PROTO_MAX_JOB_ID_LEN	   128	       /* job ids: "<target uid>/<window>" */
+#define PROTO_MAX_UID_LEN	   64	       /* pod UID (36 chars in practice) */
+#define PROTO_MAX_NS_LEN	   63	       /* namespace: DNS label */
+#define PROTO_MAX_NAME_LEN	   253	       /* pod and container names */
+#define PROTO_MAX_CTR_ID_LEN	   128	       /* "containerd://<64 hex>" */
+#define PROTO_MAX_VERSION_LEN	   64	       /* software version strings */
+#define PROTO_MAX_CAPS		   16	       /* capabilities in hello */
+#define PROTO_MAX_CAP_LEN	   32	       /* one capability name */
+#define PROTO_MAX_TOKEN_LEN	   8192	       /* bearer token (SA JWTs are ~1 KB) */
+#define PROTO_MAX_CODE_LEN	   48	       /* error code identifier */
+#define PROTO_MAX_MESSAGE_LEN	   1024	       /* error message text */
+#define PROTO_MAX_PODS		   512	       /* pods in one attach / progress */
+#define PROTO_MAX_CONTAINERS	   32	       /* containers in one pod */
+#define PROTO_MAX_NOTICES	   8	       /* notices in one progress */
+#define PROTO_MAX_NOTICE_LEN	   512	       /* one notice's message text */
+#define PROTO_MIN_FREQ_HZ	   1
+#define PROTO_MAX_FREQ_HZ	   1000
+#define PROTO_MAX_MIN_BLOCK_US	   (10ULL * 1000000) /* attach.minBlockUs: 10 s */
+#define PROTO_DEFAULT_MIN_BLOCK_US 1000		     /* ... when absent: 1 ms (docs/usage.md) */
+#define PROTO_MAX_WINDOW_MS	   (7ULL * 24 * 3600 * 1000) /* one week */
+#define PROTO_PROFILE_MAX_DEFAULT  (64u * 1024 * 1024)	     /* binary frame cap */
 
 enum proto_type {
 	PROTO_NONE = 0,
@@ -110,8 +112,10 @@ struct proto_attach {
 	char job_id[PROTO_MAX_JOB_ID_LEN + 1];
 	uint32_t frequency_hz;
 	bool kernel_stacks;
-	bool frame_pointers; /* walk user stacks by frame pointers only (spec.unwinder) */
-	uint64_t window_ms;  /* window ends this long after the worker receives this */
+	bool frame_pointers;   /* walk user stacks by frame pointers only (spec.unwinder) */
+	bool offcpu;	       /* "profile": "offcpu": time off CPU instead of CPU samples */
+	uint64_t min_block_us; /* off CPU: shorter blocks are not counted (spec.offcpu.minBlock) */
+	uint64_t window_ms;    /* window ends this long after the worker receives this */
 	size_t n_pods;
 	struct proto_pod *pods; /* heap, n_pods entries; attach is additive per job */
 };

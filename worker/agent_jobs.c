@@ -119,6 +119,8 @@ int agent_jobs_new(const struct agent_jobs_config *cfg, const struct agent_jobs_
 	ec.symbol_cache_bytes = cfg->symbol_cache_bytes;
 	ec.unload_after_ms = cfg->unload_after_ms;
 	ec.node_name = cfg->node;
+	/* Off-CPU jobs may come at any time: their programs load with the CPU ones. */
+	ec.offcpu = true;
 	err = job_engine_new(&aj->engine, &ec);
 	if (err)
 		goto cleanup;
@@ -346,7 +348,9 @@ int agent_jobs_attach(struct agent_jobs *aj, const struct proto_attach *a)
 	struct job_params jp = {.id = a->job_id,
 				.hz = a->frequency_hz,
 				.kernel_stacks = a->kernel_stacks,
-				.fp_only = a->frame_pointers};
+				.fp_only = a->frame_pointers,
+				.offcpu = a->offcpu,
+				.min_block_ns = a->min_block_us * 1000};
 	struct aj_job *j = find_job(aj, a->job_id, NULL);
 	uint64_t received_ms = clock_mono_ms();
 	int err;

@@ -45,6 +45,8 @@ struct job {
 	uint64_t stops
 	    [PROFILE_STOP__MAX]; /* samples whose user stack ended with a marker, this window */
 	bool fp_only;
+	bool offcpu;	       /* counts nanoseconds off CPU, not CPU samples */
+	uint64_t min_block_ns; /* off-CPU: shorter blocks are not counted */
 	/* Notes about its processes (unwinder_note_of), each once; the
 	 * unwinder's pointers tell them apart (it outlives the job). */
 	const struct unwinder_note *seen[JOB_MAX_NOTICES];
@@ -59,6 +61,7 @@ struct job_engine {
 	char *node_name;
 	bool per_thread;
 	uint64_t kfeatures_off; /* see job_engine_config */
+	bool offcpu;		/* load the off-CPU programs too */
 	uint32_t unload_after_ms;
 	int64_t unused_since_ns;  /* CLOCK_MONOTONIC: loaded with no job since; 0 = in use */
 	struct sampler *sampler;  /* NULL while idle */
@@ -93,6 +96,7 @@ int job_engine_new(struct job_engine **out, const struct job_engine_config *cfg)
 	e->node_name = cfg ? dup_or_null(cfg->node_name) : NULL;
 	e->per_thread = cfg && cfg->per_thread;
 	e->kfeatures_off = cfg ? cfg->kfeatures_off : 0;
+	e->offcpu = cfg && cfg->offcpu;
 	e->unload_after_ms = cfg ? cfg->unload_after_ms : 0;
 	if (cfg) {
 		e->debug_dirs = cfg->debug_dirs;
@@ -125,7 +129,8 @@ static void note_pid(void *ctx, pid_t pid)
 /* Load on first use; the sampler and symbolizer exist only while jobs run. */
 static int engine_wake(struct job_engine *e)
 {
-	struct sampler_config sc = {.per_thread = e->per_thread, .kfeatures_off = e->kfeatures_off};
+	struct sampler_config sc = {
+	    .per_thread = e->per_thread, .kfeatures_off = e->kfeatures_off, .offcpu = e->offcpu};
 	int err;
 
 	if (e->sampler) {
@@ -220,6 +225,8 @@ static int new_window(struct job *j)
 {
 	int err = pprof_builder_new(&j->window, 1000000000LL / j->hz, clock_wall_ns());
 
+	if (!err && j->offcpu)
+		err = pprof_builder_set_offcpu(j->window);
 	j->window_start_ns = clock_mono_ns();
 	return err;
 }
@@ -252,7 +259,7 @@ int job_start(struct job_engine *e, const struct job_params *p, struct job **out
 	int err;
 
 	*out = NULL;
-	if (!p || !p->id || p->hz < JOB_MIN_HZ || p->hz > JOB_MAX_HZ)
+	if (!p || !p->id || (!p->offcpu && (p->hz < JOB_MIN_HZ || p->hz > JOB_MAX_HZ)))
 		return -EINVAL;
 	for (uint32_t i = 0; i < PROFILE_MAX_SLOTS; i++) {
 		if (!e->slots[i]) {
@@ -269,9 +276,11 @@ int job_start(struct job_engine *e, const struct job_params *p, struct job **out
 	}
 	j->engine = e;
 	j->slot = slot;
-	j->hz = p->hz;
+	j->hz = p->offcpu ? 1 : p->hz; /* an off-CPU job samples nothing at a rate */
 	j->kernel_stacks = p->kernel_stacks;
 	j->fp_only = p->fp_only;
+	j->offcpu = p->offcpu;
+	j->min_block_ns = p->min_block_ns;
 	j->id = strdup(p->id);
 	if (!j->id) {
 		err = -ENOMEM;
@@ -280,7 +289,15 @@ int job_start(struct job_engine *e, const struct job_params *p, struct job **out
 	err = engine_wake(e);
 	if (err)
 		goto cleanup;
-	err = sampler_attach_slot(e->sampler, slot, p->hz, p->kernel_stacks, p->fp_only);
+	err = sampler_attach_slot(e->sampler, slot, j->hz, p->kernel_stacks, p->fp_only);
+	if (!err && p->offcpu) {
+		err = sampler_slot_offcpu(e->sampler, slot, p->min_block_ns);
+		if (err == -EOPNOTSUPP)
+			log_error(MOD, "job %s: off-CPU profiling is not available on this kernel",
+				  j->id);
+		if (err)
+			sampler_detach_slot(e->sampler, slot);
+	}
 	if (err) {
 		if (e->running == 0)
 			engine_sleep(e);
@@ -297,9 +314,15 @@ int job_start(struct job_engine *e, const struct job_params *p, struct job **out
 	e->slots[slot] = j;
 	e->running++;
 	e->unused_since_ns = 0;
-	log_info(MOD, "job %s started (slot %u, %u Hz%s%s)", j->id, slot, j->hz,
-		 j->kernel_stacks ? ", kernel stacks" : "",
-		 j->fp_only ? ", frame pointers only" : "");
+	if (j->offcpu)
+		log_info(MOD, "job %s started (slot %u, off CPU, blocks from %llu us%s%s)", j->id,
+			 slot, (unsigned long long)(j->min_block_ns / 1000),
+			 j->kernel_stacks ? ", kernel stacks" : "",
+			 j->fp_only ? ", frame pointers only" : "");
+	else
+		log_info(MOD, "job %s started (slot %u, %u Hz%s%s)", j->id, slot, j->hz,
+			 j->kernel_stacks ? ", kernel stacks" : "",
+			 j->fp_only ? ", frame pointers only" : "");
 	*out = j;
 	j = NULL;
 	err = 0;
@@ -346,6 +369,8 @@ static int sample_all_tasks(struct job *j)
 {
 	int err;
 
+	if (j->offcpu)
+		return 0; /* no perf events: the sched_switch program filters */
 	if (samples_all_tasks(j))
 		return 0;
 	err = sampler_slot_sample(j->engine->sampler, j->slot, 0, -1);
@@ -375,7 +400,7 @@ static bool has_ancestor_target(const struct job *j, const struct job_target *t)
  * take them from those that another target now contains. */
 static int cover_cgroups(struct job *j)
 {
-	if (samples_all_tasks(j))
+	if (j->offcpu || samples_all_tasks(j))
 		return 0;
 	for (size_t i = 0; i < j->n_targets; i++) {
 		struct job_target *t = &j->targets[i];
@@ -586,11 +611,39 @@ const struct job_notice *job_notices(const struct job *j, size_t *n)
 	return j->notices;
 }
 
+/* An off-CPU kernel stack is taken inside the sched_switch tracepoint: its
+ * leaf frames are the BPF program and the tracepoint's glue (names and number
+ * vary by kernel), then the scheduler's own functions, the same on every
+ * stack. Drop them all, so the leaf says where the thread waited
+ * (do_nanosleep, pipe_read, futex_wait_queue, irqentry_exit_to_user_mode for
+ * a preemption) and the top functions tell the waits apart. Returns the
+ * frames left (moved to the front). */
+static size_t drop_tracing_frames(struct pprof_frame *f, size_t n)
+{
+	static const char *const glue[] = {"bpf_prog_",	   "bpf_trace_run",    "__bpf_trace_",
+					   "__traceiter_", "__schedule",       "schedule",
+					   "io_schedule",  "preempt_schedule", "__cond_resched"};
+	size_t k = 0;
+
+	for (; k < n; k++) {
+		bool is_glue = false;
+
+		for (size_t g = 0; g < sizeof(glue) / sizeof(glue[0]) && f[k].function; g++)
+			is_glue = is_glue || strncmp(f[k].function, glue[g], strlen(glue[g])) == 0;
+		if (!is_glue)
+			break;
+	}
+	if (k == n)
+		return n; /* nothing else: keep what there is */
+	memmove(f, f + k, (n - k) * sizeof(*f));
+	return n - k;
+}
+
 static int add_sample(void *ctx, const struct sampler_sample *smp)
 {
 	struct job *j = ctx;
 	struct job_engine *e = j->engine;
-	struct pprof_label labels[7];
+	struct pprof_label labels[8];
 	struct job_target *t;
 	size_t nf = 0, nl = 0;
 	int err;
@@ -605,6 +658,8 @@ static int add_sample(void *ctx, const struct sampler_sample *smp)
 		if (err)
 			return err;
 		nf = smp->n_kern;
+		if (j->offcpu)
+			nf = drop_tracing_frames(e->frames, nf);
 	}
 	if (smp->n_user) {
 		size_t nu = smp->n_user;
@@ -633,6 +688,9 @@ static int add_sample(void *ctx, const struct sampler_sample *smp)
 
 	labels[nl++] = (struct pprof_label){.key = "pid", .num = smp->pid, .num_unit = "pid"};
 	labels[nl++] = (struct pprof_label){.key = "comm", .str = smp->comm};
+	if (j->offcpu)
+		labels[nl++] =
+		    (struct pprof_label){.key = "state", .str = job_state_name(smp->state)};
 	if (e->per_thread)
 		labels[nl++] =
 		    (struct pprof_label){.key = "tid", .num = smp->tid, .num_unit = "tid"};
@@ -646,6 +704,19 @@ static int add_sample(void *ctx, const struct sampler_sample *smp)
 	if (t && t->container)
 		labels[nl++] = (struct pprof_label){.key = "container", .str = t->container};
 	return pprof_builder_add(j->window, e->frames, nf, (int64_t)smp->count, labels, nl);
+}
+
+const char *job_state_name(uint32_t state)
+{
+	static const char *const names[PROFILE_STATE__MAX] = {
+	    [PROFILE_STATE_NONE] = "running",
+	    [PROFILE_STATE_RUNNABLE] = "runnable",
+	    [PROFILE_STATE_SLEEPING] = "sleeping",
+	    [PROFILE_STATE_UNINTERRUPTIBLE] = "uninterruptible",
+	    [PROFILE_STATE_OTHER] = "other",
+	};
+
+	return state < PROFILE_STATE__MAX ? names[state] : "other";
 }
 
 const char *job_stop_reason_frame(uint32_t why)
@@ -690,7 +761,7 @@ void job_stats_release(struct job_stats *st)
 
 static int fill_stats(struct job *j, struct job_stats *st)
 {
-	uint64_t drops[PROFILE_DROP__MAX];
+	uint64_t drops[PROFILE_DROP__MAX], switches = 0;
 	size_t n = 0;
 	int err;
 
@@ -721,6 +792,7 @@ static int fill_stats(struct job *j, struct job_stats *st)
 		err = sampler_target_hits(j->engine->sampler, j->slot, t->kind, t->id, &hits);
 		if (err)
 			hits = t->last_hits;
+		switches += hits - t->last_hits;
 		if (st && t->kind == PROFILE_TARGET_CGROUP) {
 			st->cgroups[n].cgroup_id = t->id;
 			st->cgroups[n].samples = hits - t->last_hits;
@@ -730,6 +802,8 @@ static int fill_stats(struct job *j, struct job_stats *st)
 	}
 	if (st)
 		st->n_cgroups = n;
+	if (st && j->offcpu)
+		st->samples = (int64_t)switches; /* the profile's total is nanoseconds */
 	return 0;
 }
 
@@ -760,7 +834,8 @@ int job_take_profile(struct job *j, struct pprof_builder **out, struct job_stats
 		goto cleanup;
 	}
 	if (st) {
-		st->samples = pprof_builder_total(done);
+		if (!j->offcpu)
+			st->samples = pprof_builder_total(done);
 		st->duration_ns = dur;
 	}
 	/* The window's frames are copied into `done`: per-pid maps of

@@ -58,6 +58,9 @@ struct job_engine_config {
 	 * the sampler takes their fallbacks even where the kernel has them.
 	 * 0 in the product; tests use it to run the older kernels' paths here. */
 	uint64_t kfeatures_off;
+	/* Load the off-CPU programs with the sampler (more verifier time per
+	 * load), so that jobs with job_params.offcpu can run. */
+	bool offcpu;
 };
 
 /* Labels attached to every sample of one cgroup target; any may be NULL. */
@@ -72,6 +75,11 @@ struct job_params {
 	unsigned int hz;    /* JOB_MIN_HZ..JOB_MAX_HZ */
 	bool kernel_stacks; /* also record kernel stacks */
 	bool fp_only;	    /* walk user stacks by frame pointers only (no unwind tables) */
+	/* Off CPU: weigh each stack by the nanoseconds its threads spent
+	 * switched out (blocked, or runnable but not running), from blocks of
+	 * at least min_block_ns; hz is ignored. Needs the engine's offcpu. */
+	bool offcpu;
+	uint64_t min_block_ns;
 };
 
 struct job_cgroup_stat {
@@ -88,7 +96,7 @@ struct job_notice {
 
 /* Per-window numbers, filled by job_collect()/job_take_profile(). */
 struct job_stats {
-	int64_t samples;		   /* samples in the profile */
+	int64_t samples; /* samples in the profile; off CPU: switch-outs of targets matched */
 	uint64_t drops[PROFILE_DROP__MAX]; /* see enum profile_drop_kind; [COUNTS_FULL] were lost */
 	struct job_cgroup_stat *cgroups;   /* one per cgroup target; owned, job_stats_release() */
 	size_t n_cgroups;
@@ -150,6 +158,10 @@ int job_take_profile(struct job *j, struct pprof_builder **out, struct job_stats
 int job_collect(struct job *j, void **data, size_t *len, struct job_stats *st);
 
 void job_stats_release(struct job_stats *st);
+
+/* The "state" label of an off-CPU sample (enum profile_thread_state):
+ * runnable, sleeping, uninterruptible, other. */
+const char *job_state_name(uint32_t state);
 
 /* The frame name that stands for a walk that stopped (enum profile_stop_reason). */
 const char *job_stop_reason_frame(uint32_t why);

@@ -35,10 +35,12 @@
 
 #define MOD "record"
 
-#define MIN_DURATION_NS (100LL * 1000000)	   /* 100ms */
-#define MAX_DURATION_NS (24LL * 3600 * 1000000000) /* a day */
-#define POLL_NS		1000000000LL		   /* drain once a second */
-#define TICK_NS		100000000LL		   /* new processes for the unwinder */
+#define MIN_DURATION_NS	 (100LL * 1000000)	    /* 100ms */
+#define MAX_DURATION_NS	 (24LL * 3600 * 1000000000) /* a day */
+#define POLL_NS		 1000000000LL		    /* drain once a second */
+#define TICK_NS		 100000000LL		    /* new processes for the unwinder */
+#define MAX_MIN_BLOCK_US (10LL * 1000000)	    /* --min-block: longer hides everything */
+#define DEF_MIN_BLOCK_US 1000			    /* see docs/worker.md, off-CPU profiles */
 
 static const char usage[] =
     "Usage: podprof-worker record (--pid PID | --cgroup PATH) [options]\n"
@@ -54,6 +56,12 @@ static const char usage[] =
     "                          Ctrl-C ends early and still writes the profile\n"
     "  -F, --frequency HZ      samples per second per CPU, 1..1000 (default 99)\n"
     "  -k, --kernel-stacks     record kernel stacks too\n"
+    "      --offcpu            off-CPU profile instead: the time threads spend switched\n"
+    "                          out (blocked, or runnable but not running), weighted by\n"
+    "                          that time, with the stack they blocked in and a \"state\"\n"
+    "                          label (sleeping, uninterruptible, runnable)\n"
+    "      --min-block TIME    off CPU: count only blocks this long or longer, e.g.\n"
+    "                          0us, 200us, 5ms (default 1ms)\n"
     "      --unwinder MODE     user stacks: auto (unwind tables from .eh_frame, frame\n"
     "                          pointers where a binary has none; default) or\n"
     "                          framepointer (frame pointers only, cheapest)\n"
@@ -70,6 +78,7 @@ static const char usage[] =
     "\n"
     "Examples:\n"
     "  podprof-worker record --pid 1234 --duration 5s\n"
+    "  podprof-worker record --pid 1234 --offcpu --min-block 100us\n"
     "  podprof-worker record --cgroup /sys/fs/cgroup/unified/app --kernel-stacks -o app.pb.gz\n"
     "  go tool pprof -top profile.pb.gz\n";
 
@@ -81,6 +90,8 @@ struct record_args {
 	unsigned int hz;
 	bool kernel_stacks;
 	bool fp_only;
+	bool offcpu;
+	int64_t min_block_us;
 	const char *output;
 	size_t top;
 	bool verbose;
@@ -111,7 +122,14 @@ static int parse_duration(const char *s, int64_t *out)
 
 static int parse_args(int argc, char **argv, struct record_args *a)
 {
-	enum { OPT_CGROUP_ROOT = 256, OPT_UNWINDER, OPT_DEBUG_DIR, OPT_SYMBOL_CACHE };
+	enum {
+		OPT_CGROUP_ROOT = 256,
+		OPT_UNWINDER,
+		OPT_DEBUG_DIR,
+		OPT_SYMBOL_CACHE,
+		OPT_OFFCPU,
+		OPT_MIN_BLOCK
+	};
 	static const struct option opts[] = {
 	    {"pid", required_argument, NULL, 'p'},
 	    {"cgroup", required_argument, NULL, 'c'},
@@ -124,6 +142,8 @@ static int parse_args(int argc, char **argv, struct record_args *a)
 	    {"unwinder", required_argument, NULL, OPT_UNWINDER},
 	    {"debug-dir", required_argument, NULL, OPT_DEBUG_DIR},
 	    {"symbol-cache-mb", required_argument, NULL, OPT_SYMBOL_CACHE},
+	    {"offcpu", no_argument, NULL, OPT_OFFCPU},
+	    {"min-block", required_argument, NULL, OPT_MIN_BLOCK},
 	    {"verbose", no_argument, NULL, 'v'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
@@ -205,6 +225,19 @@ static int parse_args(int argc, char **argv, struct record_args *a)
 				return 2;
 			}
 			a->symbol_cache_bytes = (uint64_t)v << 20;
+			break;
+		case OPT_OFFCPU:
+			a->offcpu = true;
+			break;
+		case OPT_MIN_BLOCK:
+			if (parse_duration_us(optarg, &a->min_block_us) ||
+			    a->min_block_us > MAX_MIN_BLOCK_US) {
+				fprintf(stderr,
+					"record: invalid --min-block '%s' (e.g. 0us, 500us, 10ms; "
+					"at most 10s)\n",
+					optarg);
+				return 2;
+			}
 			break;
 		case 'v':
 			a->verbose = true;
@@ -350,9 +383,15 @@ static void print_top(struct pprof_builder *b, const struct job_stats *st,
 	int64_t total = pprof_builder_total(b);
 	size_t n = 0;
 
-	printf("samples: %lld over %.1fs; stack errors: user %llu, kernel %llu, map full %llu; "
-	       "lost samples: %llu\n",
-	       (long long)total, (double)st->duration_ns / 1e9,
+	bool offcpu = pprof_builder_is_offcpu(b);
+
+	if (offcpu)
+		printf("off-CPU time: %.3fs blocked over %.1fs; ", (double)total / 1e9,
+		       (double)st->duration_ns / 1e9);
+	else
+		printf("samples: %lld over %.1fs; ", (long long)total,
+		       (double)st->duration_ns / 1e9);
+	printf("stack errors: user %llu, kernel %llu, map full %llu; lost samples: %llu\n",
 	       (unsigned long long)st->drops[PROFILE_DROP_USER_STACK],
 	       (unsigned long long)st->drops[PROFILE_DROP_KERN_STACK],
 	       (unsigned long long)st->drops[PROFILE_DROP_STACK_FULL],
@@ -365,11 +404,12 @@ static void print_top(struct pprof_builder *b, const struct job_stats *st,
 		return;
 	if (pprof_builder_top(b, top, &e, &n) != 0)
 		return;
-	printf("%7s %7s %9s  %s\n", "self%", "total%", "samples", "function");
+	/* Off CPU: shares of the blocked time, and its self part in ms. */
+	printf("%7s %7s %9s  %s\n", "self%", "total%", offcpu ? "self_ms" : "samples", "function");
 	for (size_t i = 0; i < n; i++)
 		printf("%6.2f%% %6.2f%% %9lld  %s\n", 100.0 * (double)e[i].self / (double)total,
-		       100.0 * (double)e[i].total / (double)total, (long long)e[i].self,
-		       e[i].function);
+		       100.0 * (double)e[i].total / (double)total,
+		       (long long)(offcpu ? e[i].self / 1000000 : e[i].self), e[i].function);
 	pprof_top_free(e, n);
 }
 
@@ -403,8 +443,11 @@ static int run_window(struct job_engine *e, struct job *j, int64_t duration_ns)
 
 int record_main(int argc, char **argv)
 {
-	struct record_args a = {
-	    .duration_ns = 10000000000LL, .hz = 99, .output = "profile.pb.gz", .top = 20};
+	struct record_args a = {.duration_ns = 10000000000LL,
+				.hz = 99,
+				.output = "profile.pb.gz",
+				.top = 20,
+				.min_block_us = DEF_MIN_BLOCK_US};
 	struct job_params jp = {.id = "record"};
 	struct job_engine_config ec = {0};
 	struct job_stats st = {0};
@@ -467,12 +510,15 @@ int record_main(int argc, char **argv)
 	ec.debug_dirs = a.debug_dirs;
 	ec.n_debug_dirs = a.n_debug_dirs;
 	ec.symbol_cache_bytes = a.symbol_cache_bytes;
+	ec.offcpu = a.offcpu;
 	err = job_engine_new(&e, &ec);
 	if (err)
 		goto cleanup;
 	jp.hz = a.hz;
 	jp.kernel_stacks = a.kernel_stacks;
 	jp.fp_only = a.fp_only;
+	jp.offcpu = a.offcpu;
+	jp.min_block_ns = (uint64_t)a.min_block_us * 1000;
 	err = job_start(e, &jp, &j);
 	if (err) {
 		log_error(MOD, "cannot start sampling: %s", strerror(-err));
@@ -486,7 +532,12 @@ int record_main(int argc, char **argv)
 		log_error(MOD, "cannot add the target: %s", strerror(-err));
 		goto cleanup;
 	}
-	if (a.cgroup)
+	if (a.offcpu)
+		log_info(MOD, "recording off-CPU time of %s %s%d (blocks from %lld us) for %.1fs",
+			 a.cgroup ? "cgroup" : "pid", a.cgroup ? cg_path : "",
+			 a.cgroup ? 0 : (int)a.pid, (long long)a.min_block_us,
+			 (double)a.duration_ns / 1e9);
+	else if (a.cgroup)
 		log_info(MOD, "sampling cgroup %s (id %llu) at %u Hz for %.1fs", cg_path,
 			 (unsigned long long)cg_id, a.hz, (double)a.duration_ns / 1e9);
 	else
@@ -517,8 +568,10 @@ int record_main(int argc, char **argv)
 		goto cleanup;
 	}
 	print_top(b, &st, &notes, a.top);
-	if (st.samples == 0)
-		log_warn(MOD, "no samples: was the target running on a CPU?");
+	if ((a.offcpu ? pprof_builder_total(b) : st.samples) == 0)
+		log_warn(MOD, a.offcpu ? "no off-CPU time: did the target block (longer than "
+					 "--min-block)?"
+				       : "no samples: was the target running on a CPU?");
 	log_info(MOD, "wrote %s (%zu bytes)", a.output, len);
 	rc = 0;
 cleanup:

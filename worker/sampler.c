@@ -12,6 +12,7 @@
 #include <linux/perf_event.h>
 
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
 #include "kfeatures.h"
@@ -51,7 +52,10 @@ struct slot {
 
 struct sampler {
 	struct profile_bpf *skel;
+	struct sampler_config cfg;
 	bool loaded;
+	bool offcpu;		      /* the off-CPU programs are in skel */
+	struct bpf_link *offcpu_link; /* sched_switch, while an off-CPU slot exists */
 	uint32_t count_entries;
 	uint32_t row_entries;
 	struct slot slots[PROFILE_MAX_SLOTS];
@@ -127,6 +131,74 @@ static void pick_paths(struct sampler *s, uint64_t off)
 		  ancestor ? "bpf_get_current_ancestor_cgroup_id" : "a CO-RE parent walk");
 }
 
+/* Whether the kernel's sched_switch tracepoint passes prev_state (Linux
+ * 5.18+), which offcpu_switch takes: its BTF typedef btf_trace_sched_switch
+ * then has five parameters (the context pointer first). Asking BTF first
+ * keeps an older kernel from printing a verifier failure at every load. */
+static bool kernel_has_prev_state(void)
+{
+	struct btf *btf = btf__load_vmlinux_btf();
+	const struct btf_type *t;
+	bool ok = false;
+	int id;
+
+	if (!btf)
+		return true; /* cannot tell: let loading decide (it falls back) */
+	id = btf__find_by_name_kind(btf, "btf_trace_sched_switch", BTF_KIND_TYPEDEF);
+	t = id > 0 ? btf__type_by_id(btf, id) : NULL;
+	while (t && btf_is_ptr(t))
+		t = btf__type_by_id(btf, t->type);
+	if (t && btf_is_typedef(t))
+		t = btf__type_by_id(btf, t->type);
+	while (t && btf_is_ptr(t))
+		t = btf__type_by_id(btf, t->type);
+	ok = t && btf_is_func_proto(t) && btf_vlen(t) >= 5;
+	btf__free(btf);
+	return ok;
+}
+
+/* Open the embedded object and apply s->cfg, with or without the off-CPU programs. */
+static int skel_open(struct sampler *s, bool offcpu)
+{
+	const struct sampler_config *cfg = &s->cfg;
+	int err;
+
+	s->skel = profile_bpf__open();
+	if (!s->skel) {
+		err = errno ? -errno : -EINVAL;
+		log_error(MOD, "cannot open the BPF object: %s", strerror(-err));
+		return err;
+	}
+	s->offcpu = offcpu;
+	bpf_program__set_autoload(s->skel->progs.offcpu_switch, offcpu);
+	bpf_program__set_autoload(s->skel->progs.offcpu_unwind, offcpu);
+	s->skel->rodata->per_thread = cfg->per_thread;
+	pick_paths(s, cfg->kfeatures_off);
+	err = bpf_map__set_max_entries(
+	    s->skel->maps.stacks, cfg->stack_entries ? cfg->stack_entries : DEFAULT_STACK_ENTRIES);
+	if (!err)
+		err = bpf_map__set_max_entries(s->skel->maps.counts, s->count_entries);
+	if (!err)
+		err = bpf_map__set_max_entries(s->skel->maps.targets, cfg->target_entries
+									  ? cfg->target_entries
+									  : DEFAULT_TARGET_ENTRIES);
+	if (!err)
+		err = bpf_map__set_max_entries(s->skel->maps.unwind_rows, s->row_entries);
+	if (!err)
+		err = bpf_map__set_max_entries(s->skel->maps.unwind_pages,
+					       cfg->page_entries ? cfg->page_entries
+								 : DEFAULT_PAGE_ENTRIES);
+	if (!err)
+		err = bpf_map__set_max_entries(s->skel->maps.procs, cfg->proc_entries
+									? cfg->proc_entries
+									: DEFAULT_PROC_ENTRIES);
+	if (!err)
+		err = bpf_map__set_max_entries(s->skel->maps.py_procs, cfg->proc_entries
+									   ? cfg->proc_entries
+									   : DEFAULT_PROC_ENTRIES);
+	return err;
+}
+
 int sampler_open(struct sampler **out, const struct sampler_config *cfg)
 {
 	struct sampler_config def = {0};
@@ -142,6 +214,7 @@ int sampler_open(struct sampler **out, const struct sampler_config *cfg)
 		err = -ENOMEM;
 		goto cleanup;
 	}
+	s->cfg = *cfg;
 	s->ncpus_possible = libbpf_num_possible_cpus();
 	if (s->ncpus_possible <= 0) {
 		err = s->ncpus_possible < 0 ? s->ncpus_possible : -EINVAL;
@@ -150,38 +223,14 @@ int sampler_open(struct sampler **out, const struct sampler_config *cfg)
 	err = stack_cache_new(&s->stacks, STACK_CACHE_BYTES);
 	if (err)
 		goto cleanup;
-	s->skel = profile_bpf__open();
-	if (!s->skel) {
-		err = errno ? -errno : -EINVAL;
-		log_error(MOD, "cannot open the BPF object: %s", strerror(-err));
-		goto cleanup;
-	}
-	s->skel->rodata->per_thread = cfg->per_thread;
-	pick_paths(s, cfg->kfeatures_off);
 	s->count_entries = cfg->count_entries ? cfg->count_entries : DEFAULT_COUNT_ENTRIES;
-	err = bpf_map__set_max_entries(
-	    s->skel->maps.stacks, cfg->stack_entries ? cfg->stack_entries : DEFAULT_STACK_ENTRIES);
-	if (!err)
-		err = bpf_map__set_max_entries(s->skel->maps.counts, s->count_entries);
-	if (!err)
-		err = bpf_map__set_max_entries(s->skel->maps.targets, cfg->target_entries
-									  ? cfg->target_entries
-									  : DEFAULT_TARGET_ENTRIES);
 	s->row_entries = cfg->row_entries ? cfg->row_entries : DEFAULT_ROW_ENTRIES;
-	if (!err)
-		err = bpf_map__set_max_entries(s->skel->maps.unwind_rows, s->row_entries);
-	if (!err)
-		err = bpf_map__set_max_entries(s->skel->maps.unwind_pages,
-					       cfg->page_entries ? cfg->page_entries
-								 : DEFAULT_PAGE_ENTRIES);
-	if (!err)
-		err = bpf_map__set_max_entries(s->skel->maps.procs, cfg->proc_entries
-									? cfg->proc_entries
-									: DEFAULT_PROC_ENTRIES);
-	if (!err)
-		err = bpf_map__set_max_entries(s->skel->maps.py_procs, cfg->proc_entries
-									   ? cfg->proc_entries
-									   : DEFAULT_PROC_ENTRIES);
+	if (cfg->offcpu && !kernel_has_prev_state()) {
+		log_warn(MOD, "off-CPU profiling needs Linux 5.18+ (sched_switch's prev_state): "
+			      "CPU profiling only");
+		s->cfg.offcpu = false;
+	}
+	err = skel_open(s, s->cfg.offcpu);
 	if (err)
 		goto cleanup;
 	*out = s;
@@ -199,6 +248,17 @@ int sampler_load(struct sampler *s)
 	if (s->loaded)
 		return 0;
 	err = profile_bpf__load(s->skel);
+	if (err && s->offcpu && err != -EPERM && err != -EACCES) {
+		/* Not this kernel's: the CPU sampler must not go with them.
+		 * A failed object cannot be loaded again: open it anew. */
+		log_warn(MOD, "off-CPU programs refused by this kernel (%s): CPU profiling only",
+			 strerror(-err));
+		profile_bpf__destroy(s->skel);
+		s->skel = NULL;
+		err = skel_open(s, false);
+		if (!err)
+			err = profile_bpf__load(s->skel);
+	}
 	if (err) {
 		if (err == -EPERM || err == -EACCES)
 			log_error(MOD,
@@ -210,8 +270,90 @@ int sampler_load(struct sampler *s)
 				  strerror(-err));
 		return err;
 	}
+	if (s->offcpu) {
+		/* Filled here, not in the object: without the off-CPU programs
+		 * libbpf would fail on a slot naming one that was not loaded. */
+		uint32_t zero = 0;
+		int fd = bpf_program__fd(s->skel->progs.offcpu_unwind);
+
+		err = bpf_map_update_elem(bpf_map__fd(s->skel->maps.offcpu_progs), &zero, &fd,
+					  BPF_ANY);
+		if (err) {
+			log_error(MOD, "filling the off-CPU program array: %s", strerror(-err));
+			return err;
+		}
+	}
 	s->loaded = true;
 	return 0;
+}
+
+bool sampler_offcpu_available(const struct sampler *s)
+{
+	return s && s->loaded && s->offcpu;
+}
+
+/* The entry of `offcpu_jobs` that holds slot, or -1. */
+static int offcpu_entry(const struct sampler *s, uint32_t slot)
+{
+	for (int i = 0; i < PROFILE_OFFCPU_MAX_JOBS; i++)
+		if (s->skel->bss->offcpu_jobs[i].slot_plus1 == slot + 1)
+			return i;
+	return -1;
+}
+
+int sampler_slot_offcpu(struct sampler *s, uint32_t slot, uint64_t min_block_ns)
+{
+	volatile struct profile_offcpu_job *jobs;
+	const struct slot *sl;
+	int i = -1, err;
+
+	if (!s->loaded || slot >= PROFILE_MAX_SLOTS || !s->slots[slot].attached ||
+	    s->slots[slot].n_sets)
+		return -EINVAL;
+	if (!s->offcpu)
+		return -EOPNOTSUPP;
+	jobs = s->skel->bss->offcpu_jobs;
+	if (offcpu_entry(s, slot) >= 0)
+		return 0;
+	for (int k = 0; k < PROFILE_OFFCPU_MAX_JOBS && i < 0; k++)
+		if (jobs[k].slot_plus1 == 0)
+			i = k;
+	if (i < 0)
+		return -ENOSPC;
+	if (!s->offcpu_link) {
+		s->offcpu_link = bpf_program__attach(s->skel->progs.offcpu_switch);
+		if (!s->offcpu_link) {
+			err = errno ? -errno : -EINVAL;
+			log_error(MOD, "attaching to sched_switch: %s", strerror(-err));
+			return err;
+		}
+	}
+	sl = &s->slots[slot];
+	jobs[i].min_block_ns = min_block_ns;
+	jobs[i].flags = ((sl->cookie & PROFILE_COOKIE_KSTACKS) ? PROFILE_OFFCPU_KSTACKS : 0) |
+			((sl->cookie & PROFILE_COOKIE_FP_ONLY) ? PROFILE_OFFCPU_FP_ONLY : 0);
+	/* Published last: the program reads the entry only once this is set. */
+	__atomic_store_n(&jobs[i].slot_plus1, slot + 1, __ATOMIC_RELEASE);
+	log_debug(MOD, "slot %u: off CPU, blocks from %llu ns", slot,
+		  (unsigned long long)min_block_ns);
+	return 0;
+}
+
+/* Stop the slot's off-CPU counting; the sched_switch program goes with the last one. */
+static void offcpu_release(struct sampler *s, uint32_t slot)
+{
+	int i = s->skel ? offcpu_entry(s, slot) : -1;
+	bool any = false;
+
+	if (i < 0)
+		return;
+	__atomic_store_n(&s->skel->bss->offcpu_jobs[i].slot_plus1, 0, __ATOMIC_RELEASE);
+	for (int k = 0; k < PROFILE_OFFCPU_MAX_JOBS; k++)
+		any = any || s->skel->bss->offcpu_jobs[k].slot_plus1;
+	if (!any) {
+		bpf_link__destroy(s->offcpu_link);
+		s->offcpu_link = NULL;
+	}
 }
 
 /* A cpu-clock sampling event on one CPU: for every task (cgroup_fd < 0), or
@@ -404,6 +546,8 @@ void sampler_detach_slot(struct sampler *s, uint32_t slot)
 	if (!s || slot >= PROFILE_MAX_SLOTS)
 		return;
 	sl = &s->slots[slot];
+	if (s->loaded && s->offcpu)
+		offcpu_release(s, slot);
 	for (size_t i = 0; i < sl->n_sets; i++)
 		evset_close(&sl->sets[i]);
 	free(sl->sets);
@@ -586,6 +730,7 @@ static int emit_count(struct sampler *s, struct profile_count_key *key, uint64_t
 	smp.target_kind = key->target_kind;
 	smp.target_id = key->target_id;
 	smp.comm = key->comm;
+	smp.state = key->state < PROFILE_STATE__MAX ? key->state : PROFILE_STATE_OTHER;
 	if (st) {
 		smp.kern_ips = (const uint64_t *)st->ips;
 		smp.n_kern = st->n_kern;
@@ -786,6 +931,8 @@ void sampler_close(struct sampler *s)
 		return;
 	for (uint32_t i = 0; i < PROFILE_MAX_SLOTS; i++)
 		sampler_detach_slot(s, i);
+	bpf_link__destroy(s->offcpu_link);
+	s->offcpu_link = NULL;
 	profile_bpf__destroy(s->skel);
 	s->skel = NULL;
 	stack_cache_free(s->stacks);

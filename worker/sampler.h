@@ -40,6 +40,11 @@ struct sampler_config {
 	uint32_t page_entries;	 /* unwind page index entries (4 KiB of code each); 0 = 32 Ki */
 	uint64_t kfeatures_off;	 /* KF_BIT()s (kfeatures.h) to treat as absent: their
 				  * fallbacks even where the kernel has them (tests) */
+	/* Load the off-CPU programs too (about as much verifier time again as
+	 * the CPU ones). A kernel without them (before 5.18, seen in its BTF,
+	 * or refusing them at load) still gets the CPU sampler:
+	 * sampler_offcpu_available() says which it was. */
+	bool offcpu;
 };
 
 /* One aggregated entry handed to the drain callback. Arrays are valid only
@@ -59,7 +64,8 @@ struct sampler_sample {
 	const uint64_t *kern_ips; /* leaf first */
 	size_t n_kern;
 	int kern_err;
-	uint64_t count; /* samples */
+	uint64_t count; /* samples; nanoseconds off CPU for an off-CPU slot */
+	uint32_t state; /* off-CPU slot: enum profile_thread_state; else 0 */
 };
 
 /* Returns 0 to go on, negative errno to stop the drain with that error. */
@@ -85,6 +91,17 @@ int sampler_load(struct sampler *s);
  * counters start at 0. -EBUSY if already attached. */
 int sampler_attach_slot(struct sampler *s, uint32_t slot, unsigned int hz, bool kernel_stacks,
 			bool fp_only);
+
+/* Make an attached slot an off-CPU one: it opens no perf event; instead the
+ * sched_switch program (attached while any off-CPU slot exists) counts the
+ * nanoseconds its targets' threads spend off CPU, per stack at switch-out
+ * and thread state, for blocks of at least min_block_ns. -EOPNOTSUPP
+ * without the off-CPU programs, -ENOSPC past PROFILE_OFFCPU_MAX_JOBS. The
+ * slot stops being one at sampler_detach_slot(). */
+int sampler_slot_offcpu(struct sampler *s, uint32_t slot, uint64_t min_block_ns);
+
+/* Whether the off-CPU programs are loaded (see sampler_config.offcpu). */
+bool sampler_offcpu_available(const struct sampler *s);
 
 #define SAMPLER_MAX_CGROUP_SETS 256 /* cgroups with their own events per slot */
 

@@ -86,5 +86,16 @@ tag err /tmp/rec.err
 tag out2 /tmp/rec2.out
 tag err2 /tmp/rec2.err
 kill $RATIO $BUSY
+
+# Off CPU (docs/worker.md): a thread sleeping 3:1 in two functions, 5 s.
+mkdir $CG/waits
+sh -c "echo \$\$ > $CG/waits/cgroup.procs; exec /bin/offcpu sleep 60" &
+WAITS=$!
+/bin/podprof-worker record --cgroup $CG/waits --offcpu --duration 5s -o /tmp/o.pb.gz \
+	> /tmp/off.out 2> /tmp/off.err
+say offcpu-rc $?
+tag offout /tmp/off.out
+tag offerr /tmp/off.err
+kill $WAITS
 say end
 poweroff -f

@@ -172,6 +172,8 @@ void rc_attach_node(struct reconciler *r, struct target *t, struct target_node *
 	a.frequency_hz = (uint32_t)t->spec.frequency_hz;
 	a.kernel_stacks = t->spec.kernel_stacks;
 	a.frame_pointers = t->spec.frame_pointers;
+	a.offcpu = t->spec.offcpu;
+	a.min_block_us = (uint64_t)t->spec.min_block_us;
 	a.window_ms = left;
 	a.pods = calloc(n->n_pod_ix ? n->n_pod_ix : 1, sizeof(*a.pods));
 	if (!a.pods)

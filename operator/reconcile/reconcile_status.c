@@ -64,7 +64,8 @@ uint64_t rc_total_samples(const struct target *t)
 {
 	uint64_t s = 0;
 
-	if (t->profile_samples > 0)
+	/* Off CPU, the profile's total is nanoseconds: count the workers' matches. */
+	if (t->profile_samples > 0 && !t->spec.offcpu)
 		return (uint64_t)t->profile_samples;
 	for (size_t i = 0; i < t->nnodes; i++)
 		s += t->nodes[i].samples;
@@ -205,6 +206,14 @@ static json_object *build_status(const struct target *t)
 	add_pods(st, t);
 	add_nodes(st, t, &drops, &truncated);
 	json_object_object_add(st, "samples", json_object_new_int64((int64_t)rc_total_samples(t)));
+	/* What the profile weighs: its unit, and off CPU the time it holds. */
+	json_object_object_add(
+	    st, "measured",
+	    json_object_new_string(t->spec.offcpu ? "blocked time (off CPU)" : "CPU samples"));
+	if (t->spec.offcpu && t->profile_samples > 0)
+		json_object_object_add(
+		    st, "blockedSeconds",
+		    json_object_new_double((double)(t->profile_samples / 1000000) / 1000));
 	/* Samples the kernel side could not keep (full maps, stack errors). */
 	json_object_object_add(st, "drops", json_object_new_int64((int64_t)drops));
 	json_object_object_add(st, "truncatedStacks", json_object_new_int64((int64_t)truncated));
@@ -343,7 +352,12 @@ json_object *rc_top_json(struct pprof_builder *b, unsigned n)
 		json_object_object_add(
 		    o, "totalPercent",
 		    json_object_new_double((double)(int64_t)(tot * 100 + 0.5) / 100));
-		json_object_object_add(o, "samples", json_object_new_int64(e[i].self));
+		/* Off CPU a count is a nanosecond: say it as blocked milliseconds. */
+		if (pprof_builder_is_offcpu(b))
+			json_object_object_add(o, "blockedMs",
+					       json_object_new_int64(e[i].self / 1000000));
+		else
+			json_object_object_add(o, "samples", json_object_new_int64(e[i].self));
 		/* Where to look in the code: the function's hottest line. */
 		if (e[i].filename && strlen(e[i].filename) <= MAX_TOP_FILE)
 			json_object_object_add(o, "file", json_object_new_string(e[i].filename));

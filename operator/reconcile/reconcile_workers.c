@@ -93,7 +93,8 @@ static void store_profile(struct reconciler *r, struct target *t, const void *pb
 	if (r->cfg.ops->object_url(r->cfg.ops_ctx, key, &t->url) < 0)
 		t->url = strdup(key);
 	t->size_bytes = len;
-	snprintf(title, sizeof(title), "%s/%s", t->ns, t->name);
+	snprintf(title, sizeof(title), "%s/%s%s", t->ns, t->name,
+		 t->spec.offcpu ? ": blocked time (off CPU)" : "");
 	/* The flame graph is drawn from the pprof by the storage thread: up to
 	 * 64 MiB of profile must not stall the hub loop. */
 	u = new_upload(r, t, true);
@@ -217,7 +218,7 @@ void rc_finalize_target(struct reconciler *r, struct target *t)
 {
 	void *pb = NULL;
 	size_t len = 0;
-	char why[512];
+	char why[512], amount[48];
 
 	for (size_t i = 0; i < t->nnodes; i++) {
 		struct target_node *n = &t->nodes[i];
@@ -239,8 +240,10 @@ void rc_finalize_target(struct reconciler *r, struct target *t)
 	t->profile_samples = pprof_builder_total(t->merged);
 	if (t->profile_samples <= 0) {
 		rc_window_failed(r, t, "NoSamples",
-				 rc_partial(t, why, sizeof(why))
-				     ? why
+				 rc_partial(t, why, sizeof(why)) ? why
+				 : t->spec.offcpu
+				     ? "no off-CPU time was recorded (no block of at least "
+				       "spec.offcpu.minBlock in the window?)"
 				     : "no samples were collected (pods idle during the window?)");
 		return;
 	}
@@ -263,10 +266,13 @@ void rc_finalize_target(struct reconciler *r, struct target *t)
 			 "; window %u done, next in %" PRIu64 " ms", t->windows_done,
 			 t->next_window_ms - rc_mono_ms(r));
 	}
-	log_info(MOD, "%s/%s: succeeded: %" PRId64 " samples, %s", t->ns, t->name,
-		 t->profile_samples, t->message);
-	rc_emit_event(r, t, "Normal", "Completed", "%" PRId64 " samples; top: %s; %s",
-		      t->profile_samples,
+	if (t->spec.offcpu)
+		snprintf(amount, sizeof(amount), "%.3f s blocked",
+			 (double)t->profile_samples / 1e9);
+	else
+		snprintf(amount, sizeof(amount), "%" PRId64 " samples", t->profile_samples);
+	log_info(MOD, "%s/%s: succeeded: %s, %s", t->ns, t->name, amount, t->message);
+	rc_emit_event(r, t, "Normal", "Completed", "%s; top: %s; %s", amount,
 		      t->top && json_object_array_length(t->top)
 			  ? jstr(json_object_array_get_idx(t->top, 0), "function", NULL)
 			  : "-",

@@ -56,6 +56,7 @@ int target_spec_parse(struct json_object *spec, struct target_spec *out, const c
 	out->duration_ms = 30000;
 	out->frequency_hz = 99;
 	out->kernel_stacks = true;
+	out->min_block_us = SPEC_DEF_MIN_BLOCK_US;
 
 	if (!spec || !json_object_is_type(spec, json_type_object)) {
 		*msg = "spec: must be an object";
@@ -103,6 +104,31 @@ int target_spec_parse(struct json_object *spec, struct target_spec *out, const c
 			goto cleanup;
 		}
 		out->frame_pointers = strcmp(u, "framepointer") == 0;
+	}
+	if (json_object_object_get_ex(spec, "profile", &v) && v) {
+		const char *k = json_object_get_string(v);
+
+		if (!json_object_is_type(v, json_type_string) ||
+		    (strcmp(k, "cpu") != 0 && strcmp(k, "offcpu") != 0)) {
+			*msg = "spec.profile: must be cpu or offcpu";
+			goto cleanup;
+		}
+		out->offcpu = strcmp(k, "offcpu") == 0;
+	}
+	if (json_object_object_get_ex(spec, "offcpu", &v) && v) {
+		struct json_object *mb;
+
+		if (!json_object_is_type(v, json_type_object)) {
+			*msg = "spec.offcpu: must be an object";
+			goto cleanup;
+		}
+		if (json_object_object_get_ex(v, "minBlock", &mb) && mb &&
+		    (!json_object_is_type(mb, json_type_string) ||
+		     parse_duration_us(json_object_get_string(mb), &out->min_block_us) < 0 ||
+		     out->min_block_us > SPEC_MAX_MIN_BLOCK_US)) {
+			*msg = "spec.offcpu.minBlock: must be a duration from 0us to 10s";
+			goto cleanup;
+		}
 	}
 	if (json_object_object_get_ex(spec, "containers", &v) && v) {
 		size_t n;

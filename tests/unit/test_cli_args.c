@@ -176,3 +176,22 @@ UNIT_TEST(cli_profile_rel_from_status_url)
 	}
 	json_object_put(t);
 }
+
+/* run --offcpu [--min-block D]: the kind and threshold, checked like the CRD;
+ * other commands refuse them. */
+UNIT_TEST(cli_args_offcpu)
+{
+	struct cli_opts o;
+
+	CHECK_EQ_INT(parse(&o, (const char *[]){"run", "-l", "app=x", NULL}), 0);
+	CHECK(!o.offcpu && !o.min_block);
+	CHECK_EQ_INT(parse(&o, (const char *[]){"run", "-l", "app=x", "--offcpu", "--min-block",
+						"250us", NULL}),
+		     0);
+	CHECK(o.offcpu);
+	CHECK_EQ_STR(o.min_block, "250us");
+	CHECK_EQ_INT(parse(&o, (const char *[]){"run", "-l", "app=x", "--offcpu", "--min-block",
+						"11s", NULL}),
+		     -EINVAL);
+	CHECK_EQ_INT(parse(&o, (const char *[]){"top", "t", "--offcpu", NULL}), -EINVAL);
+}

@@ -297,3 +297,30 @@ UNIT_TEST(flamegraph_python_frames_coloured_apart)
 	free(svg);
 	pprof_builder_free(b);
 }
+
+/* An off-CPU profile is drawn by blocked time and says so: tooltips in
+ * milliseconds blocked, the subtitle in seconds of blocked time. */
+UNIT_TEST(flamegraph_offcpu_says_blocked_time)
+{
+	struct pprof_builder *b = NULL;
+	double x, w, y;
+	size_t len = 0;
+	char *svg;
+
+	CHECK_EQ_INT(pprof_builder_new(&b, 0, 0), 0);
+	CHECK_EQ_INT(pprof_builder_set_offcpu(b), 0);
+	add(b, 300000000, "read", "main", NULL); /* 300 ms */
+	add(b, 100000000, "nanosleep", "main", NULL);
+	svg = render(b, "ns/t: blocked time (off CPU)", &len);
+	CHECK(svg != NULL);
+	if (!svg)
+		goto cleanup;
+	CHECK_EQ_INT(frame(svg, "read", &x, &w, &y), 0);
+	CHECK(w == 885.0); /* 3/4 of 1180 px */
+	CHECK(strstr(svg, "<title>read (300.0 ms blocked, 75.00%, self 300.0 ms)</title>") != NULL);
+	CHECK(strstr(svg, "0.400 s blocked (off CPU); width = share of blocked time") != NULL);
+	CHECK(strstr(svg, " samples,") == NULL && strstr(svg, " samples;") == NULL);
+cleanup:
+	free(svg);
+	pprof_builder_free(b);
+}

@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* test_parse.c -- durations and numbers mean the same on flags and in specs. */
+#include <errno.h>
+
 #include "unit.h"
 #include "parse.h"
 
@@ -40,4 +42,25 @@ UNIT_TEST(parse_numbers)
 	CHECK(parse_ulong_range(" 5", 0, 100, &v) < 0);
 	CHECK(parse_ulong_range("5k", 0, 100, &v) < 0);
 	CHECK(parse_ulong_range("99999999999999999999999", 0, ~0UL, &v) < 0);
+}
+
+/* Microsecond durations for thresholds: "<n>us" or any millisecond form. */
+UNIT_TEST(parse_duration_us_forms)
+{
+	int64_t us = -1;
+
+	CHECK_EQ_INT(parse_duration_us("0us", &us), 0);
+	CHECK_EQ_INT(us, 0);
+	CHECK_EQ_INT(parse_duration_us("250us", &us), 0);
+	CHECK_EQ_INT(us, 250);
+	CHECK_EQ_INT(parse_duration_us("5ms", &us), 0);
+	CHECK_EQ_INT(us, 5000);
+	CHECK_EQ_INT(parse_duration_us("1s", &us), 0);
+	CHECK_EQ_INT(us, 1000000);
+	CHECK_EQ_INT(parse_duration_us("us", &us), -EINVAL);
+	CHECK_EQ_INT(parse_duration_us("-1us", &us), -EINVAL);
+	CHECK_EQ_INT(parse_duration_us("1.5ms", &us), -EINVAL);
+	CHECK_EQ_INT(parse_duration_us("10", &us), -EINVAL);
+	CHECK_EQ_INT(parse_duration_us("99999999999999999us", &us), -EINVAL);
+	CHECK_EQ_INT(parse_duration_us(NULL, &us), -EINVAL);
 }

@@ -805,3 +805,52 @@ UNIT_TEST(pprof_top_hottest_line)
 	pprof_top_free(t, n);
 	pprof_builder_free(b);
 }
+
+/* An off-CPU profile has one sample type, off_cpu/nanoseconds, keeps it
+ * through a merge into an empty builder, and refuses to mix with CPU samples. */
+UNIT_TEST(pprof_offcpu_kind)
+{
+	static const struct pprof_mapping_info app = {
+	    .start = 0x1000, .limit = 0x9000, .filename = "/app"};
+	const struct pprof_frame wait[] = {FR(0x1100, "wait_for_disk", &app),
+					   FR(0x1200, "main", &app)};
+	struct pprof_builder *b = NULL, *m = NULL, *cpu = sample_profile();
+	Perftools__Profiles__Profile *p = NULL;
+	void *raw = NULL, *cpu_raw = NULL;
+	size_t raw_len = 0, cpu_len = 0;
+
+	CHECK(cpu != NULL);
+	CHECK_EQ_INT(pprof_builder_new(&b, 0, 0), 0);
+	CHECK_EQ_INT(pprof_builder_set_offcpu(b), 0);
+	CHECK(pprof_builder_is_offcpu(b));
+	CHECK_EQ_INT(pprof_builder_add(b, wait, 2, 2500000000LL, NULL, 0), 0);
+	CHECK_EQ_INT(pprof_builder_total(b), 2500000000LL);
+	CHECK_EQ_INT(pprof_builder_encode(b, false, &raw, &raw_len), 0);
+	p = perftools__profiles__profile__unpack(NULL, raw_len, raw);
+	CHECK(p != NULL);
+	if (p) {
+		CHECK_EQ_INT(p->n_sample_type, 1);
+		CHECK_EQ_STR(p->string_table[p->sample_type[0]->type], "off_cpu");
+		CHECK_EQ_STR(p->string_table[p->sample_type[0]->unit], "nanoseconds");
+		CHECK_EQ_INT(p->n_sample, 1);
+		CHECK_EQ_INT(p->sample[0]->n_value, 1);
+		CHECK_EQ_INT(p->sample[0]->value[0], 2500000000LL);
+	}
+	/* A builder that holds samples cannot change kind. */
+	CHECK_EQ_INT(pprof_builder_set_offcpu(cpu), -EINVAL);
+
+	CHECK_EQ_INT(pprof_builder_new(&m, 10000000, 0), 0);
+	CHECK_EQ_INT(pprof_builder_merge(m, raw, raw_len, MAX_IN), 0);
+	CHECK(pprof_builder_is_offcpu(m));
+	CHECK_EQ_INT(pprof_builder_total(m), 2500000000LL);
+	CHECK_EQ_INT(pprof_builder_encode(cpu, false, &cpu_raw, &cpu_len), 0);
+	CHECK_EQ_INT(pprof_builder_merge(m, cpu_raw, cpu_len, MAX_IN), -EINVAL);
+	CHECK_EQ_INT(pprof_builder_merge(cpu, raw, raw_len, MAX_IN), -EINVAL);
+
+	perftools__profiles__profile__free_unpacked(p, NULL);
+	free(raw);
+	free(cpu_raw);
+	pprof_builder_free(b);
+	pprof_builder_free(m);
+	pprof_builder_free(cpu);
+}

@@ -369,3 +369,61 @@ UNIT_TEST(proto_progress_stats_and_notices)
 	CHECK_EQ_INT(proto_encode(&m, &out, &len, &err), 0);
 	free(out);
 }
+
+/* attach carries the profile kind and the off-CPU threshold; CPU is the
+ * default, an unknown kind or a threshold over 10 s is refused. */
+UNIT_TEST(proto_attach_offcpu)
+{
+	static const char head[] = "{\"v\":1,\"type\":\"attach\",\"jobId\":\"j\",\"frequencyHz\":"
+				   "99,\"windowMs\":1000,\"pods\":[]";
+	char f[512];
+	struct proto_msg m;
+	struct proto_err err;
+
+	snprintf(f, sizeof(f), "%s}", head);
+	CHECK_EQ_INT(proto_decode(f, strlen(f), &m, &err), 0);
+	CHECK(!m.u.attach.offcpu);
+	proto_msg_free(&m);
+
+	snprintf(f, sizeof(f), "%s,\"profile\":\"offcpu\"}", head);
+	CHECK_EQ_INT(proto_decode(f, strlen(f), &m, &err), 0);
+	CHECK(m.u.attach.offcpu);
+	CHECK_EQ_INT(m.u.attach.min_block_us, PROTO_DEFAULT_MIN_BLOCK_US);
+	proto_msg_free(&m);
+
+	snprintf(f, sizeof(f), "%s,\"profile\":\"offcpu\",\"minBlockUs\":250}", head);
+	CHECK_EQ_INT(proto_decode(f, strlen(f), &m, &err), 0);
+	CHECK_EQ_INT(m.u.attach.min_block_us, 250);
+	proto_msg_free(&m);
+
+	/* Encoding writes both back. */
+	{
+		struct proto_msg out = {.type = PROTO_ATTACH};
+		char *enc = NULL;
+		size_t len = 0;
+
+		snprintf(out.u.attach.job_id, sizeof(out.u.attach.job_id), "j2");
+		out.u.attach.frequency_hz = 99;
+		out.u.attach.window_ms = 1000;
+		out.u.attach.offcpu = true;
+		out.u.attach.min_block_us = 5000;
+		CHECK_EQ_INT(proto_encode(&out, &enc, &len, &err), 0);
+		CHECK_EQ_INT(proto_decode(enc, len, &m, &err), 0);
+		CHECK(m.u.attach.offcpu);
+		CHECK_EQ_INT(m.u.attach.min_block_us, 5000);
+		proto_msg_free(&m);
+		free(enc);
+	}
+
+	snprintf(f, sizeof(f), "%s,\"profile\":\"cpu\"}", head);
+	CHECK_EQ_INT(proto_decode(f, strlen(f), &m, &err), 0);
+	CHECK(!m.u.attach.offcpu);
+	proto_msg_free(&m);
+
+	snprintf(f, sizeof(f), "%s,\"profile\":\"memory\"}", head);
+	CHECK(proto_decode(f, strlen(f), &m, &err) < 0);
+	CHECK_EQ_STR(err.field, "profile");
+	snprintf(f, sizeof(f), "%s,\"profile\":\"offcpu\",\"minBlockUs\":10000001}", head);
+	CHECK(proto_decode(f, strlen(f), &m, &err) < 0);
+	CHECK_EQ_STR(err.field, "minBlockUs");
+}

@@ -91,3 +91,33 @@ UNIT_TEST(spec_schedule)
 		    &s) < 0);
 	CHECK(parse("{\"selector\":{\"matchLabels\":{\"a\":\"b\"}},\"schedule\":{}}", &s) < 0);
 }
+
+/* spec.profile picks CPU (the default) or off-CPU; spec.offcpu.minBlock
+ * defaults to 1ms and takes microseconds up to 10s. */
+UNIT_TEST(spec_profile_offcpu)
+{
+	struct target_spec s;
+
+	CHECK_EQ_INT(parse("{\"selector\":{\"matchLabels\":{\"a\":\"b\"}}}", &s), 0);
+	CHECK(!s.offcpu);
+	CHECK_EQ_INT(s.min_block_us, 1000);
+	target_spec_release(&s);
+	CHECK_EQ_INT(
+	    parse("{\"selector\":{\"matchLabels\":{\"a\":\"b\"}},\"profile\":\"offcpu\"}", &s), 0);
+	CHECK(s.offcpu);
+	CHECK_EQ_INT(s.min_block_us, 1000);
+	target_spec_release(&s);
+	CHECK_EQ_INT(parse("{\"selector\":{\"matchLabels\":{\"a\":\"b\"}},\"profile\":\"offcpu\","
+			   "\"offcpu\":{\"minBlock\":\"250us\"}}",
+			   &s),
+		     0);
+	CHECK_EQ_INT(s.min_block_us, 250);
+	target_spec_release(&s);
+	CHECK(parse("{\"selector\":{\"matchLabels\":{\"a\":\"b\"}},\"profile\":\"mem\"}", &s) < 0);
+	CHECK(
+	    parse(
+		"{\"selector\":{\"matchLabels\":{\"a\":\"b\"}},\"offcpu\":{\"minBlock\":\"11s\"}}",
+		&s) < 0);
+	CHECK(parse("{\"selector\":{\"matchLabels\":{\"a\":\"b\"}},\"offcpu\":{\"minBlock\":5}}",
+		    &s) < 0);
+}
