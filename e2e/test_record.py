@@ -219,7 +219,10 @@ def test_accuracy_and_isolation(worker, workloads, cgroups, tmp_path):
     """A 5 s, 99 Hz recording of a cgroup attributes a 3:1 CPU split 75/25 within 3 points,
     keeps >= 90% of the samples its CPU time implies, and holds nothing from a busy sibling."""
     target, sibling = cgroups.child("target"), cgroups.child("sibling")
-    ratio = cgroups.spawn([workloads["ratio"], "plain"], target, realtime=True)
+    # Split by work done, not by CPU time read from the clock: on some VMs the
+    # CPU-time split runs in lockstep with the 99 Hz timer and perf itself then
+    # sees 53-83 % (three perf runs side by side with podprof on one machine).
+    ratio = cgroups.spawn([workloads["ratio"], "work"], target, realtime=True)
     busy = cgroups.spawn([workloads["busy"]], sibling)
     out = str(tmp_path / "ratio.pb.gz")
     r = record(worker, ["--cgroup", target, "--duration", f"{DURATION_S}s",
