@@ -133,6 +133,32 @@ static bool have_ancestor(void)
 				       BPF_FUNC_get_current_ancestor_cgroup_id, NULL) > 0;
 }
 
+/* Whether sched_switch passes prev_state (5.18+), which the off-CPU
+ * programs read: the worker loads them only then (worker/sampler.c
+ * kernel_has_prev_state), and so does this tool. */
+static bool have_prev_state(void)
+{
+	struct btf *btf = btf__load_vmlinux_btf();
+	const struct btf_type *t;
+	bool ok;
+	int id;
+
+	if (!btf)
+		return false;
+	id = btf__find_by_name_kind(btf, "btf_trace_sched_switch", BTF_KIND_TYPEDEF);
+	t = id > 0 ? btf__type_by_id(btf, id) : NULL;
+	while (t && (btf_is_ptr(t) || btf_is_typedef(t)))
+		t = btf__type_by_id(btf, t->type);
+	ok = t && btf_is_func_proto(t) && btf_vlen(t) >= 5;
+	btf__free(btf);
+	return ok;
+}
+
+static bool is_offcpu(const struct bpf_program *prog)
+{
+	return strncmp(bpf_program__name(prog), "offcpu_", 7) == 0;
+}
+
 /* Open the object, optionally without BPF_F_NO_PREALLOC, and load it with
  * the given log level; each program's log goes to its own buffer. */
 static int load(const char *path, bool prealloc, __u32 level, struct bpf_object **out, char **bufs,
@@ -158,6 +184,8 @@ static int load(const char *path, bool prealloc, __u32 level, struct bpf_object 
 	{
 		if (i >= nbufs)
 			break;
+		if (is_offcpu(prog) && !have_prev_state())
+			bpf_program__set_autoload(prog, false);
 		bufs[i][0] = '\0';
 		bpf_program__set_log_buf(prog, bufs[i], LOG_SIZE);
 		bpf_program__set_log_level(prog, level);
@@ -211,6 +239,12 @@ int main(int argc, char **argv)
 			__u32 len = sizeof(info);
 			char processed[256], stack[256], verified[64] = "";
 
+			if (!bpf_program__autoload(prog)) {
+				printf("prog %s skipped: needs sched_switch's prev_state (5.18+)\n",
+				       bpf_program__name(prog));
+				i++;
+				continue;
+			}
 			stat_line(bufs[i], "processed", processed, sizeof(processed));
 			stat_line(bufs[i], "stack depth", stack, sizeof(stack));
 			/* verified_insns (5.16+) sits at the end of bpf_prog_info: an
