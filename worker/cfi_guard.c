@@ -57,6 +57,8 @@ static int skip_enc(struct cur *c, uint8_t enc, bool elf64)
 
 	if (enc == PE_OMIT)
 		return 0;
+	if ((enc & 0x70) == 0x50)
+		return -1; /* DW_EH_PE_aligned: padding this reading would not follow */
 	switch (enc & 0x0f) {
 	case PE_ABSPTR:
 		return skip(c, elf64 ? 8 : 4);
@@ -227,6 +229,8 @@ static int scan_cie(struct scan *s, const unsigned char *ident, Elf_Data *d, boo
 	*aug_skip = e.cie.fde_augmentation_data_size;
 	if (aug[0] && aug[0] != 'z')
 		return bad(s, "augmentation not understood, length", strlen(aug));
+	if (aug[0] == 'z' && aug[1] && !e.cie.augmentation_data)
+		return bad(s, "augmentation without its data, letters", strlen(aug) - 1);
 	a.p = e.cie.augmentation_data;
 	a.end = a.p ? a.p + e.cie.augmentation_data_size : NULL;
 	for (const char *c = aug + (aug[0] == 'z'); *c && a.p; c++) {
