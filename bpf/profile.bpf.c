@@ -127,6 +127,15 @@ struct {
 	__type(value, __u32);
 } proc_events SEC(".maps");
 
+/* One record per event newly queued in proc_events: its only use is to wake
+ * the worker's event loop (the ring buffer's epoll fd), so new processes are
+ * read at once instead of by a timer. Small: when it is full the event still
+ * waits in proc_events for the worker's once-a-second walk. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4096);
+} proc_wake SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1 << 21);
@@ -289,7 +298,8 @@ static __always_inline __u64 *match_target(__u32 slot, __u32 tgid, struct profil
 
 static __always_inline void proc_event(__u32 pid, __u32 what)
 {
-	bpf_map_update_elem(&proc_events, &pid, &what, BPF_NOEXIST);
+	if (bpf_map_update_elem(&proc_events, &pid, &what, BPF_NOEXIST) == 0)
+		bpf_ringbuf_output(&proc_wake, &pid, sizeof(pid), 0);
 }
 
 /* ---- the walk ------------------------------------------------------------------ */

@@ -35,7 +35,7 @@
 #define TOKEN_FILE_MAX	PROTO_MAX_TOKEN_LEN
 #define WELCOME_TIMEOUT 10 /* seconds from upgrade to welcome */
 #define TICK_US		(1000 * LWS_US_PER_MS)
-#define UNWIND_TICK_US	(100 * LWS_US_PER_MS)
+#define WAKE_PROTOCOL	"podprof-process-events"
 
 /* Reconnect delays; lws adds up to 30 % jitter so that workers restarted
  * together do not dial the operator in lock step. */
@@ -58,7 +58,12 @@ struct agent {
 	int port;
 	bool tls;
 	char *token; /* re-read per connect; wiped on replace */
-	lws_sorted_usec_list_t sul_connect, sul_heartbeat, sul_tick, sul_unwind;
+	lws_sorted_usec_list_t sul_connect, sul_heartbeat, sul_tick;
+	/* The sampler's process-event fd, adopted into the lws loop (a dup:
+	 * lws closes what it adopts) so the unwinder learns new processes the
+	 * moment BPF meets them, with no timer waking an idle worker. */
+	struct lws *wake_wsi;
+	uint64_t wake_load; /* the engine load whose fd wake_wsi watches */
 	uint16_t retries;
 	bool welcomed;
 	uint32_t heartbeat_ms;
@@ -274,24 +279,73 @@ static int health_check(const char *path, bool need_link)
 	return 0;
 }
 
+/* Watch the fd of the BPF object loaded now, if it is not the one watched:
+ * the engine loads on the first job and unloads when idle, so this runs
+ * after every message and tick. Without the fd (adoption failed) new
+ * processes are still learned by the once-a-second tick. */
+static void wake_sync(struct agent *ag)
+{
+	uint64_t load;
+	int fd = agent_jobs_events_fd(ag->jobs, &load), dfd;
+	lws_sock_file_fd_type u;
+
+	if (ag->wake_wsi && (fd < 0 || load != ag->wake_load)) {
+		struct lws *w = ag->wake_wsi;
+
+		ag->wake_wsi = NULL;
+		lws_set_timeout(w, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_SYNC);
+	}
+	if (fd < 0 || ag->wake_wsi)
+		return;
+	dfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	if (dfd < 0) {
+		log_warn(MOD, "process events: dup: %s", strerror(errno));
+		return;
+	}
+	u.filefd = (lws_filefd_type)(intptr_t)dfd;
+	ag->wake_wsi = lws_adopt_descriptor_vhost(lws_get_vhost_by_name(ag->ctx, "default"),
+						  LWS_ADOPT_RAW_FILE_DESC, u, WAKE_PROTOCOL, NULL);
+	if (!ag->wake_wsi) {
+		/* lws closed dfd already on this path. */
+		log_warn(MOD, "process events: not watched (lws refused the fd); new processes "
+			      "are learned once a second");
+		return;
+	}
+	ag->wake_load = load;
+}
+
 static void tick_cb(lws_sorted_usec_list_t *sul)
 {
 	struct agent *ag = lws_container_of(sul, struct agent, sul_tick);
 
 	health_touch(ag);
+	agent_jobs_unwind_tick(ag->jobs);
 	agent_jobs_tick(ag->jobs);
+	wake_sync(ag);
 	lws_sul_schedule(ag->ctx, 0, &ag->sul_tick, tick_cb,
 			 (lws_usec_t)agent_jobs_next_due_ms(ag->jobs, TICK_US / LWS_US_PER_MS) *
 			     LWS_US_PER_MS);
 }
 
-/* New processes reach the unwinder between drains (see job_engine_tick). */
-static void unwind_cb(lws_sorted_usec_list_t *sul)
+static int wake_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+			 size_t len)
 {
-	struct agent *ag = lws_container_of(sul, struct agent, sul_unwind);
+	struct agent *ag = lws_context_user(lws_get_context(wsi));
 
-	agent_jobs_unwind_tick(ag->jobs);
-	lws_sul_schedule(ag->ctx, 0, &ag->sul_unwind, unwind_cb, UNWIND_TICK_US);
+	(void)user;
+	(void)in;
+	(void)len;
+	switch (reason) {
+	case LWS_CALLBACK_RAW_RX_FILE:
+		agent_jobs_unwind_tick(ag->jobs);
+		return 0;
+	case LWS_CALLBACK_RAW_CLOSE_FILE:
+		if (ag->wake_wsi == wsi)
+			ag->wake_wsi = NULL;
+		return 0;
+	default:
+		return 0;
+	}
 }
 
 static void link_down(struct agent *ag, const char *why)
@@ -360,6 +414,7 @@ static int handle_message(struct agent *ag)
 		break;
 	case PROTO_ATTACH:
 		agent_jobs_attach(ag->jobs, &m.u.attach);
+		wake_sync(ag);
 		break;
 	case PROTO_DETACH:
 		if (agent_jobs_detach(ag->jobs, m.u.detach.job_id) == -ENOENT)
@@ -471,6 +526,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 
 static const struct lws_protocols protocols[] = {
     {PROTO_SUBPROTOCOL, callback, 0, 64 * 1024, 0, NULL, 0},
+    {WAKE_PROTOCOL, wake_callback, 0, 0, 0, NULL, 0},
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
@@ -569,7 +625,6 @@ int agent_run(struct agent *ag)
 		 ag->host, ag->port, ag->path);
 	lws_sul_schedule(ag->ctx, 0, &ag->sul_connect, connect_cb, 1);
 	lws_sul_schedule(ag->ctx, 0, &ag->sul_tick, tick_cb, TICK_US);
-	lws_sul_schedule(ag->ctx, 0, &ag->sul_unwind, unwind_cb, UNWIND_TICK_US);
 	while (!ag->stop) {
 		if (lws_service(ag->ctx, 0) < 0)
 			return -EIO;
@@ -598,7 +653,6 @@ void agent_free(struct agent *ag)
 		lws_sul_cancel(&ag->sul_connect);
 		lws_sul_cancel(&ag->sul_heartbeat);
 		lws_sul_cancel(&ag->sul_tick);
-		lws_sul_cancel(&ag->sul_unwind);
 		lws_context_destroy(ag->ctx);
 	}
 	wsq_clear(&ag->q);

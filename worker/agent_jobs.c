@@ -616,6 +616,11 @@ void agent_jobs_unwind_tick(struct agent_jobs *aj)
 		log_debug(MOD, "unwinder: %s", strerror(-err));
 }
 
+int agent_jobs_events_fd(const struct agent_jobs *aj, uint64_t *load)
+{
+	return job_engine_events_fd(aj->engine, load);
+}
+
 void agent_jobs_tick(struct agent_jobs *aj)
 {
 	uint64_t now = clock_mono_ms();

@@ -65,8 +65,12 @@ int agent_jobs_detach(struct agent_jobs *aj, const char *job_id);
  * did not exist yet, ends windows, sends progress. */
 void agent_jobs_tick(struct agent_jobs *aj);
 
-/* Hand processes the sampler has just met to the unwinder (every ~100 ms). */
+/* Hand processes the sampler has just met to the unwinder: when the fd of
+ * agent_jobs_events_fd polls readable, and with every agent_jobs_tick. */
 void agent_jobs_unwind_tick(struct agent_jobs *aj);
+
+/* See job_engine_events_fd: -1 while no BPF object is loaded. */
+int agent_jobs_events_fd(const struct agent_jobs *aj, uint64_t *load);
 
 /* Milliseconds until the earliest job window ends (0 if one is due now), or
  * max_ms when no job ends sooner: the agent ticks at that moment, so a window

@@ -64,6 +64,7 @@ struct job_engine {
 	bool offcpu;		/* load the off-CPU programs too */
 	uint32_t unload_after_ms;
 	int64_t unused_since_ns;  /* CLOCK_MONOTONIC: loaded with no job since; 0 = in use */
+	uint64_t loads;		  /* BPF loads so far (see job_engine_events_fd) */
 	struct sampler *sampler;  /* NULL while idle */
 	struct symbolizer *sym;	  /* NULL while idle */
 	struct symcache *symbols; /* binaries' tables: kept across jobs, bounded */
@@ -160,6 +161,7 @@ static int engine_wake(struct job_engine *e)
 	if (err)
 		goto cleanup;
 	e->py_pid = 0;
+	e->loads++;
 	log_info(MOD, "BPF sampler loaded");
 	return 0;
 cleanup:
@@ -209,6 +211,13 @@ int job_engine_tick(struct job_engine *e)
 		return 0;
 	}
 	return e && e->unw ? unwinder_poll_events(e->unw) : 0;
+}
+
+int job_engine_events_fd(const struct job_engine *e, uint64_t *load)
+{
+	if (load)
+		*load = e ? e->loads : 0;
+	return e && e->sampler ? sampler_events_fd(e->sampler) : -1;
 }
 
 size_t job_engine_running(const struct job_engine *e)

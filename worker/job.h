@@ -116,9 +116,16 @@ void job_engine_free(struct job_engine *e);
 
 /* Learn the processes the BPF program has just met (new, exec'd, new
  * mappings) so their stacks unwind fully, and unload BPF once it has been
- * unused for unload_after_ms: call often, e.g. every 100 ms, also while no
- * job runs. Cheap when nothing happened; a no-op while idle. */
+ * unused for unload_after_ms: call whenever job_engine_events_fd polls
+ * readable and about once a second besides, also while no job runs. Cheap
+ * when nothing happened; a no-op while idle. */
 int job_engine_tick(struct job_engine *e);
+
+/* The fd that polls readable when the BPF program has met processes
+ * (sampler_events_fd), or -1 while nothing is loaded. *load (may be NULL)
+ * is set to a count that changes with every load, so a caller that watches
+ * the fd can tell a new one that happens to reuse the number. */
+int job_engine_events_fd(const struct job_engine *e, uint64_t *load);
 
 /* Jobs running now; 0 means no perf event is attached. */
 size_t job_engine_running(const struct job_engine *e);

@@ -8,6 +8,7 @@
 #include "parse.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
@@ -38,7 +39,6 @@
 #define MIN_DURATION_NS	 (100LL * 1000000)	    /* 100ms */
 #define MAX_DURATION_NS	 (24LL * 3600 * 1000000000) /* a day */
 #define POLL_NS		 1000000000LL		    /* drain once a second */
-#define TICK_NS		 100000000LL		    /* new processes for the unwinder */
 #define MAX_MIN_BLOCK_US (10LL * 1000000)	    /* --min-block: longer hides everything */
 #define DEF_MIN_BLOCK_US 1000			    /* see docs/worker.md, off-CPU profiles */
 
@@ -296,12 +296,21 @@ static int resolve_cgroup(const struct record_args *a, char *path, uint64_t *id)
 	return 0;
 }
 
-static void sleep_ns(int64_t ns)
+/* Sleep up to ns, waking early when the BPF program has met processes
+ * (fd, see job_engine_events_fd; -1: just sleep). */
+static void wait_ns(int fd, int64_t ns)
 {
-	struct timespec ts = {.tv_sec = ns / 1000000000LL, .tv_nsec = ns % 1000000000LL};
+	struct pollfd pfd = {.fd = fd, .events = POLLIN};
+	int ms = (int)((ns + 999999) / 1000000);
 
-	/* EINTR (Ctrl-C) just ends the nap; the loop checks stop_flag. */
-	nanosleep(&ts, NULL);
+	/* EINTR (Ctrl-C) just ends the wait; the loop checks stop_flag. */
+	if (fd >= 0) {
+		poll(&pfd, 1, ms);
+	} else {
+		struct timespec ts = {.tv_sec = ns / 1000000000LL, .tv_nsec = ns % 1000000000LL};
+
+		nanosleep(&ts, NULL);
+	}
 }
 
 static int write_file(const char *path, const void *data, size_t len)
@@ -421,11 +430,12 @@ static int run_window(struct job_engine *e, struct job *j, int64_t duration_ns)
 	int err;
 
 	while (!stop_flag) {
-		int64_t left = end - clock_mono_ns();
+		int64_t left = end - clock_mono_ns(), due = next_poll - clock_mono_ns();
 
 		if (left <= 0)
 			break;
-		sleep_ns(left < TICK_NS ? left : TICK_NS);
+		if (due > 0)
+			wait_ns(job_engine_events_fd(e, NULL), left < due ? left : due);
 		err = job_engine_tick(e);
 		if (!err && clock_mono_ns() >= next_poll) {
 			next_poll += POLL_NS;

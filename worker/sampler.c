@@ -65,6 +65,7 @@ struct sampler {
 	uint64_t stacks_lost;	    /* counts whose stack was gone */
 	uint32_t pid_targets[PROFILE_MAX_SLOTS]; /* process targets per slot */
 	bool no_batch;				 /* kernel without hash map batch ops */
+	struct ring_buffer *wake;		 /* proc_wake: process events are queued */
 	bool period_code; /* no BPF cookies: slot and flags ride in the sample period */
 };
 
@@ -241,6 +242,15 @@ cleanup:
 	return err;
 }
 
+/* The records carry nothing the map does not: their arrival is the news. */
+static int wake_record(void *ctx, void *data, size_t size)
+{
+	(void)ctx;
+	(void)data;
+	(void)size;
+	return 0;
+}
+
 int sampler_load(struct sampler *s)
 {
 	int err;
@@ -283,6 +293,13 @@ int sampler_load(struct sampler *s)
 			return err;
 		}
 	}
+	s->wake = ring_buffer__new(bpf_map__fd(s->skel->maps.proc_wake), wake_record, NULL, NULL);
+	if (!s->wake)
+		/* Not fatal: the once-a-second walk still finds every event. */
+		log_warn(MOD,
+			 "process-event wake-ups unavailable (%s): new processes are read "
+			 "within a second instead of at once",
+			 strerror(errno));
 	s->loaded = true;
 	return 0;
 }
@@ -933,6 +950,8 @@ void sampler_close(struct sampler *s)
 		sampler_detach_slot(s, i);
 	bpf_link__destroy(s->offcpu_link);
 	s->offcpu_link = NULL;
+	ring_buffer__free(s->wake);
+	s->wake = NULL;
 	profile_bpf__destroy(s->skel);
 	s->skel = NULL;
 	stack_cache_free(s->stacks);
@@ -1038,14 +1057,22 @@ int sampler_py_get(struct sampler *s, uint32_t pid, struct profile_py_proc *p)
 	return bpf_map_lookup_elem(bpf_map__fd(s->skel->maps.py_procs), &pid, p);
 }
 
-int sampler_proc_events(struct sampler *s, sampler_proc_event_fn fn, void *ctx)
+int sampler_events_fd(const struct sampler *s)
+{
+	return s && s->wake ? ring_buffer__epoll_fd(s->wake) : -1;
+}
+
+int sampler_proc_events(struct sampler *s, bool all, sampler_proc_event_fn fn, void *ctx)
 {
 	uint32_t pids[256], key, next, what;
 	size_t n = 0;
-	int fd, err = 0;
+	int fd, err = 0, woken;
 
 	if (!s->loaded)
 		return -EINVAL;
+	woken = s->wake ? ring_buffer__consume(s->wake) : 1;
+	if (woken == 0 && !all)
+		return 0;
 	fd = bpf_map__fd(s->skel->maps.proc_events);
 	/* Collect first: deleting while walking with get_next_key restarts the walk. */
 	for (bool first = true; n < sizeof(pids) / sizeof(pids[0]); first = false) {

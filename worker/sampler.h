@@ -166,9 +166,17 @@ int sampler_py_set(struct sampler *s, uint32_t pid, const struct profile_py_proc
 int sampler_py_delete(struct sampler *s, uint32_t pid);
 int sampler_py_get(struct sampler *s, uint32_t pid, struct profile_py_proc *p);
 
-/* Hand every pending process event (enum profile_proc_event) to fn and clear it. */
+/* Hand pending process events (enum profile_proc_event) to fn and clear them.
+ * With all false, only when the wake-up ring says some were queued (no map
+ * walk otherwise: cheap enough to call on every wake-up); with all true,
+ * every one (once a second, for events whose wake-up did not fit the ring). */
 typedef int (*sampler_proc_event_fn)(void *ctx, uint32_t pid, uint32_t event);
-int sampler_proc_events(struct sampler *s, sampler_proc_event_fn fn, void *ctx);
+int sampler_proc_events(struct sampler *s, bool all, sampler_proc_event_fn fn, void *ctx);
+
+/* An fd that polls readable when the BPF program queued a process event
+ * (the wake-up ring's epoll fd), or -1 before sampler_load. Owned by the
+ * sampler: valid until sampler_close. */
+int sampler_events_fd(const struct sampler *s);
 
 struct sampler_stack_stats {
 	size_t cached;		      /* stacks held in user space */

@@ -864,7 +864,7 @@ static void reap(struct unwinder *u)
 
 int unwinder_poll_events(struct unwinder *u)
 {
-	return sampler_proc_events(u->s, on_event, u);
+	return sampler_proc_events(u->s, false, on_event, u);
 }
 
 int unwinder_poll(struct unwinder *u)
@@ -872,7 +872,7 @@ int unwinder_poll(struct unwinder *u)
 	int err;
 
 	u->tick++;
-	err = unwinder_poll_events(u);
+	err = sampler_proc_events(u->s, true, on_event, u);
 	if (err)
 		return err;
 	for (size_t i = 0; i < u->n_watches; i++) {

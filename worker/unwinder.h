@@ -85,8 +85,9 @@ void unwinder_unwatch_cgroup(struct unwinder *u, uint64_t cgroup_id);
  * processes that exited (about once a second). */
 int unwinder_poll(struct unwinder *u);
 
-/* Only the process events: cheap (one syscall when there are none), so
- * callers run it often (every 100 ms) and new processes unwind soon. */
+/* Only the events the wake-up ring announced (sampler_events_fd): one
+ * syscall when there are none, so callers run it whenever that fd polls
+ * readable and new processes unwind at once. */
 int unwinder_poll_events(struct unwinder *u);
 
 void unwinder_stats(const struct unwinder *u, struct unwinder_stats *st);
