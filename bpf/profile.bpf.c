@@ -92,8 +92,16 @@ struct {
 	__type(value, struct target_memo);
 } target_memos SEC(".maps");
 
+/* Each distinct stack once, by hash, until a drain has read it (it is then
+ * deleted here and cached in user space). LRU, not a plain hash: a stack met
+ * again after its drain is stored again, and when its next drain finds it in
+ * the user-space cache nothing deletes this copy, so over a long window with
+ * many distinct stacks (every leaf address counts) a plain map filled up and
+ * new stacks were lost. Eviction takes the least recently used entries,
+ * which are such leftovers; a stack stored since the last drain is only at
+ * risk if some 16k newer ones came after it within one drain interval. */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 16384);
 	__type(key, __u64);
 	__type(value, struct profile_stack);

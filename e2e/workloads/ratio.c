@@ -50,7 +50,10 @@ static inline __attribute__((always_inline)) void burn(int64_t amount)
 
 	for (int64_t i = 0; by_work ? i < end : cpu_ns() < end; i++) {
 		spin(20000);
-		if (with_syscalls)
+		/* Enough of them that a fair share of samples (some 10-30 %)
+		 * land in the kernel: one per round gave a kernel sample
+		 * only now and then. */
+		for (int k = 0; with_syscalls && k < 32; k++)
 			syscall(SYS_getppid);
 	}
 }
