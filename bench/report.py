@@ -469,8 +469,9 @@ def selected_section(sel, out):
     if runs:
         cores = sel["machine"]["cores"]
         out.append(f"Cost of `record --cgroup` on pod A (all CPUs busy in pod A) over a {runs[0]['secs']} s "
-                   "window, medians: *start-up* = worker CPU until it samples (BTF, program load and "
-                   "verification, unwind tables); *steady* = worker CPU during the window (drains, "
+                   "window, medians: *start-up* = worker CPU until it samples and the first drain 1 s "
+                   "later is done (BTF, program load and verification, unwind tables, the symbol tables "
+                   "of the processes present); *steady* = worker CPU during the rest of the window (drains, "
                    "unwinder upkeep, symbolization of new stacks); *exit* = the last drain, symbolization "
                    "and writing the profile. *Node CPU steady* = (steady CPU + BPF time) / (cores x "
                    "window). Goal: steady-state worker CPU <= 0.05 % of the node at 99 Hz.\n")
