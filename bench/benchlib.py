@@ -109,6 +109,18 @@ def wait_rusage(proc, timeout=120.0):
     return proc.returncode, proc.rusage
 
 
+def stop_procs(procs, timeout=30):
+    """SIGTERM each live process (None entries skipped), SIGKILL what outlives timeout."""
+    for p in procs:
+        if p and p.poll() is None:
+            p.terminate()
+            try:
+                p.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+
+
 def wait_file(path, needle, timeout, proc=None):
     """Wait until file path contains needle; False on timeout or if proc exits."""
     deadline = time.monotonic() + timeout

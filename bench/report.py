@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 """report.py -- turn the benchmark result files into docs/benchmarks.md (and print it).
 
-Reads local.json, tta.json, scale.json, sym.json, unwind.json, python.json, selected.json, offcpu.json from a
+Reads local.json, tta.json, scale.json, sym.json, unwind.json, python.json, selected.json, offcpu.json,
+agent_start.json from a
 results folder; a
 missing or failed part becomes a line saying so. Every table states its
 method and, where the project set a target, whether it was met.
@@ -541,12 +542,34 @@ def offcpu_section(off, out):
     out.append("")
 
 
+def agent_start_section(st, out):
+    out.append("## 11. Agent start-up: CPU until the first job runs\n")
+    if not st.get("rows"):
+        out.append(f"Not measured: {st.get('error', 'no data')}\n")
+        return
+    runs = st["rows"][0]["runs"]
+    out.append("Method (`bench/agent_start.py`): a fresh `podprof-worker agent` connects to the hub "
+               "(`podprof-testdrv debug-hub`), which sends one attach for a pod holding a sleeping "
+               "process: a 99 Hz CPU job or an off-CPU job. Agent CPU time (all threads) from its start "
+               "until it logs the job started: connecting, kernel BTF, loading and verifying the BPF "
+               f"programs, attaching. {runs} runs each, interleaved; median (min-max). The off-CPU "
+               "programs load with the first off-CPU job only (docs/worker.md, \"Loaded with the first "
+               "off-CPU job\").\n")
+    out.append("| first job | agent CPU ms | off-CPU programs loaded |")
+    out.append("|---|---|---|")
+    for r in st["rows"]:
+        out.append(f"| {'CPU' if r['kind'] == 'cpu' else 'off-CPU'} | {fmt(r['cpu_ms_median'], '.0f')} "
+                   f"({fmt(r['cpu_ms_min'], '.0f')}-{fmt(r['cpu_ms_max'], '.0f')}) | "
+                   f"{r['offcpu_loaded_runs']} of {r['runs']} runs |")
+    out.append("")
+
+
 def main():
     d = sys.argv[1]
     dest = sys.argv[2] if len(sys.argv) > 2 else os.path.join(bl.REPO, "docs", "benchmarks.md")
-    loc, tta, sc, sym, uw, py, sel, off = (load(d, n) for n in ("local.json", "tta.json", "scale.json",
-                                                                "sym.json", "unwind.json", "python.json",
-                                                                "selected.json", "offcpu.json"))
+    loc, tta, sc, sym, uw, py, sel, off, ast = (load(d, n) for n in (
+        "local.json", "tta.json", "scale.json", "sym.json", "unwind.json", "python.json", "selected.json",
+        "offcpu.json", "agent_start.json"))
     m = next((x["machine"] for x in (loc, tta, sc, sym) if "machine" in x), bl.machine())
     quick = loc.get("quick", bl.QUICK)
     out = ["# podprof benchmarks\n",
@@ -567,6 +590,7 @@ def main():
     python_section(py, out)
     selected_section(sel, out)
     offcpu_section(off, out)
+    agent_start_section(ast, out)
     text = "\n".join(out) + "\n"
     with open(dest, "w") as f:
         f.write(text)

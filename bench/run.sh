@@ -7,7 +7,7 @@
 # Needs root (eBPF, perf events, cgroups). Env: PODPROF_BUILD (binaries and
 # lib*.a, default build), TOOLS_DIR (kube-apiserver, etcd, kubectl, default
 # ~/.cache/podprof), BENCH_QUICK=1 for short runs (development; about 5 min),
-# BENCH_ONLY="local tta scale sym unwind python selected offcpu" to run some parts (the report uses the
+# BENCH_ONLY="local tta scale sym unwind python selected offcpu start" to run some parts (the report uses the
 # results folder BENCH_RESULTS, default build/bench, so earlier parts stay).
 # The full run takes about 15-20 minutes.
 set -euo pipefail
@@ -16,7 +16,7 @@ export REPO=$(cd "$(dirname "$0")/.." && pwd)
 export PODPROF_BUILD=$(cd "${PODPROF_BUILD:-$REPO/build}" && pwd)
 export TOOLS_DIR=${TOOLS_DIR:-$HOME/.cache/podprof}
 export RES=${BENCH_RESULTS:-$PODPROF_BUILD/bench}
-ONLY=${BENCH_ONLY:-local tta scale sym unwind python selected offcpu}
+ONLY=${BENCH_ONLY:-local tta scale sym unwind python selected offcpu start}
 mkdir -p "$RES"
 
 if [ "$(id -u)" != 0 ]; then
@@ -67,6 +67,7 @@ build_minsampler() {
 case " $ONLY " in *" selected "*) build_minsampler || echo "bench: minsampler did not build; selected.py runs without it" ;; esac
 run_part selected python3 selected.py --out "$RES/selected.json"
 run_part offcpu python3 offcpu.py --out "$RES/offcpu.json"
+run_part start python3 agent_start.py --out "$RES/agent_start.json"
 
 # Symbolization: a tiny program linked against the worker's own library.
 build_symbench() {

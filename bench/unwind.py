@@ -407,14 +407,7 @@ def agent_windows(worker, testdrv, pods, hz, unwinder, secs, windows, work, tag)
                 "cpu_to_first_attach_s": start_cpu, "hwm_kb": hwm, "windows": windows,
                 "secs": secs}
     finally:
-        for p in (agent, hub):
-            if p and p.poll() is None:
-                p.terminate()
-                try:
-                    p.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.wait()
+        bl.stop_procs((agent, hub))
         hlog.close()
 
 

@@ -187,16 +187,15 @@ struct {
 	__type(value, struct profile_py_proc);
 } py_procs SEC(".maps");
 
-int unwind_user(struct bpf_perf_event_data *ctx);
-
+/* [0] = unwind_user, put there by the worker after loading (sampler_load):
+ * an initial value here would make libbpf fill it also when it loads the
+ * off-CPU programs on their own, which leaves unwind_user out. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
 	__uint(max_entries, 1);
 	__uint(key_size, sizeof(__u32));
-	__array(values, int(void *));
-} progs SEC(".maps") = {
-    .values = {[0] = (void *)&unwind_user},
-};
+	__uint(value_size, sizeof(__u32));
+} progs SEC(".maps");
 
 static __always_inline void count_drop(__u32 slot, __u32 kind)
 {
@@ -963,7 +962,8 @@ struct {
 	__type(value, struct offcpu_rec);
 } offcpu_pending SEC(".maps");
 
-/* [0] = offcpu_unwind, put there by the worker after loading (see sampler_load). */
+/* [0] = offcpu_unwind, put there by the worker when it loads the off-CPU
+ * programs (offcpu_load in worker/sampler.c). */
 struct {
 	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
 	__uint(max_entries, 1);

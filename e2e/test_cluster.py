@@ -21,6 +21,7 @@ import tempfile
 import pytest
 
 import podprof
+import pprofread
 import stack as stack_mod
 from cluster import node as node_mod
 
@@ -84,22 +85,25 @@ def _describe(c, ns):
     return f"{pods}\n{events[-3000:]}"
 
 
-def _deploy(c, app, container, image, args, replicas):
+def _deploy(c, app, container, image, args, replicas, command=None):
     """A Deployment of `replicas` pods labelled app=APP in APP_NS, waited for until Running."""
+    ctr = {"name": container, "image": image, "imagePullPolicy": "Never", "args": args}
+    if command:
+        ctr["command"] = command
     c.stack.apply({
         "apiVersion": "apps/v1", "kind": "Deployment",
         "metadata": {"name": app, "namespace": APP_NS},
         "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": app}},
                  "template": {"metadata": {"labels": {"app": app}},
-                              "spec": {"containers": [{"name": container, "image": image,
-                                                       "imagePullPolicy": "Never", "args": args}]}}},
+                              "spec": {"containers": [ctr]}}},
     })
     _wait_running(c, APP_NS, f"app={app}", replicas, f"{replicas} {app} pod(s) Running")
 
 
-def _profile(c, app, sel_op, sel_wk):
-    """A 5 s ProfilingTarget over app=APP; its status once final (the podprof pods' logs if never)."""
-    podprof.apply_target(c.stack, APP_NS, app, {"matchLabels": {"app": app}}, duration="5s")
+def _profile(c, app, sel_op, sel_wk, **spec):
+    """A 5 s ProfilingTarget over app=APP (more spec fields from SPEC); its status once final
+    (the podprof pods' logs if never)."""
+    podprof.apply_target(c.stack, APP_NS, app, {"matchLabels": {"app": app}}, duration="5s", **spec)
     try:
         return podprof.wait_phase(c.stack, APP_NS, app, timeout=240)["status"]
     except TimeoutError as e:
@@ -258,6 +262,65 @@ def test_plugin_run_and_fetch_through_the_service_proxy(cluster, release, build_
     assert f"not allowed to read profiles through service {RELEASE_NS}/{RELEASE}-hub" in err, err
     assert "cannot get resource \"services/proxy\"" in err and "podprof-viewer" in err, err
     assert not (tmp_path / "bob").exists()
+
+
+def _uploaded_profile(c, name):
+    """The target's status once its profile is in S3, and the profile read with pprofread."""
+    status = stack_mod.wait_for(
+        lambda: (lambda st: st if st.get("profile", {}).get("state") == "Uploaded" else None)(
+            podprof.get_target(c.stack, APP_NS, name)["status"]), 120, desc=f"{name} profile uploaded")
+    return status, pprofread.Profile(c.s3.request("GET", status["profile"]["url"])[2])
+
+
+def test_offcpu_target_on_real_pods(cluster, release):
+    """spec.profile offcpu over a real pod whose thread sleeps 3:1 in two functions that enter the
+    kernel themselves (e2e/workloads/offcpu.c rawsleep, in the demoapp image): status says blocked
+    time, topFunctions name both with blockedMs and a 75/25 split and their source file read in the
+    container's root; the pprof in S3 is off_cpu/nanoseconds with a thread-state label; a pod of
+    another app on the node, blocking on a pipe in the same binary, never appears."""
+    c = cluster
+    offcpu = ["/usr/local/bin/offcpu"]
+    _deploy(c, "waiter", "app", node_mod.DEMOAPP_IMAGE, ["rawsleep", "30"], 1, command=offcpu)
+    _deploy(c, "bystander", "app", node_mod.DEMOAPP_IMAGE, ["pipe"], 1, command=offcpu)
+    # Without kernel stacks the leaf of every wait is the user function that made the syscall.
+    st = _profile(c, "waiter", SEL_OP, SEL_WK, profile="offcpu", offcpu={"minBlock": "2ms"},
+                  kernelStacks=False)
+    assert st["phase"] == "Succeeded", st
+    assert st["measured"] == "blocked time (off CPU)", st
+    # A 5 s window over a thread that is asleep nearly all the time.
+    assert 2.0 < st["blockedSeconds"] < 10.0, st
+    top = st["topFunctions"]
+    assert top and all("blockedMs" in e and "samples" not in e for e in top), top
+    by_name = {e["function"]: e for e in top}
+    major, minor = by_name.get("sleep_major"), by_name.get("sleep_minor")
+    assert major and minor and top[0] is major, top
+    assert 65 <= major["selfPercent"] <= 85 and 15 <= minor["selfPercent"] <= 35, top
+    # blockedMs is the share of the total, in milliseconds.
+    blocked_ms = st["blockedSeconds"] * 1000
+    for e in (major, minor):
+        assert abs(e["blockedMs"] - e["selfPercent"] / 100 * blocked_ms) <= 0.01 * blocked_ms + 2, (e, st)
+    assert major.get("file", "").endswith("offcpu.c") and major.get("line", 0) > 0, major
+    waiter = [p["metadata"]["name"] for p in _pods(c, APP_NS, "app=waiter")]
+    assert [p["name"] for p in st["pods"]] == waiter, st["pods"]
+
+    st, prof = _uploaded_profile(c, "waiter")
+    assert prof.sample_types == [("off_cpu", "nanoseconds")], prof.sample_types
+    total = sum(s.values[0] for s in prof.samples)
+    assert abs(total / 1e9 - st["blockedSeconds"]) < 0.01 + 0.01 * st["blockedSeconds"], (total, st)
+    maj = sum(s.values[0] for s in prof.samples if "sleep_major" in s.frames)
+    mnr = sum(s.values[0] for s in prof.samples if "sleep_minor" in s.frames)
+    assert 0.65 <= maj / (maj + mnr) <= 0.85, (maj, mnr)
+    assert {s.labels.get("pod") for s in prof.samples} == set(waiter)
+    assert not any("pipe_reader" in s.frames or "pipe_writer" in s.frames for s in prof.samples)
+    # nanosleep is an interruptible sleep; a wakeup can find the CPU taken (runnable) now and then.
+    states = {}
+    for s in prof.samples:
+        states[s.labels.get("state")] = states.get(s.labels.get("state"), 0) + s.values[0]
+    assert set(states) <= {"sleeping", "runnable"} and states.get("sleeping", 0) > 0.9 * total, states
+
+    out = c.kubectl("get", "pt", "waiter", "-n", APP_NS).stdout.splitlines()
+    header, row = out[0].split(), out[1].split()
+    assert row[header.index("PROFILE")] == "offcpu", out
 
 
 def test_helm_install_profiles_real_pods(cluster, release):

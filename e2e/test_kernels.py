@@ -15,6 +15,9 @@ statistics tool. The guest (kernels/init.sh) prints per kernel:
   - a 5 s record of a process (`--pid`) with kernel stacks and frame pointers
     only (the workload built with them, making system calls),
   - a 5 s `record --offcpu` of a thread sleeping 3:1 in two functions,
+  - a 3 s `record --offcpu` of a spinner under a 10 % cgroup v2 `cpu.max`
+    quota (the guest's hierarchy is pure v2 with the cpu controller), its
+    profile sent to the host in base64: its time off CPU is `runnable`,
 and this file checks them as e2e/test_record.py does on the host kernel:
 the burn_major/burn_minor split within 5 points of 75/25, a floor on the
 sample count, nothing from the sibling, the stacks unwound (by the worker's
@@ -30,6 +33,7 @@ verifier dump) and reports it as XFAIL. A listed kernel that passes fails the
 run, so the list cannot go stale.
 """
 
+import base64
 import concurrent.futures
 import os
 import re
@@ -38,6 +42,7 @@ import subprocess
 import pytest
 
 import kernelvm
+import pprofread
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 HZ = 499  # as kernels/init.sh records, for 20 s
@@ -284,3 +289,20 @@ def test_record_on_kernel(kernel, consoles):
     print(f"  check: off CPU, sleep_major share {off_share:.3f}")
     # Looser than on the host (3 points): under TCG the guest's wake-ups come late.
     assert abs(off_share - 0.75) <= 0.08, f"kernel {kernel.name}: off-CPU split {off_share:.3f}"
+
+    # Throttled: a spinner under a 10 % cgroup v2 cpu.max quota (the guest's
+    # hierarchy is pure v2, unlike the hosts' hybrid one) is off CPU while
+    # runnable, in spin_forever.
+    trc = res.one("throttle-rc", "-1")
+    assert trc == "0", f"kernel {kernel.name}: throttled record --offcpu, rc {trc}:\n" + \
+        "\n".join(res.all("throterr"))
+    prof = pprofread.Profile(base64.b64decode("".join(res.all("throtpb"))))
+    blocked = sum(s.values[0] for s in prof.samples)
+    runnable = sum(s.values[0] for s in prof.samples if s.labels.get("state") == "runnable")
+    spin = sum(s.values[0] for s in prof.samples
+               if s.labels.get("state") == "runnable" and "spin_forever" in s.frames)
+    print(f"  check: throttled, runnable {runnable / 1e6:.0f} ms of {blocked / 1e6:.0f} ms off CPU, "
+          f"in spin_forever {spin / 1e6:.0f} ms")
+    # 90 % of the 3 s throttled; 70 % leaves room for the window's edges (as on the host).
+    assert runnable >= 0.7 * 3e9 and runnable >= 0.95 * blocked and spin == runnable, \
+        f"kernel {kernel.name}: throttled: runnable {runnable}, blocked {blocked}, in spin_forever {spin}"

@@ -7,7 +7,10 @@ another app on the same node sleeps in the same code and must not appear.
 The profile is read back from S3 with the independent reader.
 """
 
+import json
 import os
+import re
+import subprocess
 import tempfile
 
 import pytest
@@ -32,10 +35,53 @@ def env(stack, crd, s3):
     worker = podprof.Worker(op, n1).start()
     n1.run_pod(ns, "waiter", {"app": "waiter"}, [("app", [app, "sleep", "60"])])
     n1.run_pod(ns, "other", {"app": "other"}, [("app", [app, "pipe"])])
-    yield {"ns": ns}
+    yield {"ns": ns, "worker": worker}
     worker.stop()
     op.stop()
     cluster.stop()
+
+
+def _progs(pid):
+    """{program name: {ids}} of the BPF programs whose fds process pid holds (/proc fdinfo)."""
+    progs = {}
+    for fd in os.listdir(f"/proc/{pid}/fdinfo"):
+        try:
+            with open(f"/proc/{pid}/fdinfo/{fd}") as f:
+                m = re.search(r"^prog_id:\s+(\d+)", f.read(), re.M)
+        except OSError:
+            continue
+        if m:
+            out = subprocess.run(["bpftool", "-j", "prog", "show", "id", m.group(1)],
+                                 capture_output=True, text=True)
+            if out.returncode == 0:
+                progs.setdefault(json.loads(out.stdout).get("name"), set()).add(int(m.group(1)))
+    return progs
+
+
+def test_offcpu_programs_load_with_the_first_offcpu_target(stack, env):
+    """The agent allows off-CPU jobs but loads their programs with the first one: while only a
+    CPU target runs it holds the CPU sampler and no off-CPU program; an offcpu target started
+    next to it loads them and succeeds, while the CPU target keeps running on the same program
+    (no reload under the running CPU job)."""
+    ns, pid = env["ns"], env["worker"].pid
+    podprof.apply_target(stack, ns, "cpu-first", {"matchLabels": {"app": "other"}}, duration="10m")
+    # Loading is over once the job has started (the programs load one by one).
+    stack_mod.wait_for(lambda: re.search(r"job \S+ started \(slot \d+, 99 Hz", env["worker"].log()), 60,
+                       desc="CPU job started by the worker")
+    progs = _progs(pid)
+    assert "profile_sample" in progs and not any(n.startswith("offcpu") for n in progs), progs
+    cpu_ids = progs["profile_sample"]
+
+    podprof.apply_target(stack, ns, "off-next", {"matchLabels": {"app": "waiter"}}, duration="3s",
+                         profile="offcpu")
+    st = podprof.wait_phase(stack, ns, "off-next", timeout=90)["status"]
+    assert st["phase"] == "Succeeded" and st["blockedSeconds"] > 1.0, st
+    progs = _progs(pid)
+    assert "offcpu_switch" in progs and "offcpu_unwind" in progs, progs
+    assert progs["profile_sample"] == cpu_ids, (progs, cpu_ids)
+    assert podprof.get_target(stack, ns, "cpu-first")["status"]["phase"] == "Running"
+    for name in ("cpu-first", "off-next"):
+        stack.kubectl("delete", "pt", name, "-n", ns)
 
 
 def test_offcpu_target_reports_blocked_time(stack, s3, env, tmp_path):

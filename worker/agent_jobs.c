@@ -119,7 +119,7 @@ int agent_jobs_new(const struct agent_jobs_config *cfg, const struct agent_jobs_
 	ec.symbol_cache_bytes = cfg->symbol_cache_bytes;
 	ec.unload_after_ms = cfg->unload_after_ms;
 	ec.node_name = cfg->node;
-	/* Off-CPU jobs may come at any time: their programs load with the CPU ones. */
+	/* Off-CPU jobs may come at any time: their programs load with the first. */
 	ec.offcpu = true;
 	err = job_engine_new(&aj->engine, &ec);
 	if (err)

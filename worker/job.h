@@ -58,8 +58,9 @@ struct job_engine_config {
 	 * the sampler takes their fallbacks even where the kernel has them.
 	 * 0 in the product; tests use it to run the older kernels' paths here. */
 	uint64_t kfeatures_off;
-	/* Load the off-CPU programs with the sampler (more verifier time per
-	 * load), so that jobs with job_params.offcpu can run. */
+	/* Allow jobs with job_params.offcpu. Their BPF programs load with the
+	 * first such job, beside the running CPU jobs (sampler_config.offcpu),
+	 * so an engine that only ever runs CPU jobs never pays for them. */
 	bool offcpu;
 };
 

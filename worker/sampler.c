@@ -51,10 +51,11 @@ struct slot {
 };
 
 struct sampler {
-	struct profile_bpf *skel;
+	struct profile_bpf *skel; /* the CPU programs, and every map but the off-CPU ones */
+	struct profile_bpf *off;  /* the off-CPU programs and maps, once loaded; see offcpu_load */
 	struct sampler_config cfg;
 	bool loaded;
-	bool offcpu;		      /* the off-CPU programs are in skel */
+	bool offcpu;		      /* off-CPU slots may come (cfg.offcpu, not refused yet) */
 	struct bpf_link *offcpu_link; /* sched_switch, while an off-CPU slot exists */
 	uint32_t count_entries;
 	uint32_t row_entries;
@@ -158,10 +159,18 @@ static bool kernel_has_prev_state(void)
 	return ok;
 }
 
-/* Open the embedded object and apply s->cfg, with or without the off-CPU programs. */
-static int skel_open(struct sampler *s, bool offcpu)
+/* The maps only the off-CPU programs use: made when those load. */
+static bool offcpu_only_map(const struct profile_bpf *skel, const struct bpf_map *m)
+{
+	return m == skel->maps.offcpu_recs || m == skel->maps.offcpu_walks ||
+	       m == skel->maps.offcpu_pending || m == skel->maps.offcpu_progs;
+}
+
+/* Open the embedded object and apply s->cfg, for the CPU programs only. */
+static int skel_open(struct sampler *s)
 {
 	const struct sampler_config *cfg = &s->cfg;
+	struct bpf_map *m;
 	int err;
 
 	s->skel = profile_bpf__open();
@@ -170,9 +179,13 @@ static int skel_open(struct sampler *s, bool offcpu)
 		log_error(MOD, "cannot open the BPF object: %s", strerror(-err));
 		return err;
 	}
-	s->offcpu = offcpu;
-	bpf_program__set_autoload(s->skel->progs.offcpu_switch, offcpu);
-	bpf_program__set_autoload(s->skel->progs.offcpu_unwind, offcpu);
+	bpf_program__set_autoload(s->skel->progs.offcpu_switch, false);
+	bpf_program__set_autoload(s->skel->progs.offcpu_unwind, false);
+	bpf_object__for_each_map(m, s->skel->obj)
+	{
+		if (offcpu_only_map(s->skel, m))
+			bpf_map__set_autocreate(m, false);
+	}
 	s->skel->rodata->per_thread = cfg->per_thread;
 	pick_paths(s, cfg->kfeatures_off);
 	err = bpf_map__set_max_entries(
@@ -226,12 +239,8 @@ int sampler_open(struct sampler **out, const struct sampler_config *cfg)
 		goto cleanup;
 	s->count_entries = cfg->count_entries ? cfg->count_entries : DEFAULT_COUNT_ENTRIES;
 	s->row_entries = cfg->row_entries ? cfg->row_entries : DEFAULT_ROW_ENTRIES;
-	if (cfg->offcpu && !kernel_has_prev_state()) {
-		log_warn(MOD, "off-CPU profiling needs Linux 5.18+ (sched_switch's prev_state): "
-			      "CPU profiling only");
-		s->cfg.offcpu = false;
-	}
-	err = skel_open(s, s->cfg.offcpu);
+	s->offcpu = cfg->offcpu;
+	err = skel_open(s);
 	if (err)
 		goto cleanup;
 	*out = s;
@@ -251,6 +260,20 @@ static int wake_record(void *ctx, void *data, size_t size)
 	return 0;
 }
 
+/* Slot 0 of a program array: the programs are filled in here, not in the
+ * object, so that loading only some of its programs needs no fix-up. */
+static int prog_array_set(struct bpf_map *array, const struct bpf_program *prog)
+{
+	uint32_t zero = 0;
+	int fd = bpf_program__fd(prog);
+	int err = bpf_map_update_elem(bpf_map__fd(array), &zero, &fd, BPF_ANY);
+
+	if (err)
+		log_error(MOD, "filling program array %s: %s", bpf_map__name(array),
+			  strerror(-err));
+	return err;
+}
+
 int sampler_load(struct sampler *s)
 {
 	int err;
@@ -258,17 +281,6 @@ int sampler_load(struct sampler *s)
 	if (s->loaded)
 		return 0;
 	err = profile_bpf__load(s->skel);
-	if (err && s->offcpu && err != -EPERM && err != -EACCES) {
-		/* Not this kernel's: the CPU sampler must not go with them.
-		 * A failed object cannot be loaded again: open it anew. */
-		log_warn(MOD, "off-CPU programs refused by this kernel (%s): CPU profiling only",
-			 strerror(-err));
-		profile_bpf__destroy(s->skel);
-		s->skel = NULL;
-		err = skel_open(s, false);
-		if (!err)
-			err = profile_bpf__load(s->skel);
-	}
 	if (err) {
 		if (err == -EPERM || err == -EACCES)
 			log_error(MOD,
@@ -280,19 +292,9 @@ int sampler_load(struct sampler *s)
 				  strerror(-err));
 		return err;
 	}
-	if (s->offcpu) {
-		/* Filled here, not in the object: without the off-CPU programs
-		 * libbpf would fail on a slot naming one that was not loaded. */
-		uint32_t zero = 0;
-		int fd = bpf_program__fd(s->skel->progs.offcpu_unwind);
-
-		err = bpf_map_update_elem(bpf_map__fd(s->skel->maps.offcpu_progs), &zero, &fd,
-					  BPF_ANY);
-		if (err) {
-			log_error(MOD, "filling the off-CPU program array: %s", strerror(-err));
-			return err;
-		}
-	}
+	err = prog_array_set(s->skel->maps.progs, s->skel->progs.unwind_user);
+	if (err)
+		return err;
 	s->wake = ring_buffer__new(bpf_map__fd(s->skel->maps.proc_wake), wake_record, NULL, NULL);
 	if (!s->wake)
 		/* Not fatal: the once-a-second walk still finds every event. */
@@ -304,9 +306,96 @@ int sampler_load(struct sampler *s)
 	return 0;
 }
 
+/* The off-CPU programs load when the first off-CPU slot comes, not with
+ * the CPU ones: they cost about as much verifier time again, and their
+ * maps (offcpu_recs is an LRU hash preallocated for 16 Ki threads) memory,
+ * that a node nobody asks for off-CPU time should not pay. Reloading the
+ * one object with them included would close and reopen the perf events of
+ * the CPU jobs running then, losing their samples in the kernel maps; so
+ * they load on their own, as a second instance of the same object (same
+ * code, same map layout) that takes over every map of the first through
+ * bpf_map__reuse_fd: the targets, stacks, counts, unwind tables and the
+ * .bss that holds offcpu_jobs are the same kernel objects for both, only
+ * the maps offcpu_only_map() names are its own. The CPU jobs never notice.
+ * Once loaded they stay until the sampler closes (the engine unloads it
+ * when no job of any kind has run for a while); the sched_switch link
+ * exists only while an off-CPU slot does. A kernel that refuses them
+ * (before 5.18, or the verifier) keeps the CPU sampler as it was. */
+static int offcpu_load(struct sampler *s)
+{
+	struct profile_bpf *off = NULL;
+	struct bpf_program *p;
+	struct bpf_map *m, *mine;
+	int err;
+
+	if (s->off)
+		return 0;
+	if (!s->offcpu)
+		return -EOPNOTSUPP;
+	if (!kernel_has_prev_state()) {
+		log_warn(MOD, "off-CPU profiling needs Linux 5.18+ (sched_switch's prev_state)");
+		s->offcpu = false;
+		return -EOPNOTSUPP;
+	}
+	off = profile_bpf__open();
+	if (!off) {
+		err = errno ? -errno : -EINVAL;
+		log_error(MOD, "cannot open the BPF object for the off-CPU programs: %s",
+			  strerror(-err));
+		return err;
+	}
+	bpf_object__for_each_program(p, off->obj)
+	{
+		bpf_program__set_autoload(p, p == off->progs.offcpu_switch ||
+						 p == off->progs.offcpu_unwind);
+	}
+	/* Same object, so the maps come in the same order in both. */
+	mine = bpf_object__next_map(s->skel->obj, NULL);
+	for (m = bpf_object__next_map(off->obj, NULL); m && mine;
+	     m = bpf_object__next_map(off->obj, m),
+	    mine = bpf_object__next_map(s->skel->obj, mine)) {
+		if (offcpu_only_map(off, m))
+			continue;
+		err = bpf_map__reuse_fd(m, bpf_map__fd(mine));
+		if (err) {
+			log_error(MOD, "sharing map %s with the off-CPU programs: %s",
+				  bpf_map__name(mine), strerror(-err));
+			goto cleanup;
+		}
+	}
+	err = profile_bpf__load(off);
+	if (err) {
+		if (err == -EPERM || err == -EACCES) {
+			log_error(MOD, "loading the off-CPU programs was refused (%s)",
+				  strerror(-err));
+		} else {
+			log_warn(MOD,
+				 "off-CPU programs refused by this kernel (%s): CPU profiling only",
+				 strerror(-err));
+			s->offcpu = false;
+			err = -EOPNOTSUPP;
+		}
+		goto cleanup;
+	}
+	err = prog_array_set(off->maps.offcpu_progs, off->progs.offcpu_unwind);
+	if (err)
+		goto cleanup;
+	s->off = off;
+	off = NULL;
+	log_info(MOD, "off-CPU programs loaded");
+cleanup:
+	profile_bpf__destroy(off);
+	return err;
+}
+
 bool sampler_offcpu_available(const struct sampler *s)
 {
 	return s && s->loaded && s->offcpu;
+}
+
+bool sampler_offcpu_loaded(const struct sampler *s)
+{
+	return s && s->off;
 }
 
 /* The entry of `offcpu_jobs` that holds slot, or -1. */
@@ -327,8 +416,9 @@ int sampler_slot_offcpu(struct sampler *s, uint32_t slot, uint64_t min_block_ns)
 	if (!s->loaded || slot >= PROFILE_MAX_SLOTS || !s->slots[slot].attached ||
 	    s->slots[slot].n_sets)
 		return -EINVAL;
-	if (!s->offcpu)
-		return -EOPNOTSUPP;
+	err = offcpu_load(s);
+	if (err)
+		return err;
 	jobs = s->skel->bss->offcpu_jobs;
 	if (offcpu_entry(s, slot) >= 0)
 		return 0;
@@ -338,7 +428,7 @@ int sampler_slot_offcpu(struct sampler *s, uint32_t slot, uint64_t min_block_ns)
 	if (i < 0)
 		return -ENOSPC;
 	if (!s->offcpu_link) {
-		s->offcpu_link = bpf_program__attach(s->skel->progs.offcpu_switch);
+		s->offcpu_link = bpf_program__attach(s->off->progs.offcpu_switch);
 		if (!s->offcpu_link) {
 			err = errno ? -errno : -EINVAL;
 			log_error(MOD, "attaching to sched_switch: %s", strerror(-err));
@@ -563,7 +653,7 @@ void sampler_detach_slot(struct sampler *s, uint32_t slot)
 	if (!s || slot >= PROFILE_MAX_SLOTS)
 		return;
 	sl = &s->slots[slot];
-	if (s->loaded && s->offcpu)
+	if (s->off)
 		offcpu_release(s, slot);
 	for (size_t i = 0; i < sl->n_sets; i++)
 		evset_close(&sl->sets[i]);
@@ -952,6 +1042,8 @@ void sampler_close(struct sampler *s)
 	s->offcpu_link = NULL;
 	ring_buffer__free(s->wake);
 	s->wake = NULL;
+	profile_bpf__destroy(s->off);
+	s->off = NULL;
 	profile_bpf__destroy(s->skel);
 	s->skel = NULL;
 	stack_cache_free(s->stacks);

@@ -40,10 +40,11 @@ struct sampler_config {
 	uint32_t page_entries;	 /* unwind page index entries (4 KiB of code each); 0 = 32 Ki */
 	uint64_t kfeatures_off;	 /* KF_BIT()s (kfeatures.h) to treat as absent: their
 				  * fallbacks even where the kernel has them (tests) */
-	/* Load the off-CPU programs too (about as much verifier time again as
-	 * the CPU ones). A kernel without them (before 5.18, seen in its BTF,
-	 * or refusing them at load) still gets the CPU sampler:
-	 * sampler_offcpu_available() says which it was. */
+	/* Allow off-CPU slots. Their programs (about as much verifier time
+	 * again as the CPU ones) and maps load with the first one, next to the
+	 * running CPU slots, which go on undisturbed. A kernel without them
+	 * (before 5.18, seen in its BTF, or refusing them at load) keeps the
+	 * CPU sampler: sampler_offcpu_available() turns false. */
 	bool offcpu;
 };
 
@@ -95,13 +96,18 @@ int sampler_attach_slot(struct sampler *s, uint32_t slot, unsigned int hz, bool 
 /* Make an attached slot an off-CPU one: it opens no perf event; instead the
  * sched_switch program (attached while any off-CPU slot exists) counts the
  * nanoseconds its targets' threads spend off CPU, per stack at switch-out
- * and thread state, for blocks of at least min_block_ns. -EOPNOTSUPP
- * without the off-CPU programs, -ENOSPC past PROFILE_OFFCPU_MAX_JOBS. The
+ * and thread state, for blocks of at least min_block_ns. The first such
+ * slot loads the off-CPU programs. -EOPNOTSUPP when they are not allowed or
+ * this kernel refuses them, -ENOSPC past PROFILE_OFFCPU_MAX_JOBS. The
  * slot stops being one at sampler_detach_slot(). */
 int sampler_slot_offcpu(struct sampler *s, uint32_t slot, uint64_t min_block_ns);
 
-/* Whether the off-CPU programs are loaded (see sampler_config.offcpu). */
+/* Whether off-CPU slots may still come: allowed (sampler_config.offcpu)
+ * and not refused by this kernel so far. */
 bool sampler_offcpu_available(const struct sampler *s);
+
+/* Whether the off-CPU programs are loaded (from the first off-CPU slot on). */
+bool sampler_offcpu_loaded(const struct sampler *s);
 
 #define SAMPLER_MAX_CGROUP_SETS 256 /* cgroups with their own events per slot */
 

@@ -8,18 +8,23 @@
 #          --pull=never. The rootfs tarball is cached in $TOOLS_DIR/images.
 # pause    the sandbox image: a static pause binary built from pause.c.
 # podprof  the project's own Dockerfile (operator + worker image).
-# demoapp  e2e/workloads/demoapp.c on the bookworm base.
+# demoapp  e2e/workloads/demoapp.c on the bookworm base, with
+#          e2e/workloads/offcpu.c beside it (/usr/local/bin/offcpu).
 # pyapp    e2e/workloads/pywork.py run by Debian's python3.11 (the host's
 #          binary, its standard library and libexpat copied onto the base).
 # Each built image is also saved as an OCI archive in $OUT (default
 # $TOOLS_DIR/images) for `ctr -n k8s.io images import`.
 #
 # Usage: e2e/cluster/images.sh [base|pause|podprof|demoapp|pyapp ...]   (default: all)
-# Image names: see the *_IMAGE variables below (tests read them from here too).
+# Image names: see the *_IMAGE variables below (node.py computes the same).
+# The images built from this checkout carry a tag of its own (e2e- and the
+# first 8 hex digits of the SHA-256 of the checkout's real path, or
+# $PODPROF_IMAGE_TAG), and so do their archives: two checkouts on one
+# machine do not overwrite each other's images.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-REPO=$(cd "$HERE/../.." && pwd)
+REPO=$(cd "$HERE/../.." && pwd -P)
 TOOLS_DIR=${TOOLS_DIR:-$HOME/.cache/podprof}
 OUT=${OUT:-$TOOLS_DIR/images}
 MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
@@ -28,9 +33,10 @@ SUITE=bookworm
 BASE_IMAGE=docker.io/library/debian:bookworm
 BASE_SLIM_IMAGE=docker.io/library/debian:bookworm-slim
 PAUSE_IMAGE=localhost/podprof-pause:3.10
-PODPROF_IMAGE=localhost/podprof:e2e
-DEMOAPP_IMAGE=localhost/podprof-demoapp:e2e
-PYAPP_IMAGE=localhost/podprof-pyapp:e2e
+TAG=${PODPROF_IMAGE_TAG:-e2e-$(printf '%s' "$REPO" | sha256sum | cut -c1-8)}
+PODPROF_IMAGE=localhost/podprof:$TAG
+DEMOAPP_IMAGE=localhost/podprof-demoapp:$TAG
+PYAPP_IMAGE=localhost/podprof-pyapp:$TAG
 
 # podman runs RUN steps with the engine's default ulimits, which exceed the
 # hard limits here (no CAP_SYS_RESOURCE); these stay inside them.
@@ -119,7 +125,7 @@ build_podprof() {
 	# same way the host does, without a container network in between.
 	timed "podprof image" podman build "${ULIMITS[@]}" --pull=never --network host \
 		-t "$PODPROF_IMAGE" -f "$REPO/Dockerfile" "$REPO" >&2
-	save "$PODPROF_IMAGE" podprof.oci.tar
+	save "$PODPROF_IMAGE" "podprof-$TAG.oci.tar"
 }
 
 build_demoapp() {
@@ -132,10 +138,12 @@ build_demoapp() {
 	# the image needs no compiler; frame pointers keep user stacks unwindable.
 	gcc -O2 -g -fno-omit-frame-pointer -Wall -Wextra -Werror -o "$ctx/demoapp" \
 		"$REPO/e2e/workloads/demoapp.c"
-	printf 'FROM %s\nCOPY demoapp /usr/local/bin/demoapp\nUSER 65534:65534\nENTRYPOINT ["/usr/local/bin/demoapp"]\n' \
+	gcc -O1 -g -fno-omit-frame-pointer -pthread -Wall -Wextra -Werror -o "$ctx/offcpu" \
+		"$REPO/e2e/workloads/offcpu.c"
+	printf 'FROM %s\nCOPY demoapp offcpu /usr/local/bin/\nUSER 65534:65534\nENTRYPOINT ["/usr/local/bin/demoapp"]\n' \
 		"$BASE_IMAGE" >"$ctx/Containerfile"
 	podman build -q "${ULIMITS[@]}" --pull=never -t "$DEMOAPP_IMAGE" -f "$ctx/Containerfile" "$ctx" >/dev/null
-	save "$DEMOAPP_IMAGE" demoapp.oci.tar
+	save "$DEMOAPP_IMAGE" "demoapp-$TAG.oci.tar"
 }
 
 build_pyapp() {
@@ -160,7 +168,7 @@ build_pyapp() {
 		'COPY pywork.py /app/pywork.py' 'USER 65534:65534' \
 		'ENTRYPOINT ["/usr/bin/python3.11", "/app/pywork.py"]' >"$ctx/Containerfile"
 	podman build -q "${ULIMITS[@]}" --pull=never -t "$PYAPP_IMAGE" -f "$ctx/Containerfile" "$ctx" >/dev/null
-	save "$PYAPP_IMAGE" pyapp.oci.tar
+	save "$PYAPP_IMAGE" "pyapp-$TAG.oci.tar"
 }
 
 command -v podman >/dev/null || die "podman missing (apt-get install podman)"

@@ -29,6 +29,7 @@ Command line (foreground; Ctrl-C or SIGTERM tears everything down):
 
 import argparse
 import atexit
+import hashlib
 import json
 import os
 import shutil
@@ -52,12 +53,18 @@ CLUSTER_DOMAIN = "cluster.local"
 FWD_CHAIN = "PODPROF-E2E-FWD"
 CGROUP_ROOT = "/sys/fs/cgroup"
 
-# Image names; images.sh builds them (keep in step with its *_IMAGE lines).
+# Image names; images.sh builds them (keep in step with its TAG and *_IMAGE
+# lines): the images built from this checkout carry a tag of its own, so that
+# two checkouts on one machine do not overwrite each other's.
+_REPO = os.path.realpath(os.path.join(HERE, "..", ".."))
+IMAGE_TAG = os.environ.get("PODPROF_IMAGE_TAG") or \
+    "e2e-" + hashlib.sha256(_REPO.encode()).hexdigest()[:8]
 PAUSE_IMAGE = "localhost/podprof-pause:3.10"
-PODPROF_IMAGE = "localhost/podprof:e2e"
-DEMOAPP_IMAGE = "localhost/podprof-demoapp:e2e"
-PYAPP_IMAGE = "localhost/podprof-pyapp:e2e"
-IMAGE_ARCHIVES = ("pause.oci.tar", "podprof.oci.tar", "demoapp.oci.tar", "pyapp.oci.tar")
+PODPROF_IMAGE = f"localhost/podprof:{IMAGE_TAG}"
+DEMOAPP_IMAGE = f"localhost/podprof-demoapp:{IMAGE_TAG}"
+PYAPP_IMAGE = f"localhost/podprof-pyapp:{IMAGE_TAG}"
+IMAGE_ARCHIVES = ("pause.oci.tar", f"podprof-{IMAGE_TAG}.oci.tar", f"demoapp-{IMAGE_TAG}.oci.tar",
+                  f"pyapp-{IMAGE_TAG}.oci.tar")
 
 
 def images_dir():

@@ -97,5 +97,23 @@ say offcpu-rc $?
 tag offout /tmp/off.out
 tag offerr /tmp/off.err
 kill $WAITS
+
+# Throttled: a spinner under a cgroup v2 cpu.max quota of 10 % is off CPU
+# while runnable. The profile goes to the host in base64 for its state labels.
+if echo +cpu >$CG/cgroup.subtree_control 2>/tmp/thr.err; then
+	mkdir $CG/throttled
+	echo "10000 100000" >$CG/throttled/cpu.max
+	sh -c "echo \$\$ > $CG/throttled/cgroup.procs; exec /bin/offcpu spin" &
+	SPIN=$!
+	/bin/podprof-worker record --cgroup $CG/throttled --offcpu --duration 3s -o /tmp/t.pb.gz \
+		> /tmp/thr.out 2> /tmp/thr.err
+	say throttle-rc $?
+	base64 /tmp/t.pb.gz > /tmp/t.b64
+	tag throtpb /tmp/t.b64
+	kill $SPIN
+else
+	say throttle-rc no-cpu-controller
+fi
+tag throterr /tmp/thr.err
 say end
 poweroff -f

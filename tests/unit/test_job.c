@@ -18,6 +18,10 @@
 #include <unistd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <dirent.h>
+#include <stdbool.h>
+
+#include <bpf/bpf.h>
 
 #include "cgroup.h"
 #include "job.h"
@@ -111,13 +115,65 @@ static int drop_window(struct job *j)
 	return err;
 }
 
+/* Two test-made cgroups a and b (under base) with a child of this binary
+ * in each, running fa and fb. */
+struct two_cgroups {
+	char base[PATH_MAX / 2 + 64], a[PATH_MAX], b[PATH_MAX];
+	uint64_t ida, idb, idbase;
+	pid_t ka, kb;
+};
+
+/* false, after saying so, where the test cannot run: it needs root, BTF and cgroup v2. */
+static bool two_cgroups_make(int *unit_failed, struct two_cgroups *tc, const char *tag,
+			     void (*fa)(void), void (*fb)(void))
+{
+	char root[PATH_MAX / 2];
+
+	memset(tc, 0, sizeof(*tc));
+	tc->ka = tc->kb = -1;
+	if (geteuid() != 0 || access("/sys/kernel/btf/vmlinux", R_OK) != 0 ||
+	    cgroup_default_root(root, sizeof(root)) != 0) {
+		printf("     (skipped: needs root, BTF and cgroup v2)\n");
+		return false;
+	}
+	snprintf(tc->base, sizeof(tc->base), "%s/podprof-unit-%s-%d", root, tag, (int)getpid());
+	snprintf(tc->a, sizeof(tc->a), "%s/a", tc->base);
+	snprintf(tc->b, sizeof(tc->b), "%s/b", tc->base);
+	CHECK_EQ_INT(mkdir(tc->base, 0755), 0);
+	CHECK_EQ_INT(mkdir(tc->a, 0755), 0);
+	CHECK_EQ_INT(mkdir(tc->b, 0755), 0);
+	CHECK_EQ_INT(cgroup_id_of_path(tc->a, &tc->ida), 0);
+	CHECK_EQ_INT(cgroup_id_of_path(tc->b, &tc->idb), 0);
+	CHECK_EQ_INT(cgroup_id_of_path(tc->base, &tc->idbase), 0);
+	tc->ka = spawn_in(tc->a, fa);
+	tc->kb = spawn_in(tc->b, fb);
+	return true;
+}
+
+static void two_cgroups_remove(struct two_cgroups *tc)
+{
+	pid_t kids[2] = {tc->ka, tc->kb};
+
+	for (int i = 0; i < 2; i++) {
+		if (kids[i] > 0) {
+			kill(kids[i], SIGKILL);
+			waitpid(kids[i], NULL, 0);
+		}
+	}
+	/* Killed tasks leave their cgroups asynchronously. */
+	for (int i = 0; i < 50 && (rmdir(tc->a) != 0 || rmdir(tc->b) != 0) && errno != ENOENT; i++)
+		nap_ms(100);
+	rmdir(tc->b);
+	rmdir(tc->base);
+}
+
 /* Two jobs on one engine: each sees only its cgroups; cgroups can be added and
  * removed while running; a parent cgroup covers its children, the child's own
  * target winning; the BPF object lives exactly as long as some job. With
  * kf_off, on the fallback paths of the kernel features named there. */
 static void two_jobs_kept_apart(int *unit_failed, uint64_t kf_off)
 {
-	char root[PATH_MAX / 2], base[PATH_MAX / 2 + 64], cga[PATH_MAX], cgb[PATH_MAX];
+	struct two_cgroups tc;
 	struct job_params pa = {.id = "a", .hz = 99}, pb = {.id = "b", .hz = 49};
 	struct job_labels la = {.pod = "pod-a", .namespace = "ns", .container = "c-a"};
 	struct job_engine_config ec = {.kfeatures_off = kf_off};
@@ -125,25 +181,9 @@ static void two_jobs_kept_apart(int *unit_failed, uint64_t kf_off)
 	struct job *ja = NULL, *jb = NULL;
 	struct pprof_builder *b = NULL;
 	struct job_stats st = {0};
-	uint64_t ida = 0, idb = 0, idbase = 0;
-	pid_t ka = -1, kb = -1;
 
-	if (geteuid() != 0 || access("/sys/kernel/btf/vmlinux", R_OK) != 0 ||
-	    cgroup_default_root(root, sizeof(root)) != 0) {
-		printf("     (skipped: needs root, BTF and cgroup v2)\n");
+	if (!two_cgroups_make(unit_failed, &tc, "apart", job_test_spin_a, job_test_spin_b))
 		return;
-	}
-	snprintf(base, sizeof(base), "%s/podprof-unit-%d", root, (int)getpid());
-	snprintf(cga, sizeof(cga), "%s/a", base);
-	snprintf(cgb, sizeof(cgb), "%s/b", base);
-	CHECK_EQ_INT(mkdir(base, 0755), 0);
-	CHECK_EQ_INT(mkdir(cga, 0755), 0);
-	CHECK_EQ_INT(mkdir(cgb, 0755), 0);
-	CHECK_EQ_INT(cgroup_id_of_path(cga, &ida), 0);
-	CHECK_EQ_INT(cgroup_id_of_path(cgb, &idb), 0);
-	CHECK_EQ_INT(cgroup_id_of_path(base, &idbase), 0);
-	ka = spawn_in(cga, job_test_spin_a);
-	kb = spawn_in(cgb, job_test_spin_b);
 
 	CHECK_EQ_INT(job_engine_new(&e, &ec), 0);
 	CHECK_EQ_INT(job_engine_running(e), 0);
@@ -153,14 +193,14 @@ static void two_jobs_kept_apart(int *unit_failed, uint64_t kf_off)
 	if (!ja || !jb)
 		goto cleanup;
 	CHECK_EQ_INT(job_engine_running(e), 2);
-	CHECK_EQ_INT(job_add_cgroup(ja, ida, NULL, &la), 0);
-	CHECK_EQ_INT(job_add_cgroup(jb, idb, NULL, NULL), 0);
+	CHECK_EQ_INT(job_add_cgroup(ja, tc.ida, NULL, &la), 0);
+	CHECK_EQ_INT(job_add_cgroup(jb, tc.idb, NULL, NULL), 0);
 	nap_ms(1500);
 
 	CHECK_EQ_INT(job_take_profile(ja, &b, &st), 0);
 	CHECK(st.samples > 0);
 	CHECK_EQ_INT(st.n_cgroups, 1);
-	CHECK(cgroup_samples(&st, ida) > 0);
+	CHECK(cgroup_samples(&st, tc.ida) > 0);
 	CHECK_EQ_INT(st.drops[PROFILE_DROP_COUNTS_FULL], 0);
 	CHECK_EQ_INT(has_function(b, "job_test_spin_a"), 1);
 	CHECK_EQ_INT(has_function(b, "job_test_spin_b"), 0);
@@ -177,17 +217,17 @@ static void two_jobs_kept_apart(int *unit_failed, uint64_t kf_off)
 	job_stats_release(&st);
 
 	/* Job a now also covers b's cgroup, then lets it go again. */
-	CHECK_EQ_INT(job_add_cgroup(ja, idb, NULL, NULL), 0);
+	CHECK_EQ_INT(job_add_cgroup(ja, tc.idb, NULL, NULL), 0);
 	nap_ms(1500);
 	CHECK_EQ_INT(job_take_profile(ja, &b, &st), 0);
 	CHECK_EQ_INT(st.n_cgroups, 2);
-	CHECK(cgroup_sampled(&st, idb));
+	CHECK(cgroup_sampled(&st, tc.idb));
 	CHECK_EQ_INT(has_function(b, "job_test_spin_b"), 1);
 	pprof_builder_free(b);
 	b = NULL;
 	job_stats_release(&st);
-	CHECK_EQ_INT(job_remove_cgroup(ja, idb), 0);
-	CHECK_EQ_INT(job_remove_cgroup(ja, idb), -ENOENT);
+	CHECK_EQ_INT(job_remove_cgroup(ja, tc.idb), 0);
+	CHECK_EQ_INT(job_remove_cgroup(ja, tc.idb), -ENOENT);
 	/* Samples taken between the last profile and the removal still belong
 	 * to this window; only the next one must be free of b. */
 	CHECK_EQ_INT(drop_window(ja), 0);
@@ -202,11 +242,11 @@ static void two_jobs_kept_apart(int *unit_failed, uint64_t kf_off)
 	/* Job b adds the parent of both cgroups: a's task counts for it through
 	 * the ancestor walk, b's own cgroup (deeper) still wins for b's task. */
 	CHECK_EQ_INT(drop_window(jb), 0);
-	CHECK_EQ_INT(job_add_cgroup(jb, idbase, NULL, NULL), 0);
+	CHECK_EQ_INT(job_add_cgroup(jb, tc.idbase, NULL, NULL), 0);
 	nap_ms(1500);
 	CHECK_EQ_INT(job_take_profile(jb, &b, &st), 0);
-	CHECK(cgroup_sampled(&st, idbase));
-	CHECK(cgroup_sampled(&st, idb));
+	CHECK(cgroup_sampled(&st, tc.idbase));
+	CHECK(cgroup_sampled(&st, tc.idb));
 	CHECK_EQ_INT(has_function(b, "job_test_spin_a"), 1);
 	CHECK_EQ_INT(has_function(b, "job_test_spin_b"), 1);
 
@@ -222,19 +262,7 @@ cleanup:
 	job_stop(ja);
 	job_stop(jb);
 	job_engine_free(e);
-	if (ka > 0) {
-		kill(ka, SIGKILL);
-		waitpid(ka, NULL, 0);
-	}
-	if (kb > 0) {
-		kill(kb, SIGKILL);
-		waitpid(kb, NULL, 0);
-	}
-	/* Killed tasks leave their cgroups asynchronously. */
-	for (int i = 0; i < 50 && (rmdir(cga) != 0 || rmdir(cgb) != 0) && errno != ENOENT; i++)
-		nap_ms(100);
-	rmdir(cgb);
-	rmdir(base);
+	two_cgroups_remove(&tc);
 }
 
 UNIT_TEST(job_two_jobs_kept_apart)
@@ -263,35 +291,21 @@ UNIT_TEST(job_two_jobs_kept_apart_no_ancestor_helper)
  * generation), and removing it must stop them. */
 UNIT_TEST(job_target_added_after_misses_counts)
 {
-	char root[PATH_MAX / 2], base[PATH_MAX / 2 + 64], cga[PATH_MAX], cgb[PATH_MAX];
+	struct two_cgroups tc;
 	struct job_params pa = {.id = "m", .hz = 99};
 	struct job_engine *e = NULL;
 	struct job *j = NULL;
 	struct pprof_builder *b = NULL;
 	struct job_stats st = {0};
-	uint64_t idb = 0;
-	pid_t ka = -1, kb = -1;
 
-	if (geteuid() != 0 || access("/sys/kernel/btf/vmlinux", R_OK) != 0 ||
-	    cgroup_default_root(root, sizeof(root)) != 0) {
-		printf("     (skipped: needs root, BTF and cgroup v2)\n");
+	if (!two_cgroups_make(unit_failed, &tc, "memo", job_test_spin_a, job_test_spin_b))
 		return;
-	}
-	snprintf(base, sizeof(base), "%s/podprof-unit-memo-%d", root, (int)getpid());
-	snprintf(cga, sizeof(cga), "%s/a", base);
-	snprintf(cgb, sizeof(cgb), "%s/b", base);
-	CHECK_EQ_INT(mkdir(base, 0755), 0);
-	CHECK_EQ_INT(mkdir(cga, 0755), 0);
-	CHECK_EQ_INT(mkdir(cgb, 0755), 0);
-	CHECK_EQ_INT(cgroup_id_of_path(cgb, &idb), 0);
-	ka = spawn_in(cga, job_test_spin_a);
-	kb = spawn_in(cgb, job_test_spin_b);
 
 	CHECK_EQ_INT(job_engine_new(&e, NULL), 0);
 	CHECK_EQ_INT(job_start(e, &pa, &j), 0);
 	if (!j)
 		goto cleanup;
-	CHECK_EQ_INT(job_add_pid(j, ka), 0);
+	CHECK_EQ_INT(job_add_pid(j, tc.ka), 0);
 	nap_ms(1000); /* b's task is seen and found to match nothing */
 	CHECK_EQ_INT(job_take_profile(j, &b, &st), 0);
 	CHECK_EQ_INT(has_function(b, "job_test_spin_a"), 1);
@@ -300,16 +314,16 @@ UNIT_TEST(job_target_added_after_misses_counts)
 	b = NULL;
 	job_stats_release(&st);
 
-	CHECK_EQ_INT(job_add_cgroup(j, idb, NULL, NULL), 0);
+	CHECK_EQ_INT(job_add_cgroup(j, tc.idb, NULL, NULL), 0);
 	nap_ms(1000);
 	CHECK_EQ_INT(job_take_profile(j, &b, &st), 0);
-	CHECK(cgroup_sampled(&st, idb));
+	CHECK(cgroup_sampled(&st, tc.idb));
 	CHECK_EQ_INT(has_function(b, "job_test_spin_b"), 1);
 	pprof_builder_free(b);
 	b = NULL;
 	job_stats_release(&st);
 
-	CHECK_EQ_INT(job_remove_cgroup(j, idb), 0);
+	CHECK_EQ_INT(job_remove_cgroup(j, tc.idb), 0);
 	CHECK_EQ_INT(job_take_profile(j, &b, &st), 0); /* samples from before the removal */
 	pprof_builder_free(b);
 	b = NULL;
@@ -323,18 +337,7 @@ cleanup:
 	job_stats_release(&st);
 	job_stop(j);
 	job_engine_free(e);
-	if (ka > 0) {
-		kill(ka, SIGKILL);
-		waitpid(ka, NULL, 0);
-	}
-	if (kb > 0) {
-		kill(kb, SIGKILL);
-		waitpid(kb, NULL, 0);
-	}
-	for (int i = 0; i < 50 && (rmdir(cga) != 0 || rmdir(cgb) != 0) && errno != ENOENT; i++)
-		nap_ms(100);
-	rmdir(cgb);
-	rmdir(base);
+	two_cgroups_remove(&tc);
 }
 
 /* With unload_after_ms the object outlives the last job (no perf event: a
@@ -371,4 +374,125 @@ UNIT_TEST(job_engine_lingers_then_unloads)
 	CHECK_EQ_INT(job_engine_tick(e), 0);
 	CHECK_EQ_INT(job_engine_loaded(e), 0);
 	job_engine_free(e);
+}
+
+__attribute__((noinline)) void job_test_nap_b(void)
+{
+	for (;;)
+		nap_ms(5);
+}
+
+/* How many BPF programs named `name` this process holds an fd of, and the
+ * id of the last one (the kernel's /proc fdinfo says which fds are programs). */
+static int own_progs(const char *name, uint32_t *id)
+{
+	char path[300], line[128];
+	struct dirent *d;
+	DIR *dir = opendir("/proc/self/fdinfo");
+	int n = 0;
+
+	if (!dir)
+		return -1;
+	while ((d = readdir(dir)) != NULL) {
+		struct bpf_prog_info info;
+		uint32_t len = sizeof(info);
+		bool prog = false;
+		FILE *f;
+
+		snprintf(path, sizeof(path), "/proc/self/fdinfo/%s", d->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		while (!prog && fgets(line, sizeof(line), f))
+			prog = strncmp(line, "prog_id:", 8) == 0;
+		fclose(f);
+		memset(&info, 0, sizeof(info));
+		if (prog && bpf_obj_get_info_by_fd(atoi(d->d_name), &info, &len) == 0 &&
+		    strcmp(info.name, name) == 0) {
+			n++;
+			*id = info.id;
+		}
+	}
+	closedir(dir);
+	return n;
+}
+
+/* offcpu_switch and offcpu_unwind programs this process holds. */
+static int offcpu_progs(void)
+{
+	uint32_t id;
+
+	return own_progs("offcpu_switch", &id) + own_progs("offcpu_unwind", &id);
+}
+
+/* An engine that allows off-CPU jobs loads no off-CPU program for CPU jobs;
+ * the first off-CPU job loads them beside a running CPU job, whose program
+ * stays the same one (no reload) and goes on sampling; they stay until the
+ * engine unloads. */
+UNIT_TEST(job_offcpu_programs_load_with_the_first_offcpu_job)
+{
+	struct two_cgroups tc;
+	struct job_engine_config ec = {.offcpu = true};
+	struct job_params pa = {.id = "cpu", .hz = 99};
+	struct job_params po = {.id = "off", .offcpu = true, .min_block_ns = 1000000};
+	struct job_engine *e = NULL;
+	struct job *ja = NULL, *jo = NULL;
+	struct pprof_builder *b = NULL;
+	struct job_stats st = {0};
+	uint32_t cpu_id = 0, cpu_id2 = 0;
+
+	if (!two_cgroups_make(unit_failed, &tc, "off", job_test_spin_a, job_test_nap_b))
+		return;
+
+	CHECK_EQ_INT(job_engine_new(&e, &ec), 0);
+	CHECK_EQ_INT(job_start(e, &pa, &ja), 0);
+	if (!ja)
+		goto cleanup;
+	CHECK_EQ_INT(job_add_cgroup(ja, tc.ida, NULL, NULL), 0);
+	CHECK_EQ_INT(own_progs("profile_sample", &cpu_id), 1);
+	CHECK_EQ_INT(offcpu_progs(), 0);
+	nap_ms(300);
+	CHECK_EQ_INT(drop_window(ja), 0);
+
+	CHECK_EQ_INT(job_start(e, &po, &jo), 0);
+	if (!jo)
+		goto cleanup;
+	CHECK_EQ_INT(job_add_cgroup(jo, tc.idb, NULL, NULL), 0);
+	CHECK_EQ_INT(offcpu_progs(), 2);
+	CHECK_EQ_INT(own_progs("profile_sample", &cpu_id2), 1);
+	CHECK_EQ_INT(cpu_id2, cpu_id);
+	nap_ms(1000);
+
+	/* Both ran over the same second: the CPU job's window spans the load. */
+	CHECK_EQ_INT(job_take_profile(ja, &b, &st), 0);
+	CHECK(st.samples > 0);
+	CHECK_EQ_INT(has_function(b, "job_test_spin_a"), 1);
+	pprof_builder_free(b);
+	b = NULL;
+	job_stats_release(&st);
+	CHECK_EQ_INT(job_take_profile(jo, &b, &st), 0);
+	CHECK(pprof_builder_is_offcpu(b));
+	CHECK(pprof_builder_total(b) > 500 * 1000000LL); /* of 1 s asleep */
+	CHECK_EQ_INT(has_function(b, "job_test_spin_a"), 0);
+	pprof_builder_free(b);
+	b = NULL;
+	job_stats_release(&st);
+
+	/* Loaded once, they stay while the sampler does; then all goes. */
+	job_stop(jo);
+	jo = NULL;
+	CHECK_EQ_INT(offcpu_progs(), 2);
+	job_stop(ja);
+	ja = NULL;
+	CHECK_EQ_INT(job_engine_tick(e), 0);
+	CHECK_EQ_INT(job_engine_loaded(e), 0);
+	CHECK_EQ_INT(offcpu_progs(), 0);
+	CHECK_EQ_INT(own_progs("profile_sample", &cpu_id), 0);
+cleanup:
+	pprof_builder_free(b);
+	job_stats_release(&st);
+	job_stop(jo);
+	job_stop(ja);
+	job_engine_free(e);
+	two_cgroups_remove(&tc);
 }
