@@ -174,15 +174,18 @@ class Tools:
 def slowdown(tools, pods, cpuwork, ticker, threads, rounds, nrounds, which, log):
     """Wall time of fixed work in pod A (which="selected") or pod B ("unselected")."""
     runs = []
-    configs = [None] + [t for t in ("podprof", "podprof-pid", "perf", "bpftrace", "minsampler")
-                        if not tools.error[t]]
+    # "control" is a second run with no profiler: its slowdown against the
+    # first is the noise of this machine, measured in the same rounds.
+    configs = [None, "control"] + [t for t in ("podprof", "podprof-pid", "perf", "bpftrace", "minsampler")
+                                   if not tools.error[t]]
     if which == "unselected":
         configs = [c for c in configs if c != "podprof-pid"]
     for hz in HZS:
         for r in range(nrounds):
             k = r % len(configs)
             for tool in configs[k:] + configs[:k]:
-                if tool and tools.error[tool]:
+                real = tool not in (None, "control")
+                if real and tools.error[tool]:
                     continue
                 side = None
                 if which == "unselected":
@@ -190,7 +193,7 @@ def slowdown(tools, pods, cpuwork, ticker, threads, rounds, nrounds, which, log)
                 wl = Work(pods, "a" if which == "selected" else "b", cpuwork, threads, rounds)
                 p = None
                 try:
-                    if tool:
+                    if real:
                         p = tools.start(tool, hz, wl.proc.pid, f"{which}-{tool}-{hz}-{r}")
                     wl.go()
                     wall = wl.wall_s()
