@@ -452,13 +452,9 @@ def test_real_agent_profiles_attached_pod(tmp_path, busy_pod):
         hub.stop()
 
 
-def test_real_agent_unwinds_process_exec_mid_window(tmp_path):
-    """A process the agent has never seen (here: one that execs a second program,
-    built without frame pointers, a second into the window) is learnt the moment
-    the BPF program meets it, not at the next once-a-second scan: nearly all of the
-    new program's samples reach the process entry with the known call chain."""
-    import pprofread
-
+def exec_workload(tmp_path):
+    """A program built without frame pointers that execs a second one (unwexec) a
+    second after it starts: (argv, known chain of the second)."""
     here = os.path.join(os.path.dirname(os.path.abspath(__file__)), "workloads")
     nofp = ["cc", "-O2", "-fomit-frame-pointer"]
     lib = str(tmp_path / "libunwlib.so")
@@ -468,46 +464,104 @@ def test_real_agent_unwinds_process_exec_mid_window(tmp_path):
     subprocess.run([*nofp, "-o", before, os.path.join(here, "unwind.c"), f"-L{tmp_path}",
                     "-lunwlib", f"-Wl,-rpath,{tmp_path}", "-ldl"], check=True)
     subprocess.run([*nofp, "-o", after, os.path.join(here, "unwexec.c")], check=True)
-    uid = "e2e0hub0-" + os.urandom(4).hex() + "-4000-8000-000000000002"
+    return f"{before} exec 1 {after} 30"
+
+
+def exec_pod(tmp_path, tag):
+    uid = "e2e0hub0-" + os.urandom(4).hex() + "-4000-8000-00000000000" + tag
     path = os.path.join(CGROUP_ROOT, "kubepods", "pod" + uid)
     os.makedirs(path)
-    attach = {"v": 1, "type": "attach", "jobId": "e2e-exec/1", "frequencyHz": 99,
+    attach = {"v": 1, "type": "attach", "jobId": f"e2e-exec/{tag}", "frequencyHz": 99,
               "kernelStacks": False, "windowMs": 5000,
               "pods": [{"uid": uid, "namespace": "default", "name": "exec",
                         "containers": []}]}
     (tmp_path / "attach.json").write_text(json.dumps(attach))
     (tmp_path / "prof").mkdir()
+    return path
+
+
+def rmdir_soon(path):
+    for _ in range(100):
+        try:
+            os.rmdir(path)
+            return
+        except OSError:
+            time.sleep(0.05)
+
+
+def exec_window_learnt_at_once(hub, path, cmd):
+    """Start cmd in the pod once the hub sent its attach; the new program's samples
+    must nearly all carry its whole chain down to the process entry."""
+    import pprofread
+
+    hub.wait_for("event attach-sent")
+    proc = subprocess.Popen(["sh", "-c", f"echo $$ > {path}/cgroup.procs && exec {cmd}"])
+    try:
+        hub.wait_for("event profile-saved path=")
+    finally:
+        proc.kill()
+        proc.wait()
+    saved = hub.text().split("event profile-saved path=")[1].split()[0]
+    stacks = pprofread.Profile(saved).stacks()
+    new = [(f, v) for f, v in stacks if f and f[0] == "after_leaf"]
+    n = sum(v for _, v in new)
+    good = sum(v for f, v in new if f[:3] == ["after_leaf", "after_outer", "main"]
+               and "__libc_start_main" in f[-3:] and not f[-1].startswith("["))
+    assert n >= 50, (n, sorted(stacks, key=lambda s: -s[1])[:5])
+    # Learnt once a second instead, a quarter of them would end in a marker.
+    assert good >= 0.93 * n, (good, n, sorted(new, key=lambda s: -s[1])[:5])
+
+
+def test_real_agent_unwinds_process_exec_mid_window(tmp_path):
+    """A process the agent has never seen (here: one that execs a second program,
+    built without frame pointers, a second into the window) is learnt the moment
+    the BPF program meets it, not at the next once-a-second scan: nearly all of the
+    new program's samples reach the process entry with the known call chain."""
+    cmd = exec_workload(tmp_path)
+    path = exec_pod(tmp_path, "2")
     hub = Hub(tmp_path, ["--attach-file", str(tmp_path / "attach.json"),
                          "--profile-dir", str(tmp_path / "prof")])
     agent, agent_log = start_agent(hub, "node-exec", tmp_path)
-    proc = None
     try:
-        hub.wait_for("event attach-sent node=node-exec")
-        proc = subprocess.Popen(["sh", "-c", f"echo $$ > {path}/cgroup.procs && "
-                                 f"exec {before} exec 1 {after} 30"])
-        hub.wait_for("event profile-saved path=")
-        saved = hub.text().split("event profile-saved path=")[1].split()[0]
-        stacks = pprofread.Profile(saved).stacks()
-        new = [(f, v) for f, v in stacks if f and f[0] == "after_leaf"]
-        n = sum(v for _, v in new)
-        good = sum(v for f, v in new if f[:3] == ["after_leaf", "after_outer", "main"]
-                   and "__libc_start_main" in f[-3:] and not f[-1].startswith("["))
-        assert n >= 50, (n, sorted(stacks, key=lambda s: -s[1])[:5])
-        # Learnt once a second instead, a quarter of them would end in a marker.
-        assert good >= 0.93 * n, (good, n, sorted(new, key=lambda s: -s[1])[:5])
+        exec_window_learnt_at_once(hub, path, cmd)
         assert agent.poll() is None, open(agent_log).read()
     finally:
-        if proc:
-            proc.kill()
-            proc.wait()
         stop(agent, agent_log)
         hub.stop()
-        for _ in range(100):
-            try:
-                os.rmdir(path)
-                break
-            except OSError:
-                time.sleep(0.05)
+        rmdir_soon(path)
+
+
+def test_real_agent_learns_processes_at_once_after_bpf_reload(tmp_path):
+    """The wake-up fd belongs to one load of the BPF object: after the agent unloads
+    it (--unload-after 0, no job) and loads it again for the next job, it watches
+    the new one, so new processes are still learnt at once."""
+    cmd = exec_workload(tmp_path)
+    first, second = tmp_path / "hub1", tmp_path / "hub2"
+    first.mkdir()
+    second.mkdir()
+    path = exec_pod(first, "3")
+    (second / "attach.json").write_text((first / "attach.json").read_text())
+    (second / "prof").mkdir()
+    hub = Hub(first, ["--attach-file", str(first / "attach.json"),
+                      "--profile-dir", str(first / "prof")])
+    agent, agent_log = start_agent(hub, "node-reload", tmp_path, extra=("--unload-after", "0"))
+    try:
+        exec_window_learnt_at_once(hub, path, cmd)
+        port = hub.port
+        hub.stop()
+        deadline = time.monotonic() + WAIT
+        while "BPF sampler unloaded" not in open(agent_log).read():
+            assert time.monotonic() < deadline, open(agent_log).read()
+            time.sleep(0.1)
+        hub = Hub(second, ["--attach-file", str(second / "attach.json"),
+                           "--profile-dir", str(second / "prof")], port=port)
+        exec_window_learnt_at_once(hub, path, cmd)
+        assert open(agent_log).read().count("BPF sampler loaded") == 2, open(agent_log).read()
+        assert agent.poll() is None, open(agent_log).read()
+    finally:
+        stop(agent, agent_log)
+        hub.stop()
+        rmdir_soon(path)
 
 
 def test_real_agent_wrong_token_and_reconnect(tmp_path):
