@@ -12,8 +12,10 @@ Three measurements, all on real processes and real perf events:
             polled until the profiler exits), in-kernel BPF run time (kernel.bpf_stats_enabled=1,
             run_time_ns/run_cnt of the programs whose fds the profiler holds,
             read from /proc/PID/fdinfo and `bpftool prog show id`).
-  accuracy  e2e/workloads/ratio.c (3:1 CPU split between burn_major and
-            burn_minor, one thread) for a fixed time at 99 Hz; attributed share
+  accuracy  e2e/workloads/ratio.c in "work" mode (3:1 split of identical spin
+            rounds between burn_major and burn_minor, one thread: split by work
+            done, not by CPU time, which a VM whose vCPU the host pauses skews)
+            for a fixed time at 99 Hz; attributed share
             = samples whose stack holds the function / samples holding either;
             expected samples = the process's CPU time (schedstat) x Hz.
 Every profiler targets the workload's pid (podprof --pid, perf -p, BCC -p,
@@ -349,7 +351,8 @@ def accuracy(prof, ratio_bin, seconds, nruns, log):
         if prof.error[tool]:
             continue
         for r in range(nruns):
-            wl = subprocess.Popen([ratio_bin], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+            wl = subprocess.Popen([ratio_bin, "work"], stdin=subprocess.DEVNULL,
+                                  stdout=subprocess.DEVNULL)
             os.kill(wl.pid, signal.SIGSTOP)
             proc = None
             res = {"tool": tool, "hz": 99, "run": r}

@@ -129,8 +129,9 @@ def accuracy_section(loc, out):
     if not acc:
         out.append(f"Not measured: {loc.get('error', 'no data')}\n")
         return
-    out.append(f"Method: `e2e/workloads/ratio.c` (one thread, CPU time split 3:1 between `burn_major` and "
-               f"`burn_minor`), stopped with SIGSTOP until the profiler is attached, then run for "
+    out.append(f"Method: `e2e/workloads/ratio.c work` (one thread, 30 spin rounds in `burn_major` for every "
+               f"10 in `burn_minor`, the same code: a 3:1 split by work done, which a VM pausing its vCPU "
+               f"cannot skew as it skews a split by CPU time), stopped with SIGSTOP until the profiler is attached, then run for "
                f"{loc['accuracy_s']:.0f} s at 99 Hz and stopped again before the profiler. Share = samples "
                "whose stack holds the function / samples holding either (podprof: total% of its --top "
                "table; perf: `perf script`; bpftrace: its map output). Expected samples = the process's "
