@@ -63,7 +63,8 @@ struct agent {
 	 * lws closes what it adopts) so the unwinder learns new processes the
 	 * moment BPF meets them, with no timer waking an idle worker. */
 	struct lws *wake_wsi;
-	uint64_t wake_load; /* the engine load whose fd wake_wsi watches */
+	uint64_t wake_load; /* the engine load whose fd was last tried */
+	bool wake_tried;    /* ... so a refused fd is not retried (and logged) each tick */
 	uint16_t retries;
 	bool welcomed;
 	uint32_t heartbeat_ms;
@@ -295,8 +296,10 @@ static void wake_sync(struct agent *ag)
 		ag->wake_wsi = NULL;
 		lws_set_timeout(w, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_SYNC);
 	}
-	if (fd < 0 || ag->wake_wsi)
+	if (fd < 0 || ag->wake_wsi || (ag->wake_tried && load == ag->wake_load))
 		return;
+	ag->wake_tried = true;
+	ag->wake_load = load;
 	dfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
 	if (dfd < 0) {
 		log_warn(MOD, "process events: dup: %s", strerror(errno));
@@ -305,13 +308,10 @@ static void wake_sync(struct agent *ag)
 	u.filefd = (lws_filefd_type)(intptr_t)dfd;
 	ag->wake_wsi = lws_adopt_descriptor_vhost(lws_get_vhost_by_name(ag->ctx, "default"),
 						  LWS_ADOPT_RAW_FILE_DESC, u, WAKE_PROTOCOL, NULL);
-	if (!ag->wake_wsi) {
+	if (!ag->wake_wsi)
 		/* lws closed dfd already on this path. */
 		log_warn(MOD, "process events: not watched (lws refused the fd); new processes "
 			      "are learned once a second");
-		return;
-	}
-	ag->wake_load = load;
 }
 
 static void tick_cb(lws_sorted_usec_list_t *sul)

@@ -8,10 +8,10 @@
 #include "parse.h"
 
 #include <errno.h>
-#include <poll.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
