@@ -20,6 +20,8 @@ import urllib.request
 
 import pytest
 
+import pprofread
+
 BUILD = os.environ.get("PODPROF_BUILD", "build")
 ASAN_BUILD = os.environ.get("PODPROF_ASAN_BUILD", os.path.join(BUILD, "asan"))
 # The hub runs under ASan+UBSan when that build exists: "no crash" then also
@@ -377,6 +379,16 @@ def test_silent_worker_dropped(hub):
 CGROUP_ROOT = "/sys/fs/cgroup/unified"
 
 
+def rmdir_soon(path):
+    """Remove a pod cgroup once its killed processes have left it."""
+    for _ in range(100):
+        try:
+            os.rmdir(path)
+            return
+        except OSError:
+            time.sleep(0.05)
+
+
 @pytest.fixture
 def busy_pod(tmp_path):
     """A real process spinning in a kubelet-style (cgroupfs driver) pod cgroup."""
@@ -390,12 +402,7 @@ def busy_pod(tmp_path):
     yield uid
     proc.kill()
     proc.wait()
-    for _ in range(100):
-        try:
-            os.rmdir(path)
-            break
-        except OSError:
-            time.sleep(0.05)
+    rmdir_soon(path)
 
 
 def start_agent(hub, node, tmp_path, token=TOKEN, extra=(), scheme="ws"):
@@ -480,20 +487,9 @@ def exec_pod(tmp_path, tag):
     return path
 
 
-def rmdir_soon(path):
-    for _ in range(100):
-        try:
-            os.rmdir(path)
-            return
-        except OSError:
-            time.sleep(0.05)
-
-
 def exec_window_learnt_at_once(hub, path, cmd):
     """Start cmd in the pod once the hub sent its attach; the new program's samples
     must nearly all carry its whole chain down to the process entry."""
-    import pprofread
-
     hub.wait_for("event attach-sent")
     proc = subprocess.Popen(["sh", "-c", f"echo $$ > {path}/cgroup.procs && exec {cmd}"])
     try:
