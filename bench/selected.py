@@ -17,6 +17,11 @@ always-on agents do (perf -a, bpftrace with a cgroup filter in its program).
               switch between the pods all the time); podprof targets pod A
               only. Without cgroup-mode events, B would take every timer
               interrupt and run the program for nothing.
+  taken       the same two cases with bench/workloads/stolen.c as the work:
+              one pinned thread per CPU adds up the time interrupts and
+              context switches charged to it (per event, so it resolves
+              differences of a tenth of a point that the wall time of fixed
+              work on a shared machine cannot), plus the profiler's own CPU.
   cost        `record --cgroup` on pod A over a window (30 s; 10 s in QUICK):
               BPF ns per run and runs (kernel.bpf_stats_enabled), and the
               worker's own CPU split into start-up (until it logs that it
@@ -130,7 +135,11 @@ class Tools:
             return [e, "record", "-q", "-a", "-F", str(hz), "-g", "-o", out + ".data"]
         if tool == "minsampler":
             return [e, str(hz), self.pods.ctr["a"]]
-        return [e, "-e", f'profile:hz:{hz} /cgroup == cgroupid("{pod}")/ {{ @[ustack] = count(); }}']
+        # bpftrace's `cgroup` is the task's own cgroup, so the filter names
+        # the container the work runs in (podprof matches the pod's
+        # descendants itself).
+        ctr = self.pods.ctr["a"]
+        return [e, "-e", f'profile:hz:{hz} /cgroup == cgroupid("{ctr}")/ {{ @[ustack] = count(); }}']
 
     def start(self, tool, hz, pid, tag):
         out = os.path.join(self.work, tag)
@@ -210,6 +219,91 @@ def slowdown(tools, pods, cpuwork, ticker, threads, rounds, nrounds, which, log)
                             q.wait()
                 runs.append({"tool": tool, "hz": hz, "round": r, "wall_s": wall})
                 log(f"  {which} {hz:>4} Hz round {r} {tool or 'alone':11} wall {wall:.3f} s")
+    return runs
+
+
+TAKEN_S = 3
+
+
+class Meter:
+    """bench/workloads/stolen.c in a pod's container: one pinned thread per CPU."""
+
+    def __init__(self, pods, name, binary, secs):
+        self.proc = pods.spawn(name, [binary, str(secs)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               stderr=subprocess.DEVNULL)
+        time.sleep(0.05)
+
+    def go(self):
+        self.proc.stdin.write(b"g")
+        self.proc.stdin.close()
+
+    def result(self):
+        """(wall ns summed over CPUs, interrupt ns charged to the threads summed over CPUs)."""
+        out = self.proc.stdout.read().decode().split("\n")
+        self.proc.wait()
+        wall = irq = 0
+        for line in out:
+            f = line.split()
+            if len(f) == 7:
+                wall += int(f[1])
+                irq += int(f[4])
+        if not wall:
+            raise RuntimeError("the meter printed nothing")
+        return wall, irq
+
+
+def taken(tools, pods, meter, ticker, secs, nrounds, which, log):
+    """CPU time each profiler takes from a busy pod, per event rather than by throughput.
+
+    The meter's threads keep every CPU busy in pod A (selected) or pod B
+    (unselected, while pod A runs the ticker) and add up the time that
+    interrupts and context switches charged to them; the profiler's own CPU
+    time over the same interval is read from its threads' schedstat. Both are
+    exact per event, so unlike the wall time of fixed work they do not move
+    with the host's load; what they leave out is the cache a profiler
+    disturbs, which the wall-time rounds above still see."""
+    runs = []
+    configs = [None, "control"] + [t for t in ("podprof", "podprof-pid", "perf", "bpftrace", "minsampler")
+                                   if not tools.error[t]]
+    if which == "unselected":
+        configs = [c for c in configs if c != "podprof-pid"]
+    for hz in HZS:
+        for r in range(nrounds):
+            k = r % len(configs)
+            for tool in configs[k:] + configs[:k]:
+                real = tool not in (None, "control")
+                if real and tools.error[tool]:
+                    continue
+                side = None
+                if which == "unselected":
+                    side = pods.spawn("a", [ticker], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                m = Meter(pods, "a" if which == "selected" else "b", meter, secs)
+                p = None
+                try:
+                    if real:
+                        p = tools.start(tool, hz, m.proc.pid, f"taken-{which}-{tool}-{hz}-{r}")
+                        # Steady state, for every profiler alike: podprof's
+                        # first drain (1 s after sampling starts) is over.
+                        time.sleep(FIRST_DRAIN_S)
+                    c0 = bl.proc_cpu_ns(p.pid) if p else 0
+                    m.go()
+                    wall, irq = m.result()
+                    prof = (bl.proc_cpu_ns(p.pid) or 0) - (c0 or 0) if p else 0
+                except RuntimeError as e:
+                    tools.error[tool] = str(e)
+                    log(f"  {tool}: cannot run: {e}")
+                    continue
+                finally:
+                    if p:
+                        tools.stop(p)
+                    for q in (m.proc, side):
+                        if q and q.poll() is None:
+                            q.kill()
+                            q.wait()
+                runs.append({"tool": tool, "hz": hz, "round": r, "cpu_wall_ns": wall, "irq_ns": irq,
+                             "profiler_ns": prof})
+                log(f"  taken {which} {hz:>4} Hz round {r} {tool or 'alone':11} interrupts "
+                    f"{irq / wall * 100:.3f} % profiler {prof / wall * 100:.3f} %")
     return runs
 
 
@@ -305,7 +399,7 @@ int main(void)
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", required=True)
-    ap.add_argument("--only", choices=("selected", "unselected", "cost"))
+    ap.add_argument("--only", choices=("selected", "unselected", "taken", "cost"))
     args = ap.parse_args()
     quick = bl.QUICK
     log = lambda s: print(s, flush=True)  # noqa: E731
@@ -314,13 +408,15 @@ def main():
     with open(os.path.join(work, "ticker.c"), "w") as f:
         f.write(TICKER)
     ticker = bl.compile_c(os.path.join(work, "ticker.c"), os.path.join(work, "ticker"))
+    meter = bl.compile_c(os.path.join(bl.REPO, "bench", "workloads", "stolen.c"), os.path.join(work, "stolen"),
+                         ("-O2",))
     threads = os.cpu_count()
     target = 1.0 if quick else 3.0
     rounds = local.calibrate(cpuwork, threads, target)
     pods = Pods()
     tools = Tools(work, pods)
     res = {"machine": bl.machine(), "quick": quick, "threads": threads, "rounds": rounds,
-           "target_s": target, "pod_level": pods.ctr["a"].count("/") - local.cgroup_root().count("/")}
+           "target_s": target, "taken_s": TAKEN_S, "pod_level": pods.ctr["a"].count("/") - local.cgroup_root().count("/")}
     nrounds = 2 if quick else 5
     try:
         if args.only in (None, "selected"):
@@ -328,6 +424,9 @@ def main():
         if args.only in (None, "unselected"):
             res["unselected"] = slowdown(tools, pods, cpuwork, ticker, threads, rounds, nrounds, "unselected",
                                          log)
+        if args.only in (None, "taken"):
+            for which in ("selected", "unselected"):
+                res["taken_" + which] = taken(tools, pods, meter, ticker, TAKEN_S, 3 if quick else 8, which, log)
         if args.only in (None, "cost"):
             res["cost"] = cost(tools, pods, cpuwork, threads, 10 if quick else 30, 1 if quick else 2, log)
     finally:
