@@ -124,8 +124,8 @@ int main(int argc, char **argv)
 	for (int i = 0; i < n; i++) {
 		pthread_join(m[i].tid, NULL);
 		printf("%d %lld %lld %lld %lld %lld %lld\n", m[i].cpu, (long long)m[i].wall_ns,
-		       (long long)m[i].cpu_ns, (long long)m[i].gaps_ns, (long long)m[i].irq_ns, (long long)m[i].nirq,
-		       (long long)m[i].long_ns);
+		       (long long)m[i].cpu_ns, (long long)m[i].gaps_ns, (long long)m[i].irq_ns,
+		       (long long)m[i].nirq, (long long)m[i].long_ns);
 	}
 	return 0;
 }
