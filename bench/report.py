@@ -466,6 +466,27 @@ def taken_tables(sel, names, peers, out):
                              f"{m:+.3f} % (±{fmt(se, '.3f')}; own {fmt(own(tool, hz), '.3f')})")
             if any(c != "n/a" for c in cells):
                 out.append(f"| {names[tool]} | " + " | ".join(cells) + " |")
+        if which == "selected":
+            def ns_run(tool, hz):
+                rs = [r for r in runs if r["tool"] == tool and r["hz"] == hz and r.get("bpf_runs")]
+                return median([r["bpf_ns"] / r["bpf_runs"] for r in rs]) if rs else None
+
+            bpf_rows = [(t, [ns_run(t, hz) for hz in (19, 99, 999)]) for t in ("podprof", "podprof-pid",
+                                                                              "bpftrace", "minsampler")]
+            if any(v is not None for _, row in bpf_rows for v in row):
+                out.append("\n*Selected workload: BPF ns per run (kernel.bpf_stats_enabled, median of the "
+                           "rounds; perf runs no BPF)*\n")
+                out.append("| profiler | 19 Hz | 99 Hz | 999 Hz |")
+                out.append("|---|---|---|---|")
+                for t, row in bpf_rows:
+                    out.append(f"| {names[t]} | " + " | ".join(fmt(v, ".0f") for v in row) + " |")
+                pairs = [(hz, a, b) for hz, a, b in zip((19, 99, 999), bpf_rows[0][1], bpf_rows[2][1])
+                         if a is not None and b is not None]
+                if pairs:
+                    out.append("\nGoal, podprof --cgroup BPF ns per run no worse than bpftrace's: " +
+                               "; ".join(f"{hz} Hz {yes(a <= b)} ({a:.0f} vs {b:.0f})" for hz, a, b in pairs) +
+                               ".")
+            out.append("")
         verdicts, ok_all = [], True
         for hz in (19, 99, 999):
             mine = per_round("podprof", hz)

@@ -285,10 +285,13 @@ def taken(tools, pods, meter, ticker, secs, nrounds, which, log):
                         # Steady state, for every profiler alike: podprof's
                         # first drain (1 s after sampling starts) is over.
                         time.sleep(FIRST_DRAIN_S)
+                    ids = local.bpf_prog_ids(p.pid) if p else set()
+                    s0 = local.bpf_stats_ids(ids) if ids else (0, 0)
                     c0 = bl.proc_cpu_ns(p.pid) if p else 0
                     m.go()
                     wall, irq = m.result()
                     prof = (bl.proc_cpu_ns(p.pid) or 0) - (c0 or 0) if p else 0
+                    s1 = local.bpf_stats_ids(ids) if ids else (0, 0)
                 except RuntimeError as e:
                     tools.error[tool] = str(e)
                     log(f"  {tool}: cannot run: {e}")
@@ -301,7 +304,7 @@ def taken(tools, pods, meter, ticker, secs, nrounds, which, log):
                             q.kill()
                             q.wait()
                 runs.append({"tool": tool, "hz": hz, "round": r, "cpu_wall_ns": wall, "irq_ns": irq,
-                             "profiler_ns": prof})
+                             "profiler_ns": prof, "bpf_ns": s1[0] - s0[0], "bpf_runs": s1[1] - s0[1]})
                 log(f"  taken {which} {hz:>4} Hz round {r} {tool or 'alone':11} interrupts "
                     f"{irq / wall * 100:.3f} % profiler {prof / wall * 100:.3f} %")
     return runs
@@ -425,8 +428,15 @@ def main():
             res["unselected"] = slowdown(tools, pods, cpuwork, ticker, threads, rounds, nrounds, "unselected",
                                          log)
         if args.only in (None, "taken"):
-            for which in ("selected", "unselected"):
-                res["taken_" + which] = taken(tools, pods, meter, ticker, TAKEN_S, 3 if quick else 8, which, log)
+            # BPF run time per program (perf has none), for the BPF peers alike.
+            old = local.read("/proc/sys/kernel/bpf_stats_enabled").strip() or "0"
+            subprocess.run(["sysctl", "-qw", "kernel.bpf_stats_enabled=1"], check=False)
+            try:
+                for which in ("selected", "unselected"):
+                    res["taken_" + which] = taken(tools, pods, meter, ticker, TAKEN_S, 3 if quick else 6, which,
+                                                  log)
+            finally:
+                subprocess.run(["sysctl", "-qw", f"kernel.bpf_stats_enabled={old}"], check=False)
         if args.only in (None, "cost"):
             res["cost"] = cost(tools, pods, cpuwork, threads, 10 if quick else 30, 1 if quick else 2, log)
     finally:
