@@ -117,7 +117,7 @@ class Tools:
         self.work, self.pods = work, pods
         self.exe = {"podprof": os.path.join(bl.build_dir(), "podprof-worker"),
                     "perf": local.find_exe("perf", "perf_6.1", "/usr/bin/perf"), "bpftrace": local.find_exe("bpftrace")}
-        self.exe["podprof-pid"] = self.exe["podprof"]
+        self.exe["podprof-pid"] = self.exe["podprof-fp"] = self.exe["podprof"]
         ms = os.path.join(os.environ.get("BENCH_RESULTS", os.path.join(bl.build_dir(), "bench")),
                           "minsampler", "minsampler")
         self.exe["minsampler"] = ms if os.access(ms, os.X_OK) else None
@@ -128,6 +128,9 @@ class Tools:
         if tool == "podprof":
             return [e, "record", "--cgroup", pod, "--duration", "3600s", "--frequency", str(hz),
                     "--top", "0", "-o", out + ".pb.gz"]
+        if tool == "podprof-fp":
+            return [e, "record", "--cgroup", pod, "--duration", "3600s", "--frequency", str(hz),
+                    "--unwinder", "framepointer", "--top", "0", "-o", out + ".pb.gz"]
         if tool == "podprof-pid":
             return [e, "record", "--pid", str(pid), "--duration", "3600s", "--frequency", str(hz),
                     "--top", "0", "-o", out + ".pb.gz"]
@@ -148,6 +151,7 @@ class Tools:
                                  stderr=se)
         marker = {"podprof": (out + ".log", "record: sampling"),
                   "podprof-pid": (out + ".log", "record: sampling"),
+                  "podprof-fp": (out + ".log", "record: sampling"),
                   "bpftrace": (out + ".out", "Attaching"),
                   "minsampler": (out + ".out", "Attaching")}.get(tool)
         deadline = time.monotonic() + 90
@@ -225,6 +229,22 @@ def slowdown(tools, pods, cpuwork, ticker, threads, rounds, nrounds, which, log)
 TAKEN_S = 3
 
 
+def settle(p, quiet_ns=500000, step_s=0.5, limit_s=6.0):
+    """Wait, for every profiler alike, until its own CPU time grows by less
+    than quiet_ns in step_s: steady state. podprof's first drain, with the
+    symbol tables it reads, comes about a second after its unwind tables are
+    built, which is after it logs that it samples."""
+    deadline = time.monotonic() + limit_s
+    last = bl.proc_cpu_ns(p.pid) or 0
+    time.sleep(FIRST_DRAIN_S)
+    while time.monotonic() < deadline:
+        time.sleep(step_s)
+        now = bl.proc_cpu_ns(p.pid) or 0
+        if now - last < quiet_ns:
+            return
+        last = now
+
+
 class Meter:
     """bench/workloads/stolen.c in a pod's container: one pinned thread per CPU."""
 
@@ -267,6 +287,10 @@ def taken(tools, pods, meter, ticker, secs, nrounds, which, log):
                                    if not tools.error[t]]
     if which == "unselected":
         configs = [c for c in configs if c != "podprof-pid"]
+    elif not tools.error["podprof"]:
+        # The frame-pointer walk, as bpftrace's ustack does it: the pair whose
+        # BPF time per run is compared.
+        configs.insert(3, "podprof-fp")
     for hz in HZS:
         for r in range(nrounds):
             k = r % len(configs)
@@ -282,9 +306,7 @@ def taken(tools, pods, meter, ticker, secs, nrounds, which, log):
                 try:
                     if real:
                         p = tools.start(tool, hz, m.proc.pid, f"taken-{which}-{tool}-{hz}-{r}")
-                        # Steady state, for every profiler alike: podprof's
-                        # first drain (1 s after sampling starts) is over.
-                        time.sleep(FIRST_DRAIN_S)
+                        settle(p)
                     ids = local.bpf_prog_ids(p.pid) if p else set()
                     s0 = local.bpf_stats_ids(ids) if ids else (0, 0)
                     c0 = bl.proc_cpu_ns(p.pid) if p else 0
