@@ -14,14 +14,17 @@
  * change in throughput, and it does not move with the host's load the way
  * wall time of fixed work does (benchmarks on shared machines).
  *
- * The threads start when one byte arrives on stdin, so a profiler can attach
- * to the pid first. Output, one line per thread:
+ * The threads spin at once and start measuring when one byte arrives on
+ * stdin, so a profiler can attach to the pid and settle first. Output, one
+ * line per thread:
  *     cpu wall_ns cpu_ns gaps_ns ngaps
  * Usage: stolen SECONDS [THRESH_NS]
  */
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <sched.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,7 +38,7 @@ struct meter {
 };
 
 static int64_t run_ns, thresh_ns = 400, max_irq_ns = 250000;
-static pthread_barrier_t go_barrier;
+static atomic_bool started;
 
 static int64_t now(clockid_t c)
 {
@@ -54,7 +57,10 @@ static void *run(void *arg)
 	CPU_ZERO(&set);
 	CPU_SET(m->cpu, &set);
 	pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
-	pthread_barrier_wait(&go_barrier);
+	/* Busy before the measurement too, in the same code, so that a profiler
+	 * started meanwhile has met this process and read its tables by then. */
+	while (!atomic_load_explicit(&started, memory_order_acquire))
+		(void)now(CLOCK_MONOTONIC);
 	last_c = c0 = now(CLOCK_THREAD_CPUTIME_ID);
 	last_t = t0 = prev = now(CLOCK_MONOTONIC);
 	end = t0 + run_ns;
@@ -113,14 +119,12 @@ int main(int argc, char **argv)
 	for (int c = 0; c < CPU_SETSIZE && n < 256; c++)
 		if (CPU_ISSET(c, &avail))
 			m[n++].cpu = c;
-	if (pthread_barrier_init(&go_barrier, NULL, (unsigned)n + 1) != 0)
-		return 1;
 	for (int i = 0; i < n; i++)
 		if (pthread_create(&m[i].tid, NULL, run, &m[i]) != 0)
 			return 1;
 	if (read(0, &go, 1) != 1)
 		return 1;
-	pthread_barrier_wait(&go_barrier);
+	atomic_store_explicit(&started, true, memory_order_release);
 	for (int i = 0; i < n; i++) {
 		pthread_join(m[i].tid, NULL);
 		printf("%d %lld %lld %lld %lld %lld %lld\n", m[i].cpu, (long long)m[i].wall_ns,
