@@ -11,6 +11,7 @@ method and, where the project set a target, whether it was met.
 
 import json
 import os
+import re
 import sys
 
 import benchlib as bl
@@ -535,7 +536,9 @@ def selected_section(sel, out):
                "alone); rounds rotate the order; slowdown = wall profiled / wall alone in the same round, "
                "median. *Selected*: the work runs in pod A. *Unselected*: the work runs in pod B while pod A "
                "runs a target that wakes every millisecond. Goals: selected slowdown no worse than the best "
-               "peer; unselected slowdown within noise of no profiler.\n")
+               "peer; unselected slowdown within noise of no profiler. They are judged on the CPU-taken "
+               "rounds further down, which resolve tenths of a point; the wall-time rounds are the end-to-end "
+               "check, resolved only to this machine's noise (the no-profiler control row).\n")
     names = {"control": "no profiler (a second run: the noise)",
              "podprof": "podprof --cgroup (pod)", "podprof-pid": "podprof --pid",
              "podprof-fp": "podprof --cgroup, frame pointers only", "perf": "perf record -a -g",
@@ -697,6 +700,33 @@ def agent_start_section(st, out):
     out.append("")
 
 
+NOT_RUN = "Not measured: no result (FileNotFoundError)"
+
+
+def split_sections(text):
+    """{number: text of the section} for the `## N.` sections of a report."""
+    parts = re.split(r"^(?=## \d+\. )", text, flags=re.M)
+    return {m.group(1): p for p in parts if (m := re.match(r"## (\d+)\. ", p))}
+
+
+def keep_unrun_sections(text, dest):
+    """A part that was not run this time (BENCH_ONLY, its result file absent)
+    keeps its section from the report at dest instead of turning into "Not
+    measured": a partial run must not wipe what earlier runs measured. A part
+    that ran and failed still says so (its file holds the error)."""
+    try:
+        with open(dest) as f:
+            old = split_sections(f.read())
+    except OSError:
+        return text, []
+    kept = []
+    for num, sec in split_sections(text).items():
+        if NOT_RUN in sec and num in old and NOT_RUN not in old[num]:
+            text = text.replace(sec, old[num].rstrip("\n") + "\n\n", 1)
+            kept.append(num)
+    return text, kept
+
+
 def main():
     d = sys.argv[1]
     dest = sys.argv[2] if len(sys.argv) > 2 else os.path.join(bl.REPO, "docs", "benchmarks.md")
@@ -724,7 +754,13 @@ def main():
     selected_section(sel, out)
     offcpu_section(off, out)
     agent_start_section(ast, out)
-    text = "\n".join(out) + "\n"
+    text, kept = keep_unrun_sections("\n".join(out) + "\n", dest)
+    if kept:
+        # The header's machine and date are this run's; say which sections are older.
+        text = text.replace("interleaved and medians reported.\n",
+                            "interleaved and medians reported.\n\nSections " + ", ".join(kept) +
+                            " were not run this time: kept from the previous docs/benchmarks.md (their own "
+                            "notes say where they come from).\n", 1)
     with open(dest, "w") as f:
         f.write(text)
     print(text)
