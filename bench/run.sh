@@ -8,7 +8,8 @@
 # lib*.a, default build), TOOLS_DIR (kube-apiserver, etcd, kubectl, default
 # ~/.cache/podprof), BENCH_QUICK=1 for short runs (development; about 5 min),
 # BENCH_ONLY="local tta scale sym unwind python selected offcpu start" to run some parts (the report uses the
-# results folder BENCH_RESULTS, default build/bench, so earlier parts stay).
+# results folder BENCH_RESULTS, default build/bench, so earlier parts stay; a part with no result there keeps
+# its section of the existing docs/benchmarks.md).
 # The full run takes about 15-20 minutes.
 set -euo pipefail
 
