@@ -251,12 +251,14 @@ class Workload:
 
 
 def run_once(prof, cpuwork, threads, rounds, tool, hz, tag, with_cost=False):
-    """One workload run, alone (tool None) or under tool. Returns a dict."""
+    """One workload run, alone (tool None or "control", a second run alone that
+    shows the machine's noise) or under tool. Returns a dict."""
     wl = Workload(cpuwork, threads, rounds)
     res = {"tool": tool, "hz": hz}
     proc = None
+    real = tool not in (None, "control")
     try:
-        if tool:
+        if real:
             proc = prof.start(tool, wl.pid, hz, tag)
             c0 = bl.proc_cpu_ns(proc.pid)
             b0 = bpf_stats(proc.pid) if with_cost else (0, 0)
@@ -264,7 +266,7 @@ def run_once(prof, cpuwork, threads, rounds, tool, hz, tag, with_cost=False):
         wl.go()
         res["wall_s"] = wl.wall_s()
         dt = time.monotonic() - t0
-        if tool:
+        if real:
             c1 = bl.proc_cpu_ns(proc.pid)
             res["hwm_kb_before_stop"] = bl.proc_status_kb(proc.pid, "VmHWM")
             if with_cost:
@@ -274,7 +276,7 @@ def run_once(prof, cpuwork, threads, rounds, tool, hz, tag, with_cost=False):
             res["cpu_s_sampling"] = (c1 - c0) / 1e9 if c0 is not None and c1 is not None else None
             res["sampling_s"] = dt
     finally:
-        if tool and proc:
+        if real and proc:
             rc, ru = prof.stop(proc)
             res["rc"] = rc
             if ru:
@@ -305,13 +307,15 @@ def calibrate(cpuwork, threads, target_s):
 
 def overhead(prof, cpuwork, threads, rounds, nrounds, log):
     runs = []
-    configs = [None] + [t for t in TOOLS if not prof.error[t]]
+    # "control" runs the workload alone a second time in each round: how far
+    # two runs with no profiler differ is the noise a slowdown must exceed.
+    configs = [None, "control"] + [t for t in TOOLS if not prof.error[t]]
     for hz in HZS:
         for r in range(nrounds):
             k = r % len(configs)
             order = configs[k:] + configs[:k]  # rotate so no tool always runs first
             for tool in order:
-                if tool and prof.error[tool]:
+                if tool not in (None, "control") and prof.error[tool]:
                     continue
                 try:
                     res = run_once(prof, cpuwork, threads, rounds, tool, hz, f"ov-{tool}-{hz}-{r}")
