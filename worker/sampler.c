@@ -163,7 +163,8 @@ static bool kernel_has_prev_state(void)
 static bool offcpu_only_map(const struct profile_bpf *skel, const struct bpf_map *m)
 {
 	return m == skel->maps.offcpu_recs || m == skel->maps.offcpu_walks ||
-	       m == skel->maps.offcpu_pending || m == skel->maps.offcpu_progs;
+	       m == skel->maps.offcpu_pending || m == skel->maps.offcpu_progs ||
+	       m == skel->maps.offcpu_row_memos;
 }
 
 /* Open the embedded object and apply s->cfg, for the CPU programs only. */
