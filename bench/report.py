@@ -28,6 +28,16 @@ def load(d, name):
         return {"error": f"no result ({e.__class__.__name__})"}
 
 
+def control_noise(runs, hz):
+    """The largest |deviation|, in points, of the no-profiler control run
+    ("control") from the run alone (tool None) in any round at hz; None
+    without a control."""
+    base = {r["round"]: r["wall_s"] for r in runs if r["tool"] is None and r["hz"] == hz}
+    devs = [abs(r["wall_s"] / base[r["round"]] - 1) * 100 for r in runs
+            if r["tool"] == "control" and r["hz"] == hz and r["round"] in base]
+    return max(devs) if devs else None
+
+
 def yes(ok):
     return "n/a" if ok is None else ("met" if ok else "**MISSED**")
 
@@ -75,12 +85,10 @@ def overhead_section(loc, out):
     if ok is False and has_control:
         # The largest deviation of a second no-profiler run from the first in
         # any 999 Hz round: a gap no larger is not evidence either way.
-        base = {r["round"]: r["wall_s"] for r in runs if r["tool"] is None and r["hz"] == 999}
-        devs = [abs(r["wall_s"] / base[r["round"]] - 1) * 100 for r in runs
-                if r["tool"] == "control" and r["hz"] == 999 and r["round"] in base]
+        nz = control_noise(runs, 999)
         gap = (p - min(peers)) * 100
-        if devs and gap <= max(devs):
-            word = f"not resolved (the {gap:.1f}-point gap is within the control's {max(devs):.1f})"
+        if nz is not None and gap <= nz:
+            word = f"not resolved (the {gap:.1f}-point gap is within the control's {nz:.1f})"
     out.append(f"\nTarget: slowdown at 999 Hz no worse than bpftrace and perf in the same run: {word}"
                f" (podprof {fmt(p and (p - 1) * 100, '+.1f')} %, best peer "
                f"{fmt(min(peers) * 100 - 100 if peers else None, '+.1f')} %).\n")
@@ -571,13 +579,6 @@ def selected_section(sel, out):
             m = median(ratios)
             return None if m is None else (m - 1) * 100
 
-        def noise(hz):
-            """The largest |slowdown| of the no-profiler control in any round at hz."""
-            base = {r["round"]: r["wall_s"] for r in runs if r["tool"] is None and r["hz"] == hz}
-            devs = [abs(r["wall_s"] / base[r["round"]] - 1) * 100 for r in runs
-                    if r["tool"] == "control" and r["hz"] == hz and r["round"] in base]
-            return max(devs) if devs else None
-
         for tool in ("control", "podprof", "podprof-pid") + peers:
             cells = [slow(tool, hz) for hz in (19, 99, 999)]
             if any(c is not None for c in cells):
@@ -591,7 +592,7 @@ def selected_section(sel, out):
             mine = slow("podprof", hz)
             best = [x for x in (slow(t, hz) for t in peers) if x is not None]
             if mine is not None and best:
-                nz = noise(hz)
+                nz = control_noise(runs, hz)
                 if mine <= min(best):
                     word = yes(True)
                 elif nz is not None and mine - min(best) <= nz:
@@ -606,7 +607,7 @@ def selected_section(sel, out):
             # Within noise: no larger than the no-profiler control's own spread
             # at that frequency (at least 1 point, the noise floor claimed before
             # the control was measured).
-            per = [(hz, slow("podprof", hz), max(1.0, noise(hz) or 0.0)) for hz in (19, 99, 999)
+            per = [(hz, slow("podprof", hz), max(1.0, control_noise(runs, hz) or 0.0)) for hz in (19, 99, 999)
                    if slow("podprof", hz) is not None]
             ok = all(abs(m) <= nz for _, m, nz in per)
             out.append("\nWall-time check, within noise of no profiler (|slowdown| of podprof --cgroup at most the "
@@ -713,6 +714,7 @@ def agent_start_section(st, out):
     out.append("")
 
 
+# What a section says when its result file is absent (load() above).
 NOT_RUN = "Not measured: no result (FileNotFoundError)"
 
 
