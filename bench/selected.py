@@ -22,6 +22,11 @@ always-on agents do (perf -a, bpftrace with a cgroup filter in its program).
               context switches charged to it (per event, so it resolves
               differences of a tenth of a point that the wall time of fixed
               work on a shared machine cannot), plus the profiler's own CPU.
+              perf in cgroup mode (-G pod A) joins these rounds: the kernel
+              mechanism podprof --cgroup uses, without podprof. Before them,
+              bench/workloads/timerprice.c measures what arming and
+              cancelling a timer costs on this machine by how soon it is due,
+              which is what a cgroup-mode event pays at every switch.
   cost        `record --cgroup` on pod A over a window (30 s; 10 s in QUICK):
               BPF ns per run and runs (kernel.bpf_stats_enabled), and the
               worker's own CPU split into start-up (until it logs that it
@@ -118,6 +123,7 @@ class Tools:
         self.exe = {"podprof": os.path.join(bl.build_dir(), "podprof-worker"),
                     "perf": local.find_exe("perf", "perf_6.1", "/usr/bin/perf"), "bpftrace": local.find_exe("bpftrace")}
         self.exe["podprof-pid"] = self.exe["podprof-fp"] = self.exe["podprof"]
+        self.exe["perf-cgroup"] = self.exe["perf"]
         ms = os.path.join(os.environ.get("BENCH_RESULTS", os.path.join(bl.build_dir(), "bench")),
                           "minsampler", "minsampler")
         self.exe["minsampler"] = ms if os.access(ms, os.X_OK) else None
@@ -136,6 +142,13 @@ class Tools:
                     "--top", "0", "-o", out + ".pb.gz"]
         if tool == "perf":
             return [e, "record", "-q", "-a", "-F", str(hz), "-g", "-o", out + ".data"]
+        if tool == "perf-cgroup":
+            # perf's own cgroup mode (-G, a path below the cgroup v2 mount):
+            # the same kernel mechanism podprof --cgroup uses, with no BPF, so
+            # what the mechanism itself costs is measured apart from podprof.
+            rel = os.path.relpath(pod, local.cgroup_root())
+            return [e, "record", "-q", "-a", "-e", "cpu-clock", "-F", str(hz), "-g", "-G", rel,
+                    "-o", out + ".data"]
         if tool == "minsampler":
             return [e, str(hz), self.pods.ctr["a"]]
         # bpftrace's `cgroup` is the task's own cgroup, so the filter names
@@ -272,6 +285,36 @@ class Meter:
         return wall, irq
 
 
+def wakeups(proc):
+    """Voluntary context switches of a process so far: the ticker's wake-ups."""
+    if proc is None:
+        return 0
+    for line in local.read(f"/proc/{proc.pid}/status").splitlines():
+        if line.startswith("voluntary_ctxt_switches:"):
+            return int(line.split()[1])
+    return 0
+
+
+# Where the rest of a cgroup-mode event's period falls when its task comes
+# back: spread over the period, so the price of arming its timer is measured
+# at the middle of eight equal slices of it, and against a timer due in 1 s
+# (never the next to expire).
+TIMER_SLICES = 8
+TIMER_FAR_NS = 1000000000
+
+
+def timer_price(probe):
+    """{"far": ns, "<hz>": mean ns per arm + cancel over the period at hz}."""
+    aheads = {hz: [int((k + 0.5) * 1e9 / hz / TIMER_SLICES) for k in range(TIMER_SLICES)] for hz in HZS}
+    argv = [probe, "20000", "5", str(TIMER_FAR_NS)] + [str(a) for hz in HZS for a in aheads[hz]]
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=300, check=True).stdout
+    ns = {int(a): float(v) for a, v in (line.split() for line in out.splitlines() if line.strip())}
+    res = {"far": ns[TIMER_FAR_NS]}
+    for hz in HZS:
+        res[str(hz)] = sum(ns[a] for a in aheads[hz]) / TIMER_SLICES
+    return res
+
+
 def taken(tools, pods, meter, ticker, secs, nrounds, which, log):
     """CPU time each profiler takes from a busy pod, per event rather than by throughput.
 
@@ -283,8 +326,8 @@ def taken(tools, pods, meter, ticker, secs, nrounds, which, log):
     with the host's load; what they leave out is the cache a profiler
     disturbs, which the wall-time rounds above still see."""
     runs = []
-    configs = [None, "control"] + [t for t in ("podprof", "podprof-pid", "perf", "bpftrace", "minsampler")
-                                   if not tools.error[t]]
+    configs = [None, "control"] + [t for t in ("podprof", "podprof-pid", "perf", "perf-cgroup", "bpftrace",
+                                               "minsampler") if not tools.error[t]]
     if which == "unselected":
         configs = [c for c in configs if c != "podprof-pid"]
     elif not tools.error["podprof"]:
@@ -310,10 +353,12 @@ def taken(tools, pods, meter, ticker, secs, nrounds, which, log):
                     ids = local.bpf_prog_ids(p.pid) if p else set()
                     s0 = local.bpf_stats_ids(ids) if ids else (0, 0)
                     c0 = bl.proc_cpu_ns(p.pid) if p else 0
+                    w0 = wakeups(side)
                     m.go()
                     wall, irq = m.result()
                     prof = (bl.proc_cpu_ns(p.pid) or 0) - (c0 or 0) if p else 0
                     s1 = local.bpf_stats_ids(ids) if ids else (0, 0)
+                    w1 = wakeups(side)
                 except RuntimeError as e:
                     tools.error[tool] = str(e)
                     log(f"  {tool}: cannot run: {e}")
@@ -326,7 +371,8 @@ def taken(tools, pods, meter, ticker, secs, nrounds, which, log):
                             q.kill()
                             q.wait()
                 runs.append({"tool": tool, "hz": hz, "round": r, "cpu_wall_ns": wall, "irq_ns": irq,
-                             "profiler_ns": prof, "bpf_ns": s1[0] - s0[0], "bpf_runs": s1[1] - s0[1]})
+                             "profiler_ns": prof, "bpf_ns": s1[0] - s0[0], "bpf_runs": s1[1] - s0[1],
+                             "side_wakeups": w1 - w0 if side else None})
                 log(f"  taken {which} {hz:>4} Hz round {r} {tool or 'alone':11} interrupts "
                     f"{irq / wall * 100:.3f} % profiler {prof / wall * 100:.3f} %")
     return runs
@@ -435,6 +481,8 @@ def main():
     ticker = bl.compile_c(os.path.join(work, "ticker.c"), os.path.join(work, "ticker"))
     meter = bl.compile_c(os.path.join(bl.REPO, "bench", "workloads", "stolen.c"), os.path.join(work, "stolen"),
                          ("-O2",))
+    probe = bl.compile_c(os.path.join(bl.REPO, "bench", "workloads", "timerprice.c"),
+                         os.path.join(work, "timerprice"), ("-O2",))
     threads = os.cpu_count()
     target = 1.0 if quick else 3.0
     rounds = local.calibrate(cpuwork, threads, target)
@@ -454,6 +502,8 @@ def main():
             old = local.read("/proc/sys/kernel/bpf_stats_enabled").strip() or "0"
             subprocess.run(["sysctl", "-qw", "kernel.bpf_stats_enabled=1"], check=False)
             try:
+                res["timer_price"] = timer_price(probe)
+                log(f"  timer price (ns per arm + cancel): {res['timer_price']}")
                 for which in ("selected", "unselected"):
                     res["taken_" + which] = taken(tools, pods, meter, ticker, TAKEN_S, 3 if quick else 6, which,
                                                   log)
