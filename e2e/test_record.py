@@ -23,6 +23,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 WORKLOADS = os.path.join(HERE, "workloads")
 HZ = 99
 DURATION_S = 5
+# The 3:1 split is judged on samples, a binomial draw: 5 s at 99 Hz gives
+# some 470 and a standard deviation of 2 points in the share (six runs on one
+# machine: 0.732-0.768), so a 3-point bound failed one run in ten. 20 s gives
+# some 1,900 samples and 1 point.
+ACCURACY_S = 20
 # Capabilities the worker keeps (docs/worker.md): DAC_READ_SEARCH(2),
 # SYS_PTRACE(19), SYSLOG(34), PERFMON(38), BPF(39).
 WORKER_CAPS = (1 << 2) | (1 << 19) | (1 << 34) | (1 << 38) | (1 << 39)
@@ -216,7 +221,7 @@ def cgroups():
 # ---- tests ---------------------------------------------------------------------------------------
 
 def test_accuracy_and_isolation(worker, workloads, cgroups, tmp_path):
-    """A 5 s, 99 Hz recording of a cgroup attributes a 3:1 CPU split 75/25 within 3 points,
+    """A 20 s, 99 Hz recording of a cgroup attributes a 3:1 CPU split 75/25 within 3 points,
     keeps >= 90% of the samples its CPU time implies, and holds nothing from a busy sibling."""
     target, sibling = cgroups.child("target"), cgroups.child("sibling")
     # Split by work done, not by CPU time read from the clock: on some VMs the
@@ -225,7 +230,7 @@ def test_accuracy_and_isolation(worker, workloads, cgroups, tmp_path):
     ratio = cgroups.spawn([workloads["ratio"], "work"], target, realtime=True)
     busy = cgroups.spawn([workloads["busy"]], sibling)
     out = str(tmp_path / "ratio.pb.gz")
-    r = record(worker, ["--cgroup", target, "--duration", f"{DURATION_S}s",
+    r = record(worker, ["--cgroup", target, "--duration", f"{ACCURACY_S}s",
                         "--frequency", str(HZ)], out, cpu_cg=target)
     assert r.rc == 0, r.stderr
     assert "burn_major" in r.stdout and "burn_minor" in r.stdout, r.stdout
