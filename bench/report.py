@@ -575,8 +575,9 @@ def switch_price_table(sel, runs, podprof, perf_cg, out):
             continue
         w = sum(wk) / len(wk)
         pred = w * max(0.0, price - tp["far"]) / (cores * 1e9) * 100
-        out.append(f"| {hz} | {price:,.0f} | {tp['far']:,.0f} | {w:,.0f} | {pred:+.3f} % | "
-                   f"{fmt(perf_cg.get(hz), '+.3f')} % | {fmt(podprof.get(hz), '+.3f')} % |")
+        pct = lambda x: "n/a" if x is None else f"{x:+.3f} %"  # noqa: E731
+        out.append(f"| {hz} | {price:,.0f} | {tp['far']:,.0f} | {w:,.0f} | {pct(pred)} | "
+                   f"{pct(perf_cg.get(hz))} | {pct(podprof.get(hz))} |")
     out.append("")
 
 
